@@ -181,3 +181,40 @@ fn conflict_message(conflicts: &[Conflict]) -> String {
         lines.join("\n")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conflict(
+        manager: &str,
+        operation: &str,
+        subresource: Option<&str>,
+        field: &str,
+    ) -> Conflict {
+        Conflict {
+            manager: manager.into(),
+            api_version: "v1".into(),
+            field: field.into(),
+            operation: operation.into(),
+            subresource: subresource.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn managers_are_described_as_upstream_prints_them() {
+        let kubelet = conflict("kubelet", "Update", Some("status"), ".status.phase");
+        assert_eq!(
+            kubelet.manager_description(),
+            r#""kubelet" with subresource "status" using v1"#
+        );
+        let applier = conflict("helm", "Apply", None, ".spec.replicas");
+        assert_eq!(applier.manager_description(), r#""helm""#);
+        let err = ApplyError::Conflicts(vec![kubelet]);
+        assert_eq!(
+            err.message(),
+            r#"Apply failed with 1 conflict: conflict with "kubelet" with subresource "status" using v1: .status.phase"#
+        );
+        assert_eq!(err.code(), 409);
+    }
+}

@@ -242,19 +242,102 @@ impl Merger<'_> {
         keys.dedup();
         for key in keys {
             let tr = map.child_type(key);
+            let mut child_errs = ValidationErrors::default();
             if let Some(v) = self.node(
                 &tr,
                 l.and_then(|m| m.get(key)),
                 r.and_then(|m| m.get(key)),
-                errs,
+                &mut child_errs,
             ) {
                 out.insert(key.clone(), v);
             }
+            errs.extend(child_errs.with_prefix(&PathElement::field(key.clone()).to_string()));
         }
         if out.is_empty() {
             None
         } else {
             Some(Value::Object(out))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A set of strings and a list-map keyed by (key, id), as in upstream's merge cases.
+    fn schema() -> Schema {
+        Schema::from_openapi_v3(&json!({
+            "type": "object",
+            "properties": {
+                "setStr": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+                "list": {
+                    "type": "array",
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["key", "id"],
+                    "items": {"type": "object", "properties": {"key": {"type": "string"}, "id": {"type": "integer"}}}
+                }
+            }
+        }))
+    }
+
+    #[test]
+    fn merged_lists_follow_upstream_ordering() {
+        let s = schema();
+        let cases = [
+            (
+                json!({"setStr": ["a", "b", "c"]}),
+                json!({"setStr": ["a", "b"]}),
+                json!({"setStr": ["a", "b", "c"]}),
+            ),
+            (
+                json!({"setStr": ["a", "b"]}),
+                json!({"setStr": ["b", "a"]}),
+                json!({"setStr": ["b", "a"]}),
+            ),
+            (
+                json!({"setStr": ["a", "b", "c"]}),
+                json!({"setStr": ["c", "d", "e", "f"]}),
+                json!({"setStr": ["a", "b", "c", "d", "e", "f"]}),
+            ),
+            (
+                json!({"setStr": ["a", "b", "c", "g", "f"]}),
+                json!({"setStr": ["c", "d", "e", "f"]}),
+                json!({"setStr": ["a", "b", "c", "g", "d", "e", "f"]}),
+            ),
+            (
+                json!({"list": [{"key": "a", "id": 1}, {"key": "b", "id": 2}, {"key": "c", "id": 3}]}),
+                json!({"list": [{"key": "c", "id": 3}, {"key": "b", "id": 2}]}),
+                json!({"list": [{"key": "a", "id": 1}, {"key": "c", "id": 3}, {"key": "b", "id": 2}]}),
+            ),
+            (
+                json!({"list": [{"key": "a", "id": 1}, {"key": "b", "id": 2}, {"key": "c", "id": 3}]}),
+                json!({"list": [{"key": "c", "id": 3}, {"key": "a", "id": 1}]}),
+                json!({"list": [{"key": "b", "id": 2}, {"key": "c", "id": 3}, {"key": "a", "id": 1}]}),
+            ),
+            (
+                json!({"list": [{"key": "a", "id": 1}, {"key": "b", "id": 1}]}),
+                json!({"list": [{"key": "a", "id": 1}, {"key": "a", "id": 2}]}),
+                json!({"list": [{"key": "a", "id": 1}, {"key": "b", "id": 1}, {"key": "a", "id": 2}]}),
+            ),
+        ];
+        for (lhs, rhs, want) in cases {
+            let got = merge(&s, &s.root, Some(&lhs), Some(&rhs)).unwrap();
+            assert_eq!(got, Some(want), "{lhs} + {rhs}");
+        }
+    }
+
+    #[test]
+    fn applied_duplicates_are_refused_but_live_duplicates_are_kept_apart() {
+        let s = schema();
+        let dup = json!({"setStr": ["a", "a"]});
+        let err = merge(&s, &s.root, Some(&json!({})), Some(&dup)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            ".setStr: duplicate entries for key [=\"a\"]"
+        );
+        let out = merge(&s, &s.root, Some(&dup), Some(&json!({"setStr": ["b"]}))).unwrap();
+        assert_eq!(out, Some(json!({"setStr": ["a", "a", "b"]})));
     }
 }
