@@ -1,0 +1,409 @@
+//! The object store: what etcd is to the real apiserver.
+//!
+//! One global resourceVersion counter orders every write, as etcd's revision does. Each write appends an
+//! event to a bounded history, so watches can resume from a resourceVersion until it is compacted away
+//! (then they get 410 Gone), and is broadcast to the running watches.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::registry::StorageKey;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One write, as watches see it.
+#[derive(Debug)]
+pub struct Event {
+    pub rv: u64,
+    pub storage: StorageKey,
+    pub kind: EventType,
+    /// The object after the write; for a deletion, its last state carrying the deletion's resourceVersion.
+    pub object: Value,
+    /// The object before the write, so that filtered watches can tell when an object enters or leaves
+    /// their selection.
+    pub old: Option<Value>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum StoreError {
+    NotFound,
+    AlreadyExists,
+    /// The object's resourceVersion is not the expected one.
+    Conflict,
+    /// The requested resourceVersion has been compacted away; `oldest` is the oldest one still served.
+    Gone {
+        requested: u64,
+        oldest: u64,
+    },
+}
+
+/// Where a watch starts: the events after `from_rv` that are still in history, then the live stream.
+pub struct Subscription {
+    pub backlog: Vec<Arc<Event>>,
+    pub live: broadcast::Receiver<Arc<Event>>,
+}
+
+type Objects = BTreeMap<(String, String), Value>;
+
+struct State {
+    rv: u64,
+    objects: HashMap<StorageKey, Objects>,
+    history: VecDeque<Arc<Event>>,
+    history_cap: usize,
+    /// Every event at or below this resourceVersion is gone from history.
+    compacted: u64,
+}
+
+pub struct Store {
+    state: Mutex<State>,
+    events: broadcast::Sender<Arc<Event>>,
+}
+
+pub fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
+    obj["metadata"][field].as_str().unwrap_or_default()
+}
+
+pub fn resource_version(obj: &Value) -> Option<u64> {
+    meta_str(obj, "resourceVersion").parse().ok()
+}
+
+fn key_of(obj: &Value) -> (String, String) {
+    (
+        meta_str(obj, "namespace").to_string(),
+        meta_str(obj, "name").to_string(),
+    )
+}
+
+fn set_rv(obj: &mut Value, rv: u64) {
+    obj["metadata"]["resourceVersion"] = Value::String(rv.to_string());
+}
+
+/// Equal apart from resourceVersion: a write that changes nothing is not a write.
+fn same_content(a: &Value, b: &Value) -> bool {
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(m) = v["metadata"].as_object_mut() {
+            m.remove("resourceVersion");
+        }
+        v
+    };
+    strip(a) == strip(b)
+}
+
+impl Store {
+    pub fn new(history_cap: usize) -> Self {
+        let (events, _) = broadcast::channel(8192);
+        Store {
+            state: Mutex::new(State {
+                rv: 1,
+                objects: HashMap::new(),
+                history: VecDeque::new(),
+                history_cap: history_cap.max(1),
+                compacted: 1,
+            }),
+            events,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding the lock would be a kube-sim bug; keep serving what is there.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn current_rv(&self) -> u64 {
+        self.lock().rv
+    }
+
+    pub fn get(&self, key: &StorageKey, namespace: &str, name: &str) -> Option<Value> {
+        let state = self.lock();
+        state
+            .objects
+            .get(key)?
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// The objects of one resource, sorted by namespace and name (as etcd keys sort), and the
+    /// resourceVersion of the snapshot.
+    pub fn list(&self, key: &StorageKey, namespace: Option<&str>) -> (Vec<Value>, u64) {
+        let state = self.lock();
+        let items = match state.objects.get(key) {
+            None => Vec::new(),
+            Some(objects) => match namespace {
+                None => objects.values().cloned().collect(),
+                Some(ns) => objects
+                    .range((ns.to_string(), String::new())..)
+                    .take_while(|((n, _), _)| n == ns)
+                    .map(|(_, v)| v.clone())
+                    .collect(),
+            },
+        };
+        (items, state.rv)
+    }
+
+    /// Every stored object of every resource: the garbage collector's view of the world.
+    pub fn snapshot(&self) -> Vec<(StorageKey, Value)> {
+        let state = self.lock();
+        state
+            .objects
+            .iter()
+            .flat_map(|(k, objs)| objs.values().map(move |v| (k.clone(), v.clone())))
+            .collect()
+    }
+
+    fn commit(&self, state: &mut State, event: Event) {
+        let event = Arc::new(event);
+        state.history.push_back(event.clone());
+        while state.history.len() > state.history_cap {
+            if let Some(old) = state.history.pop_front() {
+                state.compacted = old.rv;
+            }
+        }
+        // No receivers is fine: nobody is watching.
+        let _ = self.events.send(event);
+    }
+
+    pub fn create(&self, key: &StorageKey, mut obj: Value) -> Result<Value, StoreError> {
+        let mut state = self.lock();
+        let id = key_of(&obj);
+        if state.objects.get(key).is_some_and(|o| o.contains_key(&id)) {
+            return Err(StoreError::AlreadyExists);
+        }
+        state.rv += 1;
+        let rv = state.rv;
+        set_rv(&mut obj, rv);
+        state
+            .objects
+            .entry(key.clone())
+            .or_default()
+            .insert(id, obj.clone());
+        self.commit(
+            &mut state,
+            Event {
+                rv,
+                storage: key.clone(),
+                kind: EventType::Added,
+                object: obj.clone(),
+                old: None,
+            },
+        );
+        Ok(obj)
+    }
+
+    /// Replaces an object. With `expected_rv`, fails with Conflict unless the stored object still has
+    /// that resourceVersion. A write that changes nothing keeps the resourceVersion and sends no event.
+    pub fn update(
+        &self,
+        key: &StorageKey,
+        mut obj: Value,
+        expected_rv: Option<u64>,
+    ) -> Result<Value, StoreError> {
+        let mut state = self.lock();
+        let id = key_of(&obj);
+        let current = state
+            .objects
+            .get(key)
+            .and_then(|o| o.get(&id))
+            .cloned()
+            .ok_or(StoreError::NotFound)?;
+        if expected_rv.is_some_and(|rv| Some(rv) != resource_version(&current)) {
+            return Err(StoreError::Conflict);
+        }
+        if same_content(&current, &obj) {
+            return Ok(current);
+        }
+        state.rv += 1;
+        let rv = state.rv;
+        set_rv(&mut obj, rv);
+        state
+            .objects
+            .entry(key.clone())
+            .or_default()
+            .insert(id, obj.clone());
+        self.commit(
+            &mut state,
+            Event {
+                rv,
+                storage: key.clone(),
+                kind: EventType::Modified,
+                object: obj.clone(),
+                old: Some(current),
+            },
+        );
+        Ok(obj)
+    }
+
+    /// Removes an object for good. With `expected_rv`, fails with Conflict if it changed meanwhile.
+    pub fn delete(
+        &self,
+        key: &StorageKey,
+        namespace: &str,
+        name: &str,
+        expected_rv: Option<u64>,
+    ) -> Result<Value, StoreError> {
+        let mut state = self.lock();
+        let id = (namespace.to_string(), name.to_string());
+        let current = state
+            .objects
+            .get(key)
+            .and_then(|o| o.get(&id))
+            .cloned()
+            .ok_or(StoreError::NotFound)?;
+        if expected_rv.is_some_and(|rv| Some(rv) != resource_version(&current)) {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(objects) = state.objects.get_mut(key) {
+            objects.remove(&id);
+        }
+        state.rv += 1;
+        let rv = state.rv;
+        let mut last = current.clone();
+        set_rv(&mut last, rv);
+        self.commit(
+            &mut state,
+            Event {
+                rv,
+                storage: key.clone(),
+                kind: EventType::Deleted,
+                object: last.clone(),
+                old: Some(current),
+            },
+        );
+        Ok(last)
+    }
+
+    /// Starts a watch after `from_rv`: the retained events after it, then everything live.
+    pub fn watch_from(&self, from_rv: u64) -> Result<Subscription, StoreError> {
+        let state = self.lock();
+        if from_rv < state.compacted {
+            let oldest = state.history.front().map(|e| e.rv).unwrap_or(state.rv);
+            return Err(StoreError::Gone {
+                requested: from_rv,
+                oldest,
+            });
+        }
+        let backlog = state
+            .history
+            .iter()
+            .filter(|e| e.rv > from_rv)
+            .cloned()
+            .collect();
+        // Subscribing under the lock means no event falls between the backlog and the live stream.
+        let live = self.events.subscribe();
+        Ok(Subscription { backlog, live })
+    }
+
+    /// Forgets the whole history, as an etcd compaction does: watches resuming from any earlier
+    /// resourceVersion get 410 Gone.
+    pub fn compact(&self) {
+        let mut state = self.lock();
+        state.history.clear();
+        state.compacted = state.rv;
+    }
+
+    /// Subscribes to every future write (the simulated controllers' informer).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.events.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pods() -> StorageKey {
+        StorageKey::new("", "pods")
+    }
+
+    fn pod(ns: &str, name: &str) -> Value {
+        json!({"metadata": {"namespace": ns, "name": name}, "spec": {}})
+    }
+
+    #[test]
+    fn resource_versions_are_global_and_increasing() {
+        let s = Store::new(100);
+        let a = s.create(&pods(), pod("a", "p")).unwrap();
+        let b = s.create(&StorageKey::new("", "services"), pod("a", "s")).unwrap();
+        assert!(resource_version(&b) > resource_version(&a));
+        assert_eq!(s.current_rv(), resource_version(&b).unwrap());
+    }
+
+    #[test]
+    fn stale_update_conflicts_and_noop_update_keeps_rv() {
+        let s = Store::new(100);
+        let created = s.create(&pods(), pod("a", "p")).unwrap();
+        let rv = resource_version(&created).unwrap();
+        let same = s.update(&pods(), created.clone(), Some(rv)).unwrap();
+        assert_eq!(resource_version(&same), Some(rv), "a no-op write is not a write");
+        let mut changed = created.clone();
+        changed["spec"]["x"] = json!(1);
+        let updated = s.update(&pods(), changed.clone(), Some(rv)).unwrap();
+        assert!(resource_version(&updated).unwrap() > rv);
+        changed["spec"]["x"] = json!(2);
+        assert_eq!(
+            s.update(&pods(), changed, Some(rv)),
+            Err(StoreError::Conflict)
+        );
+    }
+
+    #[test]
+    fn list_is_scoped_and_sorted() {
+        let s = Store::new(100);
+        for (ns, n) in [("b", "x"), ("a", "z"), ("a", "y"), ("ab", "w")] {
+            s.create(&pods(), pod(ns, n)).unwrap();
+        }
+        let (items, _) = s.list(&pods(), Some("a"));
+        let names: Vec<_> = items.iter().map(|o| meta_str(o, "name")).collect();
+        assert_eq!(names, vec!["y", "z"]);
+        assert_eq!(s.list(&pods(), None).0.len(), 4);
+    }
+
+    #[test]
+    fn watch_resumes_from_history_until_compacted() {
+        let s = Store::new(2);
+        let first = s.create(&pods(), pod("a", "1")).unwrap();
+        let rv1 = resource_version(&first).unwrap();
+        s.create(&pods(), pod("a", "2")).unwrap();
+        let sub = s.watch_from(rv1).unwrap();
+        assert_eq!(sub.backlog.len(), 1);
+        assert_eq!(meta_str(&sub.backlog[0].object, "name"), "2");
+        s.create(&pods(), pod("a", "3")).unwrap();
+        // History holds 2 events; resuming from before the oldest one is Gone.
+        assert!(matches!(s.watch_from(rv1 - 1), Err(StoreError::Gone { .. })));
+        s.compact();
+        assert!(matches!(s.watch_from(rv1), Err(StoreError::Gone { .. })));
+        assert!(s.watch_from(s.current_rv()).is_ok());
+    }
+
+    #[test]
+    fn delete_emits_last_state_with_new_rv() {
+        let s = Store::new(10);
+        let created = s.create(&pods(), pod("a", "p")).unwrap();
+        let mut sub = s.watch_from(s.current_rv()).unwrap();
+        let gone = s.delete(&pods(), "a", "p", None).unwrap();
+        assert!(resource_version(&gone) > resource_version(&created));
+        let ev = sub.live.try_recv().unwrap();
+        assert_eq!(ev.kind, EventType::Deleted);
+        assert_eq!(s.get(&pods(), "a", "p"), None);
+        assert_eq!(s.delete(&pods(), "a", "p", None), Err(StoreError::NotFound));
+    }
+}
