@@ -54,20 +54,8 @@ pub fn apply(
     };
 
     let mut outcome = step.apply_tracking_existing_fields(tracked.clone(), force);
-    if req.manager == lastapplied::KUBECTL
-        && let Err(ApplyFailure::Conflicts(conflicts)) = &outcome
-        && let Some(allowed) = lastapplied::allowed_conflicts(schema, &live_obj, req.api_version)
-    {
-        let mut remaining = conflicts.clone();
-        for vs in remaining.values_mut() {
-            vs.set = vs.set.difference(&allowed);
-        }
-        remaining.retain(|_, vs| !vs.set.is_empty());
-        outcome = if remaining.is_empty() {
-            step.apply_tracking_existing_fields(tracked.clone(), true)
-        } else {
-            Err(ApplyFailure::Conflicts(remaining))
-        };
+    if req.manager == lastapplied::KUBECTL {
+        outcome = step.force_conflicts_explained_by_last_applied(outcome, &tracked);
     }
     let (mut result, owners) = outcome.map_err(|failure| match failure {
         ApplyFailure::Conflicts(sets) => ApplyError::Conflicts(conflicts_from_sets(&sets)),
@@ -148,6 +136,33 @@ struct Step<'a> {
 }
 
 impl Step<'_> {
+    /// "kubectl" taking over from client-side apply: conflicts on fields the live object still
+    /// holds as the last-applied annotation set them are forced; others are reported.
+    fn force_conflicts_explained_by_last_applied(
+        &self,
+        outcome: Result<(Value, Managed), ApplyFailure>,
+        tracked: &Managed,
+    ) -> Result<(Value, Managed), ApplyFailure> {
+        let Err(ApplyFailure::Conflicts(conflicts)) = &outcome else {
+            return outcome;
+        };
+        let Some(allowed) =
+            lastapplied::allowed_conflicts(self.schema, self.live, self.req.api_version)
+        else {
+            return outcome;
+        };
+        let mut remaining = conflicts.clone();
+        for vs in remaining.values_mut() {
+            vs.set = vs.set.difference(&allowed);
+        }
+        remaining.retain(|_, vs| !vs.set.is_empty());
+        if remaining.is_empty() {
+            self.apply_tracking_existing_fields(tracked.clone(), true)
+        } else {
+            Err(ApplyFailure::Conflicts(remaining))
+        }
+    }
+
     /// An object nobody owns fields of yet is first attributed, as it is, to
     /// "before-first-apply", so the first applier conflicts with values it would change.
     fn apply_tracking_existing_fields(

@@ -11,10 +11,13 @@
 //! * [`Schema`] — how an object's lists and maps merge: built in for the kinds kube-sim
 //!   serves, converted from a CRD's `openAPIV3Schema`, or untyped.
 //!
-//! Module map, in reading order for apply: [`apply`](mod@apply) (the steps), `updater` (the
-//! merge/prune/conflict core), `typed` (schema-guided walks over objects), `fieldpath`
-//! and [`fieldsv1`] (field sets and their wire form), `managed` (entries), `pipeline`
-//! (steps shared with updates).
+//! Module map, in reading order for apply: `apply` (the steps, top to bottom), `updater`
+//! (merge, prune and conflicts), `typed` (schema-guided walks over objects: validate, field
+//! set, compare, merge, remove), [`fieldpath`] and [`fieldsv1`] (field sets and their wire
+//! form), `managed` (entries and manager identifiers), `pipeline` (the steps updates and
+//! applies share: strip, cap, timestamps). `update` is the same story for create/update/patch,
+//! `smp` is strategic merge patch, `builtin` and `openapi` build schemas, `lastapplied` and
+//! `scale` are the client-side-apply migration and the scale subresource.
 
 #![forbid(unsafe_code)]
 
