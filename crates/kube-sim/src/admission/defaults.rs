@@ -127,7 +127,9 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
         ("apps", "Deployment") => {
             let spec = &mut obj["spec"];
             default(spec, "replicas", json!(1));
-            default(spec, "strategy", json!({"type": "RollingUpdate"}));
+            // Go encodes the strategy struct even when empty, so its fields are defaulted one by one.
+            default(spec, "strategy", json!({}));
+            default(&mut spec["strategy"], "type", json!("RollingUpdate"));
             if spec["strategy"]["type"] == "RollingUpdate" {
                 default(&mut spec["strategy"], "rollingUpdate", json!({"maxUnavailable": "25%", "maxSurge": "25%"}));
             }
@@ -143,7 +145,12 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
             let spec = &mut obj["spec"];
             default(spec, "replicas", json!(1));
             default(spec, "podManagementPolicy", json!("OrderedReady"));
-            default(spec, "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
+            default(spec, "updateStrategy", json!({}));
+            default(&mut spec["updateStrategy"], "type", json!("RollingUpdate"));
+            if spec["updateStrategy"]["type"] == "RollingUpdate" {
+                default(&mut spec["updateStrategy"], "rollingUpdate", json!({}));
+                default(&mut spec["updateStrategy"]["rollingUpdate"], "partition", json!(0));
+            }
             default(spec, "revisionHistoryLimit", json!(10));
             default(spec, "persistentVolumeClaimRetentionPolicy", json!({"whenDeleted": "Retain", "whenScaled": "Retain"}));
             pod_template(obj);
@@ -197,6 +204,14 @@ mod tests {
         assert_eq!(s["containers"][0]["ports"][0]["protocol"], "TCP");
         assert_eq!(s["volumes"][0]["secret"]["defaultMode"], 420);
         assert_eq!(s["tolerations"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn empty_strategies_get_their_fields_defaulted() {
+        let mut d = json!({"spec": {"strategy": {}, "template": {"spec": {"containers": []}}}});
+        apply("apps", "Deployment", &mut d);
+        assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate");
+        assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
     }
 
     #[test]

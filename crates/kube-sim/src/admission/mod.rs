@@ -372,6 +372,23 @@ async fn custom_resource(core: &Core, w: &Write<'_>, old: Option<&Value>, obj: V
     }
 }
 
+/// The fields an endpoint resets, which no manager comes to own through it: status on the main resource
+/// of a kind with a status subresource; everything but status on the status subresource.
+pub fn reset_paths<'a>(rt: &ResourceType, subresource: &str, obj: &'a Value) -> Vec<Vec<&'a str>> {
+    match subresource {
+        "status" => obj
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.as_str())
+            .filter(|k| !matches!(*k, "status" | "apiVersion" | "kind"))
+            .map(|k| vec![k])
+            .collect(),
+        "" if rt.has_status() => vec![vec!["status"]],
+        _ => Vec::new(),
+    }
+}
+
 fn managed_fields(w: &Write<'_>, old: Option<&Value>, obj: &Value) -> Result<Vec<ManagedFieldsEntry>, ApiError> {
     let previous: Vec<ManagedFieldsEntry> = old
         .and_then(|o| serde_json::from_value(o["metadata"]["managedFields"].clone()).ok())
@@ -387,7 +404,9 @@ fn managed_fields(w: &Write<'_>, old: Option<&Value>, obj: &Value) -> Result<Vec
                 subresource: (!w.subresource.is_empty()).then_some(w.subresource),
                 time: &now,
             };
-            kube_sim_patch::record_update(old, obj, &previous, &req, &schema_of(w.rt))
+            let ignore = reset_paths(w.rt, w.subresource, obj);
+            let ignore: Vec<&[&str]> = ignore.iter().map(|p| p.as_slice()).collect();
+            kube_sim_patch::record_update_ignoring(old, obj, &previous, &req, &ignore, &schema_of(w.rt))
                 .map_err(|e| ApiError::bad_request(e.to_string()))
         }
     }

@@ -348,14 +348,12 @@ pub async fn patch(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
                     subresource: (!ctx.p.subresource.is_empty()).then_some(ctx.p.subresource.as_str()),
                     time: &now,
                 };
-                let ignore: Vec<&[&str]> = if ctx.rt.has_status() && ctx.p.subresource.is_empty() {
-                    vec![&["status"]]
-                } else {
-                    vec![]
-                };
+                let config = apply_config(ctx, &patch);
+                let reset = admission::reset_paths(ctx.rt, &ctx.p.subresource, &config);
+                let ignore: Vec<&[&str]> = reset.iter().map(|p| p.as_slice()).collect();
                 let live = (!created).then_some(&old_view);
                 let (merged, entries) =
-                    kube_sim_patch::apply(live, &apply_config(ctx, &patch), &previous, &req, force, &ignore, &schema)
+                    kube_sim_patch::apply(live, &config, &previous, &req, force, &ignore, &schema)
                         .map_err(|e| apply_error(ctx, &e))?;
                 (merged, Managed::Given(entries))
             }

@@ -1,0 +1,345 @@
+//! `HapContainer` (hap.cloudian.com/v1alpha1): one analytics workspace — Jupyter, Spark and TensorFlow in a
+//! pod — wired to an S3 store.
+//!
+//! The original resource had only `spec.size` and `spec.image`; both keep their meaning, and every field
+//! added since is optional with a default, so the original custom resource is accepted unchanged.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements, Toleration};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The workspace image used when `spec.image` is not set.
+pub const DEFAULT_IMAGE: &str = "hap-workspace:0.1.0";
+pub const DEFAULT_REGION: &str = "us-east-1";
+pub const DEFAULT_ACCESS_KEY_ID_KEY: &str = "AWS_ACCESS_KEY_ID";
+pub const DEFAULT_SECRET_ACCESS_KEY_KEY: &str = "AWS_SECRET_ACCESS_KEY";
+pub const DEFAULT_TOKEN_KEY: &str = "token";
+pub const NODE_PORT_MIN: i32 = 30000;
+pub const NODE_PORT_MAX: i32 = 32767;
+
+/// The message of the rule that keeps `size` at 0 or 1, which says how to scale out instead.
+pub const SIZE_RULE_MESSAGE: &str = "size must be 0 (suspended) or 1 (running): a workspace is one pod. To scale out, set spec.spark.executors and Spark on Kubernetes runs that many executor pods";
+
+fn default_size() -> i32 {
+    1
+}
+
+/// An analytics workspace: Jupyter, Spark and TensorFlow in one pod, wired to an S3 store.
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[kube(
+    group = "hap.cloudian.com",
+    version = "v1alpha1",
+    kind = "HapContainer",
+    plural = "hapcontainers",
+    singular = "hapcontainer",
+    shortname = "hapc",
+    namespaced,
+    status = "HapContainerStatus",
+    derive = "PartialEq",
+    derive = "Default",
+    printcolumn(name = "Phase", type_ = "string", description = "Pending, Running, Suspended, Failed or Degraded", json_path = ".status.phase"),
+    printcolumn(name = "Ready", type_ = "string", description = "Ready workspace pods out of desired", json_path = ".status.ready"),
+    printcolumn(name = "Jupyter", type_ = "string", description = "Where Jupyter answers (node IP and node port)", json_path = ".status.jupyterUrl"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct HapContainerSpec {
+    /// 1 runs the workspace pod; 0 suspends it: the pod is deleted and everything else (service,
+    /// secrets, volume) is kept, so scaling back to 1 resumes where it stopped.
+    #[serde(default = "default_size")]
+    #[schemars(range(min = 0))]
+    #[x_kube(validation = Rule::new("self <= 1").message(SIZE_RULE_MESSAGE))]
+    pub size: i32,
+
+    /// The workspace image (Jupyter, Spark, TensorFlow). Defaults to the project's workspace image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub image: Option<String>,
+
+    /// Always, IfNotPresent or Never. Defaults as Kubernetes does for the image's tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<ImagePullPolicy>,
+
+    /// CPU and memory for the workspace container. Defaults to requests of 500m CPU and 2Gi memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+
+    /// GPUs for the workspace container, as an `nvidia.com/gpu` limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 16))]
+    pub gpus: Option<i32>,
+
+    /// The S3 store the workspace reads and writes (Cloudian HyperStore or any S3-compatible store).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Spec>,
+
+    /// How Jupyter authenticates users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jupyter: Option<JupyterSpec>,
+
+    /// A persistent volume for the notebooks directory. Without it, notebooks live as long as the pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<VolumeSpec>,
+
+    /// How Jupyter and the Spark UI are exposed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceSpec>,
+
+    /// Spark on Kubernetes: executors run as pods next to the workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spark: Option<SparkSpec>,
+
+    /// Node labels the workspace pod must be scheduled on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+
+    /// Tolerations of the workspace pod.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
+
+    /// Extra environment variables for the workspace container.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum ImagePullPolicy {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+impl ImagePullPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImagePullPolicy::Always => "Always",
+            ImagePullPolicy::IfNotPresent => "IfNotPresent",
+            ImagePullPolicy::Never => "Never",
+        }
+    }
+}
+
+fn default_region() -> String {
+    DEFAULT_REGION.into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The S3 connection, passed to Jupyter, Spark and the data jobs as standard AWS settings.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Spec {
+    /// The store's endpoint URL, e.g. `http://s3-region1.hyperstore.example.com:80`.
+    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("endpoint must be an http:// or https:// URL, e.g. http://s3-region1.hyperstore.example.com:80"))]
+    pub endpoint: String,
+
+    /// The region to sign requests for.
+    #[serde(default = "default_region")]
+    pub region: String,
+
+    /// The bucket the workspace uses by default (exported as HAP_S3_BUCKET).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+
+    /// Path-style addressing (`endpoint/bucket/key`), which HyperStore and most on-premises stores need.
+    #[serde(default = "default_true")]
+    pub path_style: bool,
+
+    /// Verify the endpoint's TLS certificate.
+    #[serde(default = "default_true")]
+    pub verify_tls: bool,
+
+    /// The Secret holding the access key pair. Without it, requests are anonymous.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret: Option<S3CredentialsSecret>,
+}
+
+fn default_access_key_id_key() -> String {
+    DEFAULT_ACCESS_KEY_ID_KEY.into()
+}
+
+fn default_secret_access_key_key() -> String {
+    DEFAULT_SECRET_ACCESS_KEY_KEY.into()
+}
+
+/// A Secret in the HapContainer's namespace with the S3 access key pair.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct S3CredentialsSecret {
+    /// The Secret's name.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// The key holding the access key ID.
+    #[serde(default = "default_access_key_id_key")]
+    pub access_key_id_key: String,
+    /// The key holding the secret access key.
+    #[serde(default = "default_secret_access_key_key")]
+    pub secret_access_key_key: String,
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JupyterSpec {
+    /// A Secret with the token users log in with. Without it, the operator generates a random token in
+    /// the Secret `<name>-jupyter` (key `token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_secret: Option<SecretKeySelector>,
+}
+
+fn default_token_key() -> String {
+    DEFAULT_TOKEN_KEY.into()
+}
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeySelector {
+    #[schemars(length(min = 1))]
+    pub name: String,
+    #[serde(default = "default_token_key")]
+    pub key: String,
+}
+
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeSpec {
+    /// The size of the PersistentVolumeClaim `<name>-workspace`, mounted on the notebooks directory.
+    pub size: Quantity,
+    /// The StorageClass to provision it from; the cluster's default when unset. It cannot change later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self == oldSelf").message("storageClassName cannot change; to move the workspace to another class, delete the PersistentVolumeClaim <name>-workspace first"))]
+    pub storage_class_name: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum ServiceType {
+    #[default]
+    NodePort,
+    ClusterIP,
+    LoadBalancer,
+}
+
+impl ServiceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::NodePort => "NodePort",
+            ServiceType::ClusterIP => "ClusterIP",
+            ServiceType::LoadBalancer => "LoadBalancer",
+        }
+    }
+}
+
+/// The Service `<name>-hapservice`.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.type != 'ClusterIP' || (!has(self.jupyterNodePort) && !has(self.sparkUiNodePort))").message("jupyterNodePort and sparkUiNodePort need service.type NodePort or LoadBalancer"))]
+#[x_kube(validation = Rule::new("!has(self.jupyterNodePort) || !has(self.sparkUiNodePort) || self.jupyterNodePort != self.sparkUiNodePort").message("jupyterNodePort and sparkUiNodePort must differ"))]
+pub struct ServiceSpec {
+    /// NodePort (the default, as in the original), ClusterIP or LoadBalancer.
+    #[serde(default, rename = "type")]
+    pub type_: ServiceType,
+    /// A fixed node port for Jupyter (30000-32767); allocated by the cluster when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 30000, max = 32767))]
+    pub jupyter_node_port: Option<i32>,
+    /// A fixed node port for the Spark UI (30000-32767); allocated by the cluster when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 30000, max = 32767))]
+    pub spark_ui_node_port: Option<i32>,
+}
+
+fn default_executor_cores() -> i32 {
+    1
+}
+
+fn default_executor_memory() -> Quantity {
+    Quantity("2Gi".into())
+}
+
+/// Spark on Kubernetes from the workspace: the pod is the driver (client mode) and executors run as pods.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SparkSpec {
+    /// Executor pods per Spark application. 0 keeps Spark local (`local[*]`) in the workspace pod.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 200))]
+    pub executors: i32,
+    /// CPU cores per executor.
+    #[serde(default = "default_executor_cores")]
+    #[schemars(range(min = 1, max = 64))]
+    pub executor_cores: i32,
+    /// Memory per executor (Kubernetes quantity, e.g. 2Gi); Spark adds its own overhead on top.
+    #[serde(default = "default_executor_memory")]
+    pub executor_memory: Quantity,
+    /// The executor image; defaults to the workspace image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor_image: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Phase {
+    /// The pod is being created, scheduled or started.
+    Pending,
+    /// The workspace pod is ready.
+    Running,
+    /// size is 0: no pod, everything else kept.
+    Suspended,
+    /// The spec cannot be realized (e.g. a referenced Secret is missing) or the pod keeps failing.
+    Failed,
+    /// The pod exists but is not ready after having been (crash loop, image pull error).
+    Degraded,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "Pending",
+            Phase::Running => "Running",
+            Phase::Suspended => "Suspended",
+            Phase::Failed => "Failed",
+            Phase::Degraded => "Degraded",
+        }
+    }
+}
+
+/// What the operator observed, written through the status subresource.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HapContainerStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// Ready workspace pods out of desired, e.g. `1/1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<String>,
+    /// The generation this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready` and `Configured`, with reasons and messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
+    /// The IP of the node the pod runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jupyter_node_port: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spark_ui_node_port: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jupyter_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spark_ui_url: Option<String>,
+    /// How many times the operator replaced a failed workspace pod in a row; reset once it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_pod_replacements: Option<i32>,
+}
