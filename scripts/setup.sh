@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Installs what the tests need, without touching the system: everything goes under $HAP_CACHE
+# (default ~/.cache/hap) and is linked into $HAP_CACHE/bin, where the tests look for it.
+#
+#   kubectl        the current kubectl (Debian unstable's package)
+#   kubectl-debian the kubectl of this machine's Debian release (package kubernetes-client)
+#   crdcheck       the apiserver's CRD validation code (../shared/tools/crdcheck)
+#   kubernetes-validate  upstream JSON schemas for the manifests (PyPI), in a virtualenv
+#
+# Debian packages come through a private apt configuration derived from this machine's own sources,
+# so no registry host is named here. Safe to run again: finished steps are skipped.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cache=${HAP_CACHE:-$HOME/.cache/hap}
+bin=$cache/bin
+mkdir -p "$bin"
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# The first non-security Debian mirror and release this machine's apt sources name.
+debian_source() {
+  local uri suite
+  uri=$(grep -h '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1 || true)
+  suite=$(grep -h '^Suites:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1 || true)
+  if [ -z "$uri" ]; then
+    uri=$(grep -h '^deb ' /etc/apt/sources.list 2>/dev/null | grep -v security | awk '{print $2}' | head -1 || true)
+    suite=$(grep -h '^deb ' /etc/apt/sources.list 2>/dev/null | grep -v security | awk '{print $3}' | head -1 || true)
+  fi
+  [ -n "$uri" ] && [ -n "$suite" ] || { log "no Debian mirror found in this machine's apt sources"; exit 1; }
+  echo "$uri $suite"
+}
+
+# apt_download SUITE PACKAGE DEST: downloads PACKAGE from SUITE into DEST with a private apt state.
+apt_download() {
+  local suite=$1 package=$2 dest=$3 uri
+  uri=$(debian_source | cut -d' ' -f1)
+  local state=$cache/apt-$suite
+  mkdir -p "$state/lists/partial" "$state/cache/archives/partial" "$dest"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $uri $suite main" > "$state/sources.list"
+  local opts=(-o Dir::Etc::sourcelist="$state/sources.list" -o Dir::Etc::sourceparts=/nonexistent
+              -o Dir::State::Lists="$state/lists" -o Dir::Cache="$state/cache" -o Debug::NoLocking=1)
+  apt-get -qq "${opts[@]}" update
+  (cd "$dest" && apt-get -qq "${opts[@]}" download "$package/$suite" 2>&1 | grep -v 'Download is performed unsandboxed' || true)
+  ls "$dest"/*.deb >/dev/null
+}
+
+# install_kubectl NAME SUITE PACKAGE: unpacks kubectl from PACKAGE into the cache, linked as bin/NAME.
+install_kubectl() {
+  local name=$1 suite=$2 package=$3 dir=$cache/$1
+  if [ ! -x "$dir/root/usr/bin/kubectl" ]; then
+    log "fetching $package from Debian $suite"
+    rm -rf "$dir" && mkdir -p "$dir"
+    apt_download "$suite" "$package" "$dir/debs"
+    dpkg -x "$dir"/debs/*.deb "$dir/root"
+  fi
+  ln -sf "$dir/root/usr/bin/kubectl" "$bin/$name"
+  log "$name: $("$bin/$name" version --client 2>/dev/null | head -1)"
+}
+
+stable=$(debian_source | cut -d' ' -f2)
+install_kubectl kubectl sid kubectl
+install_kubectl kubectl-debian "$stable" kubernetes-client
+
+if [ ! -x "$bin/crdcheck" ] || [ "$repo/../shared/tools/crdcheck/main.go" -nt "$bin/crdcheck" ]; then
+  log "building crdcheck (first time: a few minutes)"
+  crdcheck=$(CRDCHECK_CACHE=${CRDCHECK_CACHE:-$cache/crdcheck} "$repo/../shared/tools/crdcheck/build.sh" | tail -1)
+  ln -sf "$crdcheck" "$bin/crdcheck"
+fi
+log "crdcheck: $bin/crdcheck"
+
+venv=$cache/venv
+if [ ! -x "$venv/bin/kubernetes-validate" ]; then
+  log "installing kubernetes-validate into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'kubernetes-validate>=1.35,<2'
+fi
+ln -sf "$venv/bin/kubernetes-validate" "$bin/kubernetes-validate"
+log "kubernetes-validate: $("$bin/kubernetes-validate" --version 2>/dev/null | head -1)"
+
+echo "$bin"
