@@ -2,7 +2,7 @@
 //! defaulting, OpenAPI schema and CEL validation) in one long-running process, spoken to in JSON lines.
 //! kube-sim therefore returns the apiserver's own 422 messages instead of an imitation of them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 
 use serde_json::{Value, json};
@@ -31,17 +31,23 @@ pub struct CrdCheck {
     process: Mutex<Option<Process>>,
 }
 
-/// Where the set-up script leaves crdcheck: `$KUBE_SIM_CRDCHECK`, else `$CRDCHECK_CACHE/crdcheck`, else
-/// `~/.cache/hap-crdcheck/crdcheck`.
+/// Where the set-up script leaves crdcheck: `$KUBE_SIM_CRDCHECK`, else `$HAP_CACHE/bin/crdcheck`
+/// (default `~/.cache/hap/bin/crdcheck`), else crdcheck's own build cache.
 pub fn locate() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("KUBE_SIM_CRDCHECK") {
         return Some(PathBuf::from(p));
     }
-    let cache = std::env::var_os("CRDCHECK_CACHE")
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let hap_cache = std::env::var_os("HAP_CACHE")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache/hap-crdcheck")))?;
-    let p = cache.join("crdcheck");
-    p.is_file().then_some(p)
+        .or_else(|| home.as_ref().map(|h| h.join(".cache/hap")));
+    let crdcheck_cache = std::env::var_os("CRDCHECK_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| home.as_ref().map(|h| h.join(".cache/hap-crdcheck")));
+    [hap_cache.map(|c| c.join("bin/crdcheck")), crdcheck_cache.map(|c| c.join("crdcheck"))]
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_file())
 }
 
 impl CrdCheck {
