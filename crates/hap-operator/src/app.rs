@@ -1,0 +1,137 @@
+//! The operator process: signals, the metrics server, leader election, and the controller run while
+//! this instance leads. Losing the lease stops the controller and waits to lead again; SIGTERM stops
+//! everything gracefully and releases the lease.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+use kube_lease_manager::LeaseManagerBuilder;
+use tokio::sync::{oneshot, watch};
+
+use crate::config::{ProcessConfig, RunConfig};
+use crate::controller;
+use crate::metrics::{self, Metrics};
+use crate::names;
+
+/// A future that resolves once `rx` holds `want`. Built on a oneshot so it is Send + Sync, as the
+/// controller's graceful shutdown requires.
+fn when(mut rx: watch::Receiver<bool>, want: bool) -> impl Future<Output = ()> + Send + Sync + 'static {
+    let (tx, done) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = rx.wait_for(|v| *v == want).await;
+        let _ = tx.send(());
+    });
+    done.map(|_| ())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn terminated() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// Makes the leader's pod the Lease's owner, so that the Lease goes when the operator is uninstalled
+/// (the garbage collector removes it with the pod). Outside a pod (POD_NAME names no pod) the Lease is
+/// left as is.
+async fn tie_lease_to_pod(client: &Client, namespace: &str, lease: &str, pod_name: &str) {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let pod = match pods.get_opt(pod_name).await {
+        Ok(Some(pod)) => pod,
+        Ok(None) => {
+            tracing::info!(pod = pod_name, "no such pod: the lease is not tied to one");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read this operator's pod; the lease is not tied to it");
+            return;
+        }
+    };
+    let body = json!({
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {
+            "name": lease,
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": pod_name, "uid": pod.uid()}],
+        },
+    });
+    let leases: Api<Lease> = Api::namespaced(client.clone(), namespace);
+    if let Err(e) = leases.patch(lease, &PatchParams::apply(names::MANAGER), &Patch::Apply(&body)).await {
+        tracing::warn!(error = %e, "could not tie the lease to this operator's pod");
+    }
+}
+
+pub async fn run(client: Client, config: RunConfig, process: ProcessConfig) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        terminated().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+    let server = tokio::spawn(metrics::serve(process.metrics_addr, metrics.clone(), when(stop_rx.clone(), true)));
+    metrics.set_ready(true);
+
+    if !process.leader_election {
+        metrics.set_leader(true);
+        controller::run(client, config, metrics.clone(), when(stop_rx.clone(), true)).await;
+    } else {
+        let namespace = process
+            .lease_namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_string());
+        let manager = LeaseManagerBuilder::new(client.clone(), &process.lease_name)
+            .with_namespace(&namespace)
+            .with_identity(&config.instance)
+            .with_duration(process.lease_duration.as_secs())
+            .with_grace((process.lease_duration.as_secs() / 3).max(1))
+            .build()
+            .await?;
+        let (mut leading, task) = manager.watch().await;
+        tracing::info!(lease = %process.lease_name, %namespace, identity = %config.instance, "waiting for leadership");
+        'lead: loop {
+            while !*leading.borrow_and_update() {
+                let mut stop = stop_rx.clone();
+                tokio::select! {
+                    changed = leading.changed() => if changed.is_err() { break 'lead },
+                    _ = stop.wait_for(|v| *v) => break 'lead,
+                }
+            }
+            tracing::info!("leading: starting the controller");
+            metrics.set_leader(true);
+            tie_lease_to_pod(&client, &namespace, &process.lease_name, &config.instance).await;
+            let lost = when(leading.clone(), false);
+            let stopping = when(stop_rx.clone(), true);
+            controller::run(client.clone(), config.clone(), metrics.clone(), futures::future::select(lost, stopping).map(|_| ()))
+                .await;
+            metrics.set_leader(false);
+            if *stop_rx.borrow() {
+                break;
+            }
+            tracing::warn!("lost the lease: controller stopped until leading again");
+        }
+        drop(leading);
+        match tokio::time::timeout(Duration::from_secs(10), task).await {
+            Ok(Ok(Ok(manager))) => {
+                if let Err(e) = manager.release().await {
+                    tracing::warn!(error = %e, "could not release the lease");
+                }
+            }
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "lease manager failed"),
+            _ => tracing::warn!("lease manager did not stop in time"),
+        }
+    }
+    server.await??;
+    Ok(())
+}

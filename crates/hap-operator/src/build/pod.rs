@@ -1,0 +1,249 @@
+//! The workspace pod: Jupyter, Spark and TensorFlow, non-root, with the store's settings in its
+//! environment and the Jupyter token from a Secret.
+
+use std::collections::BTreeMap;
+
+use hap_api::HapContainer;
+use hap_api::hapcontainer::{DEFAULT_TOKEN_KEY, S3CredentialsSecret};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, TCPSocketAction, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::ResourceExt;
+
+use super::spark::{BLOCK_MANAGER_PORT, CONF_DIR, DRIVER_PORT};
+use super::{meta, with_labels};
+use crate::config::BuildConfig;
+use crate::names;
+
+pub const JUPYTER_PORT: i32 = 8888;
+pub const SPARK_UI_PORT: i32 = 4040;
+/// The notebooks directory of the Jupyter images the workspace image builds on.
+pub const WORK_DIR: &str = "/home/jovyan/work";
+/// The unprivileged user and group of those images (jovyan, users).
+pub const USER_ID: i64 = 1000;
+pub const GROUP_ID: i64 = 100;
+
+fn env(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..Default::default()
+    }
+}
+
+fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.into(),
+                key: key.into(),
+                optional: Some(false),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn port(name: &str, number: i32) -> ContainerPort {
+    ContainerPort {
+        name: Some(name.into()),
+        container_port: number,
+        protocol: Some("TCP".into()),
+        ..Default::default()
+    }
+}
+
+/// The Secret and key Jupyter's token comes from: the user's, or the one the operator generates.
+pub fn token_source(hc: &HapContainer) -> (String, String) {
+    match hc.spec.jupyter.as_ref().and_then(|j| j.token_secret.as_ref()) {
+        Some(s) => (s.name.clone(), s.key.clone()),
+        None => (names::token_secret(&hc.name_any()), DEFAULT_TOKEN_KEY.to_string()),
+    }
+}
+
+fn environment(hc: &HapContainer) -> Vec<EnvVar> {
+    let (token_secret, token_key) = token_source(hc);
+    let mut out = vec![
+        secret_env("JUPYTER_TOKEN", &token_secret, &token_key),
+        env("SPARK_CONF_DIR", CONF_DIR),
+        EnvVar {
+            name: "POD_IP".into(),
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector {
+                    field_path: "status.podIP".into(),
+                    api_version: Some("v1".into()),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    ];
+    if let Some(s3) = &hc.spec.s3 {
+        if let Some(S3CredentialsSecret {
+            name,
+            access_key_id_key,
+            secret_access_key_key,
+        }) = &s3.credentials_secret
+        {
+            out.push(secret_env("AWS_ACCESS_KEY_ID", name, access_key_id_key));
+            out.push(secret_env("AWS_SECRET_ACCESS_KEY", name, secret_access_key_key));
+        }
+        out.push(env("AWS_REGION", s3.region.clone()));
+        out.push(env("AWS_ENDPOINT_URL", s3.endpoint.clone()));
+        out.push(env("AWS_ENDPOINT_URL_S3", s3.endpoint.clone()));
+        out.push(env("HAP_S3_PATH_STYLE", s3.path_style.to_string()));
+        out.push(env("HAP_S3_VERIFY_TLS", s3.verify_tls.to_string()));
+        if let Some(bucket) = &s3.bucket {
+            out.push(env("HAP_S3_BUCKET", bucket.clone()));
+        }
+    }
+    out.extend(hc.spec.env.iter().cloned());
+    out
+}
+
+fn resources(hc: &HapContainer) -> ResourceRequirements {
+    let mut r = hc.spec.resources.clone().unwrap_or_else(|| ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".to_string(), Quantity("500m".into())),
+            ("memory".to_string(), Quantity("2Gi".into())),
+        ])),
+        ..Default::default()
+    });
+    if let Some(gpus) = hc.spec.gpus.filter(|g| *g > 0) {
+        r.limits
+            .get_or_insert_with(BTreeMap::new)
+            .insert("nvidia.com/gpu".into(), Quantity(gpus.to_string()));
+    }
+    r
+}
+
+fn executors(hc: &HapContainer) -> bool {
+    hc.spec.spark.as_ref().is_some_and(|s| s.executors > 0)
+}
+
+pub fn build(hc: &HapContainer, cfg: &BuildConfig) -> Pod {
+    let name = hc.name_any();
+    let spark_on_k8s = executors(hc);
+    let mut ports = vec![port("jupyter", JUPYTER_PORT), port("spark-ui", SPARK_UI_PORT)];
+    if spark_on_k8s {
+        ports.push(port("spark-driver", DRIVER_PORT));
+        ports.push(port("spark-blockmgr", BLOCK_MANAGER_PORT));
+    }
+    let work_volume = match &hc.spec.volume {
+        Some(_) => Volume {
+            name: "work".into(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: names::volume(&name),
+                read_only: None,
+            }),
+            ..Default::default()
+        },
+        None => Volume {
+            name: "work".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        },
+    };
+    let container = Container {
+        name: "workspace".into(),
+        image: Some(hc.spec.image.clone().unwrap_or_else(|| cfg.default_image.clone())),
+        image_pull_policy: hc.spec.image_pull_policy.map(|p| p.as_str().to_string()),
+        ports: Some(ports),
+        env: Some(environment(hc)),
+        resources: Some(resources(hc)),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "spark-conf".into(),
+                mount_path: CONF_DIR.into(),
+                read_only: Some(true),
+                ..Default::default()
+            },
+            VolumeMount {
+                name: "work".into(),
+                mount_path: WORK_DIR.into(),
+                ..Default::default()
+            },
+        ]),
+        // Jupyter's REST root answers without a token once the server is up.
+        readiness_probe: Some(Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some("/api".into()),
+                port: IntOrString::String("jupyter".into()),
+                ..Default::default()
+            }),
+            period_seconds: Some(10),
+            ..Default::default()
+        }),
+        liveness_probe: Some(Probe {
+            tcp_socket: Some(TCPSocketAction {
+                port: IntOrString::String("jupyter".into()),
+                ..Default::default()
+            }),
+            initial_delay_seconds: Some(60),
+            period_seconds: Some(20),
+            failure_threshold: Some(6),
+            ..Default::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            privileged: Some(false),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let spec = PodSpec {
+        containers: vec![container],
+        volumes: Some(vec![
+            Volume {
+                name: "spark-conf".into(),
+                config_map: Some(ConfigMapVolumeSource {
+                    name: names::spark_conf(&name),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            work_volume,
+        ]),
+        security_context: Some(PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(USER_ID),
+            run_as_group: Some(GROUP_ID),
+            fs_group: Some(GROUP_ID),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        // Only a Spark driver needs the API; otherwise the pod gets no token at all.
+        service_account_name: spark_on_k8s.then(|| names::spark_rbac(&name)),
+        automount_service_account_token: Some(spark_on_k8s),
+        // Executors reach the driver at <pod>.<driver service>.
+        hostname: spark_on_k8s.then(|| names::pod(&name)),
+        subdomain: spark_on_k8s.then(|| names::spark_driver_service(&name)),
+        enable_service_links: Some(false),
+        restart_policy: Some("Always".into()),
+        termination_grace_period_seconds: Some(30),
+        node_selector: (!hc.spec.node_selector.is_empty()).then(|| hc.spec.node_selector.clone()),
+        tolerations: (!hc.spec.tolerations.is_empty()).then(|| hc.spec.tolerations.clone()),
+        ..Default::default()
+    };
+    let mut m = meta(hc, &names::pod(&name));
+    with_labels(&mut m, names::pod_selector(&name));
+    Pod {
+        metadata: m,
+        spec: Some(spec),
+        status: None,
+    }
+}

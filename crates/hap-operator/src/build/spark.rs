@@ -1,0 +1,134 @@
+//! `spark-defaults.conf` for the workspace: S3A wired to the store, and Spark on Kubernetes when the
+//! HapContainer asks for executors. No secret goes in here: executors read the credentials from the same
+//! Secret the workspace does, through `secretKeyRef` settings.
+
+use std::collections::BTreeMap;
+
+use hap_api::HapContainer;
+use hap_api::hapcontainer::SparkSpec;
+use kube::ResourceExt;
+
+use crate::config::BuildConfig;
+use crate::names;
+
+/// The port the driver listens on for executors, and its block manager's.
+pub const DRIVER_PORT: i32 = 7078;
+pub const BLOCK_MANAGER_PORT: i32 = 7079;
+
+/// Where the ConfigMap is mounted, and what SPARK_CONF_DIR points at.
+pub const CONF_DIR: &str = "/opt/hap/spark-conf";
+
+/// The executor pods' names start with this, so `kubectl get pods` groups them with their workspace.
+fn executor_prefix(name: &str) -> String {
+    format!("{name}-exec")
+}
+
+/// The settings, by key. Sorted, so the file (and its hash) only changes when a setting does.
+pub fn settings(hc: &HapContainer, cfg: &BuildConfig) -> BTreeMap<String, String> {
+    let name = hc.name_any();
+    let namespace = hc.namespace().unwrap_or_default();
+    let mut s = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        s.insert(k.to_string(), v);
+    };
+    set("spark.ui.port", "4040".into());
+    if let Some(s3) = &hc.spec.s3 {
+        set("spark.hadoop.fs.s3a.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem".into());
+        set("spark.hadoop.fs.s3a.endpoint", s3.endpoint.clone());
+        set("spark.hadoop.fs.s3a.endpoint.region", s3.region.clone());
+        set("spark.hadoop.fs.s3a.path.style.access", s3.path_style.to_string());
+        set(
+            "spark.hadoop.fs.s3a.connection.ssl.enabled",
+            s3.endpoint.starts_with("https://").to_string(),
+        );
+        let provider = if s3.credentials_secret.is_some() {
+            // Hadoop 3.4 maps this SDK v1 name to its v2 equivalent, so one name serves Spark 3 and 4.
+            "com.amazonaws.auth.EnvironmentVariableCredentialsProvider"
+        } else {
+            "org.apache.hadoop.fs.s3a.AnonymousAWSCredentialsProvider"
+        };
+        set("spark.hadoop.fs.s3a.aws.credentials.provider", provider.into());
+    }
+    match &hc.spec.spark {
+        Some(spark) if spark.executors > 0 => kubernetes(&mut set, hc, spark, cfg, &name, &namespace),
+        _ => set("spark.master", "local[*]".into()),
+    }
+    s
+}
+
+fn kubernetes(
+    set: &mut impl FnMut(&str, String),
+    hc: &HapContainer,
+    spark: &SparkSpec,
+    cfg: &BuildConfig,
+    name: &str,
+    namespace: &str,
+) {
+    let image = spark
+        .executor_image
+        .clone()
+        .or_else(|| hc.spec.image.clone())
+        .unwrap_or_else(|| cfg.default_image.clone());
+    let memory_mib = hap_api::quantity::mebibytes(&spark.executor_memory.0).unwrap_or(2048);
+    let service_account = names::spark_rbac(name);
+    set("spark.master", format!("k8s://{}", cfg.kubernetes_api));
+    set("spark.submit.deployMode", "client".into());
+    set("spark.kubernetes.namespace", namespace.into());
+    set("spark.kubernetes.container.image", image);
+    set("spark.kubernetes.authenticate.driver.serviceAccountName", service_account.clone());
+    set("spark.kubernetes.authenticate.executor.serviceAccountName", service_account);
+    set(
+        "spark.kubernetes.authenticate.caCertFile",
+        "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt".into(),
+    );
+    set(
+        "spark.kubernetes.authenticate.oauthTokenFile",
+        "/var/run/secrets/kubernetes.io/serviceaccount/token".into(),
+    );
+    // Executors get the driver pod as their owner, so deleting the workspace pod removes them.
+    set("spark.kubernetes.driver.pod.name", names::pod(name));
+    set("spark.kubernetes.executor.podNamePrefix", executor_prefix(name));
+    set(
+        "spark.driver.host",
+        format!(
+            "{}.{}.{namespace}.svc.{}",
+            names::pod(name),
+            names::spark_driver_service(name),
+            cfg.cluster_domain
+        ),
+    );
+    set("spark.driver.bindAddress", "0.0.0.0".into());
+    set("spark.driver.port", DRIVER_PORT.to_string());
+    set("spark.driver.blockManager.port", BLOCK_MANAGER_PORT.to_string());
+    set("spark.executor.instances", spark.executors.to_string());
+    set("spark.executor.cores", spark.executor_cores.to_string());
+    set("spark.kubernetes.executor.request.cores", spark.executor_cores.to_string());
+    set("spark.executor.memory", format!("{memory_mib}m"));
+    if let Some(s3) = &hc.spec.s3 {
+        if let Some(creds) = &s3.credentials_secret {
+            set(
+                "spark.kubernetes.executor.secretKeyRef.AWS_ACCESS_KEY_ID",
+                format!("{}:{}", creds.name, creds.access_key_id_key),
+            );
+            set(
+                "spark.kubernetes.executor.secretKeyRef.AWS_SECRET_ACCESS_KEY",
+                format!("{}:{}", creds.name, creds.secret_access_key_key),
+            );
+        }
+        set("spark.executorEnv.AWS_REGION", s3.region.clone());
+        set("spark.executorEnv.AWS_ENDPOINT_URL", s3.endpoint.clone());
+    }
+}
+
+/// The file itself.
+pub fn defaults_conf(hc: &HapContainer, cfg: &BuildConfig) -> String {
+    let mut out = format!(
+        "# Written by hap-operator for HapContainer {}/{}; edits are overwritten.\n",
+        hc.namespace().unwrap_or_default(),
+        hc.name_any()
+    );
+    for (k, v) in settings(hc, cfg) {
+        out.push_str(&format!("{k} {v}\n"));
+    }
+    out
+}

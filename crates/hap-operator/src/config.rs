@@ -1,0 +1,87 @@
+//! The operator's settings: command-line flags and environment variables (the original operator.yaml
+//! sets WATCH_NAMESPACE, POD_NAME and OPERATOR_NAME), with defaults for everything.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// What the builders need to know about the installation (pure data, no I/O).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuildConfig {
+    /// The workspace image when a HapContainer sets none.
+    pub default_image: String,
+    /// The API server URL Spark's driver uses to create executors (from inside the cluster).
+    pub kubernetes_api: String,
+    /// The cluster's DNS domain, for the Spark driver's address.
+    pub cluster_domain: String,
+}
+
+impl Default for BuildConfig {
+    fn default() -> Self {
+        BuildConfig {
+            default_image: hap_api::hapcontainer::DEFAULT_IMAGE.to_string(),
+            kubernetes_api: "https://kubernetes.default.svc:443".to_string(),
+            cluster_domain: "cluster.local".to_string(),
+        }
+    }
+}
+
+/// The controller's run-time settings.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    pub build: BuildConfig,
+    /// Only this namespace, or every namespace when None (WATCH_NAMESPACE="" or unset).
+    pub watch_namespace: Option<String>,
+    /// How often a converged HapContainer is checked again.
+    pub resync: Duration,
+    /// Error backoff: first delay and cap.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// Back-off before replacing a failed workspace pod: first delay and cap.
+    pub replace_min: Duration,
+    pub replace_max: Duration,
+    /// The reporting instance in events (the operator pod's name).
+    pub instance: String,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            build: BuildConfig::default(),
+            watch_namespace: None,
+            resync: Duration::from_secs(300),
+            backoff_min: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(300),
+            replace_min: Duration::from_secs(10),
+            replace_max: Duration::from_secs(300),
+            instance: "hap-operator".to_string(),
+        }
+    }
+}
+
+/// Leader election, metrics and logging: what only the binary needs.
+#[derive(Clone, Debug)]
+pub struct ProcessConfig {
+    pub metrics_addr: SocketAddr,
+    pub leader_election: bool,
+    pub lease_name: String,
+    pub lease_namespace: Option<String>,
+    pub lease_duration: Duration,
+    pub json_logs: bool,
+}
+
+/// WATCH_NAMESPACE as operator-sdk read it: empty means all namespaces.
+pub fn watch_namespace(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_watch_namespace_means_all() {
+        assert_eq!(watch_namespace(None), None);
+        assert_eq!(watch_namespace(Some(" ".into())), None);
+        assert_eq!(watch_namespace(Some("team-a".into())).as_deref(), Some("team-a"));
+    }
+}

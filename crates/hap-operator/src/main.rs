@@ -1,0 +1,141 @@
+//! `hap-operator`: with no subcommand or `run`, the controller (as the original deploy/operator.yaml
+//! runs it); `crd` prints the CRDs; `render -f FILE` prints the children of the HapContainers in FILE.
+#![forbid(unsafe_code)]
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use hap_operator::config::{BuildConfig, ProcessConfig, RunConfig, watch_namespace};
+
+#[derive(Parser)]
+#[command(name = "hap-operator", version, about = "Runs HapContainer analytics workspaces on Kubernetes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the controller (the default).
+    Run(RunArgs),
+    /// Print every CRD as YAML.
+    Crd,
+    /// Print the children of the HapContainers in a file as YAML, with no cluster.
+    Render {
+        /// The file to read; `-` for standard input.
+        #[arg(short = 'f', long = "filename")]
+        file: String,
+        /// The workspace image used when a HapContainer sets none.
+        #[arg(long, env = "HAP_WORKSPACE_IMAGE")]
+        workspace_image: Option<String>,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct RunArgs {
+    /// Only this namespace; empty or unset watches every namespace.
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    watch_namespace: Option<String>,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "HAP_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Take a coordination.k8s.io Lease before reconciling, so one replica acts at a time.
+    #[arg(long, env = "HAP_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    /// The Lease's name.
+    #[arg(long, env = "HAP_LEASE_NAME", default_value = "hap-operator")]
+    lease_name: String,
+    /// The Lease's namespace (default: the client's namespace).
+    #[arg(long, env = "POD_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// How long a Lease stays valid without renewal, in seconds.
+    #[arg(long, env = "HAP_LEASE_DURATION_SECONDS", default_value_t = 15)]
+    lease_duration_seconds: u64,
+    /// This instance's identity in the Lease and in events.
+    #[arg(long, env = "POD_NAME", default_value = "hap-operator")]
+    pod_name: String,
+    /// The workspace image used when a HapContainer sets none.
+    #[arg(long, env = "HAP_WORKSPACE_IMAGE")]
+    workspace_image: Option<String>,
+    /// Seconds between checks of a converged HapContainer.
+    #[arg(long, env = "HAP_RESYNC_SECONDS", default_value_t = 300)]
+    resync_seconds: u64,
+    /// First back-off before replacing a failed workspace pod, in seconds (it doubles up to 300).
+    #[arg(long, env = "HAP_REPLACE_BACKOFF_SECONDS", default_value_t = 10)]
+    replace_backoff_seconds: u64,
+    /// Log format: text or json.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+fn build_config(image: Option<String>) -> BuildConfig {
+    let mut b = BuildConfig::default();
+    if let Some(i) = image.filter(|i| !i.is_empty()) {
+        b.default_image = i;
+    }
+    b
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    hap_operator::telemetry::init(args.log_format == "json");
+    let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
+    let config = RunConfig {
+        build: build_config(args.workspace_image),
+        watch_namespace: watch_namespace(args.watch_namespace),
+        resync: Duration::from_secs(args.resync_seconds.max(1)),
+        replace_min: Duration::from_secs(args.replace_backoff_seconds.max(1)),
+        instance: args.pod_name,
+        ..RunConfig::default()
+    };
+    let process = ProcessConfig {
+        metrics_addr: args.metrics_addr,
+        leader_election: args.leader_elect,
+        lease_name: args.lease_name,
+        lease_namespace: args.lease_namespace.filter(|n| !n.is_empty()),
+        lease_duration: Duration::from_secs(args.lease_duration_seconds.max(2)),
+        json_logs: args.log_format == "json",
+    };
+    tracing::info!(
+        namespace = config.watch_namespace.as_deref().unwrap_or("<all>"),
+        leader_election = process.leader_election,
+        "hap-operator starting"
+    );
+    hap_operator::app::run(client, config, process).await
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        None => {
+            // No subcommand: run with flags taken from the environment, as the original image did.
+            let Cli { command: Some(Command::Run(args)) } = Cli::parse_from(["hap-operator", "run"]) else {
+                unreachable!("`run` parses into the Run command")
+            };
+            run(args).await
+        }
+        Some(Command::Run(args)) => run(args).await,
+        Some(Command::Crd) => {
+            print!("{}", hap_operator::crds_yaml()?);
+            Ok(())
+        }
+        Some(Command::Render { file, workspace_image }) => {
+            let input = if file == "-" {
+                let mut s = String::new();
+                std::io::stdin().read_to_string(&mut s)?;
+                s
+            } else {
+                std::fs::read_to_string(&file).with_context(|| format!("reading {file}"))?
+            };
+            let (yaml, warnings) = hap_operator::render::render(&input, &build_config(workspace_image))?;
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+            print!("{yaml}");
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! Prometheus metrics (prometheus-client) and the HTTP endpoints: `/metrics`, `/healthz`, `/readyz`.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// `success` or `error`.
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    reconciles: Family<ResultLabels, Counter>,
+    failures: Family<ReasonLabels, Counter>,
+    duration: Histogram,
+    leader: Gauge,
+    ready: AtomicBool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("hap_operator");
+        let reconciles = Family::<ResultLabels, Counter>::default();
+        let failures = Family::<ReasonLabels, Counter>::default();
+        let duration = Histogram::new(exponential_buckets(0.001, 2.0, 14));
+        let leader = Gauge::default();
+        registry.register("reconciles", "Reconciliations of HapContainers, by result", reconciles.clone());
+        registry.register("reconcile_failures", "Failed reconciliations, by reason", failures.clone());
+        registry.register("reconcile_duration_seconds", "How long a reconciliation takes", duration.clone());
+        registry.register("leader", "1 while this instance holds the leader lease", leader.clone());
+        Metrics {
+            registry: Mutex::new(registry),
+            reconciles,
+            failures,
+            duration,
+            leader,
+            ready: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Metrics {
+    /// Records one reconciliation; `failure` is its reason when it failed.
+    pub fn observe(&self, took: Duration, failure: Option<&str>) {
+        self.duration.observe(took.as_secs_f64());
+        let result = if failure.is_some() { "error" } else { "success" };
+        self.reconciles.get_or_create(&ResultLabels { result: result.into() }).inc();
+        if let Some(reason) = failure {
+            self.failures.get_or_create(&ReasonLabels { reason: reason.into() }).inc();
+        }
+    }
+
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
+    }
+
+    /// Ready once the process is up and either leads or stands by; /readyz answers 503 before.
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.lock().expect("metrics registry");
+        encode(&mut out, &registry).expect("text encoding never fails into a String");
+        out
+    }
+}
+
+async fn metrics_text(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        m.render(),
+    )
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(m): State<Arc<Metrics>>) -> (StatusCode, &'static str) {
+    if m.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ok")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+    }
+}
+
+pub fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(metrics)
+}
+
+/// Serves the endpoints until `shutdown` resolves.
+pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+    axum::serve(listener, router(metrics)).with_graceful_shutdown(shutdown).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconciles_are_counted_by_result_and_reason() {
+        let m = Metrics::default();
+        m.observe(Duration::from_millis(3), None);
+        m.observe(Duration::from_millis(5), Some("Forbidden"));
+        m.set_leader(true);
+        let text = m.render();
+        assert!(text.contains("hap_operator_reconciles_total{result=\"success\"} 1"), "{text}");
+        assert!(text.contains("hap_operator_reconciles_total{result=\"error\"} 1"), "{text}");
+        assert!(text.contains("hap_operator_reconcile_failures_total{reason=\"Forbidden\"} 1"), "{text}");
+        assert!(text.contains("hap_operator_reconcile_duration_seconds_count 2"), "{text}");
+        assert!(text.contains("hap_operator_leader 1"), "{text}");
+    }
+}

@@ -1,0 +1,230 @@
+//! One reconciliation of a HapContainer: read -> validate -> build -> apply -> report status.
+//! Only `references` (read) and `children` (apply) and the status write talk to the API.
+
+pub mod children;
+pub mod references;
+pub mod status;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hap_api::HapContainer;
+use hap_api::hapcontainer::HapContainerStatus;
+use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::Store;
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::Instrument;
+
+use crate::build;
+use crate::config::RunConfig;
+use crate::metrics::Metrics;
+use crate::names;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot {action} {kind} {name}: {source}")]
+    Api {
+        action: &'static str,
+        kind: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+impl Error {
+    pub fn api(action: &'static str, kind: String, name: &str, source: kube::Error) -> Self {
+        Error::Api {
+            action,
+            kind,
+            name: name.to_string(),
+            source,
+        }
+    }
+
+    /// A short label for metrics: the API's reason, or what kind of failure it was.
+    pub fn reason(&self) -> String {
+        let Error::Api { source, .. } = self;
+        match source {
+            kube::Error::Api(s) if !s.reason.is_empty() => s.reason.clone(),
+            kube::Error::Api(s) => format!("HTTP{}", s.code),
+            _ => "Transport".into(),
+        }
+    }
+}
+
+/// The cached children of every HapContainer, kept by the controller's watches. The pod and service are
+/// cached whole (their status matters); the rest as metadata only, which is all a hash check needs, so
+/// no Secret data is held in memory.
+#[derive(Clone)]
+pub struct Caches {
+    pub pods: Store<Pod>,
+    pub services: Store<Service>,
+    pub config_maps: Store<PartialObjectMeta<ConfigMap>>,
+    pub secrets: Store<PartialObjectMeta<Secret>>,
+    pub claims: Store<PartialObjectMeta<PersistentVolumeClaim>>,
+    pub service_accounts: Store<PartialObjectMeta<ServiceAccount>>,
+    pub roles: Store<PartialObjectMeta<Role>>,
+    pub role_bindings: Store<PartialObjectMeta<RoleBinding>>,
+}
+
+pub struct Context {
+    pub client: Client,
+    pub config: RunConfig,
+    pub caches: Caches,
+    pub recorder: Recorder,
+    pub metrics: Arc<Metrics>,
+    /// Consecutive failures per HapContainer, for exponential back-off.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    pub fn new(client: Client, config: RunConfig, caches: Caches, metrics: Arc<Metrics>) -> Self {
+        let recorder = Recorder::new(
+            client.clone(),
+            kube::runtime::events::Reporter {
+                controller: names::MANAGER.into(),
+                instance: Some(config.instance.clone()),
+            },
+        );
+        Context {
+            client,
+            config,
+            caches,
+            recorder,
+            metrics,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Records an event on the HapContainer. A failure to record is logged, never fatal.
+    pub async fn event(&self, hc: &HapContainer, kind: EventType, reason: &str, note: &str) {
+        self.event_about(hc, None, kind, reason, note).await;
+    }
+
+    /// Records an event on the HapContainer about one of its children. Naming the child as the related
+    /// object also keeps events about different children from being folded into one series.
+    pub async fn event_about(
+        &self,
+        hc: &HapContainer,
+        related: Option<ObjectReference>,
+        kind: EventType,
+        reason: &str,
+        note: &str,
+    ) {
+        let event = Event {
+            type_: kind,
+            reason: reason.into(),
+            note: Some(note.into()),
+            action: "Reconcile".into(),
+            secondary: related,
+        };
+        if let Err(e) = self.recorder.publish(&event, &hc.object_ref(&())).await {
+            tracing::warn!(error = %e, reason, "could not record event");
+        }
+    }
+
+    fn key(hc: &HapContainer) -> String {
+        format!("{}/{}", hc.namespace().unwrap_or_default(), hc.name_any())
+    }
+
+    /// The back-off after another failure of `hc`: doubling from the minimum to the maximum.
+    fn next_backoff(&self, hc: &HapContainer) -> Duration {
+        let mut failures = self.failures.lock().expect("failure counts");
+        let n = failures.entry(Self::key(hc)).or_insert(0);
+        *n += 1;
+        let factor = 2u32.saturating_pow((*n - 1).min(16));
+        self.config.backoff_min.saturating_mul(factor).min(self.config.backoff_max)
+    }
+
+    fn succeeded(&self, hc: &HapContainer) {
+        self.failures.lock().expect("failure counts").remove(&Self::key(hc));
+    }
+}
+
+/// Writes the status through the status subresource, unless it is what the object already says.
+async fn write_status(ctx: &Context, hc: &HapContainer, status: &HapContainerStatus) -> Result<(), Error> {
+    if hc.status.as_ref() == Some(status) {
+        return Ok(());
+    }
+    let api: Api<HapContainer> = Api::namespaced(ctx.client.clone(), &hc.namespace().unwrap_or_default());
+    let body = json!({
+        "apiVersion": HapContainer::api_version(&()),
+        "kind": HapContainer::kind(&()),
+        "status": status,
+    });
+    api.patch_status(&hc.name_any(), &PatchParams::apply(names::MANAGER).force(), &Patch::Apply(&body))
+        .await
+        .map_err(|e| Error::api("update status of", "HapContainer".into(), &hc.name_any(), e))?;
+    Ok(())
+}
+
+/// Announces configuration problems once, when they appear or change, not on every resync.
+async fn report_problems(ctx: &Context, hc: &HapContainer, status: &HapContainerStatus) {
+    let configured = |s: &HapContainerStatus| s.conditions.iter().find(|c| c.type_ == "Configured").cloned();
+    let now = configured(status);
+    let before = hc.status.as_ref().and_then(configured);
+    if let Some(c) = now.filter(|c| c.status == "False") {
+        if before.as_ref().map(|b| (&b.status, &b.message)) != Some((&c.status, &c.message)) {
+            ctx.event(hc, EventType::Warning, &c.reason, &c.message).await;
+        }
+    }
+}
+
+async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Error> {
+    let namespace = hc.namespace().unwrap_or_default();
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let problems = references::problems(&secrets, hc)
+        .await
+        .map_err(|e| Error::api("read", "Secret".into(), "referenced by the spec", e))?;
+    let desired = build::build(hc, &ctx.config.build);
+    let applied = children::sync(ctx, hc, &desired, problems.is_empty()).await?;
+    let observed = status::Observed {
+        pod: applied.pod.as_ref(),
+        service: applied.service.as_ref(),
+        problems: &problems,
+        replacements: applied.replacements,
+    };
+    let new_status = status::compute(hc, &observed, Time(jiff::Timestamp::now()));
+    report_problems(ctx, hc, &new_status).await;
+    write_status(ctx, hc, &new_status).await?;
+    // A configuration problem is fixed by the user (a watched Secret appearing triggers a reconcile
+    // too); meanwhile look again at growing intervals.
+    let fallback = if problems.is_empty() {
+        ctx.succeeded(hc);
+        ctx.config.resync
+    } else {
+        ctx.next_backoff(hc).max(Duration::from_secs(5))
+    };
+    Ok(Action::requeue(applied.requeue.unwrap_or(fallback)))
+}
+
+pub async fn reconcile(hc: Arc<HapContainer>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let span = tracing::info_span!("reconcile", namespace = hc.namespace().unwrap_or_default(), name = hc.name_any());
+    let result = reconcile_inner(&hc, &ctx).instrument(span).await;
+    ctx.metrics.observe(started.elapsed(), result.as_ref().err().map(Error::reason).as_deref());
+    match &result {
+        Ok(_) => {
+            tracing::debug!(namespace = hc.namespace().unwrap_or_default(), name = hc.name_any(), "reconciled");
+        }
+        Err(e) => {
+            tracing::warn!(namespace = hc.namespace().unwrap_or_default(), name = hc.name_any(), error = %e, "reconcile failed");
+            ctx.event(&hc, EventType::Warning, "ReconcileFailed", &e.to_string()).await;
+        }
+    }
+    result
+}
+
+/// After a failure: retry with exponential back-off per HapContainer.
+pub fn error_policy(hc: Arc<HapContainer>, _error: &Error, ctx: Arc<Context>) -> Action {
+    Action::requeue(ctx.next_backoff(&hc))
+}

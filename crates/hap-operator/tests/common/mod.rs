@@ -1,0 +1,232 @@
+//! Shared by the operator's tests: a simulated cluster with the operator installed from `deploy/`, the
+//! controller running as the operator's own ServiceAccount, and small helpers.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hap_api::HapContainer;
+use hap_operator::config::RunConfig;
+use hap_operator::metrics::Metrics;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::discovery::{ApiResource, Scope};
+use kube::{Client, Discovery, ResourceExt};
+use kube_sim::{Sim, SimConfig, Timings};
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const NS: &str = "default";
+pub const OPERATOR_USER: &str = "system:serviceaccount:default:hap-operator";
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+}
+
+pub fn deploy_file(rel: &str) -> String {
+    let path = repo_root().join("deploy").join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// A tool scripts/setup.sh installs, from `$HAP_CACHE/bin` (default `~/.cache/hap/bin`).
+pub fn tool(name: &str) -> PathBuf {
+    let cache = std::env::var_os("HAP_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/hap"));
+    let path = cache.join("bin").join(name);
+    assert!(path.exists(), "{} is missing: run scripts/setup.sh first", path.display());
+    path
+}
+
+/// Polls `check` until it returns Some, or fails after `timeout` with the last observation.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match check().await {
+            Ok(v) => return v,
+            Err(last) if Instant::now() > deadline => panic!("timed out waiting for {what}; last seen: {last}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+/// Applies every document of a manifest (server-side, as the admin), like `kubectl apply -f`.
+pub async fn apply_manifest(client: &Client, yaml: &str) {
+    let discovery = Discovery::new(client.clone()).run().await.expect("discovery");
+    let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).expect("manifest YAML");
+    for doc in docs.into_iter().filter(|d| !d.is_null()) {
+        let obj: DynamicObject = serde_json::from_value(doc).expect("a Kubernetes object");
+        let types = obj.types.clone().expect("apiVersion and kind");
+        let gvk = kube::core::GroupVersionKind::try_from(&types).expect("group/version/kind");
+        let (ar, caps): (ApiResource, _) = discovery.resolve_gvk(&gvk).expect("a served kind");
+        let api: Api<DynamicObject> = match caps.scope {
+            Scope::Namespaced => Api::namespaced_with(client.clone(), obj.namespace().as_deref().unwrap_or(NS), &ar),
+            Scope::Cluster => Api::all_with(client.clone(), &ar),
+        };
+        api.patch(&obj.name_any(), &PatchParams::apply("test").force(), &Patch::Apply(&obj))
+            .await
+            .unwrap_or_else(|e| panic!("applying {} {}: {e}", gvk.kind, obj.name_any()));
+    }
+}
+
+/// Short simulated delays, so pods start and stop in tens of milliseconds.
+pub fn fast_timings() -> Timings {
+    Timings {
+        container_start: Duration::from_millis(50),
+        container_stop: Duration::from_millis(50),
+        job_run: Duration::from_millis(200),
+        bookmark_interval: Duration::from_secs(5),
+        crash_backoff: Duration::from_millis(500),
+    }
+}
+
+/// The operator's test settings: quick resyncs and back-offs.
+pub fn fast_config() -> RunConfig {
+    RunConfig {
+        watch_namespace: Some(NS.into()),
+        resync: Duration::from_secs(1),
+        backoff_min: Duration::from_millis(100),
+        backoff_max: Duration::from_secs(2),
+        replace_min: Duration::from_millis(500),
+        replace_max: Duration::from_secs(4),
+        instance: "hap-operator-test".into(),
+        ..RunConfig::default()
+    }
+}
+
+/// A simulated cluster with the CRD and the operator's RBAC from `deploy/`, and the controller running
+/// with the operator's ServiceAccount credentials (so `deploy/role.yaml` is what it may do).
+pub struct Harness {
+    pub sim: Sim,
+    pub admin: Client,
+    pub operator: Client,
+    pub metrics: Arc<Metrics>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Harness {
+    pub async fn start() -> Self {
+        Self::start_with(fast_config()).await
+    }
+
+    pub async fn start_with(config: RunConfig) -> Self {
+        let sim = Sim::start(SimConfig {
+            timings: fast_timings(),
+            ..SimConfig::default()
+        })
+        .await
+        .expect("kube-sim starts (run scripts/setup.sh if crdcheck is missing)");
+        let admin = sim.admin_client().await.expect("admin client");
+        for file in [
+            "crds/hap.cloudian.com_hapcontainers_crd.yaml",
+            "service_account.yaml",
+            "role.yaml",
+            "role_binding.yaml",
+        ] {
+            apply_manifest(&admin, &deploy_file(file)).await;
+        }
+        let operator = sim.service_account_client(NS, "hap-operator").await.expect("operator client");
+        let mut h = Harness {
+            sim,
+            admin,
+            operator,
+            metrics: Arc::new(Metrics::default()),
+            stop: None,
+            task: None,
+        };
+        h.run_controller(config);
+        h
+    }
+
+    pub fn run_controller(&mut self, config: RunConfig) {
+        let (tx, rx) = oneshot::channel::<()>();
+        let client = self.operator.clone();
+        let metrics = self.metrics.clone();
+        let shutdown = async move {
+            let _ = rx.await;
+        };
+        self.task = Some(tokio::spawn(hap_operator::controller::run(client, config, metrics, shutdown)));
+        self.stop = Some(tx);
+    }
+
+    pub async fn stop_controller(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    }
+
+    pub fn hapcontainers(&self) -> Api<HapContainer> {
+        Api::namespaced(self.admin.clone(), NS)
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+    {
+        Api::namespaced(self.admin.clone(), NS)
+    }
+
+    /// Creates a HapContainer from YAML (as the admin).
+    pub async fn create(&self, yaml: &str) -> HapContainer {
+        let hc: HapContainer = serde_saphyr::from_str(yaml).expect("HapContainer YAML");
+        self.hapcontainers()
+            .create(&Default::default(), &hc)
+            .await
+            .expect("HapContainer admitted")
+    }
+
+    /// Waits until the HapContainer's status satisfies `check`, returning it.
+    pub async fn wait_status<F>(&self, name: &str, what: &str, check: F) -> HapContainer
+    where
+        F: Fn(&HapContainer) -> bool,
+    {
+        let api = self.hapcontainers();
+        eventually(Duration::from_secs(30), what, || {
+            let api = api.clone();
+            let check = &check;
+            async move {
+                let hc = api.get(name).await.map_err(|e| e.to_string())?;
+                if check(&hc) {
+                    Ok(hc)
+                } else {
+                    Err(format!("{:?}", hc.status))
+                }
+            }
+        })
+        .await
+    }
+
+    pub async fn wait_phase(&self, name: &str, phase: &str) -> HapContainer {
+        self.wait_status(name, &format!("phase {phase}"), |hc| {
+            hc.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some(phase)
+        })
+        .await
+    }
+
+    /// Write requests the operator made since the log was last reset.
+    pub fn operator_writes(&self) -> Vec<kube_sim::RequestRecord> {
+        self.sim
+            .requests()
+            .into_iter()
+            .filter(|r| r.user == OPERATOR_USER && r.is_write())
+            .collect()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+    }
+}
