@@ -82,56 +82,68 @@ pub async fn run(client: Client, config: RunConfig, process: ProcessConfig) -> a
     });
     let server = tokio::spawn(metrics::serve(process.metrics_addr, metrics.clone(), when(stop_rx.clone(), true)));
     metrics.set_ready(true);
+    lead(client, config, &process, metrics, stop_rx).await?;
+    server.await??;
+    Ok(())
+}
 
+/// Runs the controller until `stop` turns true: directly, or with leader election only while this
+/// instance holds the Lease.
+pub async fn lead(
+    client: Client,
+    config: RunConfig,
+    process: &ProcessConfig,
+    metrics: Arc<Metrics>,
+    stop_rx: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     if !process.leader_election {
         metrics.set_leader(true);
         controller::run(client, config, metrics.clone(), when(stop_rx.clone(), true)).await;
-    } else {
-        let namespace = process
-            .lease_namespace
-            .clone()
-            .unwrap_or_else(|| client.default_namespace().to_string());
-        let manager = LeaseManagerBuilder::new(client.clone(), &process.lease_name)
-            .with_namespace(&namespace)
-            .with_identity(&config.instance)
-            .with_duration(process.lease_duration.as_secs())
-            .with_grace((process.lease_duration.as_secs() / 3).max(1))
-            .build()
-            .await?;
-        let (mut leading, task) = manager.watch().await;
-        tracing::info!(lease = %process.lease_name, %namespace, identity = %config.instance, "waiting for leadership");
-        'lead: loop {
-            while !*leading.borrow_and_update() {
-                let mut stop = stop_rx.clone();
-                tokio::select! {
-                    changed = leading.changed() => if changed.is_err() { break 'lead },
-                    _ = stop.wait_for(|v| *v) => break 'lead,
-                }
-            }
-            tracing::info!("leading: starting the controller");
-            metrics.set_leader(true);
-            tie_lease_to_pod(&client, &namespace, &process.lease_name, &config.instance).await;
-            let lost = when(leading.clone(), false);
-            let stopping = when(stop_rx.clone(), true);
-            controller::run(client.clone(), config.clone(), metrics.clone(), futures::future::select(lost, stopping).map(|_| ()))
-                .await;
-            metrics.set_leader(false);
-            if *stop_rx.borrow() {
-                break;
-            }
-            tracing::warn!("lost the lease: controller stopped until leading again");
-        }
-        drop(leading);
-        match tokio::time::timeout(Duration::from_secs(10), task).await {
-            Ok(Ok(Ok(manager))) => {
-                if let Err(e) = manager.release().await {
-                    tracing::warn!(error = %e, "could not release the lease");
-                }
-            }
-            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "lease manager failed"),
-            _ => tracing::warn!("lease manager did not stop in time"),
-        }
+        return Ok(());
     }
-    server.await??;
+    let namespace = process
+        .lease_namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let manager = LeaseManagerBuilder::new(client.clone(), &process.lease_name)
+        .with_namespace(&namespace)
+        .with_identity(&config.instance)
+        .with_duration(process.lease_duration.as_secs())
+        .with_grace((process.lease_duration.as_secs() / 3).max(1))
+        .build()
+        .await?;
+    let (mut leading, task) = manager.watch().await;
+    tracing::info!(lease = %process.lease_name, %namespace, identity = %config.instance, "waiting for leadership");
+    'lead: loop {
+        while !*leading.borrow_and_update() {
+            let mut stop = stop_rx.clone();
+            tokio::select! {
+                changed = leading.changed() => if changed.is_err() { break 'lead },
+                _ = stop.wait_for(|v| *v) => break 'lead,
+            }
+        }
+        tracing::info!("leading: starting the controller");
+        metrics.set_leader(true);
+        tie_lease_to_pod(&client, &namespace, &process.lease_name, &config.instance).await;
+        let lost = when(leading.clone(), false);
+        let stopping = when(stop_rx.clone(), true);
+        controller::run(client.clone(), config.clone(), metrics.clone(), futures::future::select(lost, stopping).map(|_| ()))
+            .await;
+        metrics.set_leader(false);
+        if *stop_rx.borrow() {
+            break;
+        }
+        tracing::warn!("lost the lease: controller stopped until leading again");
+    }
+    drop(leading);
+    match tokio::time::timeout(Duration::from_secs(10), task).await {
+        Ok(Ok(Ok(manager))) => {
+            if let Err(e) = manager.release().await {
+                tracing::warn!(error = %e, "could not release the lease");
+            }
+        }
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "lease manager failed"),
+        _ => tracing::warn!("lease manager did not stop in time"),
+    }
     Ok(())
 }

@@ -117,6 +117,13 @@ impl Harness {
     }
 
     pub async fn start_with(config: RunConfig) -> Self {
+        let mut h = Self::start_idle().await;
+        h.run_controller(config);
+        h
+    }
+
+    /// The cluster and the operator's installation, with no controller running yet.
+    pub async fn start_idle() -> Self {
         let sim = Sim::start(SimConfig {
             timings: fast_timings(),
             ..SimConfig::default()
@@ -133,16 +140,14 @@ impl Harness {
             apply_manifest(&admin, &deploy_file(file)).await;
         }
         let operator = sim.service_account_client(NS, "hap-operator").await.expect("operator client");
-        let mut h = Harness {
+        Harness {
             sim,
             admin,
             operator,
             metrics: Arc::new(Metrics::default()),
             stop: None,
             task: None,
-        };
-        h.run_controller(config);
-        h
+        }
     }
 
     pub fn run_controller(&mut self, config: RunConfig) {

@@ -1,0 +1,97 @@
+//! The binary's offline subcommands: `render` prints the workspace's children (snapshot-tested, and never
+//! with a secret value), `crd` prints the CRD (see crd.rs).
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::repo_root;
+use serde_json::Value;
+
+fn render(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hap-operator"))
+        .arg("render")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn docs(yaml: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple::<Value>(yaml).unwrap().into_iter().filter(|d| !d.is_null()).collect()
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
+}
+
+#[test]
+fn render_prints_the_original_pod_and_service_and_no_secret_values() {
+    let cr = repo_root().join("deploy/crds/hap.cloudian.com_v1alpha1_hapcontainer_cr.yaml");
+    let (ok, out, err) = render(&["-f", cr.to_str().unwrap()], None);
+    assert!(ok, "{err}");
+    let docs = docs(&out);
+    let pod = find(&docs, "Pod", "example-hapcontainer-happod");
+    assert_eq!(pod["spec"]["containers"][0]["image"], "hap-workspace:0.1.0");
+    let svc = find(&docs, "Service", "example-hapcontainer-hapservice");
+    assert_eq!(svc["spec"]["type"], "NodePort");
+    let ports: Vec<(&str, i64)> = svc["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["port"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(ports, vec![("jupyter", 8888), ("spark-ui", 4040)]);
+    let secret = find(&docs, "Secret", "example-hapcontainer-jupyter");
+    assert!(secret.get("data").is_none() && secret.get("stringData").is_none(), "{secret}");
+    for d in &docs {
+        if d["kind"] == "Secret" {
+            assert!(d.get("data").is_none() && d.get("stringData").is_none());
+        }
+    }
+}
+
+#[test]
+fn render_reads_standard_input_and_rejects_files_without_hapcontainers() {
+    let input = std::fs::read_to_string(repo_root().join("crates/hap-operator/tests/fixtures/full.yaml")).unwrap();
+    let (ok, out, _) = render(&["-f", "-"], Some(&input));
+    assert!(ok);
+    assert!(docs(&out).iter().any(|d| d["kind"] == "Role" && d["metadata"]["name"] == "analytics-spark"));
+    let (ok, _, err) = render(&["-f", "-"], Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"));
+    assert!(!ok);
+    assert!(err.contains("no HapContainer (hap.cloudian.com/v1alpha1) in the input"), "{err}");
+    let (ok, _, err) = render(&["-f", "/nonexistent.yaml"], None);
+    assert!(!ok && err.contains("reading /nonexistent.yaml"), "{err}");
+}
+
+#[test]
+fn rendered_sample_matches_its_snapshot() {
+    let cr = repo_root().join("deploy/crds/hap.cloudian.com_v1alpha1_hapcontainer_cr.yaml");
+    let (ok, out, _) = render(&["-f", cr.to_str().unwrap()], None);
+    assert!(ok);
+    insta::assert_snapshot!("sample", out);
+}
+
+#[test]
+fn rendered_full_spec_matches_its_snapshot() {
+    let cr = repo_root().join("crates/hap-operator/tests/fixtures/full.yaml");
+    let (ok, out, _) = render(&["-f", cr.to_str().unwrap()], None);
+    assert!(ok);
+    insta::assert_snapshot!("full", out);
+}

@@ -1,0 +1,123 @@
+//! deploy/role.yaml is least privilege: it grants exactly the calls the operator makes (observed by
+//! kube-sim while the operator runs through every kind of change, leader election included) plus the
+//! permissions the operator hands on to each workspace's Spark driver, which Kubernetes only lets it
+//! grant if it holds them itself.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{Harness, NS, OPERATOR_USER, deploy_file, fast_config};
+use hap_operator::config::ProcessConfig;
+use k8s_openapi::api::core::v1::{Pod, Secret};
+use kube::api::{Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+type Permission = (String, String, String); // (API group, resource[/subresource], verb)
+
+fn atoms(rules: &Value) -> BTreeSet<Permission> {
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array().into_iter().flatten().map(|s| s.as_str().unwrap().to_string()).collect()
+    };
+    let mut out = BTreeSet::new();
+    for rule in rules.as_array().expect("rules") {
+        for g in strings(&rule["apiGroups"]) {
+            for r in strings(&rule["resources"]) {
+                for v in strings(&rule["verbs"]) {
+                    out.insert((g.clone(), r.clone(), v));
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn patch_spec(h: &Harness, spec: Value) {
+    h.hapcontainers()
+        .patch("ws", &PatchParams::default(), &Patch::Merge(&json!({"spec": spec})))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn role_grants_exactly_what_the_operator_uses_and_delegates() {
+    let h = Harness::start_idle().await;
+    let config = fast_config();
+    // The operator's own pod, which the leader ties its Lease to.
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": config.instance, "labels": {"name": "hap-operator"}},
+        "spec": {"containers": [{"name": "hap-operator", "image": "hap-operator:0.1.0"}]}
+    }))
+    .unwrap();
+    h.api::<Pod>().create(&PostParams::default(), &pod).await.unwrap();
+    let keys: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "keys"}, "stringData": {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
+    }))
+    .unwrap();
+    h.api::<Secret>().create(&PostParams::default(), &keys).await.unwrap();
+
+    let process = ProcessConfig {
+        metrics_addr: "127.0.0.1:0".parse().unwrap(),
+        leader_election: true,
+        lease_name: "hap-operator".into(),
+        lease_namespace: Some(NS.into()),
+        lease_duration: Duration::from_secs(15),
+        json_logs: false,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let operator = h.operator.clone();
+    let metrics = h.metrics.clone();
+    let run = tokio::spawn(async move { hap_operator::app::lead(operator, config, &process, metrics, stop_rx).await });
+
+    h.create(
+        "apiVersion: hap.cloudian.com/v1alpha1
+kind: HapContainer
+metadata:
+  name: ws
+spec:
+  s3: {endpoint: 'http://s3.example:80', credentialsSecret: {name: keys}}
+  spark: {executors: 2}
+  volume: {size: 1Gi}
+",
+    )
+    .await;
+    h.wait_phase("ws", "Running").await;
+    // Two spec changes (two pod replacements: the second event repeats the first and is patched as a
+    // series), executors back to 0 (Spark RBAC deleted), then suspend (pod deleted).
+    for image in ["hap-workspace:0.2.0", "hap-workspace:0.3.0"] {
+        patch_spec(&h, json!({"image": image})).await;
+        h.wait_status("ws", "the new image running", |hc| {
+            hc.status.as_ref().is_some_and(|s| s.observed_generation == hc.metadata.generation && s.ready.as_deref() == Some("1/1"))
+        })
+        .await;
+    }
+    patch_spec(&h, json!({"spark": {"executors": 0}})).await;
+    h.wait_status("ws", "local Spark", |hc| hc.status.as_ref().is_some_and(|s| s.observed_generation == hc.metadata.generation)).await;
+    patch_spec(&h, json!({"size": 0})).await;
+    h.wait_phase("ws", "Suspended").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop_tx.send(true).unwrap();
+    run.await.unwrap().unwrap();
+
+    let requests: Vec<_> = h.sim.requests().into_iter().filter(|r| r.user == OPERATOR_USER).collect();
+    let denied: Vec<_> = requests.iter().filter(|r| r.code == 403).collect();
+    assert!(denied.is_empty(), "the role let the operator down: {denied:#?}");
+    let used: BTreeSet<Permission> = requests
+        .iter()
+        .map(|r| (r.group.clone(), r.resource_with_sub(), r.verb.clone()))
+        .collect();
+    let spark_rules = serde_json::to_value(hap_operator::build::rbac::spark_rules()).unwrap();
+    let delegated = atoms(&spark_rules);
+    let role: Value = serde_saphyr::from_str(&deploy_file("role.yaml")).unwrap();
+    let granted = atoms(&role["rules"]);
+    let needed: BTreeSet<Permission> = used.union(&delegated).cloned().collect();
+    let unused: Vec<_> = granted.difference(&needed).collect();
+    let missing: Vec<_> = needed.difference(&granted).collect();
+    assert!(unused.is_empty(), "role.yaml grants what is neither used nor delegated: {unused:?}");
+    assert!(missing.is_empty(), "role.yaml lacks: {missing:?}");
+    // The leader took the Lease and tied it to its pod, so uninstalling removes it.
+    let lease: k8s_openapi::api::coordination::v1::Lease = h.api().get("hap-operator").await.unwrap();
+    let owners = lease.metadata.owner_references.unwrap_or_default();
+    assert_eq!(owners.first().map(|o| o.name.as_str()), Some("hap-operator-test"));
+}
