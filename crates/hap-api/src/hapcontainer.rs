@@ -30,6 +30,8 @@ fn default_size() -> i32 {
 }
 
 /// An analytics workspace: Jupyter, Spark and TensorFlow in one pod, wired to an S3 store.
+// The printer columns repeat `type_ = "string"`, which the lint mistakes for a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
 #[kube(
     group = "hap.cloudian.com",
@@ -42,10 +44,29 @@ fn default_size() -> i32 {
     status = "HapContainerStatus",
     derive = "PartialEq",
     derive = "Default",
-    printcolumn(name = "Phase", type_ = "string", description = "Pending, Running, Suspended, Failed or Degraded", json_path = ".status.phase"),
-    printcolumn(name = "Ready", type_ = "string", description = "Ready workspace pods out of desired", json_path = ".status.ready"),
-    printcolumn(name = "Jupyter", type_ = "string", description = "Where Jupyter answers (node IP and node port)", json_path = ".status.jupyterUrl"),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Phase",
+        type_ = "string",
+        description = "Pending, Running, Suspended, Failed or Degraded",
+        json_path = ".status.phase"
+    ),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        description = "Ready workspace pods out of desired",
+        json_path = ".status.ready"
+    ),
+    printcolumn(
+        name = "Jupyter",
+        type_ = "string",
+        description = "Where Jupyter answers (node IP and node port)",
+        json_path = ".status.jupyterUrl"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 pub struct HapContainerSpec {

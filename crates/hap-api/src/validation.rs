@@ -22,7 +22,11 @@ pub const RESERVED_ENV: &[&str] = &[
 pub fn problems(spec: &HapContainerSpec) -> Vec<String> {
     let mut out = Vec::new();
     if spec.size > 1 || spec.size < 0 {
-        out.push(format!("spec.size is {}: {}", spec.size, crate::hapcontainer::SIZE_RULE_MESSAGE));
+        out.push(format!(
+            "spec.size is {}: {}",
+            spec.size,
+            crate::hapcontainer::SIZE_RULE_MESSAGE
+        ));
     }
     for e in &spec.env {
         if RESERVED_ENV.contains(&e.name.as_str()) {
@@ -32,23 +36,29 @@ pub fn problems(spec: &HapContainerSpec) -> Vec<String> {
             ));
         }
     }
-    if let Some(v) = &spec.volume {
-        if quantity::parse(&v.size.0).is_none_or(|b| b <= 0.0) {
-            out.push(format!("spec.volume.size {:?} is not a positive quantity such as 10Gi", v.size.0));
-        }
+    if let Some(v) = &spec.volume
+        && quantity::parse(&v.size.0).is_none_or(|b| b <= 0.0)
+    {
+        out.push(format!(
+            "spec.volume.size {:?} is not a positive quantity such as 10Gi",
+            v.size.0
+        ));
     }
-    if let Some(s) = &spec.spark {
-        if quantity::mebibytes(&s.executor_memory.0).is_none_or(|m| m == 0) {
-            out.push(format!(
-                "spec.spark.executorMemory {:?} is not a memory quantity such as 2Gi",
-                s.executor_memory.0
-            ));
-        }
+    if let Some(s) = &spec.spark
+        && quantity::mebibytes(&s.executor_memory.0).is_none_or(|m| m == 0)
+    {
+        out.push(format!(
+            "spec.spark.executorMemory {:?} is not a memory quantity such as 2Gi",
+            s.executor_memory.0
+        ));
     }
-    if let Some(s3) = &spec.s3 {
-        if !(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://")) {
-            out.push(format!("spec.s3.endpoint {:?} must be an http:// or https:// URL", s3.endpoint));
-        }
+    if let Some(s3) = &spec.s3
+        && !(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://"))
+    {
+        out.push(format!(
+            "spec.s3.endpoint {:?} must be an http:// or https:// URL",
+            s3.endpoint
+        ));
     }
     out
 }
@@ -62,7 +72,10 @@ mod tests {
 
     #[test]
     fn a_default_spec_has_no_problems() {
-        let spec = HapContainerSpec { size: 1, ..Default::default() };
+        let spec = HapContainerSpec {
+            size: 1,
+            ..Default::default()
+        };
         assert!(problems(&spec).is_empty());
     }
 
@@ -70,9 +83,21 @@ mod tests {
     fn problems_say_what_to_fix() {
         let spec = HapContainerSpec {
             size: 3,
-            env: vec![EnvVar { name: "JUPYTER_TOKEN".into(), value: Some("x".into()), ..Default::default() }],
-            volume: Some(VolumeSpec { size: Quantity("big".into()), storage_class_name: None }),
-            spark: Some(SparkSpec { executors: 2, executor_cores: 1, executor_memory: Quantity("0".into()), executor_image: None }),
+            env: vec![EnvVar {
+                name: "JUPYTER_TOKEN".into(),
+                value: Some("x".into()),
+                ..Default::default()
+            }],
+            volume: Some(VolumeSpec {
+                size: Quantity("big".into()),
+                storage_class_name: None,
+            }),
+            spark: Some(SparkSpec {
+                executors: 2,
+                executor_cores: 1,
+                executor_memory: Quantity("0".into()),
+                executor_image: None,
+            }),
             ..Default::default()
         };
         let p = problems(&spec);

@@ -10,8 +10,8 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
-use serde_json::json;
 use kube_lease_manager::LeaseManagerBuilder;
+use serde_json::json;
 use tokio::sync::{oneshot, watch};
 
 use crate::config::{ProcessConfig, RunConfig};
@@ -21,7 +21,10 @@ use crate::names;
 
 /// A future that resolves once `rx` holds `want`. Built on a oneshot so it is Send + Sync, as the
 /// controller's graceful shutdown requires.
-fn when(mut rx: watch::Receiver<bool>, want: bool) -> impl Future<Output = ()> + Send + Sync + 'static {
+fn when(
+    mut rx: watch::Receiver<bool>,
+    want: bool,
+) -> impl Future<Output = ()> + Send + Sync + 'static {
     let (tx, done) = oneshot::channel::<()>();
     tokio::spawn(async move {
         let _ = rx.wait_for(|v| *v == want).await;
@@ -67,7 +70,14 @@ async fn tie_lease_to_pod(client: &Client, namespace: &str, lease: &str, pod_nam
         },
     });
     let leases: Api<Lease> = Api::namespaced(client.clone(), namespace);
-    if let Err(e) = leases.patch(lease, &PatchParams::apply(names::MANAGER), &Patch::Apply(&body)).await {
+    if let Err(e) = leases
+        .patch(
+            lease,
+            &PatchParams::apply(names::MANAGER),
+            &Patch::Apply(&body),
+        )
+        .await
+    {
         tracing::warn!(error = %e, "could not tie the lease to this operator's pod");
     }
 }
@@ -80,7 +90,11 @@ pub async fn run(client: Client, config: RunConfig, process: ProcessConfig) -> a
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
     });
-    let server = tokio::spawn(metrics::serve(process.metrics_addr, metrics.clone(), when(stop_rx.clone(), true)));
+    let server = tokio::spawn(metrics::serve(
+        process.metrics_addr,
+        metrics.clone(),
+        when(stop_rx.clone(), true),
+    ));
     metrics.set_ready(true);
     lead(client, config, &process, metrics, stop_rx).await?;
     server.await??;
@@ -127,8 +141,13 @@ pub async fn lead(
         tie_lease_to_pod(&client, &namespace, &process.lease_name, &config.instance).await;
         let lost = when(leading.clone(), false);
         let stopping = when(stop_rx.clone(), true);
-        controller::run(client.clone(), config.clone(), metrics.clone(), futures::future::select(lost, stopping).map(|_| ()))
-            .await;
+        controller::run(
+            client.clone(),
+            config.clone(),
+            metrics.clone(),
+            futures::future::select(lost, stopping).map(|_| ()),
+        )
+        .await;
         metrics.set_leader(false);
         if *stop_rx.borrow() {
             break;

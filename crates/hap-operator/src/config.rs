@@ -71,7 +71,9 @@ pub struct ProcessConfig {
 
 /// WATCH_NAMESPACE as operator-sdk read it: empty means all namespaces.
 pub fn watch_namespace(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]
@@ -82,6 +84,9 @@ mod tests {
     fn empty_watch_namespace_means_all() {
         assert_eq!(watch_namespace(None), None);
         assert_eq!(watch_namespace(Some(" ".into())), None);
-        assert_eq!(watch_namespace(Some("team-a".into())).as_deref(), Some("team-a"));
+        assert_eq!(
+            watch_namespace(Some("team-a".into())).as_deref(),
+            Some("team-a")
+        );
     }
 }

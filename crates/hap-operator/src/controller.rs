@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
 use hap_api::HapContainer;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, watcher};
@@ -36,27 +38,51 @@ fn managed() -> watcher::Config {
 }
 
 /// A cached watch whose events also trigger reconciles.
-fn full<K>(api: Api<K>, config: watcher::Config) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>>)
+fn full<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>>)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (store, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, config)).default_backoff().touched_objects();
+    let stream = reflector::reflector(writer, watcher(api, config))
+        .default_backoff()
+        .touched_objects();
     (store, stream)
 }
 
 /// The HapContainers a Secret matters to: those that own it, or name it in their spec.
-fn referencing(hcs: &Store<HapContainer>, secret: &PartialObjectMeta<Secret>) -> Vec<ObjectRef<HapContainer>> {
+fn referencing(
+    hcs: &Store<HapContainer>,
+    secret: &PartialObjectMeta<Secret>,
+) -> Vec<ObjectRef<HapContainer>> {
     let name = secret.name_any();
     let namespace = secret.namespace();
-    let owners: Vec<String> = secret.owner_references().iter().map(|r| r.uid.clone()).collect();
+    let owners: Vec<String> = secret
+        .owner_references()
+        .iter()
+        .map(|r| r.uid.clone())
+        .collect();
     hcs.state()
         .into_iter()
         .filter(|hc| hc.namespace() == namespace)
         .filter(|hc| {
-            let s3 = hc.spec.s3.as_ref().and_then(|s| s.credentials_secret.as_ref()).map(|c| &c.name);
-            let token = hc.spec.jupyter.as_ref().and_then(|j| j.token_secret.as_ref()).map(|t| &t.name);
-            s3 == Some(&name) || token == Some(&name) || hc.uid().is_some_and(|u| owners.contains(&u))
+            let s3 = hc
+                .spec
+                .s3
+                .as_ref()
+                .and_then(|s| s.credentials_secret.as_ref())
+                .map(|c| &c.name);
+            let token = hc
+                .spec
+                .jupyter
+                .as_ref()
+                .and_then(|j| j.token_secret.as_ref())
+                .map(|t| &t.name);
+            s3 == Some(&name)
+                || token == Some(&name)
+                || hc.uid().is_some_and(|u| owners.contains(&u))
         })
         .map(|hc| ObjectRef::from_obj(&*hc))
         .collect()
@@ -73,13 +99,26 @@ pub async fn run(
     let (pods, pod_events) = full(api::<Pod>(&client, &ns), managed());
     let (services, service_events) = full(api::<Service>(&client, &ns), managed());
     // Metadata-only watches: an Api over PartialObjectMeta asks the API for metadata alone.
-    let (config_maps, config_map_events) = full(api::<PartialObjectMeta<ConfigMap>>(&client, &ns), managed());
-    let (claims, claim_events) = full(api::<PartialObjectMeta<PersistentVolumeClaim>>(&client, &ns), managed());
-    let (service_accounts, sa_events) = full(api::<PartialObjectMeta<ServiceAccount>>(&client, &ns), managed());
+    let (config_maps, config_map_events) =
+        full(api::<PartialObjectMeta<ConfigMap>>(&client, &ns), managed());
+    let (claims, claim_events) = full(
+        api::<PartialObjectMeta<PersistentVolumeClaim>>(&client, &ns),
+        managed(),
+    );
+    let (service_accounts, sa_events) = full(
+        api::<PartialObjectMeta<ServiceAccount>>(&client, &ns),
+        managed(),
+    );
     let (roles, role_events) = full(api::<PartialObjectMeta<Role>>(&client, &ns), managed());
-    let (role_bindings, binding_events) = full(api::<PartialObjectMeta<RoleBinding>>(&client, &ns), managed());
+    let (role_bindings, binding_events) = full(
+        api::<PartialObjectMeta<RoleBinding>>(&client, &ns),
+        managed(),
+    );
     // All Secrets, not only ours: a HapContainer waits for the user's S3 and token Secrets too.
-    let (secrets, secret_events) = full(api::<PartialObjectMeta<Secret>>(&client, &ns), watcher::Config::default());
+    let (secrets, secret_events) = full(
+        api::<PartialObjectMeta<Secret>>(&client, &ns),
+        watcher::Config::default(),
+    );
 
     let caches = Caches {
         pods,
@@ -92,7 +131,10 @@ pub async fn run(
         role_bindings,
     };
     let ctx = Arc::new(Context::new(client.clone(), config, caches, metrics));
-    let controller = Controller::new(api::<HapContainer>(&client, &ns), watcher::Config::default());
+    let controller = Controller::new(
+        api::<HapContainer>(&client, &ns),
+        watcher::Config::default(),
+    );
     let hcs = controller.store();
     controller
         .owns_stream(pod_events)

@@ -11,7 +11,11 @@ use clap::{Parser, Subcommand};
 use hap_operator::config::{BuildConfig, ProcessConfig, RunConfig, watch_namespace};
 
 #[derive(Parser)]
-#[command(name = "hap-operator", version, about = "Runs HapContainer analytics workspaces on Kubernetes")]
+#[command(
+    name = "hap-operator",
+    version,
+    about = "Runs HapContainer analytics workspaces on Kubernetes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -81,7 +85,9 @@ fn build_config(image: Option<String>) -> BuildConfig {
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     hap_operator::telemetry::init(args.log_format == "json");
-    let client = kube::Client::try_default().await.context("connecting to the Kubernetes API")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API")?;
     let config = RunConfig {
         build: build_config(args.workspace_image),
         watch_namespace: watch_namespace(args.watch_namespace),
@@ -112,7 +118,10 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         None => {
             // No subcommand: run with flags taken from the environment, as the original image did.
-            let Cli { command: Some(Command::Run(args)) } = Cli::parse_from(["hap-operator", "run"]) else {
+            let Cli {
+                command: Some(Command::Run(args)),
+            } = Cli::parse_from(["hap-operator", "run"])
+            else {
                 unreachable!("`run` parses into the Run command")
             };
             run(args).await
@@ -122,7 +131,10 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", hap_operator::crds_yaml()?);
             Ok(())
         }
-        Some(Command::Render { file, workspace_image }) => {
+        Some(Command::Render {
+            file,
+            workspace_image,
+        }) => {
             let input = if file == "-" {
                 let mut s = String::new();
                 std::io::stdin().read_to_string(&mut s)?;
@@ -130,7 +142,8 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 std::fs::read_to_string(&file).with_context(|| format!("reading {file}"))?
             };
-            let (yaml, warnings) = hap_operator::render::render(&input, &build_config(workspace_image))?;
+            let (yaml, warnings) =
+                hap_operator::render::render(&input, &build_config(workspace_image))?;
             for w in warnings {
                 eprintln!("warning: {w}");
             }

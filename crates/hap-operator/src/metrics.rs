@@ -45,10 +45,26 @@ impl Default for Metrics {
         let failures = Family::<ReasonLabels, Counter>::default();
         let duration = Histogram::new(exponential_buckets(0.001, 2.0, 14));
         let leader = Gauge::default();
-        registry.register("reconciles", "Reconciliations of HapContainers, by result", reconciles.clone());
-        registry.register("reconcile_failures", "Failed reconciliations, by reason", failures.clone());
-        registry.register("reconcile_duration_seconds", "How long a reconciliation takes", duration.clone());
-        registry.register("leader", "1 while this instance holds the leader lease", leader.clone());
+        registry.register(
+            "reconciles",
+            "Reconciliations of HapContainers, by result",
+            reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_failures",
+            "Failed reconciliations, by reason",
+            failures.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "How long a reconciliation takes",
+            duration.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this instance holds the leader lease",
+            leader.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             reconciles,
@@ -64,10 +80,22 @@ impl Metrics {
     /// Records one reconciliation; `failure` is its reason when it failed.
     pub fn observe(&self, took: Duration, failure: Option<&str>) {
         self.duration.observe(took.as_secs_f64());
-        let result = if failure.is_some() { "error" } else { "success" };
-        self.reconciles.get_or_create(&ResultLabels { result: result.into() }).inc();
+        let result = if failure.is_some() {
+            "error"
+        } else {
+            "success"
+        };
+        self.reconciles
+            .get_or_create(&ResultLabels {
+                result: result.into(),
+            })
+            .inc();
         if let Some(reason) = failure {
-            self.failures.get_or_create(&ReasonLabels { reason: reason.into() }).inc();
+            self.failures
+                .get_or_create(&ReasonLabels {
+                    reason: reason.into(),
+                })
+                .inc();
         }
     }
 
@@ -90,7 +118,10 @@ impl Metrics {
 
 async fn metrics_text(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         m.render(),
     )
 }
@@ -116,10 +147,16 @@ pub fn router(metrics: Arc<Metrics>) -> Router {
 }
 
 /// Serves the endpoints until `shutdown` resolves.
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+pub async fn serve(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
-    axum::serve(listener, router(metrics)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, router(metrics))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }
 
@@ -134,10 +171,22 @@ mod tests {
         m.observe(Duration::from_millis(5), Some("Forbidden"));
         m.set_leader(true);
         let text = m.render();
-        assert!(text.contains("hap_operator_reconciles_total{result=\"success\"} 1"), "{text}");
-        assert!(text.contains("hap_operator_reconciles_total{result=\"error\"} 1"), "{text}");
-        assert!(text.contains("hap_operator_reconcile_failures_total{reason=\"Forbidden\"} 1"), "{text}");
-        assert!(text.contains("hap_operator_reconcile_duration_seconds_count 2"), "{text}");
+        assert!(
+            text.contains("hap_operator_reconciles_total{result=\"success\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hap_operator_reconciles_total{result=\"error\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hap_operator_reconcile_failures_total{reason=\"Forbidden\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hap_operator_reconcile_duration_seconds_count 2"),
+            "{text}"
+        );
         assert!(text.contains("hap_operator_leader 1"), "{text}");
     }
 }

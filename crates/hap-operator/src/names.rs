@@ -43,9 +43,15 @@ pub fn spark_driver_service(name: &str) -> String {
 /// Labels of every child. `app: <name>` is the original operator's selector label.
 pub fn labels(name: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
-        ("app.kubernetes.io/name".to_string(), "hap-workspace".to_string()),
+        (
+            "app.kubernetes.io/name".to_string(),
+            "hap-workspace".to_string(),
+        ),
         ("app.kubernetes.io/instance".to_string(), name.to_string()),
-        ("app.kubernetes.io/managed-by".to_string(), MANAGER.to_string()),
+        (
+            "app.kubernetes.io/managed-by".to_string(),
+            MANAGER.to_string(),
+        ),
         ("app".to_string(), name.to_string()),
     ])
 }
@@ -54,7 +60,10 @@ pub fn labels(name: &str) -> BTreeMap<String, String> {
 pub fn pod_selector(name: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("app".to_string(), name.to_string()),
-        ("app.kubernetes.io/component".to_string(), "workspace".to_string()),
+        (
+            "app.kubernetes.io/component".to_string(),
+            "workspace".to_string(),
+        ),
     ])
 }
 
@@ -65,7 +74,10 @@ mod tests {
     #[test]
     fn original_names_are_kept() {
         assert_eq!(pod("example-hapcontainer"), "example-hapcontainer-happod");
-        assert_eq!(service("example-hapcontainer"), "example-hapcontainer-hapservice");
+        assert_eq!(
+            service("example-hapcontainer"),
+            "example-hapcontainer-hapservice"
+        );
         assert_eq!(labels("x")["app"], "x");
     }
 }

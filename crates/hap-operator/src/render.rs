@@ -52,12 +52,17 @@ pub fn render(input: &str, cfg: &BuildConfig) -> anyhow::Result<(String, Vec<Str
     let mut warnings = Vec::new();
     let mut found = 0;
     for doc in docs.into_iter().filter(|d| !d.is_null()) {
-        if doc["kind"] != "HapContainer" || doc["apiVersion"] != Value::String(api_version.clone()) {
+        if doc["kind"] != "HapContainer" || doc["apiVersion"] != Value::String(api_version.clone())
+        {
             continue;
         }
         found += 1;
         let mut hc: HapContainer = serde_json::from_value(doc).context("reading a HapContainer")?;
-        let name = hc.metadata.name.clone().context("a HapContainer has no metadata.name")?;
+        let name = hc
+            .metadata
+            .name
+            .clone()
+            .context("a HapContainer has no metadata.name")?;
         if hc.metadata.namespace.is_none() {
             hc.metadata.namespace = Some("default".into());
         }

@@ -19,7 +19,12 @@ fn render(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
         .spawn()
         .unwrap();
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     } else {
         drop(child.stdin.take());
     }
@@ -32,7 +37,11 @@ fn render(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
 }
 
 fn docs(yaml: &str) -> Vec<Value> {
-    serde_saphyr::from_multiple::<Value>(yaml).unwrap().into_iter().filter(|d| !d.is_null()).collect()
+    serde_saphyr::from_multiple::<Value>(yaml)
+        .unwrap()
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
 }
 
 fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
@@ -59,7 +68,10 @@ fn render_prints_the_original_pod_and_service_and_no_secret_values() {
         .collect();
     assert_eq!(ports, vec![("jupyter", 8888), ("spark-ui", 4040)]);
     let secret = find(&docs, "Secret", "example-hapcontainer-jupyter");
-    assert!(secret.get("data").is_none() && secret.get("stringData").is_none(), "{secret}");
+    assert!(
+        secret.get("data").is_none() && secret.get("stringData").is_none(),
+        "{secret}"
+    );
     for d in &docs {
         if d["kind"] == "Secret" {
             assert!(d.get("data").is_none() && d.get("stringData").is_none());
@@ -69,13 +81,25 @@ fn render_prints_the_original_pod_and_service_and_no_secret_values() {
 
 #[test]
 fn render_reads_standard_input_and_rejects_files_without_hapcontainers() {
-    let input = std::fs::read_to_string(repo_root().join("crates/hap-operator/tests/fixtures/full.yaml")).unwrap();
+    let input =
+        std::fs::read_to_string(repo_root().join("crates/hap-operator/tests/fixtures/full.yaml"))
+            .unwrap();
     let (ok, out, _) = render(&["-f", "-"], Some(&input));
     assert!(ok);
-    assert!(docs(&out).iter().any(|d| d["kind"] == "Role" && d["metadata"]["name"] == "analytics-spark"));
-    let (ok, _, err) = render(&["-f", "-"], Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"));
+    assert!(
+        docs(&out)
+            .iter()
+            .any(|d| d["kind"] == "Role" && d["metadata"]["name"] == "analytics-spark")
+    );
+    let (ok, _, err) = render(
+        &["-f", "-"],
+        Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"),
+    );
     assert!(!ok);
-    assert!(err.contains("no HapContainer (hap.cloudian.com/v1alpha1) in the input"), "{err}");
+    assert!(
+        err.contains("no HapContainer (hap.cloudian.com/v1alpha1) in the input"),
+        "{err}"
+    );
     let (ok, _, err) = render(&["-f", "/nonexistent.yaml"], None);
     assert!(!ok && err.contains("reading /nonexistent.yaml"), "{err}");
 }

@@ -20,7 +20,10 @@ fn deploy_crd_is_what_the_operator_generates() {
         generated,
         "deploy/{CRD_FILE} drifted: regenerate it with `cargo run -p hap-operator -- crd > deploy/{CRD_FILE}`"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_hap-operator")).arg("crd").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hap-operator"))
+        .arg("crd")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8(out.stdout).unwrap(), generated);
 }
@@ -29,9 +32,17 @@ fn crdcheck(crs: &str) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crs.yaml");
     std::fs::write(&path, crs).unwrap();
-    let out = Command::new(tool("crdcheck")).arg(repo_root().join("deploy").join(CRD_FILE)).arg(&path).output().unwrap();
+    let out = Command::new(tool("crdcheck"))
+        .arg(repo_root().join("deploy").join(CRD_FILE))
+        .arg(&path)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "the CRD is invalid:\n{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the CRD is invalid:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     text.lines().map(str::to_string).collect()
 }
 
@@ -39,7 +50,10 @@ fn crdcheck(crs: &str) -> Vec<String> {
 fn the_crd_and_valid_resources_are_accepted() {
     let crs = deploy_file("crds/hap.cloudian.com_v1alpha1_hapcontainer_cr.yaml")
         + "---\n"
-        + &std::fs::read_to_string(repo_root().join("crates/hap-operator/tests/fixtures/full.yaml")).unwrap()
+        + &std::fs::read_to_string(
+            repo_root().join("crates/hap-operator/tests/fixtures/full.yaml"),
+        )
+        .unwrap()
         + "---\napiVersion: hap.cloudian.com/v1alpha1\nkind: HapContainer\nmetadata: {name: minimal}\nspec: {}\n";
     let lines = crdcheck(&crs);
     assert_eq!(
@@ -55,15 +69,54 @@ fn the_crd_and_valid_resources_are_accepted() {
 
 /// Each invalid resource, and what its rejection must say.
 const INVALID: &[(&str, &str, &[&str])] = &[
-    ("too-big", "size: 2", &["spec.size", "To scale out, set spec.spark.executors"]),
-    ("negative", "size: -1", &["spec.size", "should be greater than or equal to 0"]),
-    ("no-scheme", "s3: {endpoint: s3.example.com}", &["spec.s3.endpoint", "must be an http:// or https:// URL"]),
-    ("no-endpoint", "s3: {bucket: b}", &["spec.s3.endpoint", "Required value"]),
-    ("cluster-ip-ports", "service: {type: ClusterIP, jupyterNodePort: 30001}", &["spec.service", "need service.type NodePort or LoadBalancer"]),
-    ("same-ports", "service: {jupyterNodePort: 30001, sparkUiNodePort: 30001}", &["spec.service", "must differ"]),
-    ("low-port", "service: {jupyterNodePort: 8888}", &["spec.service.jupyterNodePort", "greater than or equal to 30000"]),
-    ("bad-type", "service: {type: Ingress}", &["spec.service.type", "Unsupported value: \"Ingress\""]),
-    ("too-many-executors", "spark: {executors: 1000}", &["spec.spark.executors", "less than or equal to 200"]),
+    (
+        "too-big",
+        "size: 2",
+        &["spec.size", "To scale out, set spec.spark.executors"],
+    ),
+    (
+        "negative",
+        "size: -1",
+        &["spec.size", "should be greater than or equal to 0"],
+    ),
+    (
+        "no-scheme",
+        "s3: {endpoint: s3.example.com}",
+        &["spec.s3.endpoint", "must be an http:// or https:// URL"],
+    ),
+    (
+        "no-endpoint",
+        "s3: {bucket: b}",
+        &["spec.s3.endpoint", "Required value"],
+    ),
+    (
+        "cluster-ip-ports",
+        "service: {type: ClusterIP, jupyterNodePort: 30001}",
+        &["spec.service", "need service.type NodePort or LoadBalancer"],
+    ),
+    (
+        "same-ports",
+        "service: {jupyterNodePort: 30001, sparkUiNodePort: 30001}",
+        &["spec.service", "must differ"],
+    ),
+    (
+        "low-port",
+        "service: {jupyterNodePort: 8888}",
+        &[
+            "spec.service.jupyterNodePort",
+            "greater than or equal to 30000",
+        ],
+    ),
+    (
+        "bad-type",
+        "service: {type: Ingress}",
+        &["spec.service.type", "Unsupported value: \"Ingress\""],
+    ),
+    (
+        "too-many-executors",
+        "spark: {executors: 1000}",
+        &["spec.spark.executors", "less than or equal to 200"],
+    ),
 ];
 
 #[test]
@@ -88,10 +141,18 @@ fn invalid_resources_are_rejected_with_messages_that_say_what_to_fix() {
 /// Transition rules need the old object, which only the serve mode takes.
 #[test]
 fn storage_class_cannot_change_after_creation() {
-    let crd: Value = serde_saphyr::from_str(&deploy_file(CRD_FILE).trim_start_matches("---\n")).unwrap();
-    let cr = |class: &str| json!({"apiVersion": "hap.cloudian.com/v1alpha1", "kind": "HapContainer",
-        "metadata": {"name": "w", "namespace": "default"}, "spec": {"volume": {"size": "1Gi", "storageClassName": class}}});
-    let mut child = Command::new(tool("crdcheck")).arg("serve").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let crd: Value =
+        serde_saphyr::from_str(deploy_file(CRD_FILE).trim_start_matches("---\n")).unwrap();
+    let cr = |class: &str| {
+        json!({"apiVersion": "hap.cloudian.com/v1alpha1", "kind": "HapContainer",
+        "metadata": {"name": "w", "namespace": "default"}, "spec": {"volume": {"size": "1Gi", "storageClassName": class}}})
+    };
+    let mut child = Command::new(tool("crdcheck"))
+        .arg("serve")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut ask = |req: Value| -> Value {
@@ -105,7 +166,11 @@ fn storage_class_cannot_change_after_creation() {
     let changed = ask(json!({"crd": crd, "object": cr("slow"), "oldObject": cr("fast")}));
     assert_eq!(changed["allowed"], false, "{changed}");
     let message = changed["status"]["message"].as_str().unwrap();
-    assert!(message.contains("spec.volume.storageClassName") && message.contains("storageClassName cannot change"), "{message}");
+    assert!(
+        message.contains("spec.volume.storageClassName")
+            && message.contains("storageClassName cannot change"),
+        "{message}"
+    );
     drop(stdin);
     let _ = child.wait();
 }

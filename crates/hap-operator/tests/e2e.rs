@@ -57,14 +57,24 @@ struct Cluster {
 
 fn sibling_binary(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_BIN_EXE_hap-operator")).with_file_name(name);
-    assert!(path.exists(), "{} is missing: build it with `cargo build -p kube-sim`", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p kube-sim`",
+        path.display()
+    );
     path
 }
 
 fn start_cluster() -> Cluster {
     let dir = tempfile::tempdir().unwrap();
     if let Some(real) = std::env::var_os("HAP_E2E_KUBECONFIG") {
-        return Cluster { kubeconfig: PathBuf::from(real), operator_kubeconfig: None, _sim: None, simulated: false, dir };
+        return Cluster {
+            kubeconfig: PathBuf::from(real),
+            operator_kubeconfig: None,
+            _sim: None,
+            simulated: false,
+            dir,
+        };
     }
     let admin = dir.path().join("admin.yaml");
     let operator = dir.path().join("operator.yaml");
@@ -78,9 +88,20 @@ fn start_cluster() -> Cluster {
         .spawn()
         .expect("kube-sim starts");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    assert!(line.contains("kube-sim serving on https://127.0.0.1:"), "kube-sim said {line:?}");
-    Cluster { kubeconfig: admin, operator_kubeconfig: Some(operator), _sim: Some(Process(child)), simulated: true, dir }
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.contains("kube-sim serving on https://127.0.0.1:"),
+        "kube-sim said {line:?}"
+    );
+    Cluster {
+        kubeconfig: admin,
+        operator_kubeconfig: Some(operator),
+        _sim: Some(Process(child)),
+        simulated: true,
+        dir,
+    }
 }
 
 struct Kubectl<'a> {
@@ -119,20 +140,29 @@ impl Kubectl<'_> {
     fn ok(&self, args: &[&str]) -> String {
         let out = self.run(args);
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(out.status.success(), "kubectl {args:?} failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed:\n{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         stdout
     }
 
     /// Polls `kubectl args` until `check` accepts its output.
     fn until(&self, args: &[&str], what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(if self.cluster.simulated { 60 } else { 600 });
+        let deadline =
+            Instant::now() + Duration::from_secs(if self.cluster.simulated { 60 } else { 600 });
         loop {
             let out = self.run(args);
             let stdout = String::from_utf8_lossy(&out.stdout).to_string();
             if out.status.success() && check(&stdout) {
                 return stdout;
             }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}; kubectl {args:?} said:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; kubectl {args:?} said:\n{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -142,23 +172,32 @@ impl Kubectl<'_> {
 fn running(table: &str, name: &str) -> Option<String> {
     table.lines().find_map(|l| {
         let cols: Vec<&str> = l.split_whitespace().collect();
-        (cols.len() >= 3 && cols[0].starts_with(name) && cols[1] == "1/1" && cols[2] == "Running").then(|| cols[0].to_string())
+        (cols.len() >= 3 && cols[0].starts_with(name) && cols[1] == "1/1" && cols[2] == "Running")
+            .then(|| cols[0].to_string())
     })
 }
 
 fn journey(kubectl_binary: PathBuf) {
     let cluster = start_cluster();
-    let k = Kubectl { binary: kubectl_binary, cluster: &cluster };
+    let k = Kubectl {
+        binary: kubectl_binary,
+        cluster: &cluster,
+    };
 
     // 1. Install, in the README's order.
     for file in INSTALL {
         let out = k.ok(&["apply", "-f", file]);
-        assert!(out.contains("created") || out.contains("configured") || out.contains("unchanged"), "{out}");
+        assert!(
+            out.contains("created") || out.contains("configured") || out.contains("unchanged"),
+            "{out}"
+        );
     }
 
     // The operator: on kube-sim its pod does not run anything, so the binary runs as that pod would,
     // with the pod's name and the hap-operator ServiceAccount's credentials.
-    let pods = k.until(&["get", "pods"], "the operator pod running", |t| running(t, "hap-operator-").is_some());
+    let pods = k.until(&["get", "pods"], "the operator pod running", |t| {
+        running(t, "hap-operator-").is_some()
+    });
     let operator_pod = running(&pods, "hap-operator-").unwrap();
     let mut operator = cluster.operator_kubeconfig.as_ref().map(|kubeconfig| {
         Process(
@@ -179,31 +218,79 @@ fn journey(kubectl_binary: PathBuf) {
 
     // 2. The custom resource; both pods running.
     let out = k.ok(&["apply", "-f", CR]);
-    assert!(out.contains("hapcontainer.hap.cloudian.com/example-hapcontainer created"), "{out}");
-    let pods = k.until(&["get", "pods"], "the workspace pod running", |t| running(t, "example-hapcontainer-happod").is_some());
-    assert!(pods.starts_with("NAME") && pods.lines().next().unwrap().split_whitespace().collect::<Vec<_>>() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
+    assert!(
+        out.contains("hapcontainer.hap.cloudian.com/example-hapcontainer created"),
+        "{out}"
+    );
+    let pods = k.until(&["get", "pods"], "the workspace pod running", |t| {
+        running(t, "example-hapcontainer-happod").is_some()
+    });
+    assert!(
+        pods.starts_with("NAME")
+            && pods
+                .lines()
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    );
     assert!(running(&pods, "hap-operator-").is_some(), "{pods}");
-    let hc = k.until(&["get", "hapcontainers"], "the HapContainer Running", |t| t.contains("Running") && t.contains("1/1"));
-    assert!(hc.lines().next().unwrap().contains("PHASE") && hc.contains("http://"), "{hc}");
+    let hc = k.until(&["get", "hapcontainers"], "the HapContainer Running", |t| {
+        t.contains("Running") && t.contains("1/1")
+    });
+    assert!(
+        hc.lines().next().unwrap().contains("PHASE") && hc.contains("http://"),
+        "{hc}"
+    );
 
     // 3. The pod heals.
-    let uid = |k: &Kubectl| k.ok(&["get", "pod", "example-hapcontainer-happod", "-o", "jsonpath={.metadata.uid}"]);
+    let uid = |k: &Kubectl| {
+        k.ok(&[
+            "get",
+            "pod",
+            "example-hapcontainer-happod",
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ])
+    };
     let before = uid(&k);
     let out = k.ok(&["delete", "pods", "example-hapcontainer-happod"]);
-    assert!(out.contains("\"example-hapcontainer-happod\" deleted"), "{out}");
-    k.until(&["get", "pods"], "the workspace pod back", |t| running(t, "example-hapcontainer-happod").is_some());
+    assert!(
+        out.contains("\"example-hapcontainer-happod\" deleted"),
+        "{out}"
+    );
+    k.until(&["get", "pods"], "the workspace pod back", |t| {
+        running(t, "example-hapcontainer-happod").is_some()
+    });
     assert_ne!(uid(&k), before, "a new pod of the same name");
 
     // 4. The NodePort service: Jupyter on 8888, the Spark UI on 4040.
     let svc = k.ok(&["describe", "service", "example-hapcontainer-hapservice"]);
-    let field = |name: &str| svc.lines().filter(|l| l.starts_with(name)).map(|l| l[name.len()..].trim().to_string()).collect::<Vec<_>>();
+    let field = |name: &str| {
+        svc.lines()
+            .filter(|l| l.starts_with(name))
+            .map(|l| l[name.len()..].trim().to_string())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(field("Type:"), vec!["NodePort"], "{svc}");
-    assert_eq!(field("Port:"), vec!["jupyter  8888/TCP", "spark-ui  4040/TCP"], "{svc}");
+    assert_eq!(
+        field("Port:"),
+        vec!["jupyter  8888/TCP", "spark-ui  4040/TCP"],
+        "{svc}"
+    );
     let node_ports = field("NodePort:");
     assert_eq!(node_ports.len(), 2, "{svc}");
-    assert!(node_ports[0].starts_with("jupyter  3") && node_ports[1].starts_with("spark-ui  3"), "{svc}");
+    assert!(
+        node_ports[0].starts_with("jupyter  3") && node_ports[1].starts_with("spark-ui  3"),
+        "{svc}"
+    );
     let pod = k.ok(&["describe", "pod", "example-hapcontainer-happod"]);
-    assert!(pod.lines().any(|l| l.starts_with("Node:") && l.contains('/')), "the node's IP is shown:\n{pod}");
+    assert!(
+        pod.lines()
+            .any(|l| l.starts_with("Node:") && l.contains('/')),
+        "the node's IP is shown:\n{pod}"
+    );
 
     // 5. Clean up in the README's order: every command returns, and nothing is left.
     for file in CLEANUP {
@@ -213,31 +300,51 @@ fn journey(kubectl_binary: PathBuf) {
             // The CRD went first and took the resource with it, so kubectl finds nothing to delete,
             // exactly as on a real cluster.
             assert!(!out.status.success());
-            assert!(stderr.contains("NotFound") || stderr.contains("no matches for kind"), "{stderr}");
+            assert!(
+                stderr.contains("NotFound") || stderr.contains("no matches for kind"),
+                "{stderr}"
+            );
         } else {
             assert!(out.status.success(), "delete -f {file}: {stderr}");
         }
     }
     let leftovers = "pods,services,deployments,replicasets,configmaps,secrets,serviceaccounts,roles,rolebindings,leases,persistentvolumeclaims";
-    k.until(&["get", leftovers, "-o", "name"], "nothing left behind", |t| {
-        let left: Vec<&str> = t
-            .lines()
-            .filter(|l| !["service/kubernetes", "configmap/kube-root-ca.crt", "serviceaccount/default"].contains(l))
-            .collect();
-        left.is_empty()
-    });
+    k.until(
+        &["get", leftovers, "-o", "name"],
+        "nothing left behind",
+        |t| {
+            let left: Vec<&str> = t
+                .lines()
+                .filter(|l| {
+                    ![
+                        "service/kubernetes",
+                        "configmap/kube-root-ca.crt",
+                        "serviceaccount/default",
+                    ]
+                    .contains(l)
+                })
+                .collect();
+            left.is_empty()
+        },
+    );
     let crds = k.ok(&["get", "customresourcedefinitions", "-o", "name"]);
     assert!(!crds.contains("hapcontainers"), "{crds}");
 
     // The operator process shuts down cleanly on SIGTERM.
     if let Some(Process(child)) = operator.as_mut() {
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         let status = loop {
             if let Some(s) = child.try_wait().unwrap() {
                 break s;
             }
-            assert!(Instant::now() < deadline, "hap-operator did not stop on SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "hap-operator did not stop on SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         assert!(status.success(), "hap-operator exited with {status}");

@@ -18,7 +18,11 @@ type Permission = (String, String, String); // (API group, resource[/subresource
 
 fn atoms(rules: &Value) -> BTreeSet<Permission> {
     let strings = |v: &Value| -> Vec<String> {
-        v.as_array().into_iter().flatten().map(|s| s.as_str().unwrap().to_string()).collect()
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
     };
     let mut out = BTreeSet::new();
     for rule in rules.as_array().expect("rules") {
@@ -35,7 +39,11 @@ fn atoms(rules: &Value) -> BTreeSet<Permission> {
 
 async fn patch_spec(h: &Harness, spec: Value) {
     h.hapcontainers()
-        .patch("ws", &PatchParams::default(), &Patch::Merge(&json!({"spec": spec})))
+        .patch(
+            "ws",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": spec})),
+        )
         .await
         .unwrap();
 }
@@ -50,12 +58,18 @@ async fn role_grants_exactly_what_the_operator_uses_and_delegates() {
         "spec": {"containers": [{"name": "hap-operator", "image": "hap-operator:0.1.0"}]}
     }))
     .unwrap();
-    h.api::<Pod>().create(&PostParams::default(), &pod).await.unwrap();
+    h.api::<Pod>()
+        .create(&PostParams::default(), &pod)
+        .await
+        .unwrap();
     let keys: Secret = serde_json::from_value(json!({
         "metadata": {"name": "keys"}, "stringData": {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
     }))
     .unwrap();
-    h.api::<Secret>().create(&PostParams::default(), &keys).await.unwrap();
+    h.api::<Secret>()
+        .create(&PostParams::default(), &keys)
+        .await
+        .unwrap();
 
     let process = ProcessConfig {
         metrics_addr: "127.0.0.1:0".parse().unwrap(),
@@ -68,7 +82,9 @@ async fn role_grants_exactly_what_the_operator_uses_and_delegates() {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let operator = h.operator.clone();
     let metrics = h.metrics.clone();
-    let run = tokio::spawn(async move { hap_operator::app::lead(operator, config, &process, metrics, stop_rx).await });
+    let run = tokio::spawn(async move {
+        hap_operator::app::lead(operator, config, &process, metrics, stop_rx).await
+    });
 
     h.create(
         "apiVersion: hap.cloudian.com/v1alpha1
@@ -88,21 +104,36 @@ spec:
     for image in ["hap-workspace:0.2.0", "hap-workspace:0.3.0"] {
         patch_spec(&h, json!({"image": image})).await;
         h.wait_status("ws", "the new image running", |hc| {
-            hc.status.as_ref().is_some_and(|s| s.observed_generation == hc.metadata.generation && s.ready.as_deref() == Some("1/1"))
+            hc.status.as_ref().is_some_and(|s| {
+                s.observed_generation == hc.metadata.generation && s.ready.as_deref() == Some("1/1")
+            })
         })
         .await;
     }
     patch_spec(&h, json!({"spark": {"executors": 0}})).await;
-    h.wait_status("ws", "local Spark", |hc| hc.status.as_ref().is_some_and(|s| s.observed_generation == hc.metadata.generation)).await;
+    h.wait_status("ws", "local Spark", |hc| {
+        hc.status
+            .as_ref()
+            .is_some_and(|s| s.observed_generation == hc.metadata.generation)
+    })
+    .await;
     patch_spec(&h, json!({"size": 0})).await;
     h.wait_phase("ws", "Suspended").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop_tx.send(true).unwrap();
     run.await.unwrap().unwrap();
 
-    let requests: Vec<_> = h.sim.requests().into_iter().filter(|r| r.user == OPERATOR_USER).collect();
+    let requests: Vec<_> = h
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.user == OPERATOR_USER)
+        .collect();
     let denied: Vec<_> = requests.iter().filter(|r| r.code == 403).collect();
-    assert!(denied.is_empty(), "the role let the operator down: {denied:#?}");
+    assert!(
+        denied.is_empty(),
+        "the role let the operator down: {denied:#?}"
+    );
     let used: BTreeSet<Permission> = requests
         .iter()
         .map(|r| (r.group.clone(), r.resource_with_sub(), r.verb.clone()))
@@ -114,10 +145,17 @@ spec:
     let needed: BTreeSet<Permission> = used.union(&delegated).cloned().collect();
     let unused: Vec<_> = granted.difference(&needed).collect();
     let missing: Vec<_> = needed.difference(&granted).collect();
-    assert!(unused.is_empty(), "role.yaml grants what is neither used nor delegated: {unused:?}");
+    assert!(
+        unused.is_empty(),
+        "role.yaml grants what is neither used nor delegated: {unused:?}"
+    );
     assert!(missing.is_empty(), "role.yaml lacks: {missing:?}");
     // The leader took the Lease and tied it to its pod, so uninstalling removes it.
-    let lease: k8s_openapi::api::coordination::v1::Lease = h.api().get("hap-operator").await.unwrap();
+    let lease: k8s_openapi::api::coordination::v1::Lease =
+        h.api().get("hap-operator").await.unwrap();
     let owners = lease.metadata.owner_references.unwrap_or_default();
-    assert_eq!(owners.first().map(|o| o.name.as_str()), Some("hap-operator-test"));
+    assert_eq!(
+        owners.first().map(|o| o.name.as_str()),
+        Some("hap-operator-test")
+    );
 }

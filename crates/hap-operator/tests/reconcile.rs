@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use common::{Harness, NS, OPERATOR_USER, eventually};
 use hap_operator::names;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
+};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -29,7 +31,12 @@ const POD: &str = "example-hapcontainer-happod";
 const SVC: &str = "example-hapcontainer-hapservice";
 
 async fn pod_uid(h: &Harness) -> Option<String> {
-    h.api::<Pod>().get_opt(POD).await.ok().flatten().and_then(|p| p.uid())
+    h.api::<Pod>()
+        .get_opt(POD)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|p| p.uid())
 }
 
 async fn events_for(h: &Harness, name: &str) -> Vec<Event> {
@@ -44,15 +51,23 @@ async fn events_for(h: &Harness, name: &str) -> Vec<Event> {
         .collect()
 }
 
-async fn has_event(h: &Harness, name: &str, reason: &str, note_contains: &str) -> Result<(), String> {
+async fn has_event(
+    h: &Harness,
+    name: &str,
+    reason: &str,
+    note_contains: &str,
+) -> Result<(), String> {
     let events = events_for(h, name).await;
-    if events
-        .iter()
-        .any(|e| e.reason.as_deref() == Some(reason) && e.note.as_deref().is_some_and(|n| n.contains(note_contains)))
-    {
+    if events.iter().any(|e| {
+        e.reason.as_deref() == Some(reason)
+            && e.note.as_deref().is_some_and(|n| n.contains(note_contains))
+    }) {
         Ok(())
     } else {
-        let seen: Vec<String> = events.iter().map(|e| format!("{:?}: {:?}", e.reason, e.note)).collect();
+        let seen: Vec<String> = events
+            .iter()
+            .map(|e| format!("{:?}: {:?}", e.reason, e.note))
+            .collect();
         Err(format!("{seen:?}"))
     }
 }
@@ -67,9 +82,20 @@ async fn creates_the_workspace_and_reports_it_running() {
     assert_eq!(status.observed_generation, hc.metadata.generation);
     assert_eq!(status.pod_name.as_deref(), Some(POD));
     assert_eq!(status.service_name.as_deref(), Some(SVC));
-    let ready = status.conditions.iter().find(|c| c.type_ == "Ready").expect("Ready condition");
-    assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("True", "PodReady"));
-    let configured = status.conditions.iter().find(|c| c.type_ == "Configured").expect("Configured condition");
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .expect("Ready condition");
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "PodReady")
+    );
+    let configured = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Configured")
+        .expect("Configured condition");
     assert_eq!(configured.status, "True");
 
     // The service: NodePort, Jupyter on 8888 and the Spark UI on 4040, node ports in the status and URL.
@@ -80,15 +106,30 @@ async fn creates_the_workspace_and_reports_it_running() {
         .ports
         .expect("ports")
         .into_iter()
-        .map(|p| (p.name.unwrap_or_default(), (p.port, p.node_port.unwrap_or(0))))
+        .map(|p| {
+            (
+                p.name.unwrap_or_default(),
+                (p.port, p.node_port.unwrap_or(0)),
+            )
+        })
         .collect();
     assert_eq!(ports["jupyter"].0, 8888);
     assert_eq!(ports["spark-ui"].0, 4040);
     assert_eq!(status.jupyter_node_port, Some(ports["jupyter"].1));
     let pod = h.api::<Pod>().get(POD).await.expect("pod");
-    let host_ip = pod.status.as_ref().and_then(|s| s.host_ip.clone()).expect("hostIP");
-    assert_eq!(status.jupyter_url, Some(format!("http://{host_ip}:{}/", ports["jupyter"].1)));
-    assert_eq!(status.spark_ui_url, Some(format!("http://{host_ip}:{}/", ports["spark-ui"].1)));
+    let host_ip = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.host_ip.clone())
+        .expect("hostIP");
+    assert_eq!(
+        status.jupyter_url,
+        Some(format!("http://{host_ip}:{}/", ports["jupyter"].1))
+    );
+    assert_eq!(
+        status.spark_ui_url,
+        Some(format!("http://{host_ip}:{}/", ports["spark-ui"].1))
+    );
 
     // Every child is owned by the HapContainer (garbage collection, no finalizers) and labelled.
     let uid = hc.metadata.uid.clone().expect("uid");
@@ -97,11 +138,25 @@ async fn creates_the_workspace_and_reports_it_running() {
         refs.len() == 1 && refs[0].uid == uid && refs[0].controller == Some(true)
     };
     assert!(owned(&pod.metadata) && owned(&svc.metadata));
-    let secret = h.api::<Secret>().get(&names::token_secret("example-hapcontainer")).await.expect("token secret");
+    let secret = h
+        .api::<Secret>()
+        .get(&names::token_secret("example-hapcontainer"))
+        .await
+        .expect("token secret");
     assert!(owned(&secret.metadata));
-    let cm = h.api::<ConfigMap>().get(&names::spark_conf("example-hapcontainer")).await.expect("spark conf");
+    let cm = h
+        .api::<ConfigMap>()
+        .get(&names::spark_conf("example-hapcontainer"))
+        .await
+        .expect("spark conf");
     assert!(owned(&cm.metadata));
-    assert!(hc.metadata.finalizers.clone().unwrap_or_default().is_empty());
+    assert!(
+        hc.metadata
+            .finalizers
+            .clone()
+            .unwrap_or_default()
+            .is_empty()
+    );
     let labels = pod.labels();
     assert_eq!(labels["app"], "example-hapcontainer");
     assert_eq!(labels["app.kubernetes.io/managed-by"], "hap-operator");
@@ -112,22 +167,48 @@ async fn creates_the_workspace_and_reports_it_running() {
     let spec = pod.spec.expect("pod spec");
     let psc = spec.security_context.expect("pod security context");
     assert_eq!(psc.run_as_non_root, Some(true));
-    assert_eq!(psc.seccomp_profile.map(|s| s.type_), Some("RuntimeDefault".into()));
+    assert_eq!(
+        psc.seccomp_profile.map(|s| s.type_),
+        Some("RuntimeDefault".into())
+    );
     let c = &spec.containers[0];
-    let sc = c.security_context.clone().expect("container security context");
+    let sc = c
+        .security_context
+        .clone()
+        .expect("container security context");
     assert_eq!(sc.allow_privilege_escalation, Some(false));
-    assert_eq!(sc.capabilities.and_then(|c| c.drop), Some(vec!["ALL".to_string()]));
-    let token_env = c.env.iter().flatten().find(|e| e.name == "JUPYTER_TOKEN").expect("JUPYTER_TOKEN");
+    assert_eq!(
+        sc.capabilities.and_then(|c| c.drop),
+        Some(vec!["ALL".to_string()])
+    );
+    let token_env = c
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "JUPYTER_TOKEN")
+        .expect("JUPYTER_TOKEN");
     assert!(token_env.value.is_none(), "the token is never inlined");
-    let secret_ref = token_env.value_from.as_ref().and_then(|v| v.secret_key_ref.clone()).expect("secretKeyRef");
+    let secret_ref = token_env
+        .value_from
+        .as_ref()
+        .and_then(|v| v.secret_key_ref.clone())
+        .expect("secretKeyRef");
     assert_eq!(secret_ref.name, names::token_secret("example-hapcontainer"));
     // The generated token is long and random, and appears nowhere but in its Secret.
     let token = secret.data.expect("token data")["token"].0.clone();
     assert!(token.len() >= 32);
-    let status_text = serde_json::to_string(&h.hapcontainers().get(&hc.name_any()).await.unwrap()).unwrap();
+    let status_text =
+        serde_json::to_string(&h.hapcontainers().get(&hc.name_any()).await.unwrap()).unwrap();
     assert!(!status_text.contains(std::str::from_utf8(&token).unwrap()));
 
-    has_event(&h, "example-hapcontainer", "Created", "Created Pod example-hapcontainer-happod").await.unwrap();
+    has_event(
+        &h,
+        "example-hapcontainer",
+        "Created",
+        "Created Pod example-hapcontainer-happod",
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -136,13 +217,20 @@ async fn a_deleted_pod_comes_back() {
     h.create(SAMPLE).await;
     h.wait_phase("example-hapcontainer", "Running").await;
     let before = pod_uid(&h).await.expect("pod");
-    h.api::<Pod>().delete(POD, &DeleteParams::default()).await.expect("delete pod");
-    eventually(Duration::from_secs(30), "a new pod of the same name", || async {
-        match pod_uid(&h).await {
-            Some(uid) if uid != before => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
+    h.api::<Pod>()
+        .delete(POD, &DeleteParams::default())
+        .await
+        .expect("delete pod");
+    eventually(
+        Duration::from_secs(30),
+        "a new pod of the same name",
+        || async {
+            match pod_uid(&h).await {
+                Some(uid) if uid != before => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
     .await;
     h.wait_phase("example-hapcontainer", "Running").await;
 }
@@ -155,23 +243,47 @@ async fn a_spec_change_replaces_the_pod() {
     let before = h.api::<Pod>().get(POD).await.unwrap();
     let patch = json!({"spec": {"image": "hap-workspace:0.2.0"}});
     h.hapcontainers()
-        .patch("example-hapcontainer", &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(
+            "example-hapcontainer",
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
         .await
         .unwrap();
-    let after = eventually(Duration::from_secs(30), "a pod with the new image", || async {
-        let p = h.api::<Pod>().get_opt(POD).await.map_err(|e| e.to_string())?.ok_or("no pod")?;
-        let image = p.spec.as_ref().and_then(|s| s.containers[0].image.clone());
-        if image.as_deref() == Some("hap-workspace:0.2.0") { Ok(p) } else { Err(format!("{image:?}")) }
-    })
+    let after = eventually(
+        Duration::from_secs(30),
+        "a pod with the new image",
+        || async {
+            let p = h
+                .api::<Pod>()
+                .get_opt(POD)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("no pod")?;
+            let image = p.spec.as_ref().and_then(|s| s.containers[0].image.clone());
+            if image.as_deref() == Some("hap-workspace:0.2.0") {
+                Ok(p)
+            } else {
+                Err(format!("{image:?}"))
+            }
+        },
+    )
     .await;
-    assert_ne!(after.uid(), before.uid(), "pods are immutable: a new pod, not a patched one");
+    assert_ne!(
+        after.uid(),
+        before.uid(),
+        "pods are immutable: a new pod, not a patched one"
+    );
     assert_ne!(
         after.annotations().get(names::SPEC_HASH),
         before.annotations().get(names::SPEC_HASH)
     );
     let hc = h.wait_phase("example-hapcontainer", "Running").await;
     assert_eq!(hc.status.unwrap().observed_generation, Some(2));
-    eventually(Duration::from_secs(10), "a Replacing event", || has_event(&h, "example-hapcontainer", "Replacing", POD)).await;
+    eventually(Duration::from_secs(10), "a Replacing event", || {
+        has_event(&h, "example-hapcontainer", "Replacing", POD)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -181,7 +293,11 @@ async fn size_zero_suspends_and_one_resumes() {
     h.wait_phase("example-hapcontainer", "Running").await;
     let size = |n: i32| json!({"spec": {"size": n}});
     h.hapcontainers()
-        .patch("example-hapcontainer", &PatchParams::default(), &Patch::Merge(&size(0)))
+        .patch(
+            "example-hapcontainer",
+            &PatchParams::default(),
+            &Patch::Merge(&size(0)),
+        )
         .await
         .unwrap();
     let hc = h.wait_phase("example-hapcontainer", "Suspended").await;
@@ -195,9 +311,19 @@ async fn size_zero_suspends_and_one_resumes() {
     .await;
     // Everything else stays.
     assert!(h.api::<Service>().get_opt(SVC).await.unwrap().is_some());
-    assert!(h.api::<Secret>().get_opt(&names::token_secret("example-hapcontainer")).await.unwrap().is_some());
+    assert!(
+        h.api::<Secret>()
+            .get_opt(&names::token_secret("example-hapcontainer"))
+            .await
+            .unwrap()
+            .is_some()
+    );
     h.hapcontainers()
-        .patch("example-hapcontainer", &PatchParams::default(), &Patch::Merge(&size(1)))
+        .patch(
+            "example-hapcontainer",
+            &PatchParams::default(),
+            &Patch::Merge(&size(1)),
+        )
         .await
         .unwrap();
     h.wait_phase("example-hapcontainer", "Running").await;
@@ -222,12 +348,25 @@ spec:
     .await;
     let hc = h.wait_phase("s3", "Failed").await;
     let status = hc.status.unwrap();
-    let configured = status.conditions.iter().find(|c| c.type_ == "Configured").unwrap();
+    let configured = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Configured")
+        .unwrap();
     assert_eq!(configured.status, "False");
     assert_eq!(configured.reason, "S3CredentialsSecretNotFound");
-    assert!(configured.message.contains("hyperstore-keys") && configured.message.contains("AWS_ACCESS_KEY_ID"));
-    assert!(h.api::<Pod>().get_opt("s3-happod").await.unwrap().is_none(), "no pod until it can run");
-    eventually(Duration::from_secs(10), "a warning event", || has_event(&h, "s3", "S3CredentialsSecretNotFound", "hyperstore-keys")).await;
+    assert!(
+        configured.message.contains("hyperstore-keys")
+            && configured.message.contains("AWS_ACCESS_KEY_ID")
+    );
+    assert!(
+        h.api::<Pod>().get_opt("s3-happod").await.unwrap().is_none(),
+        "no pod until it can run"
+    );
+    eventually(Duration::from_secs(10), "a warning event", || {
+        has_event(&h, "s3", "S3CredentialsSecretNotFound", "hyperstore-keys")
+    })
+    .await;
 
     // Creating the Secret heals the workspace without touching the HapContainer.
     let secret: Secret = serde_json::from_value(json!({
@@ -235,15 +374,33 @@ spec:
         "stringData": {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "not-a-real-secret"}
     }))
     .unwrap();
-    h.api::<Secret>().create(&PostParams::default(), &secret).await.unwrap();
+    h.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
     let hc = h.wait_phase("s3", "Running").await;
     let pod = h.api::<Pod>().get("s3-happod").await.unwrap();
     let env = pod.spec.unwrap().containers[0].env.clone().unwrap();
-    let find = |n: &str| env.iter().find(|e| e.name == n).cloned().unwrap_or_else(|| panic!("{n} set"));
-    assert_eq!(find("AWS_ENDPOINT_URL").value.as_deref(), Some("http://hyperstore.example:80"));
+    let find = |n: &str| {
+        env.iter()
+            .find(|e| e.name == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("{n} set"))
+    };
+    assert_eq!(
+        find("AWS_ENDPOINT_URL").value.as_deref(),
+        Some("http://hyperstore.example:80")
+    );
     assert_eq!(find("HAP_S3_BUCKET").value.as_deref(), Some("air"));
-    let key_ref = find("AWS_SECRET_ACCESS_KEY").value_from.unwrap().secret_key_ref.unwrap();
-    assert_eq!((key_ref.name.as_str(), key_ref.key.as_str()), ("hyperstore-keys", "AWS_SECRET_ACCESS_KEY"));
+    let key_ref = find("AWS_SECRET_ACCESS_KEY")
+        .value_from
+        .unwrap()
+        .secret_key_ref
+        .unwrap();
+    assert_eq!(
+        (key_ref.name.as_str(), key_ref.key.as_str()),
+        ("hyperstore-keys", "AWS_SECRET_ACCESS_KEY")
+    );
     // Secret values reach neither status nor events.
     let text = serde_json::to_string(&hc).unwrap() + &format!("{:?}", events_for(&h, "s3").await);
     assert!(!text.contains("not-a-real-secret"));
@@ -253,8 +410,22 @@ spec:
 async fn api_errors_are_retried_with_back_off() {
     let h = Harness::start().await;
     // The first two pod applies and the first status write fail: a 500 and a 409.
-    h.sim.faults().fail_next(Matcher { user: Some(OPERATOR_USER.into()), ..Matcher::new("patch", "pods") }, 2, 500);
-    h.sim.faults().fail_next(Matcher { user: Some(OPERATOR_USER.into()), ..Matcher::new("patch", "hapcontainers/status") }, 1, 409);
+    h.sim.faults().fail_next(
+        Matcher {
+            user: Some(OPERATOR_USER.into()),
+            ..Matcher::new("patch", "pods")
+        },
+        2,
+        500,
+    );
+    h.sim.faults().fail_next(
+        Matcher {
+            user: Some(OPERATOR_USER.into()),
+            ..Matcher::new("patch", "hapcontainers/status")
+        },
+        1,
+        409,
+    );
     h.create(SAMPLE).await;
     h.wait_phase("example-hapcontainer", "Running").await;
     let failed: Vec<_> = h
@@ -265,8 +436,14 @@ async fn api_errors_are_retried_with_back_off() {
         .collect();
     assert_eq!(failed.len(), 3, "{failed:?}");
     let metrics = h.metrics.render();
-    assert!(metrics.contains("hap_operator_reconcile_failures_total{reason=\"InternalError\"}"), "{metrics}");
-    eventually(Duration::from_secs(10), "a ReconcileFailed event", || has_event(&h, "example-hapcontainer", "ReconcileFailed", "Pod")).await;
+    assert!(
+        metrics.contains("hap_operator_reconcile_failures_total{reason=\"InternalError\"}"),
+        "{metrics}"
+    );
+    eventually(Duration::from_secs(10), "a ReconcileFailed event", || {
+        has_event(&h, "example-hapcontainer", "ReconcileFailed", "Pod")
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -275,12 +452,20 @@ async fn a_converged_workspace_costs_no_writes_on_resync() {
     h.create(SAMPLE).await;
     h.wait_phase("example-hapcontainer", "Running").await;
     // Let the last events and status settle, then watch two resync periods (1 s each here).
-    eventually(Duration::from_secs(20), "no more operator writes", || async {
-        h.sim.reset_requests();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        let writes = h.operator_writes();
-        if writes.is_empty() { Ok(()) } else { Err(format!("{writes:?}")) }
-    })
+    eventually(
+        Duration::from_secs(20),
+        "no more operator writes",
+        || async {
+            h.sim.reset_requests();
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let writes = h.operator_writes();
+            if writes.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{writes:?}"))
+            }
+        },
+    )
     .await;
     let reconciles = |m: &str| -> u64 {
         m.lines()
@@ -292,8 +477,15 @@ async fn a_converged_workspace_costs_no_writes_on_resync() {
     h.sim.reset_requests();
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let after = reconciles(&h.metrics.render());
-    assert!(after >= before + 2, "resyncs happened ({before} -> {after})");
-    assert_eq!(h.operator_writes(), vec![], "a resync of a converged workspace writes nothing");
+    assert!(
+        after >= before + 2,
+        "resyncs happened ({before} -> {after})"
+    );
+    assert_eq!(
+        h.operator_writes(),
+        vec![],
+        "a resync of a converged workspace writes nothing"
+    );
 }
 
 #[tokio::test]
@@ -319,11 +511,24 @@ spec:
                 && s.and_then(|s| s.phase).map(|p| p.as_str()) == Some("Degraded")
         })
         .await;
-    let ready = hc.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
-    assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "PodFailed"));
+    let ready = hc
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "PodFailed")
+    );
     let events = events_for(&h, "flaky").await;
-    assert!(events.iter().any(|e| e.reason.as_deref() == Some("PodFailed")
-        && e.note.as_deref().is_some_and(|n| n.contains("Evicted"))));
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("PodFailed")
+                && e.note.as_deref().is_some_and(|n| n.contains("Evicted")))
+    );
     let deletes = h
         .sim
         .requests()
@@ -348,7 +553,13 @@ spec:
     )
     .await;
     let hc = h.wait_phase("typo", "Degraded").await;
-    let ready = hc.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
+    let ready = hc
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
     assert_eq!(ready.status, "False");
     assert_eq!(ready.reason, "ErrImagePull");
 }
@@ -380,20 +591,55 @@ spec:
         "stringData": {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
     }))
     .unwrap();
-    h.api::<Secret>().create(&PostParams::default(), &secret).await.unwrap();
+    h.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
     h.wait_phase("spark", "Running").await;
-    let sa = h.api::<ServiceAccount>().get("spark-spark").await.expect("spark service account");
+    let sa = h
+        .api::<ServiceAccount>()
+        .get("spark-spark")
+        .await
+        .expect("spark service account");
     assert!(sa.owner_references().len() == 1);
-    let role = h.api::<Role>().get("spark-spark").await.expect("spark role");
+    let role = h
+        .api::<Role>()
+        .get("spark-spark")
+        .await
+        .expect("spark role");
     let verbs = &role.rules.unwrap()[0].verbs;
-    assert!(verbs.contains(&"create".to_string()) && verbs.contains(&"deletecollection".to_string()));
-    let binding = h.api::<RoleBinding>().get("spark-spark").await.expect("binding");
+    assert!(
+        verbs.contains(&"create".to_string()) && verbs.contains(&"deletecollection".to_string())
+    );
+    let binding = h
+        .api::<RoleBinding>()
+        .get("spark-spark")
+        .await
+        .expect("binding");
     assert_eq!(binding.subjects.unwrap()[0].name, "spark-spark");
-    let driver = h.api::<Service>().get("spark-spark-driver").await.expect("driver service");
+    let driver = h
+        .api::<Service>()
+        .get("spark-spark-driver")
+        .await
+        .expect("driver service");
     assert_eq!(driver.spec.unwrap().cluster_ip.as_deref(), Some("None"));
-    let pvc = h.api::<PersistentVolumeClaim>().get("spark-workspace").await.expect("workspace volume");
-    assert_eq!(pvc.spec.unwrap().resources.unwrap().requests.unwrap()["storage"].0, "10Gi");
-    let conf = h.api::<ConfigMap>().get("spark-spark-conf").await.unwrap().data.unwrap()["spark-defaults.conf"].clone();
+    let pvc = h
+        .api::<PersistentVolumeClaim>()
+        .get("spark-workspace")
+        .await
+        .expect("workspace volume");
+    assert_eq!(
+        pvc.spec.unwrap().resources.unwrap().requests.unwrap()["storage"].0,
+        "10Gi"
+    );
+    let conf = h
+        .api::<ConfigMap>()
+        .get("spark-spark-conf")
+        .await
+        .unwrap()
+        .data
+        .unwrap()["spark-defaults.conf"]
+        .clone();
     for line in [
         "spark.master k8s://https://kubernetes.default.svc:443",
         "spark.executor.instances 3",
@@ -416,21 +662,51 @@ spec:
 
     // Back to local Spark: the Spark RBAC and driver service go; the volume stays (nothing is lost).
     h.hapcontainers()
-        .patch("spark", &PatchParams::default(), &Patch::Merge(&json!({"spec": {"spark": {"executors": 0}}})))
+        .patch(
+            "spark",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"spark": {"executors": 0}}})),
+        )
         .await
         .unwrap();
     eventually(Duration::from_secs(30), "Spark RBAC removed", || async {
         let left = (
-            h.api::<Role>().get_opt("spark-spark").await.map_err(|e| e.to_string())?.is_some(),
-            h.api::<RoleBinding>().get_opt("spark-spark").await.map_err(|e| e.to_string())?.is_some(),
-            h.api::<ServiceAccount>().get_opt("spark-spark").await.map_err(|e| e.to_string())?.is_some(),
-            h.api::<Service>().get_opt("spark-spark-driver").await.map_err(|e| e.to_string())?.is_some(),
+            h.api::<Role>()
+                .get_opt("spark-spark")
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some(),
+            h.api::<RoleBinding>()
+                .get_opt("spark-spark")
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some(),
+            h.api::<ServiceAccount>()
+                .get_opt("spark-spark")
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some(),
+            h.api::<Service>()
+                .get_opt("spark-spark-driver")
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some(),
         );
-        if left == (false, false, false, false) { Ok(()) } else { Err(format!("{left:?}")) }
+        if left == (false, false, false, false) {
+            Ok(())
+        } else {
+            Err(format!("{left:?}"))
+        }
     })
     .await;
     h.wait_phase("spark", "Running").await;
-    assert!(h.api::<PersistentVolumeClaim>().get_opt("spark-workspace").await.unwrap().is_some());
+    assert!(
+        h.api::<PersistentVolumeClaim>()
+            .get_opt("spark-workspace")
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -450,16 +726,46 @@ spec:
     )
     .await;
     let hc = h.wait_phase("mine", "Failed").await;
-    let configured = hc.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Configured").unwrap();
+    let configured = hc
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Configured")
+        .unwrap();
     assert_eq!(configured.reason, "JupyterTokenSecretNotFound");
-    let secret: Secret = serde_json::from_value(json!({"metadata": {"name": "my-token"}, "stringData": {"jupyter": "s3cr3t-t0ken"}})).unwrap();
-    h.api::<Secret>().create(&PostParams::default(), &secret).await.unwrap();
+    let secret: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "my-token"}, "stringData": {"jupyter": "s3cr3t-t0ken"}}),
+    )
+    .unwrap();
+    h.api::<Secret>()
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
     h.wait_phase("mine", "Running").await;
     let pod = h.api::<Pod>().get("mine-happod").await.unwrap();
     let env = pod.spec.unwrap().containers[0].env.clone().unwrap();
-    let token = env.iter().find(|e| e.name == "JUPYTER_TOKEN").unwrap().value_from.clone().unwrap().secret_key_ref.unwrap();
-    assert_eq!((token.name.as_str(), token.key.as_str()), ("my-token", "jupyter"));
-    assert!(h.api::<Secret>().get_opt("mine-jupyter").await.unwrap().is_none(), "no token is generated");
+    let token = env
+        .iter()
+        .find(|e| e.name == "JUPYTER_TOKEN")
+        .unwrap()
+        .value_from
+        .clone()
+        .unwrap()
+        .secret_key_ref
+        .unwrap();
+    assert_eq!(
+        (token.name.as_str(), token.key.as_str()),
+        ("my-token", "jupyter")
+    );
+    assert!(
+        h.api::<Secret>()
+            .get_opt("mine-jupyter")
+            .await
+            .unwrap()
+            .is_none(),
+        "no token is generated"
+    );
 }
 
 #[tokio::test]
@@ -467,11 +773,21 @@ async fn a_larger_size_is_rejected_at_admission_with_how_to_scale_out() {
     let h = Harness::start().await;
     let hc: hap_api::HapContainer =
         serde_saphyr::from_str("apiVersion: hap.cloudian.com/v1alpha1\nkind: HapContainer\nmetadata:\n  name: big\nspec:\n  size: 3\n").unwrap();
-    let err = h.hapcontainers().create(&PostParams::default(), &hc).await.expect_err("size 3 is rejected");
-    let kube::Error::Api(status) = err else { panic!("an API error") };
+    let err = h
+        .hapcontainers()
+        .create(&PostParams::default(), &hc)
+        .await
+        .expect_err("size 3 is rejected");
+    let kube::Error::Api(status) = err else {
+        panic!("an API error")
+    };
     assert_eq!(status.code, 422);
     assert!(status.message.contains("spec.size"), "{}", status.message);
-    assert!(status.message.contains("spec.spark.executors"), "{}", status.message);
+    assert!(
+        status.message.contains("spec.spark.executors"),
+        "{}",
+        status.message
+    );
 }
 
 #[tokio::test]
@@ -479,17 +795,46 @@ async fn deleting_the_hapcontainer_removes_every_child() {
     let h = Harness::start().await;
     h.create(SAMPLE).await;
     h.wait_phase("example-hapcontainer", "Running").await;
-    h.hapcontainers().delete("example-hapcontainer", &DeleteParams::default()).await.unwrap();
-    eventually(Duration::from_secs(30), "children garbage-collected", || async {
-        let pods = h.api::<Pod>().list(&ListParams::default().labels("app=example-hapcontainer")).await.map_err(|e| e.to_string())?;
-        let svcs = h.api::<Service>().get_opt(SVC).await.map_err(|e| e.to_string())?;
-        let secret = h.api::<Secret>().get_opt("example-hapcontainer-jupyter").await.map_err(|e| e.to_string())?;
-        let cm = h.api::<ConfigMap>().get_opt("example-hapcontainer-spark-conf").await.map_err(|e| e.to_string())?;
-        if pods.items.is_empty() && svcs.is_none() && secret.is_none() && cm.is_none() {
-            Ok(())
-        } else {
-            Err(format!("{} pods, svc {}, secret {}, cm {}", pods.items.len(), svcs.is_some(), secret.is_some(), cm.is_some()))
-        }
-    })
+    h.hapcontainers()
+        .delete("example-hapcontainer", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(30),
+        "children garbage-collected",
+        || async {
+            let pods = h
+                .api::<Pod>()
+                .list(&ListParams::default().labels("app=example-hapcontainer"))
+                .await
+                .map_err(|e| e.to_string())?;
+            let svcs = h
+                .api::<Service>()
+                .get_opt(SVC)
+                .await
+                .map_err(|e| e.to_string())?;
+            let secret = h
+                .api::<Secret>()
+                .get_opt("example-hapcontainer-jupyter")
+                .await
+                .map_err(|e| e.to_string())?;
+            let cm = h
+                .api::<ConfigMap>()
+                .get_opt("example-hapcontainer-spark-conf")
+                .await
+                .map_err(|e| e.to_string())?;
+            if pods.items.is_empty() && svcs.is_none() && secret.is_none() && cm.is_none() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{} pods, svc {}, secret {}, cm {}",
+                    pods.items.len(),
+                    svcs.is_some(),
+                    secret.is_some(),
+                    cm.is_some()
+                ))
+            }
+        },
+    )
     .await;
 }

@@ -11,7 +11,9 @@ pub mod volume;
 use std::collections::BTreeMap;
 
 use hap_api::HapContainer;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
+};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
@@ -56,7 +58,11 @@ pub fn with_labels(meta: &mut ObjectMeta, extra: BTreeMap<String, String>) {
 /// The hash of an object's desired state, over its JSON.
 pub fn hash_of<T: Serialize>(obj: &T) -> String {
     let json = serde_json::to_vec(obj).expect("built objects serialize");
-    Sha256::digest(&json).iter().take(8).map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(&json)
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Stamps an object with the hash of its content, so a later reconcile can tell it is unchanged.
@@ -71,7 +77,11 @@ pub fn hashed<T: Serialize + Resource>(mut obj: T) -> T {
 
 /// The hash a live object carries, if any.
 pub fn hash_on<T: Resource>(obj: &T) -> Option<&str> {
-    obj.meta().annotations.as_ref()?.get(names::SPEC_HASH).map(String::as_str)
+    obj.meta()
+        .annotations
+        .as_ref()?
+        .get(names::SPEC_HASH)
+        .map(String::as_str)
 }
 
 pub fn spark_conf(hc: &HapContainer, cfg: &BuildConfig) -> ConfigMap {
@@ -86,13 +96,22 @@ pub fn spark_conf(hc: &HapContainer, cfg: &BuildConfig) -> ConfigMap {
 }
 
 pub fn build(hc: &HapContainer, cfg: &BuildConfig) -> Desired {
-    let generated_token = hc.spec.jupyter.as_ref().and_then(|j| j.token_secret.as_ref()).is_none();
+    let generated_token = hc
+        .spec
+        .jupyter
+        .as_ref()
+        .and_then(|j| j.token_secret.as_ref())
+        .is_none();
     let executors = hc.spec.spark.as_ref().is_some_and(|s| s.executors > 0);
     Desired {
         token_secret: generated_token.then(|| hashed(token::build(hc))),
         spark_conf: hashed(spark_conf(hc, cfg)),
         service: hashed(service::workspace(hc)),
-        volume: hc.spec.volume.as_ref().map(|v| hashed(volume::build(hc, v))),
+        volume: hc
+            .spec
+            .volume
+            .as_ref()
+            .map(|v| hashed(volume::build(hc, v))),
         spark_service_account: executors.then(|| hashed(rbac::service_account(hc))),
         spark_role: executors.then(|| hashed(rbac::role(hc))),
         spark_role_binding: executors.then(|| hashed(rbac::role_binding(hc))),

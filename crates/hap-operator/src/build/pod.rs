@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use hap_api::HapContainer;
 use hap_api::hapcontainer::{DEFAULT_TOKEN_KEY, S3CredentialsSecret};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
-    HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, TCPSocketAction, Volume, VolumeMount,
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    EnvVarSource, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaimVolumeSource, Pod,
+    PodSecurityContext, PodSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
+    SecurityContext, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -61,9 +62,17 @@ fn port(name: &str, number: i32) -> ContainerPort {
 
 /// The Secret and key Jupyter's token comes from: the user's, or the one the operator generates.
 pub fn token_source(hc: &HapContainer) -> (String, String) {
-    match hc.spec.jupyter.as_ref().and_then(|j| j.token_secret.as_ref()) {
+    match hc
+        .spec
+        .jupyter
+        .as_ref()
+        .and_then(|j| j.token_secret.as_ref())
+    {
         Some(s) => (s.name.clone(), s.key.clone()),
-        None => (names::token_secret(&hc.name_any()), DEFAULT_TOKEN_KEY.to_string()),
+        None => (
+            names::token_secret(&hc.name_any()),
+            DEFAULT_TOKEN_KEY.to_string(),
+        ),
     }
 }
 
@@ -92,7 +101,11 @@ fn environment(hc: &HapContainer) -> Vec<EnvVar> {
         }) = &s3.credentials_secret
         {
             out.push(secret_env("AWS_ACCESS_KEY_ID", name, access_key_id_key));
-            out.push(secret_env("AWS_SECRET_ACCESS_KEY", name, secret_access_key_key));
+            out.push(secret_env(
+                "AWS_SECRET_ACCESS_KEY",
+                name,
+                secret_access_key_key,
+            ));
         }
         out.push(env("AWS_REGION", s3.region.clone()));
         out.push(env("AWS_ENDPOINT_URL", s3.endpoint.clone()));
@@ -108,13 +121,17 @@ fn environment(hc: &HapContainer) -> Vec<EnvVar> {
 }
 
 fn resources(hc: &HapContainer) -> ResourceRequirements {
-    let mut r = hc.spec.resources.clone().unwrap_or_else(|| ResourceRequirements {
-        requests: Some(BTreeMap::from([
-            ("cpu".to_string(), Quantity("500m".into())),
-            ("memory".to_string(), Quantity("2Gi".into())),
-        ])),
-        ..Default::default()
-    });
+    let mut r = hc
+        .spec
+        .resources
+        .clone()
+        .unwrap_or_else(|| ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                ("cpu".to_string(), Quantity("500m".into())),
+                ("memory".to_string(), Quantity("2Gi".into())),
+            ])),
+            ..Default::default()
+        });
     if let Some(gpus) = hc.spec.gpus.filter(|g| *g > 0) {
         r.limits
             .get_or_insert_with(BTreeMap::new)
@@ -130,7 +147,10 @@ fn executors(hc: &HapContainer) -> bool {
 pub fn build(hc: &HapContainer, cfg: &BuildConfig) -> Pod {
     let name = hc.name_any();
     let spark_on_k8s = executors(hc);
-    let mut ports = vec![port("jupyter", JUPYTER_PORT), port("spark-ui", SPARK_UI_PORT)];
+    let mut ports = vec![
+        port("jupyter", JUPYTER_PORT),
+        port("spark-ui", SPARK_UI_PORT),
+    ];
     if spark_on_k8s {
         ports.push(port("spark-driver", DRIVER_PORT));
         ports.push(port("spark-blockmgr", BLOCK_MANAGER_PORT));
@@ -152,7 +172,12 @@ pub fn build(hc: &HapContainer, cfg: &BuildConfig) -> Pod {
     };
     let container = Container {
         name: "workspace".into(),
-        image: Some(hc.spec.image.clone().unwrap_or_else(|| cfg.default_image.clone())),
+        image: Some(
+            hc.spec
+                .image
+                .clone()
+                .unwrap_or_else(|| cfg.default_image.clone()),
+        ),
         image_pull_policy: hc.spec.image_pull_policy.map(|p| p.as_str().to_string()),
         ports: Some(ports),
         env: Some(environment(hc)),

@@ -20,10 +20,17 @@ pub fn spark_rules() -> Vec<PolicyRule> {
             "pods".into(),
             "services".into(),
         ]),
-        verbs: ["create", "delete", "deletecollection", "get", "list", "watch"]
-            .iter()
-            .map(|v| v.to_string())
-            .collect(),
+        verbs: [
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "watch",
+        ]
+        .iter()
+        .map(|v| v.to_string())
+        .collect(),
         ..Default::default()
     }]
 }

@@ -33,10 +33,16 @@ pub fn settings(hc: &HapContainer, cfg: &BuildConfig) -> BTreeMap<String, String
     };
     set("spark.ui.port", "4040".into());
     if let Some(s3) = &hc.spec.s3 {
-        set("spark.hadoop.fs.s3a.impl", "org.apache.hadoop.fs.s3a.S3AFileSystem".into());
+        set(
+            "spark.hadoop.fs.s3a.impl",
+            "org.apache.hadoop.fs.s3a.S3AFileSystem".into(),
+        );
         set("spark.hadoop.fs.s3a.endpoint", s3.endpoint.clone());
         set("spark.hadoop.fs.s3a.endpoint.region", s3.region.clone());
-        set("spark.hadoop.fs.s3a.path.style.access", s3.path_style.to_string());
+        set(
+            "spark.hadoop.fs.s3a.path.style.access",
+            s3.path_style.to_string(),
+        );
         set(
             "spark.hadoop.fs.s3a.connection.ssl.enabled",
             s3.endpoint.starts_with("https://").to_string(),
@@ -47,10 +53,15 @@ pub fn settings(hc: &HapContainer, cfg: &BuildConfig) -> BTreeMap<String, String
         } else {
             "org.apache.hadoop.fs.s3a.AnonymousAWSCredentialsProvider"
         };
-        set("spark.hadoop.fs.s3a.aws.credentials.provider", provider.into());
+        set(
+            "spark.hadoop.fs.s3a.aws.credentials.provider",
+            provider.into(),
+        );
     }
     match &hc.spec.spark {
-        Some(spark) if spark.executors > 0 => kubernetes(&mut set, hc, spark, cfg, &name, &namespace),
+        Some(spark) if spark.executors > 0 => {
+            kubernetes(&mut set, hc, spark, cfg, &name, &namespace)
+        }
         _ => set("spark.master", "local[*]".into()),
     }
     s
@@ -75,8 +86,14 @@ fn kubernetes(
     set("spark.submit.deployMode", "client".into());
     set("spark.kubernetes.namespace", namespace.into());
     set("spark.kubernetes.container.image", image);
-    set("spark.kubernetes.authenticate.driver.serviceAccountName", service_account.clone());
-    set("spark.kubernetes.authenticate.executor.serviceAccountName", service_account);
+    set(
+        "spark.kubernetes.authenticate.driver.serviceAccountName",
+        service_account.clone(),
+    );
+    set(
+        "spark.kubernetes.authenticate.executor.serviceAccountName",
+        service_account,
+    );
     set(
         "spark.kubernetes.authenticate.caCertFile",
         "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt".into(),
@@ -87,7 +104,10 @@ fn kubernetes(
     );
     // Executors get the driver pod as their owner, so deleting the workspace pod removes them.
     set("spark.kubernetes.driver.pod.name", names::pod(name));
-    set("spark.kubernetes.executor.podNamePrefix", executor_prefix(name));
+    set(
+        "spark.kubernetes.executor.podNamePrefix",
+        executor_prefix(name),
+    );
     set(
         "spark.driver.host",
         format!(
@@ -99,10 +119,16 @@ fn kubernetes(
     );
     set("spark.driver.bindAddress", "0.0.0.0".into());
     set("spark.driver.port", DRIVER_PORT.to_string());
-    set("spark.driver.blockManager.port", BLOCK_MANAGER_PORT.to_string());
+    set(
+        "spark.driver.blockManager.port",
+        BLOCK_MANAGER_PORT.to_string(),
+    );
     set("spark.executor.instances", spark.executors.to_string());
     set("spark.executor.cores", spark.executor_cores.to_string());
-    set("spark.kubernetes.executor.request.cores", spark.executor_cores.to_string());
+    set(
+        "spark.kubernetes.executor.request.cores",
+        spark.executor_cores.to_string(),
+    );
     set("spark.executor.memory", format!("{memory_mib}m"));
     if let Some(s3) = &hc.spec.s3 {
         if let Some(creds) = &s3.credentials_secret {

@@ -21,5 +21,9 @@ pub fn build(hc: &HapContainer) -> Secret {
 
 /// A fresh token: 48 characters from 62 symbols, about 285 bits.
 pub fn generate() -> String {
-    rand::rng().sample_iter(&Alphanumeric).take(48).map(char::from).collect()
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(48)
+        .map(char::from)
+        .collect()
 }

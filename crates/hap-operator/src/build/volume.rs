@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use hap_api::HapContainer;
 use hap_api::hapcontainer::VolumeSpec;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements};
+use k8s_openapi::api::core::v1::{
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements,
+};
 use kube::ResourceExt;
 
 use super::meta;

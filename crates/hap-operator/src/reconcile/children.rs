@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use hap_api::HapContainer;
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::core::PartialObjectMeta;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::status::{pod_phase, pod_ready};
 use super::{Context, Error};
@@ -55,7 +55,11 @@ async fn ensure<K>(
     desired: &K,
 ) -> Result<bool, Error>
 where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + Serialize + DeserializeOwned + Debug,
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug,
 {
     let name = desired.name_any();
     let namespace = desired.namespace().unwrap_or_default();
@@ -69,14 +73,29 @@ where
         .map_err(|e| Error::api("apply", kind_of::<K>(), &name, e))?;
     let verb = if live.is_some() { "Updated" } else { "Created" };
     let note = format!("{verb} {} {name}", kind_of::<K>());
-    ctx.event_about(hc, Some(desired.object_ref(&())), EventType::Normal, verb, &note).await;
+    ctx.event_about(
+        hc,
+        Some(desired.object_ref(&())),
+        EventType::Normal,
+        verb,
+        &note,
+    )
+    .await;
     Ok(true)
 }
 
 /// Removes a child the spec no longer calls for (e.g. Spark RBAC after executors went to 0).
-async fn remove<K>(ctx: &Context, hc: &HapContainer, cache: &Store<PartialObjectMeta<K>>, name: &str) -> Result<(), Error>
+async fn remove<K>(
+    ctx: &Context,
+    hc: &HapContainer,
+    cache: &Store<PartialObjectMeta<K>>,
+    name: &str,
+) -> Result<(), Error>
 where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + DeserializeOwned + Debug,
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug,
 {
     let namespace = hc.namespace().unwrap_or_default();
     let Some(live) = cache.get(&ObjectRef::new(name).within(&namespace)) else {
@@ -85,17 +104,30 @@ where
     if !owned_by(live.meta(), hc) {
         return Ok(());
     }
-    match api::<K>(ctx, &namespace).delete(name, &DeleteParams::default()).await {
+    match api::<K>(ctx, &namespace)
+        .delete(name, &DeleteParams::default())
+        .await
+    {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 404 => {}
         Err(e) => return Err(Error::api("delete", kind_of::<K>(), name, e)),
     }
     let note = format!("Deleted {} {name}: no longer needed", kind_of::<K>());
-    ctx.event_about(hc, Some(live.object_ref(&())), EventType::Normal, "Deleted", &note).await;
+    ctx.event_about(
+        hc,
+        Some(live.object_ref(&())),
+        EventType::Normal,
+        "Deleted",
+        &note,
+    )
+    .await;
     Ok(())
 }
 
-fn owned_by(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, hc: &HapContainer) -> bool {
+fn owned_by(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    hc: &HapContainer,
+) -> bool {
     let uid = hc.uid();
     meta.owner_references
         .as_ref()
@@ -107,7 +139,12 @@ fn owned_by(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta, h
 async fn ensure_token(ctx: &Context, hc: &HapContainer, desired: &Secret) -> Result<(), Error> {
     let name = desired.name_any();
     let namespace = desired.namespace().unwrap_or_default();
-    if ctx.caches.secrets.get(&ObjectRef::new(&name).within(&namespace)).is_some() {
+    if ctx
+        .caches
+        .secrets
+        .get(&ObjectRef::new(&name).within(&namespace))
+        .is_some()
+    {
         return Ok(());
     }
     let mut secret = desired.clone();
@@ -116,10 +153,20 @@ async fn ensure_token(ctx: &Context, hc: &HapContainer, desired: &Secret) -> Res
         field_manager: Some(names::MANAGER.into()),
         ..Default::default()
     };
-    match api::<Secret>(ctx, &namespace).create(&params, &secret).await {
+    match api::<Secret>(ctx, &namespace)
+        .create(&params, &secret)
+        .await
+    {
         Ok(_) => {
             let note = format!("Created Secret {name} with a generated Jupyter token");
-            ctx.event_about(hc, Some(desired.object_ref(&())), EventType::Normal, "Created", &note).await;
+            ctx.event_about(
+                hc,
+                Some(desired.object_ref(&())),
+                EventType::Normal,
+                "Created",
+                &note,
+            )
+            .await;
             Ok(())
         }
         // The cache had not caught up with an earlier create: the token exists, which is all we need.
@@ -131,8 +178,14 @@ async fn ensure_token(ctx: &Context, hc: &HapContainer, desired: &Secret) -> Res
 /// When a failed pod last changed state: the latest transition among its conditions.
 fn failed_at(pod: &Pod) -> Option<Timestamp> {
     let status = pod.status.as_ref()?;
-    let transitions = status.conditions.iter().flatten().filter_map(|c| c.last_transition_time.as_ref().map(|t| t.0));
-    transitions.max().or_else(|| status.start_time.as_ref().map(|t| t.0))
+    let transitions = status
+        .conditions
+        .iter()
+        .flatten()
+        .filter_map(|c| c.last_transition_time.as_ref().map(|t| t.0));
+    transitions
+        .max()
+        .or_else(|| status.start_time.as_ref().map(|t| t.0))
 }
 
 /// The back-off before replacing a failed pod for the `n`th time in a row: doubling from the minimum.
@@ -150,7 +203,10 @@ async fn delete_pod(ctx: &Context, pod: &Pod) -> Result<(), Error> {
         }),
         ..Default::default()
     };
-    match api::<Pod>(ctx, &pod.namespace().unwrap_or_default()).delete(&name, &params).await {
+    match api::<Pod>(ctx, &pod.namespace().unwrap_or_default())
+        .delete(&name, &params)
+        .await
+    {
         Ok(_) => Ok(()),
         // Already gone, or replaced by someone else: either way this pod is no more.
         Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
@@ -160,10 +216,20 @@ async fn delete_pod(ctx: &Context, pod: &Pod) -> Result<(), Error> {
 
 /// Brings the workspace pod in line: create, replace on spec change or failure (with back-off),
 /// delete on suspend, or wait while a deleted pod goes away.
-async fn sync_pod(ctx: &Context, hc: &HapContainer, desired: Option<&Pod>, runnable: bool, applied: &mut Applied) -> Result<(), Error> {
+async fn sync_pod(
+    ctx: &Context,
+    hc: &HapContainer,
+    desired: Option<&Pod>,
+    runnable: bool,
+    applied: &mut Applied,
+) -> Result<(), Error> {
     let namespace = hc.namespace().unwrap_or_default();
     let name = names::pod(&hc.name_any());
-    let live = ctx.caches.pods.get(&ObjectRef::new(&name).within(&namespace)).map(|p| (*p).clone());
+    let live = ctx
+        .caches
+        .pods
+        .get(&ObjectRef::new(&name).within(&namespace))
+        .map(|p| (*p).clone());
     let live = live.filter(|p| owned_by(&p.metadata, hc));
     applied.pod = live.clone();
     let Some(live) = live else {
@@ -172,7 +238,14 @@ async fn sync_pod(ctx: &Context, hc: &HapContainer, desired: Option<&Pod>, runna
                 .patch(&name, &apply_params(), &Patch::Apply(d))
                 .await
                 .map_err(|e| Error::api("apply", "Pod".into(), &name, e))?;
-            ctx.event_about(hc, Some(d.object_ref(&())), EventType::Normal, "Created", &format!("Created Pod {name}")).await;
+            ctx.event_about(
+                hc,
+                Some(d.object_ref(&())),
+                EventType::Normal,
+                "Created",
+                &format!("Created Pod {name}"),
+            )
+            .await;
             applied.pod = Some(created);
         }
         return Ok(());
@@ -189,21 +262,42 @@ async fn sync_pod(ctx: &Context, hc: &HapContainer, desired: Option<&Pod>, runna
         delete_pod(ctx, &live).await?;
         applied.pod = None;
         let note = format!("Deleted Pod {name}: size is 0");
-        ctx.event_about(hc, Some(live.object_ref(&())), EventType::Normal, "Suspended", &note).await;
+        ctx.event_about(
+            hc,
+            Some(live.object_ref(&())),
+            EventType::Normal,
+            "Suspended",
+            &note,
+        )
+        .await;
         return Ok(());
     };
     if hash_on(&live) != hash_on(desired) && runnable {
         delete_pod(ctx, &live).await?;
         applied.pod = None;
-        let note = format!("Deleted Pod {name} to apply the changed spec; it is created again once gone");
-        ctx.event_about(hc, Some(live.object_ref(&())), EventType::Normal, "Replacing", &note).await;
+        let note =
+            format!("Deleted Pod {name} to apply the changed spec; it is created again once gone");
+        ctx.event_about(
+            hc,
+            Some(live.object_ref(&())),
+            EventType::Normal,
+            "Replacing",
+            &note,
+        )
+        .await;
         applied.requeue = Some(Duration::from_secs(2));
         return Ok(());
     }
     if pod_phase(&live) == "Failed" {
-        let delay = replacement_delay(applied.replacements, ctx.config.replace_min, ctx.config.replace_max);
+        let delay = replacement_delay(
+            applied.replacements,
+            ctx.config.replace_min,
+            ctx.config.replace_max,
+        );
         let since = failed_at(&live).map(|t| Timestamp::now().duration_since(t));
-        let waited = since.and_then(|s| Duration::try_from(s).ok()).unwrap_or(delay);
+        let waited = since
+            .and_then(|s| Duration::try_from(s).ok())
+            .unwrap_or(delay);
         if waited < delay {
             applied.requeue = Some(delay - waited);
             return Ok(());
@@ -211,9 +305,23 @@ async fn sync_pod(ctx: &Context, hc: &HapContainer, desired: Option<&Pod>, runna
         delete_pod(ctx, &live).await?;
         applied.pod = None;
         applied.replacements += 1;
-        let why = live.status.as_ref().and_then(|s| s.reason.clone()).unwrap_or_else(|| "Failed".into());
-        let note = format!("Pod {name} failed ({why}); replacing it (replacement {} in a row)", applied.replacements);
-        ctx.event_about(hc, Some(live.object_ref(&())), EventType::Warning, "PodFailed", &note).await;
+        let why = live
+            .status
+            .as_ref()
+            .and_then(|s| s.reason.clone())
+            .unwrap_or_else(|| "Failed".into());
+        let note = format!(
+            "Pod {name} failed ({why}); replacing it (replacement {} in a row)",
+            applied.replacements
+        );
+        ctx.event_about(
+            hc,
+            Some(live.object_ref(&())),
+            EventType::Warning,
+            "PodFailed",
+            &note,
+        )
+        .await;
         applied.requeue = Some(Duration::from_secs(2));
     }
     Ok(())
@@ -222,21 +330,34 @@ async fn sync_pod(ctx: &Context, hc: &HapContainer, desired: Option<&Pod>, runna
 /// Applies every child, in an order that lets each one find what it refers to (the Spark
 /// ServiceAccount before the pod that runs as it, the ConfigMap before the pod that mounts it).
 /// When the HapContainer is not `runnable` (a configuration problem), no pod is created or replaced.
-pub async fn sync(ctx: &Context, hc: &HapContainer, desired: &Desired, runnable: bool) -> Result<Applied, Error> {
+pub async fn sync(
+    ctx: &Context,
+    hc: &HapContainer,
+    desired: &Desired,
+    runnable: bool,
+) -> Result<Applied, Error> {
     let caches = &ctx.caches;
     let name = hc.name_any();
     let namespace = hc.namespace().unwrap_or_default();
     let mut applied = Applied {
         pod: None,
         service: None,
-        replacements: hc.status.as_ref().and_then(|s| s.failed_pod_replacements).unwrap_or(0),
+        replacements: hc
+            .status
+            .as_ref()
+            .and_then(|s| s.failed_pod_replacements)
+            .unwrap_or(0),
         requeue: None,
     };
     if let Some(secret) = &desired.token_secret {
         ensure_token(ctx, hc, secret).await?;
     }
     let rbac = names::spark_rbac(&name);
-    match (&desired.spark_service_account, &desired.spark_role, &desired.spark_role_binding) {
+    match (
+        &desired.spark_service_account,
+        &desired.spark_role,
+        &desired.spark_role_binding,
+    ) {
         (Some(sa), Some(role), Some(binding)) => {
             ensure(ctx, hc, &caches.service_accounts, sa).await?;
             ensure(ctx, hc, &caches.roles, role).await?;
@@ -259,10 +380,14 @@ pub async fn sync(ctx: &Context, hc: &HapContainer, desired: &Desired, runnable:
         }
         None => {
             let driver = names::spark_driver_service(&name);
-            if let Some(live) = caches.services.get(&ObjectRef::new(&driver).within(&namespace)) {
-                if owned_by(&live.metadata, hc) {
-                    let _ = api::<Service>(ctx, &namespace).delete(&driver, &DeleteParams::default()).await;
-                }
+            if let Some(live) = caches
+                .services
+                .get(&ObjectRef::new(&driver).within(&namespace))
+                && owned_by(&live.metadata, hc)
+            {
+                let _ = api::<Service>(ctx, &namespace)
+                    .delete(&driver, &DeleteParams::default())
+                    .await;
             }
         }
     }
@@ -271,21 +396,35 @@ pub async fn sync(ctx: &Context, hc: &HapContainer, desired: &Desired, runnable:
 }
 
 /// Services are cached whole (their node ports feed the status), so they get their own `ensure`.
-async fn ensure_service(ctx: &Context, hc: &HapContainer, desired: &Service) -> Result<Option<Service>, Error> {
+async fn ensure_service(
+    ctx: &Context,
+    hc: &HapContainer,
+    desired: &Service,
+) -> Result<Option<Service>, Error> {
     let name = desired.name_any();
     let namespace = desired.namespace().unwrap_or_default();
-    let live = ctx.caches.services.get(&ObjectRef::new(&name).within(&namespace));
-    if let Some(l) = &live {
-        if hash_on(l.as_ref()) == hash_on(desired) {
-            return Ok(Some((**l).clone()));
-        }
+    let live = ctx
+        .caches
+        .services
+        .get(&ObjectRef::new(&name).within(&namespace));
+    if let Some(l) = &live
+        && hash_on(l.as_ref()) == hash_on(desired)
+    {
+        return Ok(Some((**l).clone()));
     }
     let applied = api::<Service>(ctx, &namespace)
         .patch(&name, &apply_params(), &Patch::Apply(desired))
         .await
         .map_err(|e| Error::api("apply", "Service".into(), &name, e))?;
     let verb = if live.is_some() { "Updated" } else { "Created" };
-    ctx.event_about(hc, Some(desired.object_ref(&())), EventType::Normal, verb, &format!("{verb} Service {name}")).await;
+    ctx.event_about(
+        hc,
+        Some(desired.object_ref(&())),
+        EventType::Normal,
+        verb,
+        &format!("{verb} Service {name}"),
+    )
+    .await;
     Ok(Some(applied))
 }
 

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use hap_api::HapContainer;
 use hap_api::hapcontainer::HapContainerStatus;
-use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ObjectReference, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
+};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
@@ -142,46 +144,68 @@ impl Context {
         let n = failures.entry(Self::key(hc)).or_insert(0);
         *n += 1;
         let factor = 2u32.saturating_pow((*n - 1).min(16));
-        self.config.backoff_min.saturating_mul(factor).min(self.config.backoff_max)
+        self.config
+            .backoff_min
+            .saturating_mul(factor)
+            .min(self.config.backoff_max)
     }
 
     fn succeeded(&self, hc: &HapContainer) {
-        self.failures.lock().expect("failure counts").remove(&Self::key(hc));
+        self.failures
+            .lock()
+            .expect("failure counts")
+            .remove(&Self::key(hc));
     }
 }
 
 /// Writes the status through the status subresource, unless it is what the object already says.
-async fn write_status(ctx: &Context, hc: &HapContainer, status: &HapContainerStatus) -> Result<(), Error> {
+async fn write_status(
+    ctx: &Context,
+    hc: &HapContainer,
+    status: &HapContainerStatus,
+) -> Result<(), Error> {
     if hc.status.as_ref() == Some(status) {
         return Ok(());
     }
-    let api: Api<HapContainer> = Api::namespaced(ctx.client.clone(), &hc.namespace().unwrap_or_default());
+    let api: Api<HapContainer> =
+        Api::namespaced(ctx.client.clone(), &hc.namespace().unwrap_or_default());
     let body = json!({
         "apiVersion": HapContainer::api_version(&()),
         "kind": HapContainer::kind(&()),
         "status": status,
     });
-    api.patch_status(&hc.name_any(), &PatchParams::apply(names::MANAGER).force(), &Patch::Apply(&body))
-        .await
-        .map_err(|e| Error::api("update status of", "HapContainer".into(), &hc.name_any(), e))?;
+    api.patch_status(
+        &hc.name_any(),
+        &PatchParams::apply(names::MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(|e| Error::api("update status of", "HapContainer".into(), &hc.name_any(), e))?;
     Ok(())
 }
 
 /// Announces configuration problems once, when they appear or change, not on every resync.
 async fn report_problems(ctx: &Context, hc: &HapContainer, status: &HapContainerStatus) {
-    let configured = |s: &HapContainerStatus| s.conditions.iter().find(|c| c.type_ == "Configured").cloned();
+    let configured = |s: &HapContainerStatus| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == "Configured")
+            .cloned()
+    };
     let now = configured(status);
     let before = hc.status.as_ref().and_then(configured);
-    if let Some(c) = now.filter(|c| c.status == "False") {
-        if before.as_ref().map(|b| (&b.status, &b.message)) != Some((&c.status, &c.message)) {
-            ctx.event(hc, EventType::Warning, &c.reason, &c.message).await;
-        }
+    if let Some(c) = now.filter(|c| c.status == "False")
+        && before.as_ref().map(|b| (&b.status, &b.message)) != Some((&c.status, &c.message))
+    {
+        ctx.event(hc, EventType::Warning, &c.reason, &c.message)
+            .await;
     }
 }
 
 async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Error> {
     let namespace = hc.namespace().unwrap_or_default();
-    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(ctx.client.clone(), &namespace);
     let problems = references::problems(&secrets, hc)
         .await
         .map_err(|e| Error::api("read", "Secret".into(), "referenced by the spec", e))?;
@@ -209,16 +233,28 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
 
 pub async fn reconcile(hc: Arc<HapContainer>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
-    let span = tracing::info_span!("reconcile", namespace = hc.namespace().unwrap_or_default(), name = hc.name_any());
+    let span = tracing::info_span!(
+        "reconcile",
+        namespace = hc.namespace().unwrap_or_default(),
+        name = hc.name_any()
+    );
     let result = reconcile_inner(&hc, &ctx).instrument(span).await;
-    ctx.metrics.observe(started.elapsed(), result.as_ref().err().map(Error::reason).as_deref());
+    ctx.metrics.observe(
+        started.elapsed(),
+        result.as_ref().err().map(Error::reason).as_deref(),
+    );
     match &result {
         Ok(_) => {
-            tracing::debug!(namespace = hc.namespace().unwrap_or_default(), name = hc.name_any(), "reconciled");
+            tracing::debug!(
+                namespace = hc.namespace().unwrap_or_default(),
+                name = hc.name_any(),
+                "reconciled"
+            );
         }
         Err(e) => {
             tracing::warn!(namespace = hc.namespace().unwrap_or_default(), name = hc.name_any(), error = %e, "reconcile failed");
-            ctx.event(&hc, EventType::Warning, "ReconcileFailed", &e.to_string()).await;
+            ctx.event(&hc, EventType::Warning, "ReconcileFailed", &e.to_string())
+                .await;
         }
     }
     result

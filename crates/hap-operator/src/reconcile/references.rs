@@ -20,7 +20,10 @@ pub struct Problem {
 
 fn has_key(secret: &Secret, key: &str) -> bool {
     secret.data.as_ref().is_some_and(|d| d.contains_key(key))
-        || secret.string_data.as_ref().is_some_and(|d| d.contains_key(key))
+        || secret
+            .string_data
+            .as_ref()
+            .is_some_and(|d| d.contains_key(key))
 }
 
 /// Checks one referenced Secret and the keys the spec expects in it.
@@ -65,7 +68,12 @@ pub async fn problems(api: &Api<Secret>, hc: &HapContainer) -> Result<Vec<Proble
             message,
         })
         .collect();
-    if let Some(creds) = hc.spec.s3.as_ref().and_then(|s| s.credentials_secret.as_ref()) {
+    if let Some(creds) = hc
+        .spec
+        .s3
+        .as_ref()
+        .and_then(|s| s.credentials_secret.as_ref())
+    {
         check_secret(
             api,
             &creds.name,

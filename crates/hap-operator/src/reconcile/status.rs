@@ -1,7 +1,7 @@
 //! The HapContainer's status, computed from what was observed (pure), and written only when it changed.
 
-use hap_api::hapcontainer::{HapContainerStatus, Phase, ServiceType};
 use hap_api::HapContainer;
+use hap_api::hapcontainer::{HapContainerStatus, Phase, ServiceType};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
@@ -28,8 +28,16 @@ const BROKEN: &[&str] = &[
     "CreateContainerError",
 ];
 
-fn pod_condition<'a>(pod: &'a Pod, kind: &str) -> Option<&'a k8s_openapi::api::core::v1::PodCondition> {
-    pod.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == kind)
+fn pod_condition<'a>(
+    pod: &'a Pod,
+    kind: &str,
+) -> Option<&'a k8s_openapi::api::core::v1::PodCondition> {
+    pod.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == kind)
 }
 
 pub fn pod_ready(pod: &Pod) -> bool {
@@ -37,7 +45,10 @@ pub fn pod_ready(pod: &Pod) -> bool {
 }
 
 pub fn pod_phase(pod: &Pod) -> &str {
-    pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("Pending")
+    pod.status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("Pending")
 }
 
 /// The first reason a container gives for not running, with its message.
@@ -50,23 +61,48 @@ fn waiting_reason(pod: &Pod) -> Option<(String, String)> {
 }
 
 fn node_port(svc: &Service, name: &str) -> Option<i32> {
-    svc.spec.as_ref()?.ports.as_ref()?.iter().find(|p| p.name.as_deref() == Some(name))?.node_port
+    svc.spec
+        .as_ref()?
+        .ports
+        .as_ref()?
+        .iter()
+        .find(|p| p.name.as_deref() == Some(name))?
+        .node_port
 }
 
 fn load_balancer_address(svc: &Service) -> Option<String> {
-    let ingress = svc.status.as_ref()?.load_balancer.as_ref()?.ingress.as_ref()?.first()?;
+    let ingress = svc
+        .status
+        .as_ref()?
+        .load_balancer
+        .as_ref()?
+        .ingress
+        .as_ref()?
+        .first()?;
     ingress.ip.clone().or_else(|| ingress.hostname.clone())
 }
 
 /// Where Jupyter and the Spark UI answer, as far as can be told from the pod and the service.
-fn urls(hc: &HapContainer, pod: Option<&Pod>, svc: Option<&Service>) -> (Option<String>, Option<String>) {
+fn urls(
+    hc: &HapContainer,
+    pod: Option<&Pod>,
+    svc: Option<&Service>,
+) -> (Option<String>, Option<String>) {
     let Some(svc) = svc else { return (None, None) };
-    let kind = hc.spec.service.as_ref().map(|s| s.type_).unwrap_or_default();
+    let kind = hc
+        .spec
+        .service
+        .as_ref()
+        .map(|s| s.type_)
+        .unwrap_or_default();
     match kind {
         ServiceType::NodePort => {
             let host = pod.and_then(|p| p.status.as_ref()?.host_ip.clone());
             let url = |port: Option<i32>| Some(format!("http://{}:{}/", host.clone()?, port?));
-            (url(node_port(svc, "jupyter")), url(node_port(svc, "spark-ui")))
+            (
+                url(node_port(svc, "jupyter")),
+                url(node_port(svc, "spark-ui")),
+            )
         }
         ServiceType::LoadBalancer => match load_balancer_address(svc) {
             Some(addr) => (
@@ -89,7 +125,14 @@ fn urls(hc: &HapContainer, pod: Option<&Pod>, svc: Option<&Service>) -> (Option<
     }
 }
 
-fn condition(kind: &str, ok: bool, reason: &str, message: String, generation: Option<i64>, now: &Time) -> Condition {
+fn condition(
+    kind: &str,
+    ok: bool,
+    reason: &str,
+    message: String,
+    generation: Option<i64>,
+    now: &Time,
+) -> Condition {
     Condition {
         type_: kind.into(),
         status: if ok { "True" } else { "False" }.into(),
@@ -103,7 +146,10 @@ fn condition(kind: &str, ok: bool, reason: &str, message: String, generation: Op
 /// Keeps a condition's lastTransitionTime while its status stays the same, as the API conventions ask.
 fn carry_transition_times(previous: &[Condition], conditions: &mut [Condition]) {
     for c in conditions {
-        if let Some(p) = previous.iter().find(|p| p.type_ == c.type_ && p.status == c.status) {
+        if let Some(p) = previous
+            .iter()
+            .find(|p| p.type_ == c.type_ && p.status == c.status)
+        {
             c.last_transition_time = p.last_transition_time.clone();
         }
     }
@@ -113,7 +159,9 @@ pub fn compute(hc: &HapContainer, observed: &Observed<'_>, now: Time) -> HapCont
     let name = hc.metadata.name.clone().unwrap_or_default();
     let generation = hc.metadata.generation;
     let desired = hc.spec.size.clamp(0, 1);
-    let pod = observed.pod.filter(|p| p.metadata.deletion_timestamp.is_none());
+    let pod = observed
+        .pod
+        .filter(|p| p.metadata.deletion_timestamp.is_none());
     let ready = pod.is_some_and(pod_ready);
 
     let configured = match observed.problems.first() {
@@ -126,21 +174,48 @@ pub fn compute(hc: &HapContainer, observed: &Observed<'_>, now: Time) -> HapCont
             &now,
         ),
         Some(first) => {
-            let all: Vec<&str> = observed.problems.iter().map(|p| p.message.as_str()).collect();
-            condition("Configured", false, first.reason, all.join("; "), generation, &now)
+            let all: Vec<&str> = observed
+                .problems
+                .iter()
+                .map(|p| p.message.as_str())
+                .collect();
+            condition(
+                "Configured",
+                false,
+                first.reason,
+                all.join("; "),
+                generation,
+                &now,
+            )
         }
     };
 
     let (phase, ready_reason, ready_message) = if !observed.problems.is_empty() {
-        (Phase::Failed, "NotConfigured".into(), "The workspace cannot run until the Configured condition is fixed".into())
+        (
+            Phase::Failed,
+            "NotConfigured".into(),
+            "The workspace cannot run until the Configured condition is fixed".into(),
+        )
     } else if desired == 0 {
         (Phase::Suspended, "Suspended".into(), "size is 0: the workspace pod is removed and everything else kept; set size to 1 to resume".into())
     } else {
         match pod {
-            None => (Phase::Pending, "PodMissing".to_string(), format!("The pod {} is being created", names::pod(&name))),
-            Some(_) if ready => (Phase::Running, "PodReady".into(), format!("The pod {} is ready", names::pod(&name))),
+            None => (
+                Phase::Pending,
+                "PodMissing".to_string(),
+                format!("The pod {} is being created", names::pod(&name)),
+            ),
+            Some(_) if ready => (
+                Phase::Running,
+                "PodReady".into(),
+                format!("The pod {} is ready", names::pod(&name)),
+            ),
             Some(p) if pod_phase(p) == "Failed" => {
-                let why = p.status.as_ref().and_then(|s| s.reason.clone()).unwrap_or_else(|| "Failed".into());
+                let why = p
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.reason.clone())
+                    .unwrap_or_else(|| "Failed".into());
                 (
                     Phase::Degraded,
                     "PodFailed".into(),
@@ -152,24 +227,41 @@ pub fn compute(hc: &HapContainer, observed: &Observed<'_>, now: Time) -> HapCont
                 )
             }
             Some(p) => match waiting_reason(p) {
-                Some((reason, message)) if BROKEN.contains(&reason.as_str()) => {
-                    (Phase::Degraded, reason.clone(), format!("The container is waiting: {reason}: {message}"))
-                }
+                Some((reason, message)) if BROKEN.contains(&reason.as_str()) => (
+                    Phase::Degraded,
+                    reason.clone(),
+                    format!("The container is waiting: {reason}: {message}"),
+                ),
                 _ => match pod_condition(p, "PodScheduled").filter(|c| c.status == "False") {
                     Some(c) => (
                         Phase::Pending,
                         c.reason.clone().unwrap_or_else(|| "Unschedulable".into()),
                         c.message.clone().unwrap_or_default(),
                     ),
-                    None => (Phase::Pending, "PodNotReady".into(), format!("The pod {} is starting", names::pod(&name))),
+                    None => (
+                        Phase::Pending,
+                        "PodNotReady".into(),
+                        format!("The pod {} is starting", names::pod(&name)),
+                    ),
                 },
             },
         }
     };
-    let ready_condition = condition("Ready", ready && observed.problems.is_empty(), &ready_reason, ready_message, generation, &now);
+    let ready_condition = condition(
+        "Ready",
+        ready && observed.problems.is_empty(),
+        &ready_reason,
+        ready_message,
+        generation,
+        &now,
+    );
 
     let mut conditions = vec![ready_condition, configured];
-    let previous = hc.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+    let previous = hc
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
     carry_transition_times(&previous, &mut conditions);
 
     let service = observed.service;

@@ -22,7 +22,10 @@ pub const NS: &str = "default";
 pub const OPERATOR_USER: &str = "system:serviceaccount:default:hap-operator";
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
 }
 
 pub fn deploy_file(rel: &str) -> String {
@@ -34,9 +37,15 @@ pub fn deploy_file(rel: &str) -> String {
 pub fn tool(name: &str) -> PathBuf {
     let cache = std::env::var_os("HAP_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/hap"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/hap")
+        });
     let path = cache.join("bin").join(name);
-    assert!(path.exists(), "{} is missing: run scripts/setup.sh first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup.sh first",
+        path.display()
+    );
     path
 }
 
@@ -50,7 +59,9 @@ where
     loop {
         match check().await {
             Ok(v) => return v,
-            Err(last) if Instant::now() > deadline => panic!("timed out waiting for {what}; last seen: {last}"),
+            Err(last) if Instant::now() > deadline => {
+                panic!("timed out waiting for {what}; last seen: {last}")
+            }
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     }
@@ -58,7 +69,10 @@ where
 
 /// Applies every document of a manifest (server-side, as the admin), like `kubectl apply -f`.
 pub async fn apply_manifest(client: &Client, yaml: &str) {
-    let discovery = Discovery::new(client.clone()).run().await.expect("discovery");
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery");
     let docs: Vec<Value> = serde_saphyr::from_multiple(yaml).expect("manifest YAML");
     for doc in docs.into_iter().filter(|d| !d.is_null()) {
         let obj: DynamicObject = serde_json::from_value(doc).expect("a Kubernetes object");
@@ -66,12 +80,20 @@ pub async fn apply_manifest(client: &Client, yaml: &str) {
         let gvk = kube::core::GroupVersionKind::try_from(&types).expect("group/version/kind");
         let (ar, caps): (ApiResource, _) = discovery.resolve_gvk(&gvk).expect("a served kind");
         let api: Api<DynamicObject> = match caps.scope {
-            Scope::Namespaced => Api::namespaced_with(client.clone(), obj.namespace().as_deref().unwrap_or(NS), &ar),
+            Scope::Namespaced => Api::namespaced_with(
+                client.clone(),
+                obj.namespace().as_deref().unwrap_or(NS),
+                &ar,
+            ),
             Scope::Cluster => Api::all_with(client.clone(), &ar),
         };
-        api.patch(&obj.name_any(), &PatchParams::apply("test").force(), &Patch::Apply(&obj))
-            .await
-            .unwrap_or_else(|e| panic!("applying {} {}: {e}", gvk.kind, obj.name_any()));
+        api.patch(
+            &obj.name_any(),
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(&obj),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("applying {} {}: {e}", gvk.kind, obj.name_any()));
     }
 }
 
@@ -139,7 +161,10 @@ impl Harness {
         ] {
             apply_manifest(&admin, &deploy_file(file)).await;
         }
-        let operator = sim.service_account_client(NS, "hap-operator").await.expect("operator client");
+        let operator = sim
+            .service_account_client(NS, "hap-operator")
+            .await
+            .expect("operator client");
         Harness {
             sim,
             admin,
@@ -157,7 +182,9 @@ impl Harness {
         let shutdown = async move {
             let _ = rx.await;
         };
-        self.task = Some(tokio::spawn(hap_operator::controller::run(client, config, metrics, shutdown)));
+        self.task = Some(tokio::spawn(hap_operator::controller::run(
+            client, config, metrics, shutdown,
+        )));
         self.stop = Some(tx);
     }
 
