@@ -99,7 +99,7 @@ pub struct CommonArgs {
     pub s3_region: Option<String>,
 
     /// Address buckets as endpoint/bucket/ rather than bucket.endpoint/.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "HAP_S3_PATH_STYLE")]
     pub s3_path_style: bool,
 
     /// Worker threads [default: the number of CPUs].

@@ -104,11 +104,15 @@ mod tests {
 
     #[test]
     fn local_outputs_get_file_locations_and_partition_last() {
-        let dir = std::env::temp_dir().join(format!("hap-air-ddl-{}", std::process::id()));
-        let output =
-            Location::resolve(dir.to_str().unwrap(), Access::Write, &S3Options::default()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let output = Location::resolve(
+            dir.path().to_str().unwrap(),
+            Access::Write,
+            &S3Options::default(),
+        )
+        .unwrap();
         let sql = tables_sql(&output, "air");
-        let canonical = dir.canonicalize().unwrap();
+        let canonical = dir.path().canonicalize().unwrap();
         assert!(sql.contains(&format!(
             "external_location = 'file://{}/alerts/'",
             canonical.display()
@@ -119,7 +123,6 @@ mod tests {
         assert!(
             sql.contains("CALL system.sync_partition_metadata('air', 'air_aqi_daily', 'FULL');")
         );
-        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

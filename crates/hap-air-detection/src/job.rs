@@ -10,7 +10,9 @@ use crate::ddl::tables_sql;
 use crate::input::{InputFormat, check_csv_files, list_input_files, locate_malformed_row};
 use crate::output::{list_existing, write_table, write_text};
 use crate::pipeline::{aggregate_hours, session};
-use crate::storage::{Access, Location, LocationKind, S3Options, describe_endpoint};
+use crate::storage::{
+    Access, Location, LocationKind, S3Options, describe_endpoint, has_credentials,
+};
 use crate::summary::{DropsByReason, OutputRows, Summary};
 use crate::tables::{Table, alert_partitions, daily_partitions, hourly_partitions};
 
@@ -146,12 +148,18 @@ fn with_store_hint(error: anyhow::Error, location: &Location, s3: &S3Options) ->
     let from_store = error
         .chain()
         .any(|cause| cause.downcast_ref::<object_store::Error>().is_some());
+    let credentials = if has_credentials() {
+        "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
+    } else {
+        "the credentials (none are set, so the requests were anonymous: set \
+         AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+    };
     match &location.kind {
         LocationKind::S3 { .. } if from_store => error.context(format!(
             "cannot use {} through the S3 endpoint {}: check --s3-endpoint (or \
              AWS_ENDPOINT_URL), that the store is reachable from here, the bucket name, \
-             AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, and --s3-path-style for stores \
-             that do not serve buckets as subdomains",
+             {credentials}, and --s3-path-style for stores that do not serve buckets \
+             as subdomains",
             location.url,
             describe_endpoint(s3)
         )),

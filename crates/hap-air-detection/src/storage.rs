@@ -13,6 +13,7 @@ use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{ClientOptions, ObjectStore, RetryConfig};
+use tracing::warn;
 use url::Url;
 
 /// How to reach an S3-compatible store. Unset fields fall back to the AWS
@@ -44,7 +45,7 @@ pub enum LocationKind {
 }
 
 /// Whether a location will be read or written; local inputs must exist,
-/// local outputs are created.
+/// local outputs are created by the first write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     Read,
@@ -134,20 +135,20 @@ fn resolve_local(path: &FsPath, access: Access) -> Result<Location> {
             .context("cannot read the current directory")?
             .join(path)
     };
-    if access == Access::Write {
-        std::fs::create_dir_all(&absolute)
-            .with_context(|| format!("cannot create output directory {}", absolute.display()))?;
-    }
-    let canonical = absolute.canonicalize().with_context(|| {
-        format!(
-            "{} does not exist; pass an existing directory or file",
-            absolute.display()
-        )
-    })?;
-    if access == Access::Write && !canonical.is_dir() {
+    let canonical = match access {
+        Access::Read => absolute.canonicalize().with_context(|| {
+            format!(
+                "{} does not exist; pass an existing directory or file",
+                absolute.display()
+            )
+        })?,
+        // Outputs may not exist yet; writing creates them.
+        Access::Write => canonical_output(&absolute)?,
+    };
+    if access == Access::Write && canonical.is_file() {
         bail!("output {} is a file; pass a directory", canonical.display());
     }
-    let is_dir = canonical.is_dir();
+    let is_dir = canonical.is_dir() || access == Access::Write;
     let mut url = Url::from_file_path(&canonical).map_err(|()| {
         anyhow::anyhow!("{} cannot be expressed as a file URL", canonical.display())
     })?;
@@ -162,6 +163,33 @@ fn resolve_local(path: &FsPath, access: Access) -> Result<Location> {
         prefix,
         kind: LocationKind::Local,
     })
+}
+
+/// The canonical form of a path that may not exist yet: its deepest
+/// existing ancestor resolved (symbolic links included), plus the rest.
+fn canonical_output(absolute: &FsPath) -> Result<std::path::PathBuf> {
+    let mut existing = absolute;
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        let Some(parent) = existing.parent() else {
+            break;
+        };
+        rest.push(existing.file_name().unwrap_or_default().to_owned());
+        existing = parent;
+    }
+    let mut canonical = existing
+        .canonicalize()
+        .with_context(|| format!("cannot resolve output path {}", absolute.display()))?;
+    for part in rest.iter().rev() {
+        if part == ".." || part == "." {
+            bail!(
+                "output path {} must not contain . or ..",
+                absolute.display()
+            );
+        }
+        canonical.push(part);
+    }
+    Ok(canonical)
 }
 
 fn resolve_s3(text: &str, options: &S3Options) -> Result<Location> {
@@ -195,21 +223,26 @@ const CREDENTIAL_VARIABLES: [&str; 4] = [
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
 ];
 
-fn s3_store(bucket: &str, options: &S3Options) -> Result<Arc<dyn ObjectStore>> {
-    // Without any of these, object_store would fall back to the EC2 instance
-    // metadata service, which a workspace pod does not have: the job would
-    // stall on timeouts before failing with an unrelated message.
-    let has_credentials = CREDENTIAL_VARIABLES
+/// Whether any credential source is configured in the environment.
+pub fn has_credentials() -> bool {
+    CREDENTIAL_VARIABLES
         .iter()
-        .any(|name| std::env::var(name).is_ok_and(|v| !v.is_empty()));
-    if !has_credentials {
-        bail!(
-            "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
-             (the workspace pod gets them from its S3 Secret)"
-        );
-    }
+        .any(|name| std::env::var(name).is_ok_and(|v| !v.is_empty()))
+}
 
+/// The workspace pod sets `HAP_S3_VERIFY_TLS=false` for stores whose
+/// certificate it should not check.
+fn skip_tls_verification() -> bool {
+    std::env::var("HAP_S3_VERIFY_TLS").is_ok_and(|v| v.eq_ignore_ascii_case("false"))
+}
+
+fn s3_store(bucket: &str, options: &S3Options) -> Result<Arc<dyn ObjectStore>> {
     let endpoint = options.endpoint.clone().or_else(endpoint_from_env);
+    let mut client = ClientOptions::new().with_connect_timeout(Duration::from_secs(5));
+    if skip_tls_verification() {
+        warn!("HAP_S3_VERIFY_TLS=false: the S3 endpoint's TLS certificate is not checked");
+        client = client.with_allow_invalid_certificates(true);
+    }
     let mut builder = AmazonS3Builder::from_env()
         .with_bucket_name(bucket)
         .with_retry(RetryConfig {
@@ -219,7 +252,14 @@ fn s3_store(bucket: &str, options: &S3Options) -> Result<Arc<dyn ObjectStore>> {
             retry_timeout: Duration::from_secs(30),
             ..RetryConfig::default()
         })
-        .with_client_options(ClientOptions::new().with_connect_timeout(Duration::from_secs(5)));
+        .with_client_options(client);
+    if !has_credentials() {
+        // A workspace without a credentials Secret uses the store
+        // anonymously. Without this, object_store would wait on the EC2
+        // instance metadata service, which a pod does not have.
+        warn!("no AWS credentials in the environment: sending unsigned (anonymous) S3 requests");
+        builder = builder.with_skip_signature(true);
+    }
     if let Some(region) = &options.region {
         builder = builder.with_region(region);
     }
@@ -305,27 +345,39 @@ mod tests {
 
     #[test]
     fn local_paths_resolve_and_overlap() {
-        let dir = std::env::temp_dir().join(format!("hap-air-storage-{}", std::process::id()));
-        let input =
-            Location::resolve(dir.to_str().unwrap(), Access::Write, &S3Options::default()).unwrap();
-        assert!(input.url.as_str().starts_with("file:///"));
-        assert!(input.url.as_str().ends_with('/'));
-        let nested = dir.join("out");
+        let dir = tempfile::tempdir().unwrap();
+        let canonical = dir.path().canonicalize().unwrap();
+        let input = Location::resolve(
+            dir.path().to_str().unwrap(),
+            Access::Read,
+            &S3Options::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            input.url.as_str(),
+            format!("file://{}/", canonical.display())
+        );
+        // An output that does not exist yet resolves without being created.
+        let nested = dir.path().join("out/run1");
         let output = Location::resolve(
             nested.to_str().unwrap(),
             Access::Write,
             &S3Options::default(),
         )
         .unwrap();
+        assert!(!nested.exists());
         assert!(input.overlaps(&output) && output.overlaps(&input));
         assert_eq!(
             output.hive_location("hourly"),
-            format!(
-                "file://{}/hourly/",
-                nested.canonicalize().unwrap().display()
-            )
+            format!("file://{}/out/run1/hourly/", canonical.display())
         );
-        std::fs::remove_dir_all(&dir).unwrap();
+        let sibling = Location::resolve(
+            dir.path().join("other").to_str().unwrap(),
+            Access::Write,
+            &S3Options::default(),
+        )
+        .unwrap();
+        assert!(!sibling.overlaps(&output));
     }
 
     #[test]
