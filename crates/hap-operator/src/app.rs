@@ -139,15 +139,26 @@ pub async fn lead(
         tracing::info!("leading: starting the controller");
         metrics.set_leader(true);
         tie_lease_to_pod(&client, &namespace, &process.lease_name, &config.instance).await;
-        let lost = when(leading.clone(), false);
-        let stopping = when(stop_rx.clone(), true);
+        // Stop the controller when the Lease is lost or the process stops. The watcher task is aborted
+        // afterwards, so that it does not keep the lease channel open (the lease manager stops, and
+        // releases the Lease, only once every receiver is gone).
+        let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+        let (mut lost, mut stop) = (leading.clone(), stop_rx.clone());
+        let watcher = tokio::spawn(async move {
+            tokio::select! {
+                _ = lost.wait_for(|v| !*v) => {}
+                _ = stop.wait_for(|v| *v) => {}
+            }
+            let _ = shutdown_tx.send(());
+        });
         controller::run(
             client.clone(),
             config.clone(),
             metrics.clone(),
-            futures::future::select(lost, stopping).map(|_| ()),
+            shutdown_rx.map(|_| ()),
         )
         .await;
+        watcher.abort();
         metrics.set_leader(false);
         if *stop_rx.borrow() {
             break;

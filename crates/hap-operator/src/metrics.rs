@@ -187,6 +187,8 @@ mod tests {
             text.contains("hap_operator_reconcile_duration_seconds_count 2"),
             "{text}"
         );
-        assert!(text.contains("hap_operator_leader 1"), "{text}");
+        assert!(text.lines().any(|l| l == "hap_operator_leader 1"), "{text}");
+        m.set_leader(false);
+        assert!(m.render().lines().any(|l| l == "hap_operator_leader 0"));
     }
 }
