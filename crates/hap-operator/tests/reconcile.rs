@@ -838,3 +838,48 @@ async fn deleting_the_hapcontainer_removes_every_child() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_unschedulable_pod_is_pending_with_the_schedulers_reason() {
+    let h = Harness::start().await;
+    // The simulated nodes have no GPUs.
+    h.create(
+        "apiVersion: hap.cloudian.com/v1alpha1
+kind: HapContainer
+metadata:
+  name: gpu
+spec:
+  gpus: 2
+",
+    )
+    .await;
+    let hc = h
+        .wait_status("gpu", "Unschedulable", |hc| {
+            hc.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.reason == "Unschedulable")
+            })
+        })
+        .await;
+    let status = hc.status.unwrap();
+    assert_eq!(status.phase.map(|p| p.as_str()), Some("Pending"));
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert!(
+        ready.message.contains("Insufficient nvidia.com/gpu"),
+        "{}",
+        ready.message
+    );
+    let pod = h.api::<Pod>().get("gpu-happod").await.unwrap();
+    let limits = pod.spec.unwrap().containers[0]
+        .resources
+        .clone()
+        .unwrap()
+        .limits
+        .unwrap();
+    assert_eq!(limits["nvidia.com/gpu"].0, "2");
+}
