@@ -41,7 +41,8 @@ pub fn parse_pod_fault(name: &str) -> Option<PodFault> {
 }
 
 fn matcher(body: &Value) -> Result<Matcher, ApiError> {
-    serde_json::from_value(body["matcher"].clone()).map_err(|e| ApiError::bad_request(format!("matcher: {e}")))
+    serde_json::from_value(body["matcher"].clone())
+        .map_err(|e| ApiError::bad_request(format!("matcher: {e}")))
 }
 
 pub fn handle(core: &Core, req: &Req) -> Response {
@@ -49,7 +50,9 @@ pub fn handle(core: &Core, req: &Req) -> Response {
         let body = req.json_body()?;
         let path = req.path.trim_start_matches("/kube-sim/v1/");
         match (&req.method, path) {
-            (&Method::GET, "requests") => Ok(serde_json::to_value(core.faults.requests()).unwrap_or_default()),
+            (&Method::GET, "requests") => {
+                Ok(serde_json::to_value(core.faults.requests()).unwrap_or_default())
+            }
             (&Method::DELETE, "requests") => {
                 core.faults.reset_requests();
                 Ok(json!({}))
@@ -66,7 +69,8 @@ pub fn handle(core: &Core, req: &Req) -> Response {
             }
             (&Method::POST, "latency") => {
                 let millis = body["millis"].as_u64().unwrap_or(0);
-                core.faults.add_latency(matcher(&body)?, Duration::from_millis(millis));
+                core.faults
+                    .add_latency(matcher(&body)?, Duration::from_millis(millis));
                 Ok(json!({}))
             }
             (&Method::POST, "close-watches") => {
@@ -81,15 +85,28 @@ pub fn handle(core: &Core, req: &Req) -> Response {
                 let fault = body["fault"]
                     .as_str()
                     .and_then(parse_pod_fault)
-                    .ok_or_else(|| ApiError::bad_request("fault must be ImagePull, Crash or Evict"))?;
-                let image_contains = body["imageContains"].as_str().unwrap_or_default().to_string();
-                core.pod_faults.write().expect("pod faults").push(FaultRule { image_contains, fault });
+                    .ok_or_else(|| {
+                        ApiError::bad_request("fault must be ImagePull, Crash or Evict")
+                    })?;
+                let image_contains = body["imageContains"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                core.pod_faults
+                    .write()
+                    .expect("pod faults")
+                    .push(FaultRule {
+                        image_contains,
+                        fault,
+                    });
                 Ok(json!({}))
             }
             (&Method::PUT, p) if p.starts_with("controllers/") => {
                 let name = p.trim_start_matches("controllers/");
-                let c = parse_controller(name).ok_or_else(|| ApiError::bad_request(format!("no controller {name:?}")))?;
-                core.switches.set(c, body["enabled"].as_bool().unwrap_or(true));
+                let c = parse_controller(name)
+                    .ok_or_else(|| ApiError::bad_request(format!("no controller {name:?}")))?;
+                core.switches
+                    .set(c, body["enabled"].as_bool().unwrap_or(true));
                 Ok(json!({}))
             }
             _ => Err(ApiError::no_route()),

@@ -135,7 +135,13 @@ pub struct Core {
 }
 
 impl Core {
-    pub fn new(crdcheck: Option<CrdCheck>, timings: Timings, history: usize, nodes: usize, ca_pem: String) -> Arc<Self> {
+    pub fn new(
+        crdcheck: Option<CrdCheck>,
+        timings: Timings,
+        history: usize,
+        nodes: usize,
+        ca_pem: String,
+    ) -> Arc<Self> {
         let (watch_epoch, _) = tokio::sync::watch::channel(0);
         Arc::new(Core {
             registry: Registry::default(),

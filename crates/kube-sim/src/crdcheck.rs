@@ -44,10 +44,13 @@ pub fn locate() -> Option<PathBuf> {
     let crdcheck_cache = std::env::var_os("CRDCHECK_CACHE")
         .map(PathBuf::from)
         .or_else(|| home.as_ref().map(|h| h.join(".cache/hap-crdcheck")));
-    [hap_cache.map(|c| c.join("bin/crdcheck")), crdcheck_cache.map(|c| c.join("crdcheck"))]
-        .into_iter()
-        .flatten()
-        .find(|p| p.is_file())
+    [
+        hap_cache.map(|c| c.join("bin/crdcheck")),
+        crdcheck_cache.map(|c| c.join("crdcheck")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|p| p.is_file())
 }
 
 impl CrdCheck {
@@ -89,7 +92,8 @@ impl CrdCheck {
             }
             let p = guard.as_mut().expect("just started");
             let mut response = String::new();
-            let sent = p.stdin.write_all(line.as_bytes()).await.is_ok() && p.stdin.flush().await.is_ok();
+            let sent =
+                p.stdin.write_all(line.as_bytes()).await.is_ok() && p.stdin.flush().await.is_ok();
             if sent && p.stdout.read_line(&mut response).await.unwrap_or(0) > 0 {
                 return serde_json::from_str(&response)
                     .map_err(|e| format!("crdcheck answered {response:?}: {e}"));
@@ -109,11 +113,19 @@ impl CrdCheck {
             return Ok(Ok(()));
         }
         let err = resp["error"].as_str().unwrap_or("invalid crd");
-        Ok(Err(err.strip_prefix("invalid crd: ").unwrap_or(err).to_string()))
+        Ok(Err(err
+            .strip_prefix("invalid crd: ")
+            .unwrap_or(err)
+            .to_string()))
     }
 
     /// Admits a custom resource on create (`old` None) or update.
-    pub async fn admit(&self, crd: &Value, object: &Value, old: Option<&Value>) -> Result<Verdict, String> {
+    pub async fn admit(
+        &self,
+        crd: &Value,
+        object: &Value,
+        old: Option<&Value>,
+    ) -> Result<Verdict, String> {
         let resp = self
             .call(&json!({"crd": crd, "object": object, "oldObject": old}))
             .await?;

@@ -67,10 +67,20 @@ impl FieldError {
             detail: String::new(),
         }
     }
+    pub fn too_long(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            kind: FieldErrorKind::TooLong,
+            detail: detail.into(),
+        }
+    }
     pub fn not_supported(field: impl Into<String>, value: Value, valid: &[&str]) -> Self {
         FieldError {
             field: field.into(),
-            kind: FieldErrorKind::NotSupported(value, valid.iter().map(|s| s.to_string()).collect()),
+            kind: FieldErrorKind::NotSupported(
+                value,
+                valid.iter().map(|s| s.to_string()).collect(),
+            ),
             detail: String::new(),
         }
     }
@@ -207,17 +217,27 @@ impl ApiError {
     }
 
     pub fn invalid(rt: &ResourceType, name: &str, errors: &[FieldError]) -> Self {
+        Self::invalid_kind(&rt.group, &rt.kind, name, errors)
+    }
+
+    /// apimachinery's NewInvalid for a group and kind (which some callers fill with a resource name,
+    /// as the apiserver does for a few errors).
+    pub fn invalid_kind(group: &str, kind: &str, name: &str, errors: &[FieldError]) -> Self {
         let messages: Vec<String> = errors.iter().map(FieldError::message).collect();
         let joined = if messages.len() == 1 {
             messages[0].clone()
         } else {
             format!("[{}]", messages.join(", "))
         };
-        let mut details = json!({"name": name, "kind": rt.kind});
-        let mut qualified_kind = rt.kind.clone();
-        if !rt.group.is_empty() {
-            details["group"] = json!(rt.group);
-            qualified_kind = format!("{}.{}", rt.kind, rt.group);
+        // Empty fields of StatusDetails are omitted, as Go's omitempty does.
+        let mut details = json!({"kind": kind});
+        if !name.is_empty() {
+            details["name"] = json!(name);
+        }
+        let mut qualified_kind = kind.to_string();
+        if !group.is_empty() {
+            details["group"] = json!(group);
+            qualified_kind = format!("{kind}.{group}");
         }
         details["causes"] = errors
             .iter()
@@ -229,6 +249,11 @@ impl ApiError {
             format!("{qualified_kind} \"{name}\" is invalid: {joined}"),
             Some(details),
         )
+    }
+
+    /// An invalid request option (`ListOptions`, `PatchOptions`...), reported against meta.k8s.io.
+    pub fn invalid_options(kind: &str, errors: &[FieldError]) -> Self {
+        Self::invalid_kind("meta.k8s.io", kind, "", errors)
     }
 
     /// 422 as `crdcheck serve` returned it: the apiserver's own Status, passed through verbatim.
@@ -279,12 +304,27 @@ impl ApiError {
         )
     }
 
-    pub fn unsupported_media_type(content_type: &str) -> Self {
+    /// 415 for a body in a media type the endpoint cannot decode; `accepted` lists those it can.
+    pub fn unsupported_media_type(accepted: &[&str]) -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: {}",
+                accepted.join(", ")
+            ),
             None,
+        )
+    }
+
+    /// apimachinery's NewGenericServerResponse for a 422: the apiserver reports failed JSON patch
+    /// operations this way, keeping its generic message rather than the cause.
+    pub fn unprocessable() -> Self {
+        Self::new(
+            422,
+            "Invalid",
+            "the server rejected our request due to an error in our request".into(),
+            Some(json!({})),
         )
     }
 
@@ -292,7 +332,8 @@ impl ApiError {
         Self::new(
             406,
             "NotAcceptable",
-            "only the following media types are accepted: application/json, application/yaml".into(),
+            "only the following media types are accepted: application/json, application/yaml"
+                .into(),
             None,
         )
     }
@@ -311,10 +352,19 @@ impl ApiError {
     pub fn injected(code: u16) -> Self {
         let (reason, message) = match code {
             409 => ("Conflict", "injected conflict"),
-            429 => ("TooManyRequests", "too many requests, please try again later"),
+            429 => (
+                "TooManyRequests",
+                "too many requests, please try again later",
+            ),
             500 => ("InternalError", "Internal error occurred: injected failure"),
-            503 => ("ServiceUnavailable", "the server is currently unable to handle the request"),
-            504 => ("Timeout", "the server was unable to return a response in the time allotted"),
+            503 => (
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request",
+            ),
+            504 => (
+                "Timeout",
+                "the server was unable to return a response in the time allotted",
+            ),
             _ => ("", "injected failure"),
         };
         Self::new(code, reason, message.into(), None)
@@ -360,7 +410,10 @@ mod tests {
             json!({"name": "web", "group": "apps", "kind": "deployments"})
         );
         let pods = r.find("", "v1", "pods").unwrap();
-        assert_eq!(ApiError::not_found(&pods, "p").message, "pods \"p\" not found");
+        assert_eq!(
+            ApiError::not_found(&pods, "p").message,
+            "pods \"p\" not found"
+        );
     }
 
     #[test]
@@ -381,13 +434,20 @@ mod tests {
             "p",
             &[
                 FieldError::invalid("metadata.name", json!("P"), "must be lowercase"),
-                FieldError::not_supported("spec.restartPolicy", json!("Sometimes"), &["Always", "Never"]),
+                FieldError::not_supported(
+                    "spec.restartPolicy",
+                    json!("Sometimes"),
+                    &["Always", "Never"],
+                ),
             ],
         );
         assert_eq!(
             two.message,
             "Pod \"p\" is invalid: [metadata.name: Invalid value: \"P\": must be lowercase, spec.restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"Never\"]"
         );
-        assert_eq!(two.to_status()["details"]["causes"][0]["reason"], "FieldValueInvalid");
+        assert_eq!(
+            two.to_status()["details"]["causes"][0]["reason"],
+            "FieldValueInvalid"
+        );
     }
 }

@@ -32,7 +32,10 @@ impl Matcher {
 
     fn matches(&self, r: &RequestRecord) -> bool {
         self.verb.as_ref().is_none_or(|v| *v == r.verb)
-            && self.resource.as_ref().is_none_or(|x| *x == r.resource_with_sub())
+            && self
+                .resource
+                .as_ref()
+                .is_none_or(|x| *x == r.resource_with_sub())
             && self.user.as_ref().is_none_or(|u| *u == r.user)
     }
 }
@@ -181,8 +184,14 @@ mod tests {
         let f = Faults::default();
         f.add_latency(Matcher::default(), Duration::from_millis(5));
         f.add_latency(Matcher::new("list", "pods"), Duration::from_millis(10));
-        assert_eq!(f.delay_for(&rec("list", "pods", "")), Duration::from_millis(15));
-        assert_eq!(f.delay_for(&rec("get", "pods", "")), Duration::from_millis(5));
+        assert_eq!(
+            f.delay_for(&rec("list", "pods", "")),
+            Duration::from_millis(15)
+        );
+        assert_eq!(
+            f.delay_for(&rec("get", "pods", "")),
+            Duration::from_millis(5)
+        );
         f.clear();
         assert_eq!(f.delay_for(&rec("list", "pods", "")), Duration::ZERO);
     }

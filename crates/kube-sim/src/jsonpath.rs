@@ -16,7 +16,10 @@ enum Step {
 
 fn parse(expr: &str) -> Result<Vec<Step>, String> {
     let e = expr.trim();
-    let e = e.strip_prefix('{').and_then(|x| x.strip_suffix('}')).unwrap_or(e);
+    let e = e
+        .strip_prefix('{')
+        .and_then(|x| x.strip_suffix('}'))
+        .unwrap_or(e);
     let chars: Vec<char> = e.chars().collect();
     let mut steps = Vec::new();
     let mut i = 0;
@@ -154,7 +157,10 @@ mod tests {
             find(&o, ".status.conditions[?(@.type==\"Ready\")].status").unwrap(),
             vec![&json!("True")]
         );
-        assert_eq!(find(&o, "{.status.conditions[1].type}").unwrap(), vec![&json!("Configured")]);
+        assert_eq!(
+            find(&o, "{.status.conditions[1].type}").unwrap(),
+            vec![&json!("Configured")]
+        );
         assert_eq!(find(&o, ".status.conditions[*].type").unwrap().len(), 2);
         assert!(find(&o, ".status.missing").unwrap().is_empty());
         assert!(find(&o, ".status[").is_err());

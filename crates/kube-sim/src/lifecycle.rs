@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use crate::clock;
-use crate::core::{Controller, Core};
-use crate::errors::ApiError;
+use crate::core::Core;
+use crate::errors::{ApiError, FieldError};
 use crate::registry::ResourceType;
 use crate::store::{StoreError, meta_str, resource_version};
 
@@ -17,14 +17,12 @@ pub enum Propagation {
 }
 
 impl Propagation {
-    pub fn parse(s: &str) -> Result<Self, ApiError> {
+    fn parse(s: &str) -> Option<Self> {
         match s {
-            "Orphan" => Ok(Propagation::Orphan),
-            "Background" => Ok(Propagation::Background),
-            "Foreground" => Ok(Propagation::Foreground),
-            other => Err(ApiError::bad_request(format!(
-                "propagationPolicy: Unsupported value: {other:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""
-            ))),
+            "Orphan" => Some(Propagation::Orphan),
+            "Background" => Some(Propagation::Background),
+            "Foreground" => Some(Propagation::Foreground),
+            _ => None,
         }
     }
 }
@@ -39,33 +37,101 @@ pub struct DeleteOptions {
 }
 
 impl DeleteOptions {
-    /// Reads a DeleteOptions body, then lets query parameters override it, as the apiserver does.
-    pub fn from_request(body: &Value, query: &dyn Fn(&str) -> Option<String>) -> Result<Self, ApiError> {
-        let mut o = DeleteOptions {
-            grace_period: body["gracePeriodSeconds"].as_i64(),
-            propagation: body["propagationPolicy"].as_str().map(Propagation::parse).transpose()?,
-            precondition_uid: body["preconditions"]["uid"].as_str().map(str::to_string),
-            precondition_rv: body["preconditions"]["resourceVersion"].as_str().map(str::to_string),
-            dry_run: body["dryRun"].as_array().is_some_and(|a| a.iter().any(|v| v == "All")),
-        };
-        if o.propagation.is_none() {
-            if let Some(orphan) = body["orphanDependents"].as_bool() {
-                o.propagation = Some(if orphan { Propagation::Orphan } else { Propagation::Background });
+    /// Reads DeleteOptions from the body or, when there is none, from the query, as the apiserver does
+    /// (it never merges the two), and validates them with apimachinery's wording.
+    pub fn from_request(
+        body: &Value,
+        query: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ApiError> {
+        let from_body = body.is_object();
+        let get = |key: &str| -> Option<Value> {
+            if from_body {
+                body.get(key).filter(|v| !v.is_null()).cloned()
+            } else {
+                query(key).map(Value::String)
             }
+        };
+        let grace_period = match get("gracePeriodSeconds") {
+            None => None,
+            Some(Value::Number(n)) => n.as_i64(),
+            Some(Value::String(s)) => Some(s.parse().map_err(|_| {
+                ApiError::bad_request(format!("strconv.ParseInt: parsing {s:?}: invalid syntax"))
+            })?),
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "gracePeriodSeconds: invalid value {other}"
+                )));
+            }
+        };
+        let orphan = match get("orphanDependents") {
+            None => None,
+            Some(Value::Bool(b)) => Some(b),
+            Some(Value::String(s)) => Some(s == "true"),
+            Some(_) => None,
+        };
+        let policy = get("propagationPolicy").map(|v| v.as_str().unwrap_or_default().to_string());
+        let dry_run: Vec<String> = if from_body {
+            body["dryRun"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        } else {
+            query("dryRun").into_iter().collect()
+        };
+        let mut errs = Vec::new();
+        if orphan.is_some() && policy.is_some() {
+            errs.push(FieldError::invalid(
+                "propagationPolicy",
+                json!(policy),
+                "orphanDependents and deletionPropagation cannot be both set",
+            ));
         }
-        if let Some(g) = query("gracePeriodSeconds") {
-            o.grace_period = Some(g.parse().map_err(|_| ApiError::bad_request(format!("invalid gracePeriodSeconds {g:?}")))?);
+        let propagation = match &policy {
+            None => orphan.map(|o| {
+                if o {
+                    Propagation::Orphan
+                } else {
+                    Propagation::Background
+                }
+            }),
+            Some(p) => match Propagation::parse(p) {
+                Some(p) => Some(p),
+                None => {
+                    errs.push(FieldError::not_supported(
+                        "propagationPolicy",
+                        json!(p),
+                        &["Foreground", "Background", "Orphan", "nil"],
+                    ));
+                    None
+                }
+            },
+        };
+        if dry_run.iter().any(|v| v != "All") {
+            errs.push(FieldError::not_supported(
+                "dryRun",
+                json!(dry_run),
+                &["All"],
+            ));
         }
-        if let Some(p) = query("propagationPolicy") {
-            o.propagation = Some(Propagation::parse(&p)?);
+        if !errs.is_empty() {
+            return Err(ApiError::invalid_options("DeleteOptions", &errs));
         }
-        if let Some(orphan) = query("orphanDependents") {
-            o.propagation = Some(if orphan == "true" { Propagation::Orphan } else { Propagation::Background });
-        }
-        if query("dryRun").as_deref() == Some("All") {
-            o.dry_run = true;
-        }
-        Ok(o)
+        let preconditions = if from_body {
+            body["preconditions"].clone()
+        } else {
+            Value::Null
+        };
+        Ok(DeleteOptions {
+            grace_period,
+            propagation,
+            precondition_uid: preconditions["uid"].as_str().map(str::to_string),
+            precondition_rv: preconditions["resourceVersion"]
+                .as_str()
+                .map(str::to_string),
+            dry_run: !dry_run.is_empty(),
+        })
     }
 }
 
@@ -109,7 +175,10 @@ fn deletion_done(obj: &Value) -> bool {
     obj["metadata"]["deletionTimestamp"].is_string()
         && finalizers(obj).is_empty()
         && (!is_namespace(obj) || strings(&obj["spec"]["finalizers"]).is_empty())
-        && obj["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap_or(0) == 0
+        && obj["metadata"]["deletionGracePeriodSeconds"]
+            .as_i64()
+            .unwrap_or(0)
+            == 0
 }
 
 /// What follows a CRD write: its types are served while it exists.
@@ -135,7 +204,12 @@ pub fn create(core: &Core, rt: &ResourceType, obj: Value) -> Result<Value, ApiEr
 
 /// Stores an update, checking `expected_rv` if given. An update that leaves a deleted object without
 /// finalizers completes its deletion.
-pub fn update(core: &Core, rt: &ResourceType, obj: Value, expected_rv: Option<u64>) -> Result<Value, ApiError> {
+pub fn update(
+    core: &Core,
+    rt: &ResourceType,
+    obj: Value,
+    expected_rv: Option<u64>,
+) -> Result<Value, ApiError> {
     let name = meta_str(&obj, "name").to_string();
     let ns = meta_str(&obj, "namespace").to_string();
     if deletion_done(&obj) {
@@ -154,16 +228,33 @@ pub fn update(core: &Core, rt: &ResourceType, obj: Value, expected_rv: Option<u6
     Ok(stored)
 }
 
-fn precondition_failed(rt: &ResourceType, name: &str, what: &str, want: &str, have: &str) -> ApiError {
+/// A failed delete precondition, worded as the apiserver passes on its storage layer's error.
+fn precondition_failed(
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    what: &str,
+    want: &str,
+    have: &str,
+) -> ApiError {
+    let key = rt.etcd_key(ns, name);
     ApiError::conflict(
         rt,
         name,
-        &format!("Precondition failed: {what} in precondition: {want}, {what} in object meta: {have}"),
+        &format!(
+            "StorageError: invalid object, Code: 4, Key: {key}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: {what} in precondition: {want}, {what} in object meta: {have}"
+        ),
     )
 }
 
 /// Deletes an object as DELETE does.
-pub fn delete(core: &Core, rt: &ResourceType, ns: &str, name: &str, opts: &DeleteOptions) -> Result<Deleted, ApiError> {
+pub fn delete(
+    core: &Core,
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    opts: &DeleteOptions,
+) -> Result<Deleted, ApiError> {
     let current = core
         .store
         .get(&rt.storage, ns, name)
@@ -171,13 +262,20 @@ pub fn delete(core: &Core, rt: &ResourceType, ns: &str, name: &str, opts: &Delet
     if let Some(uid) = &opts.precondition_uid {
         let have = meta_str(&current, "uid");
         if uid != have {
-            return Err(precondition_failed(rt, name, "UID", uid, have));
+            return Err(precondition_failed(rt, ns, name, "UID", uid, have));
         }
     }
     if let Some(rv) = &opts.precondition_rv {
         let have = meta_str(&current, "resourceVersion");
         if rv != have {
-            return Err(precondition_failed(rt, name, "ResourceVersion", rv, have));
+            return Err(precondition_failed(
+                rt,
+                ns,
+                name,
+                "ResourceVersion",
+                rv,
+                have,
+            ));
         }
     }
     let rv = resource_version(&current);
@@ -192,16 +290,24 @@ pub fn delete(core: &Core, rt: &ResourceType, ns: &str, name: &str, opts: &Delet
         Some(Propagation::Foreground) if !fins.iter().any(|f| f == "foregroundDeletion") => {
             fins.push("foregroundDeletion".into())
         }
-        Some(Propagation::Orphan) if !fins.iter().any(|f| f == "orphan") => fins.push("orphan".into()),
+        Some(Propagation::Orphan) if !fins.iter().any(|f| f == "orphan") => {
+            fins.push("orphan".into())
+        }
         _ => {}
     }
 
     // Graceful pod deletion: a pod on a node waits for its kubelet to stop the containers.
     let phase = current["status"]["phase"].as_str().unwrap_or_default();
     let terminal = phase == "Succeeded" || phase == "Failed";
-    let on_node = current["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
-    let default_grace = current["spec"]["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
-    let mut grace = if is_pod && on_node && !terminal && core.switches.enabled(Controller::Kubelet) {
+    let on_node = current["spec"]["nodeName"]
+        .as_str()
+        .is_some_and(|n| !n.is_empty());
+    let default_grace = current["spec"]["terminationGracePeriodSeconds"]
+        .as_i64()
+        .unwrap_or(30);
+    // Decided by the apiserver alone: with its kubelet gone, a pod waits in Terminating, as it would on a
+    // dead node.
+    let mut grace = if is_pod && on_node && !terminal {
         opts.grace_period.unwrap_or(default_grace).max(0)
     } else {
         0
@@ -211,7 +317,8 @@ pub fn delete(core: &Core, rt: &ResourceType, ns: &str, name: &str, opts: &Delet
         grace = grace.min(existing);
     }
 
-    let namespace_waits = is_namespace(&current) && !strings(&current["spec"]["finalizers"]).is_empty();
+    let namespace_waits =
+        is_namespace(&current) && !strings(&current["spec"]["finalizers"]).is_empty();
     if fins.is_empty() && grace == 0 && !namespace_waits {
         let gone = core
             .store
@@ -234,7 +341,10 @@ pub fn delete(core: &Core, rt: &ResourceType, ns: &str, name: &str, opts: &Delet
     }
     if rt.group == "apiextensions.k8s.io" {
         // The CRD reports that its instances are being deleted.
-        let mut conds = marked["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        let mut conds = marked["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if !conds.iter().any(|c| c["type"] == "Terminating") {
             conds.push(json!({"type": "Terminating", "status": "True", "reason": "InstanceDeletionInProgress",
                 "message": "CustomResourceDefinition marked for deletion; instance deletion in progress",
@@ -255,13 +365,36 @@ mod tests {
 
     #[test]
     fn delete_options_from_body_and_query() {
-        let body = json!({"kind": "DeleteOptions", "propagationPolicy": "Foreground", "preconditions": {"uid": "u"}});
-        let o = DeleteOptions::from_request(&body, &|k| (k == "gracePeriodSeconds").then(|| "0".to_string())).unwrap();
+        let body = json!({"kind": "DeleteOptions", "propagationPolicy": "Foreground", "preconditions": {"uid": "u"}, "gracePeriodSeconds": 0});
+        // With a body, the query is not read.
+        let o = DeleteOptions::from_request(&body, &|k| {
+            (k == "gracePeriodSeconds").then(|| "9".to_string())
+        })
+        .unwrap();
         assert_eq!(o.propagation, Some(Propagation::Foreground));
         assert_eq!(o.grace_period, Some(0));
         assert_eq!(o.precondition_uid.as_deref(), Some("u"));
-        assert!(DeleteOptions::from_request(&json!({"propagationPolicy": "Later"}), &|_| None).is_err());
-        let orphan = DeleteOptions::from_request(&json!({"orphanDependents": true}), &|_| None).unwrap();
+        let q = DeleteOptions::from_request(&Value::Null, &|k| {
+            (k == "gracePeriodSeconds").then(|| "9".to_string())
+        })
+        .unwrap();
+        assert_eq!(q.grace_period, Some(9));
+        let e = DeleteOptions::from_request(&json!({"propagationPolicy": "Later"}), &|_| None)
+            .unwrap_err();
+        assert_eq!(e.code, 422);
+        let both = DeleteOptions::from_request(
+            &json!({"propagationPolicy": "Orphan", "orphanDependents": true}),
+            &|_| None,
+        )
+        .unwrap_err();
+        assert!(
+            both.message
+                .ends_with("orphanDependents and deletionPropagation cannot be both set"),
+            "{}",
+            both.message
+        );
+        let orphan =
+            DeleteOptions::from_request(&json!({"orphanDependents": true}), &|_| None).unwrap();
         assert_eq!(orphan.propagation, Some(Propagation::Orphan));
     }
 
@@ -271,7 +404,8 @@ mod tests {
         assert!(!deletion_done(&pending));
         let done = json!({"metadata": {"deletionTimestamp": "t", "deletionGracePeriodSeconds": 0}});
         assert!(deletion_done(&done));
-        let graceful = json!({"metadata": {"deletionTimestamp": "t", "deletionGracePeriodSeconds": 30}});
+        let graceful =
+            json!({"metadata": {"deletionTimestamp": "t", "deletionGracePeriodSeconds": 30}});
         assert!(!deletion_done(&graceful));
     }
 }

@@ -10,7 +10,11 @@ use kube_sim::control::parse_pod_fault;
 use kube_sim::{CrdValidation, Sim, SimConfig};
 
 #[derive(Parser)]
-#[command(name = "kube-sim", version, about = "A simulated Kubernetes control plane for tests and demos. No containers run.")]
+#[command(
+    name = "kube-sim",
+    version,
+    about = "A simulated Kubernetes control plane for tests and demos. No containers run."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,7 +57,10 @@ struct Serve {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("KUBE_SIM_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KUBE_SIM_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let Command::Serve(args) = Cli::parse().command;
@@ -71,7 +78,9 @@ async fn main() -> anyhow::Result<()> {
     };
     let sim = Sim::start(config).await?;
     for rule in &args.pod_faults {
-        let (pattern, fault) = rule.split_once('=').context("--pod-fault takes PATTERN=FAULT")?;
+        let (pattern, fault) = rule
+            .split_once('=')
+            .context("--pod-fault takes PATTERN=FAULT")?;
         let Some(fault) = parse_pod_fault(fault) else {
             bail!("--pod-fault {rule}: the fault must be ImagePull, Crash or Evict");
         };
@@ -79,11 +88,21 @@ async fn main() -> anyhow::Result<()> {
     }
     Sim::write_kubeconfig(&args.kubeconfig, &sim.admin_kubeconfig())?;
     for spec in &args.sa_kubeconfigs {
-        let (account, path) = spec.split_once('=').context("--sa-kubeconfig takes NAMESPACE/NAME=PATH")?;
-        let (ns, name) = account.split_once('/').context("--sa-kubeconfig takes NAMESPACE/NAME=PATH")?;
-        Sim::write_kubeconfig(&PathBuf::from(path), &sim.service_account_kubeconfig(ns, name))?;
+        let (account, path) = spec
+            .split_once('=')
+            .context("--sa-kubeconfig takes NAMESPACE/NAME=PATH")?;
+        let (ns, name) = account
+            .split_once('/')
+            .context("--sa-kubeconfig takes NAMESPACE/NAME=PATH")?;
+        Sim::write_kubeconfig(
+            &PathBuf::from(path),
+            &sim.service_account_kubeconfig(ns, name),
+        )?;
     }
-    println!("kube-sim serving on {} (simulated cluster: no containers run)", sim.url());
+    println!(
+        "kube-sim serving on {} (simulated cluster: no containers run)",
+        sim.url()
+    );
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}

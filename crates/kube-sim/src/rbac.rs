@@ -79,7 +79,10 @@ fn subject_matches(subject: &Value, user: &User, binding_ns: &str) -> bool {
         Some("Group") => user.groups.iter().any(|g| g == name),
         Some("ServiceAccount") => {
             // A ServiceAccount subject without a namespace means the binding's own namespace.
-            let ns = subject["namespace"].as_str().filter(|s| !s.is_empty()).unwrap_or(binding_ns);
+            let ns = subject["namespace"]
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .unwrap_or(binding_ns);
             user.service_account_of() == Some((ns, name))
         }
         _ => false,
@@ -87,7 +90,9 @@ fn subject_matches(subject: &Value, user: &User, binding_ns: &str) -> bool {
 }
 
 fn binds(binding: &Value, user: &User) -> bool {
-    let ns = binding["metadata"]["namespace"].as_str().unwrap_or_default();
+    let ns = binding["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default();
     binding["subjects"]
         .as_array()
         .is_some_and(|subs| subs.iter().any(|s| subject_matches(s, user, ns)))
@@ -105,8 +110,9 @@ impl Policy {
     pub fn role_ref_rules(&self, role_ref: &Value, namespace: &str) -> Result<Vec<Value>, String> {
         let name = role_ref["name"].as_str().unwrap_or_default();
         let role = match role_ref["kind"].as_str() {
-            Some("ClusterRole") => named(&self.cluster_roles, "", name)
-                .ok_or_else(|| format!("clusterrole.rbac.authorization.k8s.io \"{name}\" not found"))?,
+            Some("ClusterRole") => named(&self.cluster_roles, "", name).ok_or_else(|| {
+                format!("clusterrole.rbac.authorization.k8s.io \"{name}\" not found")
+            })?,
             _ => named(&self.roles, namespace, name)
                 .ok_or_else(|| format!("role.rbac.authorization.k8s.io \"{name}\" not found"))?,
         };
@@ -154,7 +160,12 @@ impl Policy {
 
     /// The escalation check on creating or updating a role or binding: every permission in `rules` must
     /// already be held by `user` in `namespace`. Returns the apiserver's message when it is not.
-    pub fn confirm_no_escalation(&self, user: &User, namespace: &str, rules: &[Value]) -> Result<(), String> {
+    pub fn confirm_no_escalation(
+        &self,
+        user: &User,
+        namespace: &str,
+        rules: &[Value],
+    ) -> Result<(), String> {
         if user.is_superuser() {
             return Ok(());
         }
@@ -196,7 +207,8 @@ pub fn rule_allows(rule: &Value, attrs: &Attributes) -> bool {
         return strings(&rule["nonResourceURLs"]).iter().any(|u| {
             *u == "*"
                 || *u == attrs.path
-                || u.strip_suffix('*').is_some_and(|prefix| attrs.path.starts_with(prefix))
+                || u.strip_suffix('*')
+                    .is_some_and(|prefix| attrs.path.starts_with(prefix))
         });
     }
     let groups = strings(&rule["apiGroups"]);
@@ -211,7 +223,8 @@ pub fn rule_allows(rule: &Value, attrs: &Attributes) -> bool {
     let resource_ok = strings(&rule["resources"]).iter().any(|r| {
         *r == "*"
             || *r == combined
-            || (!attrs.subresource.is_empty() && r.strip_prefix("*/") == Some(attrs.subresource.as_str()))
+            || (!attrs.subresource.is_empty()
+                && r.strip_prefix("*/") == Some(attrs.subresource.as_str()))
     });
     if !resource_ok {
         return false;
@@ -280,7 +293,10 @@ fn describe_atom(a: &Attributes) -> String {
 /// The message of a 403 for `attrs`, worded exactly as the apiserver's.
 pub fn forbidden_message(user: &User, attrs: &Attributes, reason: &str) -> String {
     let what = if !attrs.resource_request {
-        format!("User {:?} cannot {} path {:?}", user.name, attrs.verb, attrs.path)
+        format!(
+            "User {:?} cannot {} path {:?}",
+            user.name, attrs.verb, attrs.path
+        )
     } else {
         let resource = if attrs.subresource.is_empty() {
             attrs.resource.clone()
@@ -297,7 +313,11 @@ pub fn forbidden_message(user: &User, attrs: &Attributes, reason: &str) -> Strin
             user.name, attrs.verb, resource, attrs.group
         )
     };
-    let err = if reason.is_empty() { what } else { format!("{what}: {reason}") };
+    let err = if reason.is_empty() {
+        what
+    } else {
+        format!("{what}: {reason}")
+    };
     if !attrs.resource_request {
         return format!("forbidden: {err}");
     }
@@ -367,11 +387,23 @@ mod tests {
     fn bindings_grant_their_rules_only_in_their_namespace() {
         let p = policy();
         let sa = User::service_account("default", "hap-operator");
-        assert!(p.authorize(&sa, &req("list", "", "pods", "", "default", "")).is_ok());
-        assert!(p.authorize(&sa, &req("list", "", "pods", "", "other", "")).is_err());
-        assert!(p.authorize(&sa, &req("delete", "", "pods", "", "default", "x")).is_err());
+        assert!(
+            p.authorize(&sa, &req("list", "", "pods", "", "default", ""))
+                .is_ok()
+        );
+        assert!(
+            p.authorize(&sa, &req("list", "", "pods", "", "other", ""))
+                .is_err()
+        );
+        assert!(
+            p.authorize(&sa, &req("delete", "", "pods", "", "default", "x"))
+                .is_err()
+        );
         let other = User::service_account("default", "someone");
-        assert!(p.authorize(&other, &req("list", "", "pods", "", "default", "")).is_err());
+        assert!(
+            p.authorize(&other, &req("list", "", "pods", "", "default", ""))
+                .is_err()
+        );
     }
 
     #[test]
@@ -379,10 +411,28 @@ mod tests {
         let p = policy();
         let sa = User::service_account("default", "hap-operator");
         let g = "hap.cloudian.com";
-        assert!(p.authorize(&sa, &req("patch", g, "hapcontainers", "status", "default", "x")).is_ok());
-        assert!(p.authorize(&sa, &req("patch", g, "hapcontainers", "", "default", "x")).is_err());
-        assert!(p.authorize(&sa, &req("update", "", "configmaps", "", "default", "lock")).is_ok());
-        assert!(p.authorize(&sa, &req("update", "", "configmaps", "", "default", "other")).is_err());
+        assert!(
+            p.authorize(
+                &sa,
+                &req("patch", g, "hapcontainers", "status", "default", "x")
+            )
+            .is_ok()
+        );
+        assert!(
+            p.authorize(&sa, &req("patch", g, "hapcontainers", "", "default", "x"))
+                .is_err()
+        );
+        assert!(
+            p.authorize(&sa, &req("update", "", "configmaps", "", "default", "lock"))
+                .is_ok()
+        );
+        assert!(
+            p.authorize(
+                &sa,
+                &req("update", "", "configmaps", "", "default", "other")
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -407,7 +457,18 @@ mod tests {
             "secrets is forbidden: User \"system:serviceaccount:default:hap-operator\" cannot list resource \"secrets\" in API group \"\" in the namespace \"default\""
         );
         assert_eq!(
-            forbidden_message(&sa, &req("patch", "hap.cloudian.com", "hapcontainers", "status", "default", "x"), ""),
+            forbidden_message(
+                &sa,
+                &req(
+                    "patch",
+                    "hap.cloudian.com",
+                    "hapcontainers",
+                    "status",
+                    "default",
+                    "x"
+                ),
+                ""
+            ),
             "hapcontainers.hap.cloudian.com \"x\" is forbidden: User \"system:serviceaccount:default:hap-operator\" cannot patch resource \"hapcontainers/status\" in API group \"hap.cloudian.com\" in the namespace \"default\""
         );
         assert_eq!(
@@ -421,21 +482,41 @@ mod tests {
         let mut p = policy();
         p.roles.clear();
         let sa = User::service_account("default", "hap-operator");
-        let reason = p.authorize(&sa, &req("list", "", "pods", "", "default", "")).unwrap_err();
-        assert_eq!(reason, "RBAC: role.rbac.authorization.k8s.io \"op\" not found");
+        let reason = p
+            .authorize(&sa, &req("list", "", "pods", "", "default", ""))
+            .unwrap_err();
+        assert_eq!(
+            reason,
+            "RBAC: role.rbac.authorization.k8s.io \"op\" not found"
+        );
     }
 
     #[test]
     fn escalation_needs_every_granted_permission() {
         let p = policy();
         let sa = User::service_account("default", "hap-operator");
-        let within = vec![json!({"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "watch"]})];
+        let within =
+            vec![json!({"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "watch"]})];
         assert!(p.confirm_no_escalation(&sa, "default", &within).is_ok());
-        let beyond = vec![json!({"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "create"]})];
-        let msg = p.confirm_no_escalation(&sa, "default", &beyond).unwrap_err();
-        assert!(msg.ends_with("not currently held:\n{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"create\"]}"), "{msg}");
+        let beyond =
+            vec![json!({"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "create"]})];
+        let msg = p
+            .confirm_no_escalation(&sa, "default", &beyond)
+            .unwrap_err();
+        assert!(
+            msg.ends_with(
+                "not currently held:\n{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"create\"]}"
+            ),
+            "{msg}"
+        );
         let wildcard = vec![json!({"apiGroups": [""], "resources": ["*"], "verbs": ["get"]})];
-        assert!(p.confirm_no_escalation(&sa, "default", &wildcard).is_err(), "only a wildcard covers a wildcard");
-        assert!(p.confirm_no_escalation(&User::admin(), "default", &beyond).is_ok());
+        assert!(
+            p.confirm_no_escalation(&sa, "default", &wildcard).is_err(),
+            "only a wildcard covers a wildcard"
+        );
+        assert!(
+            p.confirm_no_escalation(&User::admin(), "default", &beyond)
+                .is_ok()
+        );
     }
 }

@@ -87,6 +87,30 @@ impl ResourceType {
     pub fn has_status(&self) -> bool {
         self.subresources.contains(&"status")
     }
+
+    /// The etcd key the apiserver would store an object under, which some of its errors quote.
+    pub fn etcd_key(&self, namespace: &str, name: &str) -> String {
+        let prefix = match (self.storage.group.as_str(), self.storage.resource.as_str()) {
+            ("", "services") => "services/specs".to_string(),
+            ("", "endpoints") => "services/endpoints".to_string(),
+            ("", "nodes") => "minions".to_string(),
+            ("", resource) => resource.to_string(),
+            (
+                "apps"
+                | "batch"
+                | "rbac.authorization.k8s.io"
+                | "coordination.k8s.io"
+                | "discovery.k8s.io",
+                resource,
+            ) => resource.to_string(),
+            (group, resource) => format!("{group}/{resource}"),
+        };
+        if self.namespaced {
+            format!("/registry/{prefix}/{namespace}/{name}")
+        } else {
+            format!("/registry/{prefix}/{name}")
+        }
+    }
 }
 
 const ALL_VERBS: &[&str] = &[
@@ -112,6 +136,8 @@ struct BuiltIn {
     verbs: &'static [&'static str],
 }
 
+// One row of the BUILT_INS table: positional arguments keep the table readable as a table.
+#[allow(clippy::too_many_arguments)]
 const fn b(
     group: &'static str,
     version: &'static str,
@@ -218,7 +244,11 @@ pub fn types_of_crd(crd: &Value) -> Vec<ResourceType> {
     let kind = names["kind"].as_str().unwrap_or_default();
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let versions = spec["versions"].as_array().cloned().unwrap_or_default();
@@ -321,9 +351,15 @@ impl Registry {
 
     /// Serves (or re-serves, after an update) the types of a CRD.
     pub fn serve_crd(&self, crd: &Value) {
-        let name = crd["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = crd["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let types = types_of_crd(crd);
-        self.crds.write().expect("registry lock").insert(name, types);
+        self.crds
+            .write()
+            .expect("registry lock")
+            .insert(name, types);
     }
 
     pub fn unserve_crd(&self, name: &str) {
@@ -378,7 +414,10 @@ mod tests {
         assert_eq!(t.short_names, vec!["wd"]);
         assert_eq!(t.list_kind, "WidgetList");
         assert_eq!(t.crd.as_ref().unwrap().printer_columns, vec![age_column()]);
-        assert!(r.find("example.com", "v0", "widgets").is_none(), "unserved versions are not served");
+        assert!(
+            r.find("example.com", "v0", "widgets").is_none(),
+            "unserved versions are not served"
+        );
         r.unserve_crd("widgets.example.com");
         assert!(r.find("example.com", "v1", "widgets").is_none());
     }

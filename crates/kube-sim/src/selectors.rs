@@ -44,7 +44,9 @@ fn parse_set(s: &str) -> Result<Vec<String>, String> {
         .trim()
         .strip_prefix('(')
         .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| format!("unable to parse requirement: expected a set in parentheses, found '{s}'"))?;
+        .ok_or_else(|| {
+            format!("unable to parse requirement: expected a set in parentheses, found '{s}'")
+        })?;
     Ok(inner
         .split(',')
         .map(|v| v.trim().to_string())
@@ -63,7 +65,10 @@ impl LabelSelector {
             let req = if let Some(key) = part.strip_prefix('!') {
                 (key.trim().to_string(), LabelOp::DoesNotExist)
             } else if let Some((k, v)) = part.split_once("!=") {
-                (k.trim().to_string(), LabelOp::NotEquals(v.trim().to_string()))
+                (
+                    k.trim().to_string(),
+                    LabelOp::NotEquals(v.trim().to_string()),
+                )
             } else if let Some((k, v)) = part.split_once("==") {
                 (k.trim().to_string(), LabelOp::Equals(v.trim().to_string()))
             } else if let Some((k, v)) = part.split_once('=') {
@@ -78,7 +83,9 @@ impl LabelSelector {
                 (part.to_string(), LabelOp::Exists)
             };
             if req.0.is_empty() {
-                return Err(format!("unable to parse requirement: empty key in '{part}'"));
+                return Err(format!(
+                    "unable to parse requirement: empty key in '{part}'"
+                ));
             }
             requirements.push(req);
         }
@@ -90,7 +97,10 @@ impl LabelSelector {
         let mut requirements = Vec::new();
         if let Some(m) = sel["matchLabels"].as_object() {
             for (k, v) in m {
-                requirements.push((k.clone(), LabelOp::Equals(v.as_str().unwrap_or_default().into())));
+                requirements.push((
+                    k.clone(),
+                    LabelOp::Equals(v.as_str().unwrap_or_default().into()),
+                ));
             }
         }
         for expr in sel["matchExpressions"].as_array().into_iter().flatten() {
@@ -118,7 +128,12 @@ impl LabelSelector {
             .as_object()
             .into_iter()
             .flatten()
-            .map(|(k, v)| (k.clone(), LabelOp::Equals(v.as_str().unwrap_or_default().into())))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    LabelOp::Equals(v.as_str().unwrap_or_default().into()),
+                )
+            })
             .collect();
         LabelSelector { requirements }
     }
@@ -161,10 +176,26 @@ pub struct FieldSelector {
     requirements: Vec<(String, bool, String)>,
 }
 
-/// The fields each resource can be selected by, beyond metadata.name and metadata.namespace.
-fn selectable_fields(group: &str, resource: &str) -> &'static [&'static str] {
-    match (group, resource) {
+/// The fields a resource can be selected by. Kinds with their own field-label conversion list every field
+/// they accept (not always both metadata fields); the others accept the two metadata fields, and word
+/// their refusal differently.
+enum Selectable {
+    Own(&'static [&'static str]),
+    MetadataOnly,
+}
+
+const META: &[&str] = &["metadata.name", "metadata.namespace"];
+
+fn selectable_fields(group: &str, resource: &str, custom_resource: bool) -> Selectable {
+    if custom_resource {
+        // Custom resources without selectableFields: the two metadata fields, refused in the
+        // apiextensions converter's words.
+        return Selectable::Own(META);
+    }
+    Selectable::Own(match (group, resource) {
         ("", "pods") => &[
+            "metadata.name",
+            "metadata.namespace",
             "spec.nodeName",
             "spec.restartPolicy",
             "spec.schedulerName",
@@ -186,37 +217,53 @@ fn selectable_fields(group: &str, resource: &str) -> &'static [&'static str] {
             "reportingComponent",
             "source",
             "type",
+            "metadata.namespace",
+            "metadata.name",
         ],
-        ("", "secrets") => &["type"],
-        ("", "namespaces") => &["status.phase"],
-        ("", "nodes") => &["spec.unschedulable"],
-        ("", "services") => &["spec.clusterIP", "spec.type"],
-        ("apps", "replicasets") => &["status.replicas"],
-        ("batch", "jobs") => &["status.successful"],
-        _ => &[],
-    }
+        ("", "secrets") => &["type", "metadata.namespace", "metadata.name"],
+        ("", "namespaces") => &["status.phase", "metadata.name"],
+        ("", "nodes") => &["metadata.name", "spec.unschedulable"],
+        ("", "services") => &[
+            "metadata.namespace",
+            "metadata.name",
+            "spec.clusterIP",
+            "spec.type",
+        ],
+        ("apps", "replicasets") => &["metadata.name", "metadata.namespace", "status.replicas"],
+        ("batch", "jobs") => &["metadata.name", "metadata.namespace", "status.successful"],
+        _ => return Selectable::MetadataOnly,
+    })
 }
 
 /// The value a field selector compares: JSON scalars as the apiserver's field set renders them.
 fn field_value(obj: &Value, field: &str) -> String {
-    let v = if field == "source" {
-        &obj["source"]["component"]
-    } else {
-        field.split('.').fold(obj, |v, f| &v[f])
+    let v = match field {
+        "source" => &obj["source"]["component"],
+        // A Job's field is named for its count of succeeded pods.
+        "status.successful" => &obj["status"]["succeeded"],
+        _ => field.split('.').fold(obj, |v, f| &v[f]),
     };
     match v {
         Value::String(s) => s.clone(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
-        // Unset booleans select as "false", as the apiserver's field sets render them.
-        Value::Null if field == "spec.hostNetwork" || field == "spec.unschedulable" => "false".into(),
+        // Unset booleans and counts select as "false" and "0", as the apiserver's field sets render them.
+        Value::Null if field == "spec.hostNetwork" || field == "spec.unschedulable" => {
+            "false".into()
+        }
+        Value::Null if field == "status.replicas" || field == "status.successful" => "0".into(),
         _ => String::new(),
     }
 }
 
 impl FieldSelector {
-    pub fn parse(s: &str, group: &str, resource: &str) -> Result<Self, String> {
-        let allowed = selectable_fields(group, resource);
+    pub fn parse(
+        s: &str,
+        group: &str,
+        resource: &str,
+        custom_resource: bool,
+    ) -> Result<Self, String> {
+        let allowed = selectable_fields(group, resource, custom_resource);
         let mut requirements = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (field, eq, value) = if let Some((f, v)) = part.split_once("!=") {
@@ -226,11 +273,27 @@ impl FieldSelector {
             } else if let Some((f, v)) = part.split_once('=') {
                 (f, true, v)
             } else {
-                return Err(format!("invalid selector: '{part}'; can't understand '{part}'"));
+                return Err(format!(
+                    "invalid selector: '{part}'; can't understand '{part}'"
+                ));
             };
             let field = field.trim();
-            if field != "metadata.name" && field != "metadata.namespace" && !allowed.contains(&field) {
-                return Err(format!("field label not supported: {field}"));
+            // Old clients still send spec.host for a pod's node.
+            let field = if field == "spec.host" && resource == "pods" && group.is_empty() {
+                "spec.nodeName"
+            } else {
+                field
+            };
+            match &allowed {
+                Selectable::Own(fields) if !fields.contains(&field) => {
+                    return Err(format!("field label not supported: {field}"));
+                }
+                Selectable::MetadataOnly if !META.contains(&field) => {
+                    return Err(format!(
+                        "{field:?} is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+                    ));
+                }
+                _ => {}
             }
             requirements.push((field.to_string(), eq, value.trim().to_string()));
         }
@@ -264,13 +327,34 @@ mod tests {
     #[test]
     fn label_selector_syntax() {
         let o = obj(json!({"app": "web", "tier": "front"}));
-        let yes = ["app=web", "app==web", "app!=db", "app in (web, db)", "tier notin (back)", "app", "!missing", "app=web,tier in (front)"];
+        let yes = [
+            "app=web",
+            "app==web",
+            "app!=db",
+            "app in (web, db)",
+            "tier notin (back)",
+            "app",
+            "!missing",
+            "app=web,tier in (front)",
+        ];
         for s in yes {
-            assert!(LabelSelector::parse(s).unwrap().matches(&o), "{s} should match");
+            assert!(
+                LabelSelector::parse(s).unwrap().matches(&o),
+                "{s} should match"
+            );
         }
-        let no = ["app=db", "app notin (web)", "missing", "!app", "app=web,tier=back"];
+        let no = [
+            "app=db",
+            "app notin (web)",
+            "missing",
+            "!app",
+            "app=web,tier=back",
+        ];
         for s in no {
-            assert!(!LabelSelector::parse(s).unwrap().matches(&o), "{s} should not match");
+            assert!(
+                !LabelSelector::parse(s).unwrap().matches(&o),
+                "{s} should not match"
+            );
         }
         assert!(LabelSelector::parse("app in web").is_err());
     }
@@ -288,15 +372,29 @@ mod tests {
     #[test]
     fn field_selectors_are_limited_per_resource() {
         let o = obj(json!({}));
-        let s = FieldSelector::parse("metadata.name=p,status.phase!=Pending", "", "pods").unwrap();
+        let s = FieldSelector::parse("metadata.name=p,status.phase!=Pending", "", "pods", false)
+            .unwrap();
         assert!(s.matches(&o));
         assert_eq!(s.pinned_name(), Some("p"));
-        assert!(!FieldSelector::parse("status.phase=Pending", "", "pods").unwrap().matches(&o));
+        assert!(
+            !FieldSelector::parse("status.phase=Pending", "", "pods", false)
+                .unwrap()
+                .matches(&o)
+        );
         assert_eq!(
-            FieldSelector::parse("status.phase=Running", "", "configmaps").unwrap_err(),
-            "field label not supported: status.phase"
+            FieldSelector::parse("status.phase=Running", "", "configmaps", false).unwrap_err(),
+            "\"status.phase\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
         );
         let ev = json!({"involvedObject": {"name": "x", "uid": "u"}, "source": {"component": "kubelet"}});
-        assert!(FieldSelector::parse("involvedObject.name=x,involvedObject.uid=u,source=kubelet", "", "events").unwrap().matches(&ev));
+        assert!(
+            FieldSelector::parse(
+                "involvedObject.name=x,involvedObject.uid=u,source=kubelet",
+                "",
+                "events",
+                false
+            )
+            .unwrap()
+            .matches(&ev)
+        );
     }
 }

@@ -82,24 +82,63 @@ fn rbac_defaults() -> Vec<(&'static str, Value)> {
             "subjects": subjects})
     };
     vec![
-        ("clusterroles", role("cluster-admin", json!([
-            {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
-            {"nonResourceURLs": ["*"], "verbs": ["*"]}
-        ]))),
-        ("clusterroles", role("system:discovery", json!([{"nonResourceURLs": [
+        (
+            "clusterroles",
+            role(
+                "cluster-admin",
+                json!([
+                    {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+                    {"nonResourceURLs": ["*"], "verbs": ["*"]}
+                ]),
+            ),
+        ),
+        (
+            "clusterroles",
+            role(
+                "system:discovery",
+                json!([{"nonResourceURLs": [
             "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"
-        ], "verbs": ["get"]}]))),
-        ("clusterroles", role("system:public-info-viewer", json!([{"nonResourceURLs": [
+        ], "verbs": ["get"]}]),
+            ),
+        ),
+        (
+            "clusterroles",
+            role(
+                "system:public-info-viewer",
+                json!([{"nonResourceURLs": [
             "/healthz", "/livez", "/readyz", "/version", "/version/"
-        ], "verbs": ["get"]}]))),
-        ("clusterroles", role("system:basic-user", json!([
-            {"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], "verbs": ["create"]},
-            {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"], "verbs": ["create"]}
-        ]))),
-        ("clusterrolebindings", binding("cluster-admin", &["system:masters"])),
-        ("clusterrolebindings", binding("system:discovery", &["system:authenticated"])),
-        ("clusterrolebindings", binding("system:public-info-viewer", &["system:authenticated", "system:unauthenticated"])),
-        ("clusterrolebindings", binding("system:basic-user", &["system:authenticated"])),
+        ], "verbs": ["get"]}]),
+            ),
+        ),
+        (
+            "clusterroles",
+            role(
+                "system:basic-user",
+                json!([
+                    {"apiGroups": ["authorization.k8s.io"], "resources": ["selfsubjectaccessreviews", "selfsubjectrulesreviews"], "verbs": ["create"]},
+                    {"apiGroups": ["authentication.k8s.io"], "resources": ["selfsubjectreviews"], "verbs": ["create"]}
+                ]),
+            ),
+        ),
+        (
+            "clusterrolebindings",
+            binding("cluster-admin", &["system:masters"]),
+        ),
+        (
+            "clusterrolebindings",
+            binding("system:discovery", &["system:authenticated"]),
+        ),
+        (
+            "clusterrolebindings",
+            binding(
+                "system:public-info-viewer",
+                &["system:authenticated", "system:unauthenticated"],
+            ),
+        ),
+        (
+            "clusterrolebindings",
+            binding("system:basic-user", &["system:authenticated"]),
+        ),
     ]
 }
 
@@ -128,34 +167,55 @@ fn node(name: &str, ip: &str, gpus: u32) -> (Value, Value) {
 
 /// The objects a fresh cluster has: namespaces, nodes, default RBAC, the `kubernetes` service.
 async fn bootstrap(core: &Core, gpus: u32) -> anyhow::Result<()> {
-    let writer = Writer { core, manager: "kube-apiserver" };
+    let writer = Writer {
+        core,
+        manager: "kube-apiserver",
+    };
     let ns_rt = core.built_in("", "namespaces");
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         writer
-            .create(&ns_rt, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}))
+            .create(
+                &ns_rt,
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            )
             .await
             .map_err(|e| anyhow::anyhow!(e.message))?;
     }
     let node_rt = core.built_in("", "nodes");
     for (name, ip) in &core.nodes {
         let (obj, status) = node(name, ip, gpus);
-        let created = writer.create(&node_rt, obj).await.map_err(|e| anyhow::anyhow!(e.message))?;
-        writer.update_status(&node_rt, &created, status).await.map_err(|e| anyhow::anyhow!(e.message))?;
+        let created = writer
+            .create(&node_rt, obj)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        writer
+            .update_status(&node_rt, &created, status)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
     }
     for (resource, obj) in rbac_defaults() {
         let rt = core.built_in("rbac.authorization.k8s.io", resource);
-        writer.create(&rt, obj).await.map_err(|e| anyhow::anyhow!(e.message))?;
+        writer
+            .create(&rt, obj)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
     }
     let svc_rt = core.built_in("", "services");
     let svc = json!({"apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
         "spec": {"clusterIP": "10.96.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}});
-    writer.create(&svc_rt, svc).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    writer
+        .create(&svc_rt, svc)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
     let ep_rt = core.built_in("", "endpoints");
     let api_ip = core.nodes[0].1.clone();
     let ep = json!({"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
         "subsets": [{"addresses": [{"ip": api_ip}], "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]}]});
-    writer.create(&ep_rt, ep).await.map_err(|e| anyhow::anyhow!(e.message))?;
+    writer
+        .create(&ep_rt, ep)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
     Ok(())
 }
 
@@ -196,9 +256,17 @@ impl Sim {
             )?)),
         };
         let certs = crate::tls::generate()?;
-        let core = Core::new(crdcheck, config.timings.clone(), config.history, config.nodes, certs.ca_pem.clone());
+        let core = Core::new(
+            crdcheck,
+            config.timings.clone(),
+            config.history,
+            config.nodes,
+            certs.ca_pem.clone(),
+        );
         bootstrap(&core, config.gpus_per_node).await?;
-        let tcp = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let tcp = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
         let addr = tcp.local_addr()?;
         let listener = crate::tls::TlsListener::new(tcp, certs.server.clone())?;
         *core.address.write().expect("address") = addr.to_string();
@@ -249,7 +317,12 @@ impl Sim {
             namespace: namespace.into(),
             name: name.into(),
         });
-        kubeconfig_yaml(&self.url(), &self.ca_pem, &format!("system:serviceaccount:{namespace}:{name}"), &token)
+        kubeconfig_yaml(
+            &self.url(),
+            &self.ca_pem,
+            &format!("system:serviceaccount:{namespace}:{name}"),
+            &token,
+        )
     }
 
     pub fn write_kubeconfig(path: &Path, yaml: &str) -> anyhow::Result<()> {
@@ -266,7 +339,11 @@ impl Sim {
         Self::client_from(&self.admin_kubeconfig()).await
     }
 
-    pub async fn service_account_client(&self, namespace: &str, name: &str) -> anyhow::Result<kube::Client> {
+    pub async fn service_account_client(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> anyhow::Result<kube::Client> {
         Self::client_from(&self.service_account_kubeconfig(namespace, name)).await
     }
 
@@ -297,10 +374,14 @@ impl Sim {
 
     /// Makes the kubelet treat pods whose image contains `image_contains` as `fault` says.
     pub fn add_pod_fault(&self, image_contains: &str, fault: PodFault) {
-        self.core.pod_faults.write().expect("pod faults").push(FaultRule {
-            image_contains: image_contains.into(),
-            fault,
-        });
+        self.core
+            .pod_faults
+            .write()
+            .expect("pod faults")
+            .push(FaultRule {
+                image_contains: image_contains.into(),
+                fault,
+            });
     }
 
     pub async fn shutdown(mut self) {

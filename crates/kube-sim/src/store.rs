@@ -48,7 +48,8 @@ pub enum StoreError {
     AlreadyExists,
     /// The object's resourceVersion is not the expected one.
     Conflict,
-    /// The requested resourceVersion has been compacted away; `oldest` is the oldest one still served.
+    /// The requested resourceVersion has been compacted away; `oldest` is the oldest one a watch can
+    /// still resume from.
     Gone {
         requested: u64,
         oldest: u64,
@@ -294,10 +295,11 @@ impl Store {
     pub fn watch_from(&self, from_rv: u64) -> Result<Subscription, StoreError> {
         let state = self.lock();
         if from_rv < state.compacted {
-            let oldest = state.history.front().map(|e| e.rv).unwrap_or(state.rv);
+            // Worded as the watch cache does: the oldest resourceVersion a watch could still resume
+            // from, one before the oldest event kept.
             return Err(StoreError::Gone {
                 requested: from_rv,
-                oldest,
+                oldest: state.compacted,
             });
         }
         let backlog = state
@@ -342,7 +344,9 @@ mod tests {
     fn resource_versions_are_global_and_increasing() {
         let s = Store::new(100);
         let a = s.create(&pods(), pod("a", "p")).unwrap();
-        let b = s.create(&StorageKey::new("", "services"), pod("a", "s")).unwrap();
+        let b = s
+            .create(&StorageKey::new("", "services"), pod("a", "s"))
+            .unwrap();
         assert!(resource_version(&b) > resource_version(&a));
         assert_eq!(s.current_rv(), resource_version(&b).unwrap());
     }
@@ -353,7 +357,11 @@ mod tests {
         let created = s.create(&pods(), pod("a", "p")).unwrap();
         let rv = resource_version(&created).unwrap();
         let same = s.update(&pods(), created.clone(), Some(rv)).unwrap();
-        assert_eq!(resource_version(&same), Some(rv), "a no-op write is not a write");
+        assert_eq!(
+            resource_version(&same),
+            Some(rv),
+            "a no-op write is not a write"
+        );
         let mut changed = created.clone();
         changed["spec"]["x"] = json!(1);
         let updated = s.update(&pods(), changed.clone(), Some(rv)).unwrap();
@@ -388,7 +396,10 @@ mod tests {
         assert_eq!(meta_str(&sub.backlog[0].object, "name"), "2");
         s.create(&pods(), pod("a", "3")).unwrap();
         // History holds 2 events; resuming from before the oldest one is Gone.
-        assert!(matches!(s.watch_from(rv1 - 1), Err(StoreError::Gone { .. })));
+        assert!(matches!(
+            s.watch_from(rv1 - 1),
+            Err(StoreError::Gone { .. })
+        ));
         s.compact();
         assert!(matches!(s.watch_from(rv1), Err(StoreError::Gone { .. })));
         assert!(s.watch_from(s.current_rv()).is_ok());

@@ -32,7 +32,11 @@ struct Column {
 }
 
 const fn col(name: &'static str, kind: &'static str, priority: u8) -> Column {
-    Column { name, kind, priority }
+    Column {
+        name,
+        kind,
+        priority,
+    }
 }
 
 fn s(v: &Value) -> &str {
@@ -40,7 +44,11 @@ fn s(v: &Value) -> &str {
 }
 
 fn or_none(v: &str) -> String {
-    if v.is_empty() { "<none>".into() } else { v.to_string() }
+    if v.is_empty() {
+        "<none>".into()
+    } else {
+        v.to_string()
+    }
 }
 
 fn int(v: &Value) -> Value {
@@ -52,7 +60,10 @@ fn created(o: &Value) -> &str {
 }
 
 fn containers_and_images(template_spec: &Value) -> (String, String) {
-    let cs = template_spec["containers"].as_array().cloned().unwrap_or_default();
+    let cs = template_spec["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let names: Vec<&str> = cs.iter().map(|c| s(&c["name"])).collect();
     let images: Vec<&str> = cs.iter().map(|c| s(&c["image"])).collect();
     (names.join(","), images.join(","))
@@ -66,10 +77,24 @@ fn selector_text(sel: &Value) -> String {
         .map(|(k, v)| format!("{k}={}", s(v)))
         .collect();
     for e in sel["matchExpressions"].as_array().into_iter().flatten() {
-        let values: Vec<&str> = e["values"].as_array().into_iter().flatten().map(s).collect();
-        parts.push(format!("{} {} ({})", s(&e["key"]), s(&e["operator"]).to_lowercase(), values.join(",")));
+        let values: Vec<&str> = e["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(s)
+            .collect();
+        parts.push(format!(
+            "{} {} ({})",
+            s(&e["key"]),
+            s(&e["operator"]).to_lowercase(),
+            values.join(",")
+        ));
     }
-    if parts.is_empty() { "<none>".into() } else { parts.join(",") }
+    if parts.is_empty() {
+        "<none>".into()
+    } else {
+        parts.join(",")
+    }
 }
 
 fn map_selector_text(sel: &Value) -> String {
@@ -79,7 +104,11 @@ fn map_selector_text(sel: &Value) -> String {
         .flatten()
         .map(|(k, v)| format!("{k}={}", s(v)))
         .collect();
-    if parts.is_empty() { "<none>".into() } else { parts.join(",") }
+    if parts.is_empty() {
+        "<none>".into()
+    } else {
+        parts.join(",")
+    }
 }
 
 /// The STATUS, READY and RESTARTS of a pod, by kubectl's printPod rules.
@@ -95,13 +124,16 @@ fn pod_cells(p: &Value) -> Vec<Value> {
     let mut restarts = 0;
     let mut last_restart: Option<String> = None;
     let mut has_running = false;
-    let statuses = p["status"]["containerStatuses"].as_array().cloned().unwrap_or_default();
+    let statuses = p["status"]["containerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for c in statuses.iter().rev() {
         restarts += c["restartCount"].as_i64().unwrap_or(0);
-        if let Some(t) = c["lastState"]["terminated"]["finishedAt"].as_str() {
-            if last_restart.as_deref().is_none_or(|l| parse(l) < parse(t)) {
-                last_restart = Some(t.to_string());
-            }
+        if let Some(t) = c["lastState"]["terminated"]["finishedAt"].as_str()
+            && last_restart.as_deref().is_none_or(|l| parse(l) < parse(t))
+        {
+            last_restart = Some(t.to_string());
         }
         let state = &c["state"];
         if !s(&state["waiting"]["reason"]).is_empty() {
@@ -111,7 +143,10 @@ fn pod_cells(p: &Value) -> Vec<Value> {
         } else if state["terminated"].is_object() {
             reason = match state["terminated"]["signal"].as_i64() {
                 Some(sig) if sig != 0 => format!("Signal:{sig}"),
-                _ => format!("ExitCode:{}", state["terminated"]["exitCode"].as_i64().unwrap_or(0)),
+                _ => format!(
+                    "ExitCode:{}",
+                    state["terminated"]["exitCode"].as_i64().unwrap_or(0)
+                ),
             };
         } else if c["ready"].as_bool() == Some(true) && state["running"].is_object() {
             has_running = true;
@@ -124,7 +159,11 @@ fn pod_cells(p: &Value) -> Vec<Value> {
             .into_iter()
             .flatten()
             .any(|c| c["type"] == "Ready" && c["status"] == "True");
-        reason = if ready_cond { "Running".into() } else { "NotReady".into() };
+        reason = if ready_cond {
+            "Running".into()
+        } else {
+            "NotReady".into()
+        };
     }
     let terminal = phase == "Succeeded" || phase == "Failed";
     if p["metadata"]["deletionTimestamp"].is_string() {
@@ -157,13 +196,24 @@ fn service_cells(svc: &Value) -> Vec<Value> {
         "" => "<none>".to_string(),
         ip => ip.to_string(),
     };
-    let mut external: Vec<String> = spec["externalIPs"].as_array().into_iter().flatten().map(|v| s(v).to_string()).collect();
+    let mut external: Vec<String> = spec["externalIPs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| s(v).to_string())
+        .collect();
     if svc_type == "LoadBalancer" {
         let ingress: Vec<String> = svc["status"]["loadBalancer"]["ingress"]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|i| if i["ip"].is_string() { s(&i["ip"]).to_string() } else { s(&i["hostname"]).to_string() })
+            .map(|i| {
+                if i["ip"].is_string() {
+                    s(&i["ip"]).to_string()
+                } else {
+                    s(&i["hostname"]).to_string()
+                }
+            })
             .collect();
         external.extend(ingress);
     }
@@ -192,15 +242,26 @@ fn service_cells(svc: &Value) -> Vec<Value> {
         json!(svc_type),
         json!(cluster_ip),
         json!(external_text),
-        json!(if ports.is_empty() { "<none>".to_string() } else { ports.join(",") }),
+        json!(if ports.is_empty() {
+            "<none>".to_string()
+        } else {
+            ports.join(",")
+        }),
         json!(age(created(svc))),
         json!(map_selector_text(&spec["selector"])),
     ]
 }
 
 fn job_status(j: &Value) -> &'static str {
-    let conds = j["status"]["conditions"].as_array().cloned().unwrap_or_default();
-    let has = |t: &str| conds.iter().any(|c| c["type"] == t && c["status"] == "True");
+    let conds = j["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let has = |t: &str| {
+        conds
+            .iter()
+            .any(|c| c["type"] == t && c["status"] == "True")
+    };
     if has("Complete") {
         "Complete"
     } else if has("Failed") {
@@ -234,7 +295,13 @@ fn node_status(n: &Value) -> String {
         .into_iter()
         .flatten()
         .find(|c| c["type"] == "Ready")
-        .map(|c| if c["status"] == "True" { "Ready" } else { "NotReady" })
+        .map(|c| {
+            if c["status"] == "True" {
+                "Ready"
+            } else {
+                "NotReady"
+            }
+        })
         .unwrap_or("Unknown");
     if n["spec"]["unschedulable"].as_bool() == Some(true) {
         format!("{ready},SchedulingDisabled")
@@ -250,7 +317,11 @@ fn node_roles(n: &Value) -> String {
         .flatten()
         .filter_map(|(k, _)| k.strip_prefix("node-role.kubernetes.io/"))
         .collect();
-    if roles.is_empty() { "<none>".into() } else { roles.join(",") }
+    if roles.is_empty() {
+        "<none>".into()
+    } else {
+        roles.join(",")
+    }
 }
 
 fn subjects_of(b: &Value, kind: &str) -> String {
@@ -277,32 +348,98 @@ fn built_in(kind: &str, o: &Value) -> Option<(Vec<Column>, Vec<Value>)> {
     let a = json!(age(created(o)));
     let row = match kind {
         "Pod" => (
-            vec![col("Ready", "string", 0), col("Status", "string", 0), col("Restarts", "string", 0), col("Age", "string", 0), col("IP", "string", 1), col("Node", "string", 1), col("Nominated Node", "string", 1), col("Readiness Gates", "string", 1)],
+            vec![
+                col("Ready", "string", 0),
+                col("Status", "string", 0),
+                col("Restarts", "string", 0),
+                col("Age", "string", 0),
+                col("IP", "string", 1),
+                col("Node", "string", 1),
+                col("Nominated Node", "string", 1),
+                col("Readiness Gates", "string", 1),
+            ],
             pod_cells(o),
         ),
         "Service" => (
-            vec![col("Type", "string", 0), col("Cluster-IP", "string", 0), col("External-IP", "string", 0), col("Port(s)", "string", 0), col("Age", "string", 0), col("Selector", "string", 1)],
+            vec![
+                col("Type", "string", 0),
+                col("Cluster-IP", "string", 0),
+                col("External-IP", "string", 0),
+                col("Port(s)", "string", 0),
+                col("Age", "string", 0),
+                col("Selector", "string", 1),
+            ],
             service_cells(o),
         ),
         "Deployment" => {
             let (c, i) = containers_and_images(&spec["template"]["spec"]);
             (
-                vec![col("Ready", "string", 0), col("Up-to-date", "integer", 0), col("Available", "integer", 0), col("Age", "string", 0), col("Containers", "string", 1), col("Images", "string", 1), col("Selector", "string", 1)],
-                vec![json!(format!("{}/{}", st["readyReplicas"].as_i64().unwrap_or(0), spec["replicas"].as_i64().unwrap_or(0))), int(&st["updatedReplicas"]), int(&st["availableReplicas"]), a, json!(c), json!(i), json!(selector_text(&spec["selector"]))],
+                vec![
+                    col("Ready", "string", 0),
+                    col("Up-to-date", "integer", 0),
+                    col("Available", "integer", 0),
+                    col("Age", "string", 0),
+                    col("Containers", "string", 1),
+                    col("Images", "string", 1),
+                    col("Selector", "string", 1),
+                ],
+                vec![
+                    json!(format!(
+                        "{}/{}",
+                        st["readyReplicas"].as_i64().unwrap_or(0),
+                        spec["replicas"].as_i64().unwrap_or(0)
+                    )),
+                    int(&st["updatedReplicas"]),
+                    int(&st["availableReplicas"]),
+                    a,
+                    json!(c),
+                    json!(i),
+                    json!(selector_text(&spec["selector"])),
+                ],
             )
         }
         "ReplicaSet" => {
             let (c, i) = containers_and_images(&spec["template"]["spec"]);
             (
-                vec![col("Desired", "integer", 0), col("Current", "integer", 0), col("Ready", "integer", 0), col("Age", "string", 0), col("Containers", "string", 1), col("Images", "string", 1), col("Selector", "string", 1)],
-                vec![int(&spec["replicas"]), int(&st["replicas"]), int(&st["readyReplicas"]), a, json!(c), json!(i), json!(selector_text(&spec["selector"]))],
+                vec![
+                    col("Desired", "integer", 0),
+                    col("Current", "integer", 0),
+                    col("Ready", "integer", 0),
+                    col("Age", "string", 0),
+                    col("Containers", "string", 1),
+                    col("Images", "string", 1),
+                    col("Selector", "string", 1),
+                ],
+                vec![
+                    int(&spec["replicas"]),
+                    int(&st["replicas"]),
+                    int(&st["readyReplicas"]),
+                    a,
+                    json!(c),
+                    json!(i),
+                    json!(selector_text(&spec["selector"])),
+                ],
             )
         }
         "StatefulSet" => {
             let (c, i) = containers_and_images(&spec["template"]["spec"]);
             (
-                vec![col("Ready", "string", 0), col("Age", "string", 0), col("Containers", "string", 1), col("Images", "string", 1)],
-                vec![json!(format!("{}/{}", st["readyReplicas"].as_i64().unwrap_or(0), spec["replicas"].as_i64().unwrap_or(0))), a, json!(c), json!(i)],
+                vec![
+                    col("Ready", "string", 0),
+                    col("Age", "string", 0),
+                    col("Containers", "string", 1),
+                    col("Images", "string", 1),
+                ],
+                vec![
+                    json!(format!(
+                        "{}/{}",
+                        st["readyReplicas"].as_i64().unwrap_or(0),
+                        spec["replicas"].as_i64().unwrap_or(0)
+                    )),
+                    a,
+                    json!(c),
+                    json!(i),
+                ],
             )
         }
         "Job" => {
@@ -316,44 +453,128 @@ fn built_in(kind: &str, o: &Value) -> Option<(Vec<Column>, Vec<Value>)> {
                 _ => String::new(),
             };
             (
-                vec![col("Status", "string", 0), col("Completions", "string", 0), col("Duration", "string", 0), col("Age", "string", 0), col("Containers", "string", 1), col("Images", "string", 1), col("Selector", "string", 1)],
-                vec![json!(job_status(o)), json!(format!("{}/{}", st["succeeded"].as_i64().unwrap_or(0), spec["completions"].as_i64().unwrap_or(1))), json!(duration), a, json!(c), json!(i), json!(selector_text(&spec["selector"]))],
+                vec![
+                    col("Status", "string", 0),
+                    col("Completions", "string", 0),
+                    col("Duration", "string", 0),
+                    col("Age", "string", 0),
+                    col("Containers", "string", 1),
+                    col("Images", "string", 1),
+                    col("Selector", "string", 1),
+                ],
+                vec![
+                    json!(job_status(o)),
+                    json!(format!(
+                        "{}/{}",
+                        st["succeeded"].as_i64().unwrap_or(0),
+                        spec["completions"].as_i64().unwrap_or(1)
+                    )),
+                    json!(duration),
+                    a,
+                    json!(c),
+                    json!(i),
+                    json!(selector_text(&spec["selector"])),
+                ],
             )
         }
         "ConfigMap" => {
-            let n = o["data"].as_object().map_or(0, |m| m.len()) + o["binaryData"].as_object().map_or(0, |m| m.len());
-            (vec![col("Data", "integer", 0), col("Age", "string", 0)], vec![json!(n), a])
+            let n = o["data"].as_object().map_or(0, |m| m.len())
+                + o["binaryData"].as_object().map_or(0, |m| m.len());
+            (
+                vec![col("Data", "integer", 0), col("Age", "string", 0)],
+                vec![json!(n), a],
+            )
         }
         "Secret" => {
             let n = o["data"].as_object().map_or(0, |m| m.len());
-            (vec![col("Type", "string", 0), col("Data", "integer", 0), col("Age", "string", 0)], vec![json!(s(&o["type"])), json!(n), a])
+            (
+                vec![
+                    col("Type", "string", 0),
+                    col("Data", "integer", 0),
+                    col("Age", "string", 0),
+                ],
+                vec![json!(s(&o["type"])), json!(n), a],
+            )
         }
         "ServiceAccount" => (
             vec![col("Secrets", "integer", 0), col("Age", "string", 0)],
             vec![json!(o["secrets"].as_array().map_or(0, Vec::len)), a],
         ),
         "PersistentVolumeClaim" => {
-            let modes: Vec<&str> = st["accessModes"].as_array().into_iter().flatten().map(s).map(|m| match m {
-                "ReadWriteOnce" => "RWO",
-                "ReadOnlyMany" => "ROX",
-                "ReadWriteMany" => "RWX",
-                "ReadWriteOncePod" => "RWOP",
-                other => other,
-            }).collect();
+            let modes: Vec<&str> = st["accessModes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(s)
+                .map(|m| match m {
+                    "ReadWriteOnce" => "RWO",
+                    "ReadOnlyMany" => "ROX",
+                    "ReadWriteMany" => "RWX",
+                    "ReadWriteOncePod" => "RWOP",
+                    other => other,
+                })
+                .collect();
             (
-                vec![col("Status", "string", 0), col("Volume", "string", 0), col("Capacity", "string", 0), col("Access Modes", "string", 0), col("StorageClass", "string", 0), col("VolumeAttributesClass", "string", 0), col("Age", "string", 0), col("VolumeMode", "string", 1)],
-                vec![json!(s(&st["phase"])), json!(s(&spec["volumeName"])), json!(s(&st["capacity"]["storage"])), json!(modes.join(",")), json!(s(&spec["storageClassName"])), json!("<unset>"), a, json!(s(&spec["volumeMode"]))],
+                vec![
+                    col("Status", "string", 0),
+                    col("Volume", "string", 0),
+                    col("Capacity", "string", 0),
+                    col("Access Modes", "string", 0),
+                    col("StorageClass", "string", 0),
+                    col("VolumeAttributesClass", "string", 0),
+                    col("Age", "string", 0),
+                    col("VolumeMode", "string", 1),
+                ],
+                vec![
+                    json!(s(&st["phase"])),
+                    json!(s(&spec["volumeName"])),
+                    json!(s(&st["capacity"]["storage"])),
+                    json!(modes.join(",")),
+                    json!(s(&spec["storageClassName"])),
+                    json!("<unset>"),
+                    a,
+                    json!(s(&spec["volumeMode"])),
+                ],
             )
         }
-        "Namespace" => (vec![col("Status", "string", 0), col("Age", "string", 0)], vec![json!(s(&st["phase"])), a]),
+        "Namespace" => (
+            vec![col("Status", "string", 0), col("Age", "string", 0)],
+            vec![json!(s(&st["phase"])), a],
+        ),
         "Node" => {
             let ip = |t: &str| {
-                st["addresses"].as_array().into_iter().flatten().find(|x| x["type"] == t).map(|x| s(&x["address"]).to_string()).unwrap_or_else(|| "<none>".into())
+                st["addresses"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|x| x["type"] == t)
+                    .map(|x| s(&x["address"]).to_string())
+                    .unwrap_or_else(|| "<none>".into())
             };
             let info = &st["nodeInfo"];
             (
-                vec![col("Status", "string", 0), col("Roles", "string", 0), col("Age", "string", 0), col("Version", "string", 0), col("Internal-IP", "string", 1), col("External-IP", "string", 1), col("OS-Image", "string", 1), col("Kernel-Version", "string", 1), col("Container-Runtime", "string", 1)],
-                vec![json!(node_status(o)), json!(node_roles(o)), a, json!(s(&info["kubeletVersion"])), json!(ip("InternalIP")), json!(ip("ExternalIP")), json!(s(&info["osImage"])), json!(s(&info["kernelVersion"])), json!(s(&info["containerRuntimeVersion"]))],
+                vec![
+                    col("Status", "string", 0),
+                    col("Roles", "string", 0),
+                    col("Age", "string", 0),
+                    col("Version", "string", 0),
+                    col("Internal-IP", "string", 1),
+                    col("External-IP", "string", 1),
+                    col("OS-Image", "string", 1),
+                    col("Kernel-Version", "string", 1),
+                    col("Container-Runtime", "string", 1),
+                ],
+                vec![
+                    json!(node_status(o)),
+                    json!(node_roles(o)),
+                    a,
+                    json!(s(&info["kubeletVersion"])),
+                    json!(ip("InternalIP")),
+                    json!(ip("ExternalIP")),
+                    json!(s(&info["osImage"])),
+                    json!(s(&info["kernelVersion"])),
+                    json!(s(&info["containerRuntimeVersion"])),
+                ],
             )
         }
         "Endpoints" => {
@@ -365,26 +586,77 @@ fn built_in(kind: &str, o: &Value) -> Option<(Vec<Column>, Vec<Value>)> {
                     }
                 }
             }
-            (vec![col("Endpoints", "string", 0), col("Age", "string", 0)], vec![json!(or_none(&eps.join(","))), a])
+            (
+                vec![col("Endpoints", "string", 0), col("Age", "string", 0)],
+                vec![json!(or_none(&eps.join(","))), a],
+            )
         }
         "Event" => (
-            vec![col("Last Seen", "string", 0), col("Type", "string", 0), col("Reason", "string", 0), col("Object", "string", 0), col("Message", "string", 0)],
-            vec![json!(event_last_seen(o)), json!(s(&o["type"])), json!(s(&o["reason"])), json!(event_object(o)), json!(s(&o["message"]))],
+            vec![
+                col("Last Seen", "string", 0),
+                col("Type", "string", 0),
+                col("Reason", "string", 0),
+                col("Object", "string", 0),
+                col("Message", "string", 0),
+            ],
+            vec![
+                json!(event_last_seen(o)),
+                json!(s(&o["type"])),
+                json!(s(&o["reason"])),
+                json!(event_object(o)),
+                json!(s(&o["message"])),
+            ],
         ),
         "RoleBinding" | "ClusterRoleBinding" => (
-            vec![col("Role", "string", 0), col("Age", "string", 0), col("Users", "string", 1), col("Groups", "string", 1), col("ServiceAccounts", "string", 1)],
-            vec![json!(format!("{}/{}", s(&o["roleRef"]["kind"]), s(&o["roleRef"]["name"]))), a, json!(subjects_of(o, "User")), json!(subjects_of(o, "Group")), json!(subjects_of(o, "ServiceAccount"))],
+            vec![
+                col("Role", "string", 0),
+                col("Age", "string", 0),
+                col("Users", "string", 1),
+                col("Groups", "string", 1),
+                col("ServiceAccounts", "string", 1),
+            ],
+            vec![
+                json!(format!(
+                    "{}/{}",
+                    s(&o["roleRef"]["kind"]),
+                    s(&o["roleRef"]["name"])
+                )),
+                a,
+                json!(subjects_of(o, "User")),
+                json!(subjects_of(o, "Group")),
+                json!(subjects_of(o, "ServiceAccount")),
+            ],
         ),
         "Lease" => (
             vec![col("Holder", "string", 0), col("Age", "string", 0)],
             vec![json!(s(&spec["holderIdentity"])), a],
         ),
         "EndpointSlice" => {
-            let ports: Vec<String> = o["ports"].as_array().into_iter().flatten().map(|p| p["port"].to_string()).collect();
-            let addrs: Vec<&str> = o["endpoints"].as_array().into_iter().flatten().flat_map(|e| e["addresses"].as_array().into_iter().flatten().map(s)).collect();
+            let ports: Vec<String> = o["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| p["port"].to_string())
+                .collect();
+            let addrs: Vec<&str> = o["endpoints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|e| e["addresses"].as_array().into_iter().flatten().map(s))
+                .collect();
             (
-                vec![col("AddressType", "string", 0), col("Ports", "string", 0), col("Endpoints", "string", 0), col("Age", "string", 0)],
-                vec![json!(s(&o["addressType"])), json!(or_none(&ports.join(","))), json!(or_none(&addrs.join(","))), a],
+                vec![
+                    col("AddressType", "string", 0),
+                    col("Ports", "string", 0),
+                    col("Endpoints", "string", 0),
+                    col("Age", "string", 0),
+                ],
+                vec![
+                    json!(s(&o["addressType"])),
+                    json!(or_none(&ports.join(","))),
+                    json!(or_none(&addrs.join(","))),
+                    a,
+                ],
             )
         }
         _ => return None,
@@ -392,37 +664,49 @@ fn built_in(kind: &str, o: &Value) -> Option<(Vec<Column>, Vec<Value>)> {
     Some(row)
 }
 
+/// A printer column's cell as the apiextensions table converter makes it: the first JSONPath result,
+/// printed as text for string columns and converted by type otherwise (null when the types disagree).
+fn custom_resource_cell(kind: &str, found: Option<&Value>) -> Value {
+    let Some(v) = found.filter(|v| !v.is_null()) else {
+        return Value::Null;
+    };
+    match (kind, v) {
+        ("string", Value::String(x)) => json!(x),
+        ("string", other) => json!(other.to_string()),
+        ("integer", Value::Number(n)) => n
+            .as_i64()
+            .map(|i| json!(i))
+            .or_else(|| n.as_f64().map(|f| json!(f as i64)))
+            .unwrap_or(Value::Null),
+        ("number", Value::Number(n)) => n.as_f64().map(|f| json!(f)).unwrap_or(Value::Null),
+        ("boolean", Value::Bool(b)) => json!(b),
+        ("date", Value::String(t)) => match parse(t) {
+            Some(_) => json!(age(t)),
+            None => json!("<invalid>"),
+        },
+        _ => Value::Null,
+    }
+}
+
 fn custom_resource_cells(columns: &[Value], o: &Value) -> (Vec<Value>, Vec<Value>) {
     let mut defs = Vec::new();
     let mut cells = Vec::new();
     for c in columns {
         let kind = s(&c["type"]);
-        let mut def = json!({
+        let path = s(&c["jsonPath"]);
+        let description = match s(&c["description"]) {
+            "" => format!("Custom resource definition column (in JSONPath format): {path}"),
+            d => d.to_string(),
+        };
+        defs.push(json!({
             "name": s(&c["name"]),
             "type": kind,
             "format": s(&c["format"]),
-            "description": s(&c["description"]),
+            "description": description,
             "priority": c["priority"].as_i64().unwrap_or(0),
-        });
-        let found = jsonpath::find(o, s(&c["jsonPath"])).unwrap_or_default();
-        let cell = match found.as_slice() {
-            [] => Value::Null,
-            [v] if kind == "date" => match v.as_str() {
-                Some(t) => json!(age(t)),
-                None => Value::Null,
-            },
-            [v] => (*v).clone(),
-            many => json!(many.iter().map(|v| match v {
-                Value::String(x) => x.clone(),
-                other => other.to_string(),
-            }).collect::<Vec<_>>().join(",")),
-        };
-        if kind == "date" {
-            // Dates print as ages, as the apiserver's CRD table converter does.
-            def["type"] = json!("string");
-        }
-        defs.push(def);
-        cells.push(cell);
+        }));
+        let found = jsonpath::find(o, path).unwrap_or_default();
+        cells.push(custom_resource_cell(kind, found.first().copied()));
     }
     (defs, cells)
 }
@@ -440,7 +724,13 @@ fn row_object(o: &Value, include: IncludeObject) -> Option<Value> {
 }
 
 /// A Table of `objects`. `with_columns` is false for the later events of a watch, which carry rows only.
-pub fn table(rt: &ResourceType, objects: &[Value], include: IncludeObject, with_columns: bool, metadata: Value) -> Value {
+pub fn table(
+    rt: &ResourceType,
+    objects: &[Value],
+    include: IncludeObject,
+    with_columns: bool,
+    metadata: Value,
+) -> Value {
     let name_col = json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0});
     let mut columns: Option<Vec<Value>> = None;
     let mut rows = Vec::new();
@@ -455,7 +745,9 @@ pub fn table(rt: &ResourceType, objects: &[Value], include: IncludeObject, with_
             (defs, cells)
         } else {
             (
-                vec![json!({"name": "Created At", "type": "date", "format": "", "description": "", "priority": 0})],
+                vec![
+                    json!({"name": "Created At", "type": "date", "format": "", "description": "", "priority": 0}),
+                ],
                 vec![json!(created(o))],
             )
         };
@@ -513,9 +805,11 @@ mod tests {
     fn pod_rows_follow_kubectl_rules() {
         let r = Registry::default();
         let pods = r.find("", "v1", "pods").unwrap();
-        let running = pod(json!({"phase": "Running", "podIP": "10.244.0.5", "containerStatuses": [
-            {"name": "c", "ready": true, "restartCount": 0, "state": {"running": {"startedAt": now()}}}
-        ]}));
+        let running = pod(
+            json!({"phase": "Running", "podIP": "10.244.0.5", "containerStatuses": [
+                {"name": "c", "ready": true, "restartCount": 0, "state": {"running": {"startedAt": now()}}}
+            ]}),
+        );
         let t = table(&pods, &[running], IncludeObject::Metadata, true, json!({}));
         let cells = &t["rows"][0]["cells"];
         assert_eq!(cells[0], "web");

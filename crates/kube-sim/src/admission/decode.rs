@@ -24,7 +24,11 @@ fn unknown_fields(input: &Value, decoded: &Value, path: &str, out: &mut Vec<Stri
     match (input, decoded) {
         (Value::Object(i), Value::Object(d)) => {
             for (k, v) in i {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match d.get(k) {
                     None if !v.is_null() => out.push(p),
                     None => {}
@@ -61,7 +65,9 @@ pub fn decode(group: &str, kind: &str, v: &Value) -> Result<Decoded, String> {
         ("rbac.authorization.k8s.io", "Role") => roundtrip::<rbac::v1::Role>(v),
         ("rbac.authorization.k8s.io", "RoleBinding") => roundtrip::<rbac::v1::RoleBinding>(v),
         ("rbac.authorization.k8s.io", "ClusterRole") => roundtrip::<rbac::v1::ClusterRole>(v),
-        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => roundtrip::<rbac::v1::ClusterRoleBinding>(v),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            roundtrip::<rbac::v1::ClusterRoleBinding>(v)
+        }
         ("coordination.k8s.io", "Lease") => roundtrip::<coordination::v1::Lease>(v),
         ("events.k8s.io", "Event") => roundtrip::<events::v1::Event>(v),
         ("discovery.k8s.io", "EndpointSlice") => roundtrip::<discovery::v1::EndpointSlice>(v),
@@ -88,7 +94,10 @@ mod tests {
             "spec": {"containers": [{"name": "c", "image": "i", "colour": "red"}]}
         });
         let d = decode("", "Pod", &pod).unwrap();
-        assert_eq!(d.unknown, vec!["metadata.bogus", "spec.containers[0].colour"]);
+        assert_eq!(
+            d.unknown,
+            vec!["metadata.bogus", "spec.containers[0].colour"]
+        );
         assert!(d.object["spec"]["containers"][0].get("colour").is_none());
         assert_eq!(d.object["spec"]["containers"][0]["image"], "i");
     }

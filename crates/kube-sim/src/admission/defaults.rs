@@ -23,7 +23,12 @@ fn container(c: &mut Value) {
         let image = c["image"].as_str().unwrap_or_default();
         // The tag is what follows the last ':' after the last '/'; no tag or :latest means Always.
         let last = image.rsplit('/').next().unwrap_or(image);
-        let tag = last.split('@').next().unwrap_or(last).split_once(':').map(|(_, t)| t);
+        let tag = last
+            .split('@')
+            .next()
+            .unwrap_or(last)
+            .split_once(':')
+            .map(|(_, t)| t);
         let always = !image.contains('@') && matches!(tag, None | Some("latest"));
         c["imagePullPolicy"] = json!(if always { "Always" } else { "IfNotPresent" });
     }
@@ -75,7 +80,10 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
                 // The DefaultTolerationSeconds admission plugin.
                 let tolerations = spec["tolerations"].as_array().cloned().unwrap_or_default();
                 let mut tolerations = tolerations;
-                for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+                for key in [
+                    "node.kubernetes.io/not-ready",
+                    "node.kubernetes.io/unreachable",
+                ] {
                     if !tolerations.iter().any(|t| t["key"] == key) {
                         tolerations.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
                     }
@@ -105,13 +113,18 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
         ("", "Secret") => {
             default(obj, "type", json!("Opaque"));
             // stringData is write-only: merged into data, base64-encoded.
-            if let Some(Value::Object(string_data)) = obj.as_object_mut().and_then(|o| o.remove("stringData")) {
+            if let Some(Value::Object(string_data)) =
+                obj.as_object_mut().and_then(|o| o.remove("stringData"))
+            {
                 use base64::Engine;
                 let data = obj["data"].as_object().cloned().unwrap_or_default();
                 let mut data = data;
                 for (k, v) in string_data {
                     let text = v.as_str().unwrap_or_default();
-                    data.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(text)));
+                    data.insert(
+                        k,
+                        json!(base64::engine::general_purpose::STANDARD.encode(text)),
+                    );
                 }
                 obj["data"] = Value::Object(data);
             }
@@ -131,7 +144,11 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
             default(spec, "strategy", json!({}));
             default(&mut spec["strategy"], "type", json!("RollingUpdate"));
             if spec["strategy"]["type"] == "RollingUpdate" {
-                default(&mut spec["strategy"], "rollingUpdate", json!({"maxUnavailable": "25%", "maxSurge": "25%"}));
+                default(
+                    &mut spec["strategy"],
+                    "rollingUpdate",
+                    json!({"maxUnavailable": "25%", "maxSurge": "25%"}),
+                );
             }
             default(spec, "revisionHistoryLimit", json!(10));
             default(spec, "progressDeadlineSeconds", json!(600));
@@ -149,10 +166,18 @@ pub fn apply(group: &str, kind: &str, obj: &mut Value) {
             default(&mut spec["updateStrategy"], "type", json!("RollingUpdate"));
             if spec["updateStrategy"]["type"] == "RollingUpdate" {
                 default(&mut spec["updateStrategy"], "rollingUpdate", json!({}));
-                default(&mut spec["updateStrategy"]["rollingUpdate"], "partition", json!(0));
+                default(
+                    &mut spec["updateStrategy"]["rollingUpdate"],
+                    "partition",
+                    json!(0),
+                );
             }
             default(spec, "revisionHistoryLimit", json!(10));
-            default(spec, "persistentVolumeClaimRetentionPolicy", json!({"whenDeleted": "Retain", "whenScaled": "Retain"}));
+            default(
+                spec,
+                "persistentVolumeClaimRetentionPolicy",
+                json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+            );
             pod_template(obj);
         }
         ("batch", "Job") => {

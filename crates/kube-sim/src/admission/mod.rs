@@ -147,7 +147,11 @@ fn initial_status(rt: &ResourceType, obj: &Value) -> Option<Value> {
 
 /// The pod's QoS class, from its containers' requests and limits.
 fn qos_class(spec: &Value) -> &'static str {
-    let containers: Vec<&Value> = spec["containers"].as_array().into_iter().flatten().collect();
+    let containers: Vec<&Value> = spec["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
     let mut any = false;
     let mut guaranteed = true;
     for c in &containers {
@@ -171,29 +175,48 @@ fn qos_class(spec: &Value) -> &'static str {
 }
 
 fn system_metadata(w: &Write<'_>, old: Option<&Value>, obj: &mut Value) -> Result<(), ApiError> {
-    let meta = obj["metadata"].as_object_mut().ok_or_else(|| ApiError::bad_request("metadata must be an object"))?;
+    let meta = obj["metadata"]
+        .as_object_mut()
+        .ok_or_else(|| ApiError::bad_request("metadata must be an object"))?;
     match old {
         None => {
-            if meta.get("name").and_then(Value::as_str).is_none_or(str::is_empty) {
-                if let Some(prefix) = meta.get("generateName").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-                    let name = format!("{prefix}{}", random_suffix(5));
-                    meta.insert("name".into(), json!(name));
-                }
+            if meta
+                .get("name")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+                && let Some(prefix) = meta
+                    .get("generateName")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty())
+            {
+                let name = format!("{prefix}{}", random_suffix(5));
+                meta.insert("name".into(), json!(name));
             }
             meta.insert("uid".into(), json!(new_uid()));
             meta.insert("creationTimestamp".into(), json!(clock::now()));
-            for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+            for f in [
+                "resourceVersion",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "selfLink",
+            ] {
                 meta.remove(f);
             }
+            // Strategies that track spec changes start at 1; the others keep what the client sent, as
+            // the apiserver's do.
             if tracks_generation(w.rt) {
                 meta.insert("generation".into(), json!(1));
-            } else {
-                meta.remove("generation");
             }
         }
         Some(old) => {
             let om = &old["metadata"];
-            for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
+            for f in [
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+            ] {
                 match om.get(f) {
                     Some(v) => {
                         meta.insert(f.into(), v.clone());
@@ -204,7 +227,8 @@ fn system_metadata(w: &Write<'_>, old: Option<&Value>, obj: &mut Value) -> Resul
                 }
             }
             if om["deletionTimestamp"].is_string() {
-                let before: Vec<&Value> = om["finalizers"].as_array().into_iter().flatten().collect();
+                let before: Vec<&Value> =
+                    om["finalizers"].as_array().into_iter().flatten().collect();
                 let added: Vec<String> = meta
                     .get("finalizers")
                     .and_then(Value::as_array)
@@ -219,7 +243,10 @@ fn system_metadata(w: &Write<'_>, old: Option<&Value>, obj: &mut Value) -> Resul
                         meta_str(old, "name"),
                         &[FieldError::forbidden(
                             "metadata.finalizers",
-                            format!("no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}", added.join(", ")),
+                            format!(
+                                "no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+                                added.join(", ")
+                            ),
                         )],
                     ));
                 }
@@ -230,11 +257,18 @@ fn system_metadata(w: &Write<'_>, old: Option<&Value>, obj: &mut Value) -> Resul
 }
 
 /// Unknown fields, handled as `fieldValidation` says.
-fn unknown_fields(w: &Write<'_>, unknown: &[String], warnings: &mut Vec<String>) -> Result<(), ApiError> {
+fn unknown_fields(
+    w: &Write<'_>,
+    unknown: &[String],
+    warnings: &mut Vec<String>,
+) -> Result<(), ApiError> {
     if unknown.is_empty() {
         return Ok(());
     }
-    let list: Vec<String> = unknown.iter().map(|f| format!("unknown field {f:?}")).collect();
+    let list: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field {f:?}"))
+        .collect();
     match w.validation {
         FieldValidation::Ignore => Ok(()),
         FieldValidation::Warn => {
@@ -254,12 +288,23 @@ fn unknown_fields(w: &Write<'_>, unknown: &[String], warnings: &mut Vec<String>)
 fn service_account(core: &Core, pod: &mut Value) -> Result<(), ApiError> {
     let ns = meta_str(pod, "namespace").to_string();
     let name = meta_str(pod, "name").to_string();
-    let sa_name = pod["spec"]["serviceAccountName"].as_str().filter(|s| !s.is_empty()).unwrap_or("default").to_string();
+    let sa_name = pod["spec"]["serviceAccountName"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default")
+        .to_string();
     pod["spec"]["serviceAccountName"] = json!(sa_name);
     pod["spec"]["serviceAccount"] = json!(sa_name);
     let Some(sa) = core.get(&StorageKey::new("", "serviceaccounts"), &ns, &sa_name) else {
         return Err(ApiError::forbidden(
-            forbidden_prefix("", "pods", &name, &format!("error looking up service account {ns}/{sa_name}: serviceaccount \"{sa_name}\" not found")),
+            forbidden_prefix(
+                "",
+                "pods",
+                &name,
+                &format!(
+                    "error looking up service account {ns}/{sa_name}: serviceaccount \"{sa_name}\" not found"
+                ),
+            ),
             Some(json!({"name": name, "kind": "pods"})),
         ));
     };
@@ -267,14 +312,21 @@ fn service_account(core: &Core, pod: &mut Value) -> Result<(), ApiError> {
         .as_bool()
         .or(sa["automountServiceAccountToken"].as_bool())
         .unwrap_or(true);
-    let already = pod["spec"]["volumes"]
-        .as_array()
-        .is_some_and(|vs| vs.iter().any(|v| v["name"].as_str().is_some_and(|n| n.starts_with("kube-api-access-"))));
+    let already = pod["spec"]["volumes"].as_array().is_some_and(|vs| {
+        vs.iter().any(|v| {
+            v["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("kube-api-access-"))
+        })
+    });
     if !automount || already {
         return Ok(());
     }
     let volume = format!("kube-api-access-{}", random_suffix(5));
-    let mut volumes = pod["spec"]["volumes"].as_array().cloned().unwrap_or_default();
+    let mut volumes = pod["spec"]["volumes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     volumes.push(json!({
         "name": volume,
         "projected": {"defaultMode": 420, "sources": [
@@ -312,7 +364,14 @@ pub fn namespace_lifecycle(core: &Core, rt: &ResourceType, obj: &Value) -> Resul
             details["group"] = json!(rt.group);
         }
         return Err(ApiError::forbidden(
-            forbidden_prefix(&rt.group, &rt.plural, name, &format!("unable to create new content in namespace {ns} because it is being terminated")),
+            forbidden_prefix(
+                &rt.group,
+                &rt.plural,
+                name,
+                &format!(
+                    "unable to create new content in namespace {ns} because it is being terminated"
+                ),
+            ),
             Some(details),
         ));
     }
@@ -340,7 +399,11 @@ fn crd_status(crd: &Value, old: Option<&Value>) -> Value {
     }
     let now = clock::now();
     let since = old
-        .and_then(|o| o["status"]["conditions"][0]["lastTransitionTime"].as_str().map(str::to_string))
+        .and_then(|o| {
+            o["status"]["conditions"][0]["lastTransitionTime"]
+                .as_str()
+                .map(str::to_string)
+        })
         .unwrap_or(now);
     let mut status = json!({
         "acceptedNames": accepted,
@@ -359,11 +422,21 @@ fn crd_status(crd: &Value, old: Option<&Value>) -> Value {
     status
 }
 
-async fn custom_resource(core: &Core, w: &Write<'_>, old: Option<&Value>, obj: Value, warnings: &mut Vec<String>) -> Result<Value, ApiError> {
+async fn custom_resource(
+    core: &Core,
+    w: &Write<'_>,
+    old: Option<&Value>,
+    obj: Value,
+    warnings: &mut Vec<String>,
+) -> Result<Value, ApiError> {
     let (Some(check), Some(crd)) = (&core.crdcheck, &w.rt.crd) else {
         return Ok(obj);
     };
-    match check.admit(&crd.crd, &obj, old).await.map_err(ApiError::internal)? {
+    match check
+        .admit(&crd.crd, &obj, old)
+        .await
+        .map_err(ApiError::internal)?
+    {
         Verdict::Allowed { object, pruned } => {
             unknown_fields(w, &pruned, warnings)?;
             Ok(object)
@@ -389,7 +462,11 @@ pub fn reset_paths<'a>(rt: &ResourceType, subresource: &str, obj: &'a Value) -> 
     }
 }
 
-fn managed_fields(w: &Write<'_>, old: Option<&Value>, obj: &Value) -> Result<Vec<ManagedFieldsEntry>, ApiError> {
+fn managed_fields(
+    w: &Write<'_>,
+    old: Option<&Value>,
+    obj: &Value,
+) -> Result<Vec<ManagedFieldsEntry>, ApiError> {
     let previous: Vec<ManagedFieldsEntry> = old
         .and_then(|o| serde_json::from_value(o["metadata"]["managedFields"].clone()).ok())
         .unwrap_or_default();
@@ -406,8 +483,15 @@ fn managed_fields(w: &Write<'_>, old: Option<&Value>, obj: &Value) -> Result<Vec
             };
             let ignore = reset_paths(w.rt, w.subresource, obj);
             let ignore: Vec<&[&str]> = ignore.iter().map(|p| p.as_slice()).collect();
-            kube_sim_patch::record_update_ignoring(old, obj, &previous, &req, &ignore, &schema_of(w.rt))
-                .map_err(|e| ApiError::bad_request(e.to_string()))
+            kube_sim_patch::record_update_ignoring(
+                old,
+                obj,
+                &previous,
+                &req,
+                &ignore,
+                &schema_of(w.rt),
+            )
+            .map_err(|e| ApiError::bad_request(e.to_string()))
         }
     }
 }
@@ -431,14 +515,21 @@ pub fn unchanged(a: &Value, b: &Value) -> bool {
 
 /// Runs a write through admission. `new` is the object the client wants (already merged for patches);
 /// `old` is the stored object on update. The result is what to store.
-pub async fn admit(core: &Core, w: Write<'_>, old: Option<&Value>, new: Value) -> Result<Admitted, ApiError> {
+pub async fn admit(
+    core: &Core,
+    w: Write<'_>,
+    old: Option<&Value>,
+    new: Value,
+) -> Result<Admitted, ApiError> {
     let mut warnings = Vec::new();
     let rt = w.rt;
     let mut obj = new;
     obj["apiVersion"] = json!(rt.api_version());
     obj["kind"] = json!(rt.kind);
     if !obj["metadata"].is_object() {
-        return Err(ApiError::bad_request("Object 'metadata' is missing or not an object"));
+        return Err(ApiError::bad_request(
+            "Object 'metadata' is missing or not an object",
+        ));
     }
 
     // The status subresource splits writes: the main endpoint cannot change status, /status only status.
@@ -468,7 +559,10 @@ pub async fn admit(core: &Core, w: Write<'_>, old: Option<&Value>, new: Value) -
             View::Plain => (rt.group.as_str(), rt.kind.as_str()),
         };
         let decoded = decode::decode(group, kind, &obj).map_err(|e| {
-            ApiError::bad_request(format!("{kind} in version {:?} cannot be handled as a {kind}: {e}", rt.version))
+            ApiError::bad_request(format!(
+                "{kind} in version {:?} cannot be handled as a {kind}: {e}",
+                rt.version
+            ))
         })?;
         unknown_fields(&w, &decoded.unknown, &mut warnings)?;
         obj = decoded.object;
@@ -479,23 +573,32 @@ pub async fn admit(core: &Core, w: Write<'_>, old: Option<&Value>, new: Value) -
         if w.subresource.is_empty() {
             defaults::apply(group, kind, &mut obj);
         }
-        if old.is_none() {
-            if let Some(status) = initial_status(rt, &obj) {
-                obj["status"] = status;
-            }
+        if old.is_none()
+            && let Some(status) = initial_status(rt, &obj)
+        {
+            obj["status"] = status;
         }
         match (group, kind) {
             ("", "Pod") if old.is_none() => service_account(core, &mut obj)?,
             ("batch", "Job") if old.is_none() => defaults::job_selector(&mut obj),
             ("apiextensions.k8s.io", "CustomResourceDefinition") => {
-                if let Some(check) = &core.crdcheck {
-                    if let Err(msg) = check.validate_crd(&obj).await.map_err(ApiError::internal)? {
-                        let text = format!("CustomResourceDefinition.apiextensions.k8s.io {:?} is invalid: {msg}", meta_str(&obj, "name"));
-                        return Err(ApiError::invalid(rt, meta_str(&obj, "name"), &[FieldError::invalid("spec", Value::Null, msg)]).with_message(text));
-                    }
+                if let Some(check) = &core.crdcheck
+                    && let Err(msg) = check.validate_crd(&obj).await.map_err(ApiError::internal)?
+                {
+                    let text = format!(
+                        "CustomResourceDefinition.apiextensions.k8s.io {:?} is invalid: {msg}",
+                        meta_str(&obj, "name")
+                    );
+                    return Err(ApiError::invalid(
+                        rt,
+                        meta_str(&obj, "name"),
+                        &[FieldError::invalid("spec", Value::Null, msg)],
+                    )
+                    .with_message(text));
                 }
                 if old.is_none() {
-                    obj["metadata"]["finalizers"] = json!(["customresourcecleanup.apiextensions.k8s.io"]);
+                    obj["metadata"]["finalizers"] =
+                        json!(["customresourcecleanup.apiextensions.k8s.io"]);
                 }
                 obj["status"] = crd_status(&obj, old);
             }
@@ -516,20 +619,27 @@ pub async fn admit(core: &Core, w: Write<'_>, old: Option<&Value>, new: Value) -
         }
     }
 
-    if let Some(old) = old {
-        if tracks_generation(rt) && without(old, &["metadata", "status"]) != without(&obj, &["metadata", "status"]) {
-            let g = old["metadata"]["generation"].as_i64().unwrap_or(0);
-            obj["metadata"]["generation"] = json!(g + 1);
-        }
+    if let Some(old) = old
+        && tracks_generation(rt)
+        && without(old, &["metadata", "status"]) != without(&obj, &["metadata", "status"])
+    {
+        let g = old["metadata"]["generation"].as_i64().unwrap_or(0);
+        obj["metadata"]["generation"] = json!(g + 1);
     }
 
     let entries = managed_fields(&w, old, &obj)?;
     if entries.is_empty() {
-        obj["metadata"].as_object_mut().map(|m| m.remove("managedFields"));
+        obj["metadata"]
+            .as_object_mut()
+            .map(|m| m.remove("managedFields"));
     } else {
-        obj["metadata"]["managedFields"] = serde_json::to_value(entries).map_err(|e| ApiError::internal(e.to_string()))?;
+        obj["metadata"]["managedFields"] =
+            serde_json::to_value(entries).map_err(|e| ApiError::internal(e.to_string()))?;
     }
-    Ok(Admitted { object: obj, warnings })
+    Ok(Admitted {
+        object: obj,
+        warnings,
+    })
 }
 
 #[cfg(test)]
@@ -546,12 +656,20 @@ mod tests {
 
     #[test]
     fn qos_classes() {
-        assert_eq!(qos_class(&json!({"containers": [{"name": "a"}]})), "BestEffort");
         assert_eq!(
-            qos_class(&json!({"containers": [{"resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}]})),
+            qos_class(&json!({"containers": [{"name": "a"}]})),
+            "BestEffort"
+        );
+        assert_eq!(
+            qos_class(
+                &json!({"containers": [{"resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}]})
+            ),
             "Guaranteed"
         );
-        assert_eq!(qos_class(&json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]})), "Burstable");
+        assert_eq!(
+            qos_class(&json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]})),
+            "Burstable"
+        );
     }
 
     #[test]

@@ -12,7 +12,10 @@ pub const NODE_PORT_MIN: i64 = 30000;
 pub const NODE_PORT_MAX: i64 = 32767;
 
 fn needs_node_ports(svc: &Value) -> bool {
-    matches!(svc["spec"]["type"].as_str(), Some("NodePort" | "LoadBalancer"))
+    matches!(
+        svc["spec"]["type"].as_str(),
+        Some("NodePort" | "LoadBalancer")
+    )
 }
 
 fn port_key(p: &Value) -> (i64, String) {
@@ -26,8 +29,14 @@ fn port_key(p: &Value) -> (i64, String) {
 /// the client chose against those `others` use.
 pub fn allocate(svc: &mut Value, old: Option<&Value>, others: &[Value]) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let name = svc["metadata"]["name"].as_str().unwrap_or_default().to_string();
-    let namespace = svc["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+    let name = svc["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let namespace = svc["metadata"]["namespace"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let is_self = |o: &Value| {
         o["metadata"]["name"].as_str() == Some(name.as_str())
             && o["metadata"]["namespace"].as_str() == Some(namespace.as_str())
@@ -36,8 +45,14 @@ pub fn allocate(svc: &mut Value, old: Option<&Value>, others: &[Value]) -> Vec<F
     let external_name = svc["spec"]["type"].as_str() == Some("ExternalName");
 
     // Cluster IP: kept from the old object when the update leaves it out; immutable otherwise.
-    let old_ip = old.and_then(|o| o["spec"]["clusterIP"].as_str()).unwrap_or_default().to_string();
-    let new_ip = svc["spec"]["clusterIP"].as_str().unwrap_or_default().to_string();
+    let old_ip = old
+        .and_then(|o| o["spec"]["clusterIP"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let new_ip = svc["spec"]["clusterIP"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     if external_name {
         if let Some(s) = svc["spec"].as_object_mut() {
             s.remove("clusterIP");
@@ -46,9 +61,16 @@ pub fn allocate(svc: &mut Value, old: Option<&Value>, others: &[Value]) -> Vec<F
     } else if new_ip.is_empty() && !old_ip.is_empty() {
         svc["spec"]["clusterIP"] = json!(old_ip);
     } else if !old_ip.is_empty() && new_ip != old_ip {
-        errs.push(FieldError::invalid("spec.clusterIP", json!(new_ip), "field is immutable"));
+        errs.push(FieldError::invalid(
+            "spec.clusterIP",
+            json!(new_ip),
+            "field is immutable",
+        ));
     } else if new_ip.is_empty() {
-        let used: BTreeSet<&str> = others.iter().filter_map(|o| o["spec"]["clusterIP"].as_str()).collect();
+        let used: BTreeSet<&str> = others
+            .iter()
+            .filter_map(|o| o["spec"]["clusterIP"].as_str())
+            .collect();
         let mut rng = rand::rng();
         let ip = loop {
             // 10.96.0.0/12, leaving the first addresses to well-known services.
@@ -76,7 +98,10 @@ pub fn allocate(svc: &mut Value, old: Option<&Value>, others: &[Value]) -> Vec<F
         .unwrap_or_default();
     let wants = needs_node_ports(svc);
     let mut taken: BTreeSet<i64> = BTreeSet::new();
-    let ports = svc["spec"]["ports"].as_array_mut().map(std::mem::take).unwrap_or_default();
+    let ports = svc["spec"]["ports"]
+        .as_array_mut()
+        .map(std::mem::take)
+        .unwrap_or_default();
     let mut out = Vec::new();
     for (i, mut p) in ports.into_iter().enumerate() {
         let field = format!("spec.ports[{i}].nodePort");
@@ -103,7 +128,11 @@ pub fn allocate(svc: &mut Value, old: Option<&Value>, others: &[Value]) -> Vec<F
                 n
             }
             Some(n) if used.contains(&n) || taken.contains(&n) => {
-                errs.push(FieldError::invalid(&field, json!(n), "provided port is already allocated"));
+                errs.push(FieldError::invalid(
+                    &field,
+                    json!(n),
+                    "provided port is already allocated",
+                ));
                 n
             }
             Some(n) => n,
@@ -143,7 +172,10 @@ mod tests {
 
     #[test]
     fn allocates_distinct_ports_in_range() {
-        let mut a = svc("a", json!([{"port": 8888, "protocol": "TCP"}, {"port": 4040, "protocol": "TCP"}]));
+        let mut a = svc(
+            "a",
+            json!([{"port": 8888, "protocol": "TCP"}, {"port": 4040, "protocol": "TCP"}]),
+        );
         assert!(allocate(&mut a, None, &[]).is_empty());
         let p0 = a["spec"]["ports"][0]["nodePort"].as_i64().unwrap();
         let p1 = a["spec"]["ports"][1]["nodePort"].as_i64().unwrap();
@@ -158,20 +190,39 @@ mod tests {
         allocate(&mut a, None, &[]);
         let mut update = svc("a", json!([{"port": 8888, "protocol": "TCP"}]));
         assert!(allocate(&mut update, Some(&a), &[a.clone()]).is_empty());
-        assert_eq!(update["spec"]["ports"][0]["nodePort"], a["spec"]["ports"][0]["nodePort"]);
+        assert_eq!(
+            update["spec"]["ports"][0]["nodePort"],
+            a["spec"]["ports"][0]["nodePort"]
+        );
         assert_eq!(update["spec"]["clusterIP"], a["spec"]["clusterIP"]);
     }
 
     #[test]
     fn rejects_taken_and_out_of_range_ports() {
-        let mut a = svc("a", json!([{"port": 80, "nodePort": 30080, "protocol": "TCP"}]));
+        let mut a = svc(
+            "a",
+            json!([{"port": 80, "nodePort": 30080, "protocol": "TCP"}]),
+        );
         assert!(allocate(&mut a, None, &[]).is_empty());
-        let mut b = svc("b", json!([{"port": 80, "nodePort": 30080, "protocol": "TCP"}]));
+        let mut b = svc(
+            "b",
+            json!([{"port": 80, "nodePort": 30080, "protocol": "TCP"}]),
+        );
         let errs = allocate(&mut b, None, &[a.clone()]);
-        assert_eq!(errs[0].message(), "spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated");
-        let mut c = svc("c", json!([{"port": 80, "nodePort": 80, "protocol": "TCP"}]));
+        assert_eq!(
+            errs[0].message(),
+            "spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated"
+        );
+        let mut c = svc(
+            "c",
+            json!([{"port": 80, "nodePort": 80, "protocol": "TCP"}]),
+        );
         let errs = allocate(&mut c, None, &[]);
-        assert!(errs[0].message().contains("The range of valid ports is 30000-32767"));
+        assert!(
+            errs[0]
+                .message()
+                .contains("The range of valid ports is 30000-32767")
+        );
     }
 
     #[test]

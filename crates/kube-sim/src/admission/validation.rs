@@ -19,7 +19,8 @@ const CONFIG_KEY_MSG: &str = "a valid config key must consist of alphanumeric ch
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -35,7 +36,8 @@ fn is_dns1035_label(s: &str) -> bool {
 fn is_label_value(s: &str) -> bool {
     s.is_empty()
         || (s.len() <= 63
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
             && s.starts_with(|c: char| c.is_ascii_alphanumeric())
             && s.ends_with(|c: char| c.is_ascii_alphanumeric()))
 }
@@ -47,10 +49,10 @@ fn qualified_name_errors(key: &str) -> Vec<String> {
         None => (None, key),
     };
     let mut errs = Vec::new();
-    if let Some(p) = prefix {
-        if !is_dns_subdomain(p) {
-            errs.push(format!("prefix part {DNS1123_SUBDOMAIN_MSG}"));
-        }
+    if let Some(p) = prefix
+        && !is_dns_subdomain(p)
+    {
+        errs.push(format!("prefix part {DNS1123_SUBDOMAIN_MSG}"));
     }
     if name.is_empty() {
         errs.push("name part must be non-empty".into());
@@ -108,26 +110,47 @@ pub fn object_meta(obj: &Value, rule: NameRule) -> Vec<FieldError> {
         }
         let value = v.as_str().unwrap_or_default();
         if !is_label_value(value) {
-            errs.push(FieldError::invalid("metadata.labels", json!(value), LABEL_VALUE_MSG));
+            errs.push(FieldError::invalid(
+                "metadata.labels",
+                json!(value),
+                LABEL_VALUE_MSG,
+            ));
         }
     }
-    for k in meta["annotations"].as_object().into_iter().flatten().map(|(k, _)| k) {
+    for k in meta["annotations"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k)
+    {
         for e in qualified_name_errors(&k.to_lowercase()) {
             errs.push(FieldError::invalid("metadata.annotations", json!(k), e));
         }
     }
-    let refs = meta["ownerReferences"].as_array().cloned().unwrap_or_default();
+    let refs = meta["ownerReferences"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for (i, r) in refs.iter().enumerate() {
         for f in ["apiVersion", "kind", "name", "uid"] {
             if r[f].as_str().is_none_or(str::is_empty) {
-                errs.push(FieldError::required(format!("metadata.ownerReferences[{i}].{f}"), ""));
+                errs.push(FieldError::required(
+                    format!("metadata.ownerReferences[{i}].{f}"),
+                    "",
+                ));
             }
         }
     }
     let controllers: Vec<String> = refs
         .iter()
         .filter(|r| r["controller"].as_bool() == Some(true))
-        .map(|r| format!("{}/{}", r["kind"].as_str().unwrap_or_default(), r["name"].as_str().unwrap_or_default()))
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["kind"].as_str().unwrap_or_default(),
+                r["name"].as_str().unwrap_or_default()
+            )
+        })
         .collect();
     if controllers.len() > 1 {
         errs.push(FieldError::invalid(
@@ -141,8 +164,13 @@ pub fn object_meta(obj: &Value, rule: NameRule) -> Vec<FieldError> {
 
 fn port_errors(port: &Value, field: &str) -> Option<FieldError> {
     let p = port.as_i64().unwrap_or(0);
-    (!(1..=65535).contains(&p))
-        .then(|| FieldError::invalid(field, port.clone(), "must be between 1 and 65535, inclusive"))
+    (!(1..=65535).contains(&p)).then(|| {
+        FieldError::invalid(
+            field,
+            port.clone(),
+            "must be between 1 and 65535, inclusive",
+        )
+    })
 }
 
 fn resources(c: &Value, path: &str, errs: &mut Vec<FieldError>) {
@@ -159,7 +187,10 @@ fn resources(c: &Value, path: &str, errs: &mut Vec<FieldError>) {
             errs.push(FieldError::invalid(
                 format!("{path}.resources.requests"),
                 req.clone(),
-                format!("must be less than or equal to {name} limit of {}", limits[name].as_str().unwrap_or_default()),
+                format!(
+                    "must be less than or equal to {name} limit of {}",
+                    limits[name].as_str().unwrap_or_default()
+                ),
             ));
         }
     }
@@ -194,27 +225,47 @@ pub fn pod_spec(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
         let cp = format!("{path}.containers[{i}]");
         match c["name"].as_str() {
             None | Some("") => errs.push(FieldError::required(format!("{cp}.name"), "")),
-            Some(n) if !names.insert(n.to_string()) => errs.push(FieldError::duplicate(format!("{cp}.name"), json!(n))),
+            Some(n) if !names.insert(n.to_string()) => {
+                errs.push(FieldError::duplicate(format!("{cp}.name"), json!(n)))
+            }
             Some(n) => errs.extend(validate_name(n, NameRule::Label, &format!("{cp}.name"))),
         }
         if c["image"].as_str().is_none_or(|s| s.trim().is_empty()) {
             errs.push(FieldError::required(format!("{cp}.image"), ""));
         }
         for (j, p) in c["ports"].as_array().into_iter().flatten().enumerate() {
-            errs.extend(port_errors(&p["containerPort"], &format!("{cp}.ports[{j}].containerPort")));
-            if let Some(name) = p["name"].as_str() {
-                if name.len() > 15 {
-                    errs.push(FieldError::invalid(format!("{cp}.ports[{j}].name"), json!(name), "must be no more than 15 characters"));
-                }
+            errs.extend(port_errors(
+                &p["containerPort"],
+                &format!("{cp}.ports[{j}].containerPort"),
+            ));
+            if let Some(name) = p["name"].as_str()
+                && name.len() > 15
+            {
+                errs.push(FieldError::invalid(
+                    format!("{cp}.ports[{j}].name"),
+                    json!(name),
+                    "must be no more than 15 characters",
+                ));
             }
         }
-        for (j, m) in c["volumeMounts"].as_array().into_iter().flatten().enumerate() {
+        for (j, m) in c["volumeMounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let name = m["name"].as_str().unwrap_or_default();
             if !volumes.contains(name) {
-                errs.push(FieldError::not_found(format!("{cp}.volumeMounts[{j}].name"), json!(name)));
+                errs.push(FieldError::not_found(
+                    format!("{cp}.volumeMounts[{j}].name"),
+                    json!(name),
+                ));
             }
             if m["mountPath"].as_str().is_none_or(str::is_empty) {
-                errs.push(FieldError::required(format!("{cp}.volumeMounts[{j}].mountPath"), ""));
+                errs.push(FieldError::required(
+                    format!("{cp}.volumeMounts[{j}].mountPath"),
+                    "",
+                ));
             }
         }
         for (j, e) in c["env"].as_array().into_iter().flatten().enumerate() {
@@ -226,7 +277,11 @@ pub fn pod_spec(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
     }
     let restart = spec["restartPolicy"].as_str().unwrap_or("Always");
     if !["Always", "OnFailure", "Never"].contains(&restart) {
-        errs.push(FieldError::not_supported(format!("{path}.restartPolicy"), json!(restart), &["Always", "OnFailure", "Never"]));
+        errs.push(FieldError::not_supported(
+            format!("{path}.restartPolicy"),
+            json!(restart),
+            &["Always", "OnFailure", "Never"],
+        ));
     }
 }
 
@@ -264,7 +319,11 @@ fn service(svc: &Value, errs: &mut Vec<FieldError>) {
     let svc_type = spec["type"].as_str().unwrap_or("ClusterIP");
     const TYPES: &[&str] = &["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"];
     if !TYPES.contains(&svc_type) {
-        errs.push(FieldError::not_supported("spec.type", json!(svc_type), TYPES));
+        errs.push(FieldError::not_supported(
+            "spec.type",
+            json!(svc_type),
+            TYPES,
+        ));
     }
     let ports = spec["ports"].as_array().cloned().unwrap_or_default();
     let headless = spec["clusterIP"].as_str() == Some("None");
@@ -283,15 +342,22 @@ fn service(svc: &Value, errs: &mut Vec<FieldError>) {
         errs.extend(port_errors(&p["port"], &format!("{pp}.port")));
         let proto = p["protocol"].as_str().unwrap_or("TCP");
         if !["TCP", "UDP", "SCTP"].contains(&proto) {
-            errs.push(FieldError::not_supported(format!("{pp}.protocol"), json!(proto), &["SCTP", "TCP", "UDP"]));
+            errs.push(FieldError::not_supported(
+                format!("{pp}.protocol"),
+                json!(proto),
+                &["SCTP", "TCP", "UDP"],
+            ));
         }
         if p["nodePort"].as_i64().is_some_and(|n| n != 0) && svc_type == "ClusterIP" {
-            errs.push(FieldError::forbidden(format!("{pp}.nodePort"), "may not be used when `type` is 'ClusterIP'"));
+            errs.push(FieldError::forbidden(
+                format!("{pp}.nodePort"),
+                "may not be used when `type` is 'ClusterIP'",
+            ));
         }
     }
 }
 
-fn selector_matches_template(obj: &Value, errs: &mut Vec<FieldError>) {
+fn selector_matches_template(kind: &str, obj: &Value, errs: &mut Vec<FieldError>) {
     let sel = &obj["spec"]["selector"];
     if !sel.is_object() {
         errs.push(FieldError::required("spec.selector", ""));
@@ -299,7 +365,17 @@ fn selector_matches_template(obj: &Value, errs: &mut Vec<FieldError>) {
     }
     let selector = LabelSelector::from_object(sel);
     if selector.is_empty() {
-        errs.push(FieldError::invalid("spec.selector", sel.clone(), "empty selector is invalid for deployment"));
+        // ReplicaSets share the Deployment wording in the apiserver's validation.
+        let noun = if kind == "StatefulSet" {
+            "statefulset"
+        } else {
+            "deployment"
+        };
+        errs.push(FieldError::invalid(
+            "spec.selector",
+            sel.clone(),
+            format!("empty selector is invalid for {noun}"),
+        ));
         return;
     }
     let labels: BTreeMap<String, String> = crate::selectors::labels_of(&obj["spec"]["template"]);
@@ -315,9 +391,16 @@ fn selector_matches_template(obj: &Value, errs: &mut Vec<FieldError>) {
 
 fn config_keys(obj: &Value, field: &str, errs: &mut Vec<FieldError>) {
     for k in obj[field].as_object().into_iter().flatten().map(|(k, _)| k) {
-        let ok = !k.is_empty() && k.len() <= 253 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        let ok = !k.is_empty()
+            && k.len() <= 253
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
         if !ok {
-            errs.push(FieldError::invalid(format!("{field}[{k}]"), json!(k), CONFIG_KEY_MSG));
+            errs.push(FieldError::invalid(
+                format!("{field}[{k}]"),
+                json!(k),
+                CONFIG_KEY_MSG,
+            ));
         }
     }
 }
@@ -339,52 +422,107 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
         }
         ("", "Secret") => config_keys(obj, "data", &mut errs),
         ("apps", "Deployment" | "ReplicaSet" | "StatefulSet") => {
-            selector_matches_template(obj, &mut errs);
-            pod_spec(&obj["spec"]["template"]["spec"], "spec.template.spec", &mut errs);
-            let restart = obj["spec"]["template"]["spec"]["restartPolicy"].as_str().unwrap_or("Always");
-            if restart != "Always" {
-                errs.push(FieldError::not_supported("spec.template.spec.restartPolicy", json!(restart), &["Always"]));
-            }
-            if let Some(old) = old {
-                if old["spec"]["selector"] != obj["spec"]["selector"] {
-                    errs.push(FieldError::invalid("spec.selector", obj["spec"]["selector"].clone(), "field is immutable"));
+            selector_matches_template(kind, obj, &mut errs);
+            if kind == "StatefulSet" {
+                // The apiserver leaves a StatefulSet's pod template unvalidated (its volumes come partly
+                // from volumeClaimTemplates); the pods are validated when they are created.
+                if !obj["spec"]["template"]["spec"]["activeDeadlineSeconds"].is_null() {
+                    errs.push(FieldError::forbidden(
+                        "spec.template.spec.activeDeadlineSeconds",
+                        "activeDeadlineSeconds in StatefulSet is not Supported",
+                    ));
                 }
+            } else {
+                pod_spec(
+                    &obj["spec"]["template"]["spec"],
+                    "spec.template.spec",
+                    &mut errs,
+                );
+            }
+            let restart = obj["spec"]["template"]["spec"]["restartPolicy"]
+                .as_str()
+                .unwrap_or("Always");
+            if restart != "Always" {
+                errs.push(FieldError::not_supported(
+                    "spec.template.spec.restartPolicy",
+                    json!(restart),
+                    &["Always"],
+                ));
+            }
+            if let Some(old) = old
+                && old["spec"]["selector"] != obj["spec"]["selector"]
+            {
+                errs.push(FieldError::invalid(
+                    "spec.selector",
+                    obj["spec"]["selector"].clone(),
+                    "field is immutable",
+                ));
             }
         }
         ("batch", "Job") => {
-            pod_spec(&obj["spec"]["template"]["spec"], "spec.template.spec", &mut errs);
-            let restart = obj["spec"]["template"]["spec"]["restartPolicy"].as_str().unwrap_or_default();
+            pod_spec(
+                &obj["spec"]["template"]["spec"],
+                "spec.template.spec",
+                &mut errs,
+            );
+            let restart = obj["spec"]["template"]["spec"]["restartPolicy"]
+                .as_str()
+                .unwrap_or_default();
             if restart != "Never" && restart != "OnFailure" {
-                errs.push(FieldError::required("spec.template.spec.restartPolicy", "valid values: \"OnFailure\", \"Never\""));
+                errs.push(FieldError::required(
+                    "spec.template.spec.restartPolicy",
+                    "valid values: \"OnFailure\", \"Never\"",
+                ));
             }
         }
         ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
             let role_ref = &obj["roleRef"];
-            let allowed: &[&str] = if kind == "RoleBinding" { &["Role", "ClusterRole"] } else { &["ClusterRole"] };
+            let allowed: &[&str] = if kind == "RoleBinding" {
+                &["Role", "ClusterRole"]
+            } else {
+                &["ClusterRole"]
+            };
             let rk = role_ref["kind"].as_str().unwrap_or_default();
             if !allowed.contains(&rk) {
-                errs.push(FieldError::not_supported("roleRef.kind", json!(rk), allowed));
+                errs.push(FieldError::not_supported(
+                    "roleRef.kind",
+                    json!(rk),
+                    allowed,
+                ));
             }
             if role_ref["apiGroup"].as_str() != Some("rbac.authorization.k8s.io") {
-                errs.push(FieldError::not_supported("roleRef.apiGroup", role_ref["apiGroup"].clone(), &["rbac.authorization.k8s.io"]));
+                errs.push(FieldError::not_supported(
+                    "roleRef.apiGroup",
+                    role_ref["apiGroup"].clone(),
+                    &["rbac.authorization.k8s.io"],
+                ));
             }
             if role_ref["name"].as_str().is_none_or(str::is_empty) {
                 errs.push(FieldError::required("roleRef.name", ""));
             }
-            if let Some(old) = old {
-                if old["roleRef"] != obj["roleRef"] {
-                    errs.push(FieldError::invalid("roleRef", role_ref.clone(), "cannot change roleRef"));
-                }
+            if let Some(old) = old
+                && old["roleRef"] != obj["roleRef"]
+            {
+                errs.push(FieldError::invalid(
+                    "roleRef",
+                    role_ref.clone(),
+                    "cannot change roleRef",
+                ));
             }
         }
         _ => {}
     }
-    if let Some(old) = old {
-        if (kind == "ConfigMap" || kind == "Secret") && group.is_empty() && old["immutable"].as_bool() == Some(true) {
-            for f in ["data", "binaryData"] {
-                if old[f] != obj[f] {
-                    errs.push(FieldError::forbidden(f, "field is immutable when `immutable` is set"));
-                }
+    if let Some(old) = old
+        && (kind == "ConfigMap" || kind == "Secret")
+        && group.is_empty()
+        && old["immutable"].as_bool() == Some(true)
+    {
+        for f in ["data", "binaryData"] {
+            if old[f] != obj[f] {
+                errs.push(FieldError::forbidden(
+                    f,
+                    "field is immutable when `immutable` is set",
+                ));
             }
         }
     }
@@ -405,7 +543,9 @@ mod tests {
         assert!(validate_name("Web", NameRule::Subdomain, "metadata.name").is_some());
         assert!(validate_name("1svc", NameRule::Dns1035, "metadata.name").is_some());
         assert!(validate_name("a.b", NameRule::Label, "metadata.name").is_some());
-        assert!(validate_name("system:discovery", NameRule::PathSegment, "metadata.name").is_none());
+        assert!(
+            validate_name("system:discovery", NameRule::PathSegment, "metadata.name").is_none()
+        );
         let e = validate(
             "",
             "Service",
@@ -413,7 +553,10 @@ mod tests {
             None,
         );
         assert_eq!(e.len(), 1);
-        assert!(e[0].message().starts_with("metadata.name: Invalid value: \"9lives\": a DNS-1035 label"));
+        assert!(
+            e[0].message()
+                .starts_with("metadata.name: Invalid value: \"9lives\": a DNS-1035 label")
+        );
     }
 
     #[test]
@@ -441,7 +584,11 @@ mod tests {
         assert!(validate("", "Pod", &new, Some(&old)).is_empty());
         new["spec"]["containers"][0]["env"] = json!([{"name": "A", "value": "1"}]);
         let errs = validate("", "Pod", &new, Some(&old));
-        assert!(errs[0].message().starts_with("spec: Forbidden: pod updates may not change fields"));
+        assert!(
+            errs[0]
+                .message()
+                .starts_with("spec: Forbidden: pod updates may not change fields")
+        );
     }
 
     #[test]
@@ -452,7 +599,11 @@ mod tests {
         }});
         let errs = validate("apps", "Deployment", &d, None);
         assert_eq!(errs.len(), 1);
-        assert!(errs[0].message().ends_with("`selector` does not match template `labels`"));
+        assert!(
+            errs[0]
+                .message()
+                .ends_with("`selector` does not match template `labels`")
+        );
     }
 
     #[test]
@@ -469,6 +620,11 @@ mod tests {
         let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "a", "image": "x",
             "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}]}});
         let errs = validate("", "Pod", &pod, None);
-        assert_eq!(msgs(&errs), vec!["spec.containers[0].resources.requests: Invalid value: \"2\": must be less than or equal to cpu limit of 1"]);
+        assert_eq!(
+            msgs(&errs),
+            vec![
+                "spec.containers[0].resources.requests: Invalid value: \"2\": must be less than or equal to cpu limit of 1"
+            ]
+        );
     }
 }

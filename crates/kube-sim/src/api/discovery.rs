@@ -32,11 +32,17 @@ pub fn version() -> Value {
 fn subresource_shape(t: &ResourceType, sub: &str) -> (Value, Vec<&'static str>) {
     let gvk = |g: &str, v: &str, k: &str| json!({"group": g, "version": v, "kind": k});
     match sub {
-        "scale" => (gvk("autoscaling", "v1", "Scale"), vec!["get", "patch", "update"]),
+        "scale" => (
+            gvk("autoscaling", "v1", "Scale"),
+            vec!["get", "patch", "update"],
+        ),
         "binding" => (gvk("", "v1", "Binding"), vec!["create"]),
         "eviction" => (gvk("policy", "v1", "Eviction"), vec!["create"]),
         "finalize" => (gvk(&t.group, &t.version, &t.kind), vec!["update"]),
-        _ => (gvk(&t.group, &t.version, &t.kind), vec!["get", "patch", "update"]),
+        _ => (
+            gvk(&t.group, &t.version, &t.kind),
+            vec!["get", "patch", "update"],
+        ),
     }
 }
 
@@ -181,7 +187,9 @@ pub fn aggregated(registry: &Registry, core: bool, api_version: &str) -> Value {
                 json!({"version": v, "resources": resources, "freshness": "Current"})
             })
             .collect();
-        items.push(json!({"metadata": {"name": group, "creationTimestamp": null}, "versions": versions}));
+        items.push(
+            json!({"metadata": {"name": group, "creationTimestamp": null}, "versions": versions}),
+        );
     }
     json!({
         "kind": "APIGroupDiscoveryList",
@@ -222,9 +230,18 @@ mod tests {
             .iter()
             .map(|r| r["name"].as_str().unwrap())
             .collect();
-        assert!(names.contains(&"pods") && names.contains(&"pods/status") && names.contains(&"namespaces/finalize"));
+        assert!(
+            names.contains(&"pods")
+                && names.contains(&"pods/status")
+                && names.contains(&"namespaces/finalize")
+        );
         let apps = resource_list(&r, "apps", "v1").unwrap();
-        let status = apps["resources"].as_array().unwrap().iter().find(|r| r["name"] == "deployments/status").unwrap();
+        let status = apps["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == "deployments/status")
+            .unwrap();
         assert_eq!(status["kind"], "Deployment");
         assert_eq!(status["verbs"], json!(["get", "patch", "update"]));
         assert!(resource_list(&r, "nope", "v1").is_none());
@@ -237,9 +254,17 @@ mod tests {
         assert_eq!(core["items"].as_array().unwrap().len(), 1);
         assert_eq!(core["items"][0]["metadata"]["name"], "");
         let groups = aggregated(&r, false, "apidiscovery.k8s.io/v2");
-        assert!(groups["items"].as_array().unwrap().iter().all(|i| i["metadata"]["name"] != ""));
+        assert!(
+            groups["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|i| i["metadata"]["name"] != "")
+        );
         assert_eq!(
-            aggregated_version_requested("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"),
+            aggregated_version_requested(
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+            ),
             Some("v2")
         );
         assert_eq!(aggregated_version_requested("application/json, */*"), None);

@@ -3,6 +3,7 @@
 
 pub mod discovery;
 pub mod openapi;
+mod options;
 pub mod path;
 mod reads;
 mod watch;
@@ -38,11 +39,17 @@ pub struct Req {
 
 impl Req {
     pub fn q(&self, key: &str) -> Option<&str> {
-        self.query.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     fn header(&self, name: header::HeaderName) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
     }
 
     pub fn accept(&self) -> &str {
@@ -57,7 +64,11 @@ impl Req {
     pub fn default_manager(&self) -> String {
         let ua = self.header(header::USER_AGENT);
         let prefix = ua.split('/').next().unwrap_or_default();
-        if prefix.is_empty() { "unknown".into() } else { prefix.chars().take(128).collect() }
+        if prefix.is_empty() {
+            "unknown".into()
+        } else {
+            prefix.chars().take(128).collect()
+        }
     }
 
     /// The body as JSON (or YAML, which kubectl never sends but the apiserver accepts).
@@ -65,13 +76,28 @@ impl Req {
         if self.body.is_empty() {
             return Ok(Value::Null);
         }
-        if self.content_type().contains("protobuf") || self.content_type().contains("cbor") {
-            return Err(ApiError::unsupported_media_type(self.content_type()));
+        let media = self
+            .content_type()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim();
+        let decodable = media.is_empty() || media.ends_with("json") || media.ends_with("yaml");
+        if !decodable {
+            // Protobuf and CBOR bodies are not decoded: kube-sim speaks JSON (and YAML) only.
+            return Err(ApiError::unsupported_media_type(&[
+                "application/json",
+                "application/yaml",
+            ]));
         }
         serde_json::from_slice(&self.body).or_else(|json_err| {
-            let text = std::str::from_utf8(&self.body).map_err(|_| ApiError::bad_request(json_err.to_string()))?;
-            serde_saphyr::from_str::<Value>(text)
-                .map_err(|_| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {json_err}")))
+            let text = std::str::from_utf8(&self.body)
+                .map_err(|_| ApiError::bad_request(json_err.to_string()))?;
+            serde_saphyr::from_str::<Value>(text).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "couldn't get version/kind; json parse error: {json_err}"
+                ))
+            })
         })
     }
 }
@@ -94,15 +120,22 @@ pub fn negotiate(req: &Req) -> Result<Output, ApiError> {
         let mut params = part.split(';').map(str::trim);
         let media = params.next().unwrap_or_default();
         let params: Vec<&str> = params.collect();
-        if !matches!(media, "application/json" | "*/*" | "application/*" | "application/yaml") {
+        if !matches!(
+            media,
+            "application/json" | "*/*" | "application/*" | "application/yaml"
+        ) {
             continue;
         }
         let as_ = params.iter().find_map(|p| p.strip_prefix("as="));
         let group = params.iter().find_map(|p| p.strip_prefix("g="));
         match (as_, group) {
             (None, _) => return Ok(Output::Json),
-            (Some("Table"), Some("meta.k8s.io")) => return Ok(Output::Table(IncludeObject::parse(req.q("includeObject")))),
-            (Some("PartialObjectMetadata" | "PartialObjectMetadataList"), Some("meta.k8s.io")) => return Ok(Output::Metadata),
+            (Some("Table"), Some("meta.k8s.io")) => {
+                return Ok(Output::Table(IncludeObject::parse(req.q("includeObject"))));
+            }
+            (Some("PartialObjectMetadata" | "PartialObjectMetadataList"), Some("meta.k8s.io")) => {
+                return Ok(Output::Metadata);
+            }
             _ => continue,
         }
     }
@@ -112,7 +145,10 @@ pub fn negotiate(req: &Req) -> Result<Output, ApiError> {
 pub fn json_response(code: u16, body: &Value, warnings: &[String]) -> Response {
     let mut resp = Response::new(Body::from(body.to_string()));
     *resp.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     for w in warnings {
         let value = format!("299 - {:?}", w);
         if let Ok(v) = HeaderValue::from_str(&value) {
@@ -123,7 +159,17 @@ pub fn json_response(code: u16, body: &Value, warnings: &[String]) -> Response {
 }
 
 pub fn error_response(e: &ApiError) -> Response {
-    json_response(e.code, &e.to_status(), &[])
+    let status = e.to_status();
+    let mut resp = json_response(e.code, &status, &[]);
+    // As the apiserver does, a Status that asks for a retry says when in a header too.
+    if let Some(seconds) = status["details"]["retryAfterSeconds"]
+        .as_u64()
+        .filter(|s| *s > 0)
+    {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    resp
 }
 
 /// An object as the served type presents it.
@@ -161,18 +207,25 @@ async fn handle(State(core): State<Arc<Core>>, request: axum::extract::Request) 
     };
     if matches!(req.path.as_str(), "/healthz" | "/livez" | "/readyz") {
         let mut resp = Response::new(Body::from("ok"));
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
         return resp;
     }
-    let identity = bearer(req.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
-        .and_then(|t| core.tokens.lookup(t))
-        .filter(|id| match id {
-            Identity::Admin => true,
-            // A ServiceAccount token is valid only while its account exists.
-            Identity::ServiceAccount { namespace, name } => core
-                .get(&StorageKey::new("", "serviceaccounts"), namespace, name)
-                .is_some(),
-        });
+    let identity = bearer(
+        req.headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    )
+    .and_then(|t| core.tokens.lookup(t))
+    .filter(|id| match id {
+        Identity::Admin => true,
+        // A ServiceAccount token is valid only while its account exists.
+        Identity::ServiceAccount { namespace, name } => core
+            .get(&StorageKey::new("", "serviceaccounts"), namespace, name)
+            .is_some(),
+    });
     let Some(identity) = identity else {
         return error_response(&ApiError::unauthorized());
     };
@@ -235,7 +288,11 @@ async fn non_resource(core: &Core, user: &User, req: &Req) -> Response {
                 "APIGroupDiscoveryList",
                 v,
             ),
-            None => json_response(200, &discovery::core_versions(&core.address.read().expect("address")), &[]),
+            None => json_response(
+                200,
+                &discovery::core_versions(&core.address.read().expect("address")),
+                &[],
+            ),
         },
         ["apis"] => match aggregated {
             Some(v) => discovery_response(
@@ -253,16 +310,20 @@ async fn non_resource(core: &Core, user: &User, req: &Req) -> Response {
             Some(l) => json_response(200, &l, &[]),
             None => error_response(&ApiError::no_route()),
         },
-        ["apis", group, version] => match discovery::resource_list(&core.registry, group, version) {
-            Some(l) => json_response(200, &l, &[]),
-            None => error_response(&ApiError::no_route()),
-        },
+        ["apis", group, version] => {
+            match discovery::resource_list(&core.registry, group, version) {
+                Some(l) => json_response(200, &l, &[]),
+                None => error_response(&ApiError::no_route()),
+            }
+        }
         ["openapi", "v2"] => {
             if req.accept().contains("protobuf") {
                 let mut resp = Response::new(Body::from(openapi::v2_protobuf()));
                 resp.headers_mut().insert(
                     header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/com.github.proto-openapi.spec.v2.v1.0+protobuf"),
+                    HeaderValue::from_static(
+                        "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                    ),
                 );
                 resp
             } else {
@@ -296,7 +357,41 @@ fn verb_of(req: &Req, p: &ResourcePath, legacy_watch: bool) -> Option<&'static s
     })
 }
 
-async fn resource(core: &Arc<Core>, user: &User, req: &Req, p: ResourcePath, legacy_watch: bool) -> Response {
+/// Serves a request for an API resource and records it in the request log, whatever its outcome.
+async fn resource(
+    core: &Arc<Core>,
+    user: &User,
+    req: &Req,
+    p: ResourcePath,
+    legacy_watch: bool,
+) -> Response {
+    let verb = verb_of(req, &p, legacy_watch);
+    let mut record = RequestRecord {
+        user: user.name.clone(),
+        verb: verb
+            .map(str::to_string)
+            .unwrap_or_else(|| req.method.as_str().to_lowercase()),
+        group: p.group.clone(),
+        resource: p.resource.clone(),
+        subresource: p.subresource.clone(),
+        namespace: p.namespace.clone(),
+        name: p.name.clone(),
+        code: 0,
+    };
+    let response = serve_resource(core, user, req, &p, verb, &record).await;
+    record.code = response.status().as_u16();
+    core.faults.record(record);
+    response
+}
+
+async fn serve_resource(
+    core: &Arc<Core>,
+    user: &User,
+    req: &Req,
+    p: &ResourcePath,
+    verb: Option<&'static str>,
+    record: &RequestRecord,
+) -> Response {
     let Some(rt) = core.find(&p.group, &p.version, &p.resource) else {
         return error_response(&ApiError::no_route());
     };
@@ -309,13 +404,18 @@ async fn resource(core: &Arc<Core>, user: &User, req: &Req, p: ResourcePath, leg
     if !sub_ok || !scope_ok {
         return error_response(&ApiError::no_route());
     }
-    let Some(verb) = verb_of(req, &p, legacy_watch) else {
+    let Some(verb) = verb else {
         return error_response(&ApiError::method_not_supported(&rt, req.method.as_str()));
     };
     let verb_allowed = if p.subresource.is_empty() {
         rt.verbs.contains(&verb)
     } else {
-        matches!((p.subresource.as_str(), verb), ("status", "get" | "update" | "patch") | ("binding" | "eviction", "create") | ("finalize", "update"))
+        matches!(
+            (p.subresource.as_str(), verb),
+            ("status", "get" | "update" | "patch")
+                | ("binding" | "eviction", "create")
+                | ("finalize", "update")
+        )
     };
     if !verb_allowed {
         return error_response(&ApiError::method_not_supported(&rt, verb));
@@ -326,49 +426,42 @@ async fn resource(core: &Arc<Core>, user: &User, req: &Req, p: ResourcePath, leg
         group: p.group.clone(),
         resource: p.resource.clone(),
         subresource: p.subresource.clone(),
-        namespace: if rt.plural == "namespaces" { p.name.clone() } else { p.namespace.clone() },
+        namespace: if rt.plural == "namespaces" {
+            p.name.clone()
+        } else {
+            p.namespace.clone()
+        },
         name: p.name.clone(),
         path: req.path.clone(),
     };
-    let mut record = RequestRecord {
-        user: user.name.clone(),
-        verb: verb.into(),
-        group: p.group.clone(),
-        resource: p.resource.clone(),
-        subresource: p.subresource.clone(),
-        namespace: p.namespace.clone(),
-        name: p.name.clone(),
-        code: 0,
+    if let Err(e) = authorize(core, user, &attrs) {
+        return error_response(&e);
+    }
+    let delay = core.faults.delay_for(record);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    if let Some(code) = core.faults.take_failure(record) {
+        return error_response(&ApiError::injected(code));
+    }
+    let ctx = Ctx {
+        core,
+        user,
+        req,
+        rt: &rt,
+        p,
     };
-    let response = match authorize(core, user, &attrs) {
-        Err(e) => error_response(&e),
-        Ok(()) => {
-            let delay = core.faults.delay_for(&record);
-            if !delay.is_zero() {
-                tokio::time::sleep(delay).await;
-            }
-            match core.faults.take_failure(&record) {
-                Some(code) => error_response(&ApiError::injected(code)),
-                None => {
-                    let ctx = Ctx { core, user, req, rt: &rt, p: &p };
-                    match verb {
-                        "get" => reads::get(&ctx),
-                        "list" => reads::list(&ctx),
-                        "watch" => watch::watch(&ctx),
-                        "create" => writes::create(&ctx).await,
-                        "update" => writes::update(&ctx).await,
-                        "patch" => writes::patch(&ctx).await,
-                        "delete" => writes::delete(&ctx),
-                        _ => writes::delete_collection(&ctx),
-                    }
-                    .unwrap_or_else(|e| error_response(&e))
-                }
-            }
-        }
-    };
-    record.code = response.status().as_u16();
-    core.faults.record(record);
-    response
+    match verb {
+        "get" => reads::get(&ctx),
+        "list" => reads::list(&ctx),
+        "watch" => watch::watch(&ctx),
+        "create" => writes::create(&ctx).await,
+        "update" => writes::update(&ctx).await,
+        "patch" => writes::patch(&ctx).await,
+        "delete" => writes::delete(&ctx),
+        _ => writes::delete_collection(&ctx),
+    }
+    .unwrap_or_else(|e| error_response(&e))
 }
 
 /// Everything a verb implementation needs.

@@ -34,7 +34,13 @@ fn gvk_extension(t: &ResourceType) -> Value {
     json!({"group": t.group, "version": t.version, "kind": t.kind})
 }
 
-fn operation(t: &ResourceType, action: &str, id: &str, params: Vec<Value>, body_types: &[&str]) -> Value {
+fn operation(
+    t: &ResourceType,
+    action: &str,
+    id: &str,
+    params: Vec<Value>,
+    body_types: &[&str],
+) -> Value {
     let mut op = json!({
         "operationId": id,
         "x-kubernetes-action": action,
@@ -75,13 +81,25 @@ fn paths_of(t: &ResourceType) -> Vec<(String, Value)> {
     let name = &t.kind;
     let write_params = || {
         vec![
-            query_param("dryRun", "When present, indicates that modifications should not be persisted."),
-            query_param("fieldManager", "The name of the actor or entity making these changes."),
-            query_param("fieldValidation", "How the server handles unknown or duplicate fields: Ignore, Warn or Strict."),
+            query_param(
+                "dryRun",
+                "When present, indicates that modifications should not be persisted.",
+            ),
+            query_param(
+                "fieldManager",
+                "The name of the actor or entity making these changes.",
+            ),
+            query_param(
+                "fieldValidation",
+                "How the server handles unknown or duplicate fields: Ignore, Warn or Strict.",
+            ),
         ]
     };
     let mut patch_params = write_params();
-    patch_params.push(query_param("force", "Force is going to \"force\" Apply requests."));
+    patch_params.push(query_param(
+        "force",
+        "Force is going to \"force\" Apply requests.",
+    ));
     let mut out = vec![
         (
             collection,
@@ -214,12 +232,28 @@ mod tests {
         let r = Registry::default();
         let docs = v3_documents(&r);
         let apps = &docs["apis/apps/v1"];
-        let patch = &apps["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
-        assert_eq!(patch["x-kubernetes-group-version-kind"]["kind"], "Deployment");
-        assert!(patch["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation" && p["in"] == "query"));
-        assert!(patch["requestBody"]["content"].get("application/strategic-merge-patch+json").is_none());
+        let patch =
+            &apps["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+        assert_eq!(
+            patch["x-kubernetes-group-version-kind"]["kind"],
+            "Deployment"
+        );
+        assert!(
+            patch["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "fieldValidation" && p["in"] == "query")
+        );
+        assert!(
+            patch["requestBody"]["content"]
+                .get("application/strategic-merge-patch+json")
+                .is_none()
+        );
         let index = v3_index(&r);
-        let url = index["paths"]["api/v1"]["serverRelativeURL"].as_str().unwrap();
+        let url = index["paths"]["api/v1"]["serverRelativeURL"]
+            .as_str()
+            .unwrap();
         assert!(url.starts_with("/openapi/v3/api/v1?hash="));
     }
 

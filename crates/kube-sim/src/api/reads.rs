@@ -5,7 +5,7 @@ use axum::response::Response;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::{Ctx, Output, json_response, negotiate, present};
+use super::{Ctx, Output, json_response, negotiate, options, present};
 use crate::errors::ApiError;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::store::meta_str;
@@ -19,15 +19,23 @@ pub fn get(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let output = negotiate(ctx.req)?;
     let obj = ctx
         .core
-        .get(&ctx.rt.storage, &ctx.p.namespace_for_storage(ctx.rt), &ctx.p.name)
+        .get(
+            &ctx.rt.storage,
+            &ctx.p.namespace_for_storage(ctx.rt),
+            &ctx.p.name,
+        )
         .ok_or_else(|| ApiError::not_found(ctx.rt, &ctx.p.name))?;
     let obj = present(ctx.rt, &obj);
     let body = match output {
         Output::Json => obj,
         Output::Metadata => metadata_only(&obj),
-        Output::Table(include) => {
-            tables::table(ctx.rt, &[obj.clone()], include, true, json!({"resourceVersion": obj["metadata"]["resourceVersion"]}))
-        }
+        Output::Table(include) => tables::table(
+            ctx.rt,
+            std::slice::from_ref(&obj),
+            include,
+            true,
+            json!({"resourceVersion": obj["metadata"]["resourceVersion"]}),
+        ),
     };
     Ok(json_response(200, &body, &[]))
 }
@@ -40,14 +48,25 @@ pub struct Selection {
 
 impl Selection {
     pub fn from(ctx: &Ctx<'_>) -> Result<Self, ApiError> {
-        let labels = LabelSelector::parse(ctx.req.q("labelSelector").unwrap_or_default()).map_err(ApiError::bad_request)?;
+        let labels = LabelSelector::parse(ctx.req.q("labelSelector").unwrap_or_default())
+            .map_err(ApiError::bad_request)?;
         let mut field_text = ctx.req.q("fieldSelector").unwrap_or_default().to_string();
         if ctx.req.q("watch").is_some() && !ctx.p.name.is_empty() {
             // A watch on a named object is a watch on the collection pinned to that name.
             let pin = format!("metadata.name={}", ctx.p.name);
-            field_text = if field_text.is_empty() { pin } else { format!("{field_text},{pin}") };
+            field_text = if field_text.is_empty() {
+                pin
+            } else {
+                format!("{field_text},{pin}")
+            };
         }
-        let fields = FieldSelector::parse(&field_text, &ctx.rt.group, &ctx.rt.plural).map_err(ApiError::bad_request)?;
+        let fields = FieldSelector::parse(
+            &field_text,
+            &ctx.rt.group,
+            &ctx.rt.plural,
+            ctx.rt.crd.is_some(),
+        )
+        .map_err(ApiError::bad_request)?;
         Ok(Selection { labels, fields })
     }
 
@@ -62,10 +81,19 @@ fn encode_continue(rv: u64, after: &str) -> String {
 }
 
 fn decode_continue(token: &str) -> Result<(u64, String), ApiError> {
-    let bad = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
-    let raw = base64::engine::general_purpose::STANDARD.decode(token).map_err(|_| bad())?;
+    let bad = || {
+        ApiError::bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        )
+    };
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    Ok((v["rv"].as_u64().ok_or_else(bad)?, v["start"].as_str().ok_or_else(bad)?.to_string()))
+    Ok((
+        v["rv"].as_u64().ok_or_else(bad)?,
+        v["start"].as_str().ok_or_else(bad)?.to_string(),
+    ))
 }
 
 fn key_of(obj: &Value) -> String {
@@ -73,19 +101,26 @@ fn key_of(obj: &Value) -> String {
 }
 
 pub fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+    options::list(ctx.req, false)?;
     let output = negotiate(ctx.req)?;
     let selection = Selection::from(ctx)?;
     let ns = (!ctx.p.namespace.is_empty() && ctx.rt.namespaced).then_some(ctx.p.namespace.as_str());
     let (items, rv) = ctx.core.store.list(&ctx.rt.storage, ns);
 
-    if let Some(requested) = ctx.req.q("resourceVersion").filter(|v| !v.is_empty() && *v != "0") {
-        let requested: u64 = requested
-            .parse()
-            .map_err(|_| ApiError::bad_request(format!("invalid resource version {requested:?}")))?;
+    if let Some(requested) = ctx
+        .req
+        .q("resourceVersion")
+        .filter(|v| !v.is_empty() && *v != "0")
+    {
+        let requested: u64 = requested.parse().map_err(|_| {
+            ApiError::bad_request(format!("invalid resource version {requested:?}"))
+        })?;
         if requested > rv {
             let mut e = ApiError::injected(504);
-            e.message = format!("Too large resource version: {requested}, current: {rv}");
-            e.details = Some(json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}));
+            e.message = format!("Timeout: Too large resource version: {requested}, current: {rv}");
+            e.details = Some(
+                json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}),
+            );
             return Err(e);
         }
         if ctx.req.q("resourceVersionMatch") == Some("Exact") && requested != rv {
@@ -102,7 +137,12 @@ pub fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         .filter(|o| start.as_ref().is_none_or(|s| key_of(o) > *s))
         .filter(|o| selection.matches(o))
         .collect();
-    let limit: usize = ctx.req.q("limit").and_then(|l| l.parse().ok()).filter(|l| *l > 0).unwrap_or(usize::MAX);
+    let limit: usize = ctx
+        .req
+        .q("limit")
+        .and_then(|l| l.parse().ok())
+        .filter(|l| *l > 0)
+        .unwrap_or(usize::MAX);
     let mut metadata = json!({"resourceVersion": rv.to_string()});
     if selected.len() > limit {
         let remaining = selected.len() - limit;
@@ -149,7 +189,10 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip() {
         let t = encode_continue(42, "default/web");
-        assert_eq!(decode_continue(&t).unwrap(), (42, "default/web".to_string()));
+        assert_eq!(
+            decode_continue(&t).unwrap(),
+            (42, "default/web".to_string())
+        );
         assert!(decode_continue("not base64!").is_err());
     }
 }

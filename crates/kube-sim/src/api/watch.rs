@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::reads::{Selection, metadata_only};
-use super::{Ctx, Output, negotiate, present};
+use super::{Ctx, Output, negotiate, options, present};
 use crate::errors::ApiError;
 use crate::registry::ResourceType;
 use crate::store::{Event, EventType, StoreError, meta_str};
@@ -29,7 +29,10 @@ struct Filter {
 
 impl Filter {
     fn matches(&self, obj: &Value) -> bool {
-        self.namespace.as_ref().is_none_or(|ns| meta_str(obj, "namespace") == ns) && self.selection.matches(obj)
+        self.namespace
+            .as_ref()
+            .is_none_or(|ns| meta_str(obj, "namespace") == ns)
+            && self.selection.matches(obj)
     }
 
     /// What a store event looks like through this watch's filter, if anything.
@@ -73,7 +76,13 @@ impl Stream {
             Output::Table(include) => {
                 let with_columns = !self.sent_columns;
                 self.sent_columns = true;
-                tables::table(&self.rt, &[obj.clone()], include, with_columns, json!({"resourceVersion": obj["metadata"]["resourceVersion"]}))
+                tables::table(
+                    &self.rt,
+                    std::slice::from_ref(&obj),
+                    include,
+                    with_columns,
+                    json!({"resourceVersion": obj["metadata"]["resourceVersion"]}),
+                )
             }
         };
         self.send_raw(json!({"type": kind, "object": body})).await
@@ -81,7 +90,10 @@ impl Stream {
 
     async fn bookmark(&mut self, rv: u64, initial_end: bool) -> bool {
         let (api_version, kind) = match self.output {
-            Output::Metadata => ("meta.k8s.io/v1".to_string(), "PartialObjectMetadata".to_string()),
+            Output::Metadata => (
+                "meta.k8s.io/v1".to_string(),
+                "PartialObjectMetadata".to_string(),
+            ),
             _ => (self.rt.api_version(), self.rt.kind.clone()),
         };
         let mut meta = json!({"resourceVersion": rv.to_string()});
@@ -96,39 +108,49 @@ impl Stream {
 fn streaming_response(rx: mpsc::Receiver<Result<Bytes, Infallible>>) -> Response {
     let mut resp = Response::new(Body::from_stream(ReceiverStream::new(rx)));
     *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
 pub fn watch(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+    options::list(ctx.req, true)?;
     let output = negotiate(ctx.req)?;
     let selection = Selection::from(ctx)?;
-    let namespace = (ctx.rt.namespaced && !ctx.p.namespace.is_empty()).then(|| ctx.p.namespace.clone());
+    let namespace =
+        (ctx.rt.namespaced && !ctx.p.namespace.is_empty()).then(|| ctx.p.namespace.clone());
     let timeout = match ctx.req.q("timeoutSeconds") {
-        Some(t) => Duration::from_secs(t.parse().map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {t:?}")))?),
+        Some(t) => Duration::from_secs(
+            t.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {t:?}")))?,
+        ),
         None => Duration::from_secs(1800),
     };
     let bookmarks = ctx.req.q("allowWatchBookmarks") == Some("true");
-    let send_initial = ctx.req.q("sendInitialEvents") == Some("true");
-    if send_initial && (ctx.req.q("resourceVersionMatch") != Some("NotOlderThan") || !bookmarks) {
-        return Err(ApiError::invalid(
-            ctx.rt,
-            "",
-            &[crate::errors::FieldError::forbidden(
-                "sendInitialEvents",
-                "sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled and resourceVersionMatch is NotOlderThan and allowWatchBookmarks is true",
-            )],
-        ));
-    }
+    let initial_events = ctx.req.q("sendInitialEvents");
+    let send_initial = initial_events == Some("true");
     let filter = Filter {
         rt: ctx.rt.clone(),
         namespace: namespace.clone(),
         selection,
     };
     let rv_param = ctx.req.q("resourceVersion").unwrap_or_default();
-    let (initial, start_rv) = if send_initial || rv_param.is_empty() || rv_param == "0" {
+    // Without sendInitialEvents, a watch from "" or "0" starts with the current state; with
+    // sendInitialEvents=false it never does.
+    let legacy_initial = initial_events.is_none() && (rv_param.is_empty() || rv_param == "0");
+    let (initial, start_rv) = if send_initial || legacy_initial {
         let (items, rv) = ctx.core.store.list(&ctx.rt.storage, namespace.as_deref());
-        (items.into_iter().filter(|o| filter.matches(o)).collect::<Vec<_>>(), rv)
+        (
+            items
+                .into_iter()
+                .filter(|o| filter.matches(o))
+                .collect::<Vec<_>>(),
+            rv,
+        )
+    } else if rv_param.is_empty() || rv_param == "0" {
+        (Vec::new(), ctx.core.store.current_rv())
     } else {
         let rv = rv_param
             .parse()
@@ -149,7 +171,9 @@ pub fn watch(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             // The apiserver reports an expired resourceVersion as an ERROR event on a started watch.
             let status = ApiError::gone(requested, oldest).to_status();
             tokio::spawn(async move {
-                stream.send_raw(json!({"type": "ERROR", "object": status})).await;
+                stream
+                    .send_raw(json!({"type": "ERROR", "object": status}))
+                    .await;
             });
             return Ok(streaming_response(rx));
         }
@@ -172,10 +196,10 @@ pub fn watch(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         }
         for e in &subscription.backlog {
             last_rv = e.rv;
-            if let Some((kind, obj)) = filter.translate(e) {
-                if !stream.send(kind, &obj).await {
-                    return;
-                }
+            if let Some((kind, obj)) = filter.translate(e)
+                && !stream.send(kind, &obj).await
+            {
+                return;
             }
         }
         let mut live = subscription.live;
@@ -196,11 +220,10 @@ pub fn watch(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
                             continue;
                         }
                         last_rv = e.rv;
-                        if let Some((kind, obj)) = filter.translate(&e) {
-                            if !stream.send(kind, &obj).await {
+                        if let Some((kind, obj)) = filter.translate(&e)
+                            && !stream.send(kind, &obj).await {
                                 return;
                             }
-                        }
                     }
                     // A watcher that falls behind is closed, as the apiserver does; the client resumes.
                     Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => break,

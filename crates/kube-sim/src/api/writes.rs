@@ -3,7 +3,7 @@
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::{Ctx, json_response, present};
+use super::{Ctx, json_response, options, present};
 use crate::admission::{self, FieldValidation, Managed, Write};
 use crate::errors::ApiError;
 use crate::lifecycle::{self, DeleteOptions, Deleted};
@@ -20,27 +20,30 @@ fn field_validation(ctx: &Ctx<'_>) -> Result<FieldValidation, ApiError> {
 }
 
 fn manager(ctx: &Ctx<'_>) -> String {
-    ctx.req.q("fieldManager").map(str::to_string).unwrap_or_else(|| ctx.req.default_manager())
+    ctx.req
+        .q("fieldManager")
+        .map(str::to_string)
+        .unwrap_or_else(|| ctx.req.default_manager())
 }
 
 /// Checks the apiVersion and kind a client sent against the endpoint it sent them to.
 fn check_type(ctx: &Ctx<'_>, obj: &Value) -> Result<(), ApiError> {
     let rt = ctx.rt;
-    if let Some(v) = obj["apiVersion"].as_str().filter(|v| !v.is_empty()) {
-        if v != rt.api_version() {
-            return Err(ApiError::bad_request(format!(
-                "the API version in the data ({v}) does not match the expected API version ({})",
-                rt.api_version()
-            )));
-        }
+    if let Some(v) = obj["apiVersion"].as_str().filter(|v| !v.is_empty())
+        && v != rt.api_version()
+    {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({v}) does not match the expected API version ({})",
+            rt.api_version()
+        )));
     }
-    if let Some(k) = obj["kind"].as_str().filter(|k| !k.is_empty()) {
-        if k != rt.kind {
-            return Err(ApiError::bad_request(format!(
-                "the kind in the data ({k}) does not match the expected kind ({})",
-                rt.kind
-            )));
-        }
+    if let Some(k) = obj["kind"].as_str().filter(|k| !k.is_empty())
+        && k != rt.kind
+    {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({k}) does not match the expected kind ({})",
+            rt.kind
+        )));
     }
     Ok(())
 }
@@ -69,7 +72,11 @@ fn check_namespace(ctx: &Ctx<'_>, obj: &mut Value) -> Result<(), ApiError> {
 fn check_crd_alive(ctx: &Ctx<'_>) -> Result<(), ApiError> {
     if let Some(crd) = &ctx.rt.crd {
         let name = meta_str(&crd.crd, "name");
-        let live = ctx.core.get(&StorageKey::new("apiextensions.k8s.io", "customresourcedefinitions"), "", name);
+        let live = ctx.core.get(
+            &StorageKey::new("apiextensions.k8s.io", "customresourcedefinitions"),
+            "",
+            name,
+        );
         if live.is_some_and(|c| c["metadata"]["deletionTimestamp"].is_string()) {
             let mut e = ApiError::method_not_supported(ctx.rt, "create");
             e.message = "create not allowed while custom resource definition is terminating".into();
@@ -80,9 +87,12 @@ fn check_crd_alive(ctx: &Ctx<'_>) -> Result<(), ApiError> {
 }
 
 pub async fn create(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+    options::write(ctx.req, "CreateOptions")?;
     let mut obj = ctx.req.json_body()?;
     if !obj.is_object() {
-        return Err(ApiError::bad_request("the body of the request must be an object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be an object",
+        ));
     }
     match (ctx.rt.plural.as_str(), ctx.p.subresource.as_str()) {
         ("pods", "binding") => return bind(ctx, &obj),
@@ -112,10 +122,18 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let admitted = admission::admit(ctx.core, write, None, obj).await?;
     check_escalation(ctx, &admitted.object)?;
     if dry_run(ctx) {
-        return Ok(json_response(201, &present(ctx.rt, &admitted.object), &admitted.warnings));
+        return Ok(json_response(
+            201,
+            &present(ctx.rt, &admitted.object),
+            &admitted.warnings,
+        ));
     }
     let stored = lifecycle::create(ctx.core, ctx.rt, admitted.object)?;
-    Ok(json_response(201, &present(ctx.rt, &stored), &admitted.warnings))
+    Ok(json_response(
+        201,
+        &present(ctx.rt, &stored),
+        &admitted.warnings,
+    ))
 }
 
 /// RBAC escalation prevention on roles and bindings: a user can only grant what it holds, unless it may
@@ -158,19 +176,35 @@ fn check_escalation(ctx: &Ctx<'_>, obj: &Value) -> Result<(), ApiError> {
         }
         "RoleBinding" | "ClusterRoleBinding" => {
             let role_ref = &obj["roleRef"];
-            let role_resource = if role_ref["kind"] == "ClusterRole" { "clusterroles" } else { "roles" };
-            if allowed("bind", role_resource, role_ref["name"].as_str().unwrap_or_default()) {
+            let role_resource = if role_ref["kind"] == "ClusterRole" {
+                "clusterroles"
+            } else {
+                "roles"
+            };
+            if allowed(
+                "bind",
+                role_resource,
+                role_ref["name"].as_str().unwrap_or_default(),
+            ) {
                 return Ok(());
             }
             policy.role_ref_rules(role_ref, ns).map_err(forbid)?
         }
         _ => return Ok(()),
     };
-    policy.confirm_no_escalation(ctx.user, ns, &rules).map_err(forbid)
+    policy
+        .confirm_no_escalation(ctx.user, ns, &rules)
+        .map_err(forbid)
 }
 
 /// A PUT or PATCH result, stored with optimistic concurrency against `old`.
-async fn store_update(ctx: &Ctx<'_>, old: &Value, new: Value, managed: Managed, created: bool) -> Result<(Value, Vec<String>), ApiError> {
+async fn store_update(
+    ctx: &Ctx<'_>,
+    old: &Value,
+    new: Value,
+    managed: Managed,
+    created: bool,
+) -> Result<(Value, Vec<String>), ApiError> {
     let validation = field_validation(ctx)?;
     let manager = manager(ctx);
     let _service_guard = if ctx.rt.plural == "services" && ctx.rt.group.is_empty() {
@@ -189,7 +223,11 @@ async fn store_update(ctx: &Ctx<'_>, old: &Value, new: Value, managed: Managed, 
     let admitted = admission::admit(ctx.core, write, (!created).then_some(old), new).await?;
     check_escalation(ctx, &admitted.object)?;
     if admission::unchanged(old, &admitted.object) || dry_run(ctx) {
-        let shown = if dry_run(ctx) { admitted.object } else { old.clone() };
+        let shown = if dry_run(ctx) {
+            admitted.object
+        } else {
+            old.clone()
+        };
         return Ok((shown, admitted.warnings));
     }
     let stored = if created {
@@ -201,13 +239,20 @@ async fn store_update(ctx: &Ctx<'_>, old: &Value, new: Value, managed: Managed, 
 }
 
 fn current(ctx: &Ctx<'_>) -> Option<Value> {
-    ctx.core.get(&ctx.rt.storage, &ctx.p.namespace_for_storage(ctx.rt), &ctx.p.name)
+    ctx.core.get(
+        &ctx.rt.storage,
+        &ctx.p.namespace_for_storage(ctx.rt),
+        &ctx.p.name,
+    )
 }
 
 pub async fn update(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+    options::write(ctx.req, "UpdateOptions")?;
     let mut obj = ctx.req.json_body()?;
     if !obj.is_object() {
-        return Err(ApiError::bad_request("the body of the request must be an object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be an object",
+        ));
     }
     check_type(ctx, &obj)?;
     check_namespace(ctx, &mut obj)?;
@@ -220,17 +265,26 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     }
     let old = current(ctx).ok_or_else(|| ApiError::not_found(ctx.rt, &ctx.p.name))?;
     let old_view = present(ctx.rt, &old);
-    match obj["metadata"]["resourceVersion"].as_str().filter(|v| !v.is_empty()) {
+    match obj["metadata"]["resourceVersion"]
+        .as_str()
+        .filter(|v| !v.is_empty())
+    {
         Some(rv) if Some(rv) != old["metadata"]["resourceVersion"].as_str() => {
             return Err(ApiError::stale(ctx.rt, &ctx.p.name));
         }
         Some(_) => {}
         None if ctx.rt.crd.is_some() => {
-            // Custom resources allow no unconditional update.
-            return Err(ApiError::invalid(
-                ctx.rt,
+            // Custom resources allow no unconditional update. The apiserver names the resource, not
+            // the kind, in this one error.
+            return Err(ApiError::invalid_kind(
+                &ctx.rt.group,
+                &ctx.rt.plural,
                 &ctx.p.name,
-                &[crate::errors::FieldError::invalid("metadata.resourceVersion", json!("0x0"), "must be specified for an update")],
+                &[crate::errors::FieldError::invalid(
+                    "metadata.resourceVersion",
+                    json!(0),
+                    "must be specified for an update",
+                )],
             ));
         }
         None => {}
@@ -286,20 +340,44 @@ fn apply_config(ctx: &Ctx<'_>, config: &Value) -> Value {
     c
 }
 
+/// The patch types an endpoint accepts: custom resources have no strategic merge patch.
+fn patch_types(ctx: &Ctx<'_>) -> &'static [&'static str] {
+    if ctx.rt.crd.is_some() {
+        &[
+            "application/json-patch+json",
+            "application/merge-patch+json",
+            "application/apply-patch+yaml",
+        ]
+    } else {
+        &[
+            "application/json-patch+json",
+            "application/merge-patch+json",
+            "application/strategic-merge-patch+json",
+            "application/apply-patch+yaml",
+        ]
+    }
+}
+
 pub async fn patch(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
-    let content_type = ctx.req.content_type().split(';').next().unwrap_or_default().trim().to_string();
+    let content_type = ctx
+        .req
+        .content_type()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let accepted = patch_types(ctx);
+    if !accepted.contains(&content_type.as_str()) {
+        return Err(ApiError::unsupported_media_type(accepted));
+    }
+    let is_apply = content_type == "application/apply-patch+yaml";
+    options::patch(ctx.req, is_apply)?;
     let patch = ctx.req.json_body()?;
-    let is_apply = content_type == "application/apply-patch+yaml" || content_type == "application/apply-patch+cbor";
     if is_apply {
-        if ctx.req.q("fieldManager").is_none_or(str::is_empty) {
-            return Err(ApiError::bad_request("PATCH /apply requires fieldManager to be set"));
-        }
         check_type(ctx, &patch)?;
     }
     let force = ctx.req.q("force") == Some("true");
-    if ctx.req.q("force").is_some() && !is_apply {
-        return Err(ApiError::bad_request("force: Invalid value: true: may not be specified for non-apply patch"));
-    }
     // The apiserver retries a patch on a conflicting concurrent write, unless the patch itself names a
     // resourceVersion.
     for _ in 0..5 {
@@ -320,10 +398,21 @@ pub async fn patch(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         let schema = admission::schema_of(ctx.rt);
         let (new, managed) = match content_type.as_str() {
             "application/json-patch+json" => {
-                let p: json_patch::Patch = serde_json::from_value(patch.clone())
-                    .map_err(|e| ApiError::bad_request(format!("json patch: {e}")))?;
+                let p: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|_| {
+                    // Worded as Go's decoder words a body that is not a list of operations.
+                    let what = match &patch {
+                        Value::Object(_) => "object",
+                        Value::String(_) => "string",
+                        Value::Number(_) => "number",
+                        Value::Bool(_) => "bool",
+                        _ => "array",
+                    };
+                    ApiError::bad_request(format!(
+                        "json: cannot unmarshal {what} into Go value of type jsonpatch.Patch"
+                    ))
+                })?;
                 let mut doc = old_view.clone();
-                json_patch::patch(&mut doc, &p).map_err(|e| patch_failed(ctx, 422, e.to_string()))?;
+                json_patch::patch(&mut doc, &p).map_err(|_| ApiError::unprocessable())?;
                 (doc, Managed::Record)
             }
             "application/merge-patch+json" => {
@@ -333,19 +422,21 @@ pub async fn patch(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             }
             "application/strategic-merge-patch+json" if ctx.rt.crd.is_none() => {
                 let doc = kube_sim_patch::strategic_merge(&old_view, &patch, &schema)
-                    .map_err(|e| patch_failed(ctx, e.code(), e.message()))?;
+                    .map_err(|e| patch_failed(e.code(), e.message()))?;
                 (doc, Managed::Record)
             }
             _ if is_apply => {
                 let previous: Vec<kube_sim_patch::ManagedFieldsEntry> =
-                    serde_json::from_value(old["metadata"]["managedFields"].clone()).unwrap_or_default();
+                    serde_json::from_value(old["metadata"]["managedFields"].clone())
+                        .unwrap_or_default();
                 let api_version = ctx.rt.api_version();
                 let now = crate::clock::now();
                 let manager = manager(ctx);
                 let req = kube_sim_patch::Request {
                     manager: &manager,
                     api_version: &api_version,
-                    subresource: (!ctx.p.subresource.is_empty()).then_some(ctx.p.subresource.as_str()),
+                    subresource: (!ctx.p.subresource.is_empty())
+                        .then_some(ctx.p.subresource.as_str()),
                     time: &now,
                 };
                 let config = apply_config(ctx, &patch);
@@ -357,14 +448,17 @@ pub async fn patch(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
                         .map_err(|e| apply_error(ctx, &e))?;
                 (merged, Managed::Given(entries))
             }
-            other => return Err(ApiError::unsupported_media_type(other)),
+            _ => return Err(ApiError::unsupported_media_type(accepted)),
         };
         let mut new = new;
         if !new.is_object() {
             return Err(ApiError::bad_request("the patch did not produce an object"));
         }
-        let patched_rv = new["metadata"]["resourceVersion"].as_str().map(str::to_string);
-        let precondition = patched_rv.is_some() && patched_rv.as_deref() != old["metadata"]["resourceVersion"].as_str();
+        let patched_rv = new["metadata"]["resourceVersion"]
+            .as_str()
+            .map(str::to_string);
+        let precondition = patched_rv.is_some()
+            && patched_rv.as_deref() != old["metadata"]["resourceVersion"].as_str();
         if precondition && !created {
             return Err(ApiError::stale(ctx.rt, &ctx.p.name));
         }
@@ -378,7 +472,11 @@ pub async fn patch(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         check_namespace(ctx, &mut new)?;
         match store_update(ctx, &old, new, managed, created).await {
             Ok((stored, warnings)) => {
-                return Ok(json_response(if created { 201 } else { 200 }, &present(ctx.rt, &stored), &warnings));
+                return Ok(json_response(
+                    if created { 201 } else { 200 },
+                    &present(ctx.rt, &stored),
+                    &warnings,
+                ));
             }
             Err(e) if e.code == 409 && e.reason == "Conflict" && !is_apply_conflict(&e) => continue,
             Err(e) if e.code == 409 && e.reason == "AlreadyExists" && created => continue,
@@ -392,23 +490,25 @@ fn is_apply_conflict(e: &ApiError) -> bool {
     e.message.starts_with("Apply failed")
 }
 
-fn patch_failed(ctx: &Ctx<'_>, code: u16, msg: String) -> ApiError {
-    let reason = match code {
-        400 => "BadRequest",
-        422 => "Invalid",
-        _ => "",
-    };
-    ApiError {
-        code,
-        reason,
-        message: msg,
-        details: (code == 422).then(|| json!({"name": ctx.p.name, "kind": ctx.rt.kind})),
+/// A strategic merge patch failure as the apiserver reports it: 400s keep their message, 422s get the
+/// generic one, and anything else passes through as a plain 500 with no reason.
+fn patch_failed(code: u16, msg: String) -> ApiError {
+    match code {
+        400 => ApiError::bad_request(msg),
+        422 => ApiError::unprocessable(),
+        _ => ApiError {
+            code,
+            reason: "",
+            message: msg,
+            details: None,
+        },
     }
 }
 
 /// The Status a finished delete answers with, for types that do not return the deleted object.
 fn success_status(ctx: &Ctx<'_>, obj: &Value) -> Value {
-    let mut details = json!({"name": meta_str(obj, "name"), "kind": ctx.rt.plural, "uid": meta_str(obj, "uid")});
+    let mut details =
+        json!({"name": meta_str(obj, "name"), "kind": ctx.rt.plural, "uid": meta_str(obj, "uid")});
     if !ctx.rt.group.is_empty() {
         details["group"] = json!(ctx.rt.group);
     }
@@ -420,26 +520,52 @@ fn returns_object(ctx: &Ctx<'_>) -> bool {
     ctx.rt.crd.is_some() || (ctx.rt.group.is_empty() && ctx.rt.plural == "pods")
 }
 
-pub fn delete(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+const JOB_ORPHAN_WARNING: &str = "child pods are preserved by default when jobs are deleted; set propagationPolicy=Background to remove them or set propagationPolicy=Orphan to suppress this warning";
+
+/// The request's DeleteOptions with the type's default propagation filled in: batch/v1 Jobs orphan their
+/// pods unless told otherwise (kept for compatibility), with a warning; everything else is collected in
+/// the background.
+fn delete_options(ctx: &Ctx<'_>) -> Result<(DeleteOptions, Vec<String>), ApiError> {
     let body = ctx.req.json_body()?;
-    let opts = DeleteOptions::from_request(&body, &|k| ctx.req.q(k).map(str::to_string))?;
+    let mut opts = DeleteOptions::from_request(&body, &|k| ctx.req.q(k).map(str::to_string))?;
+    let mut warnings = Vec::new();
+    if opts.propagation.is_none()
+        && ctx.rt.group == "batch"
+        && ctx.rt.version == "v1"
+        && ctx.rt.plural == "jobs"
+    {
+        opts.propagation = Some(lifecycle::Propagation::Orphan);
+        warnings.push(JOB_ORPHAN_WARNING.to_string());
+    }
+    Ok((opts, warnings))
+}
+
+pub fn delete(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+    let (opts, warnings) = delete_options(ctx)?;
     let ns = ctx.p.namespace_for_storage(ctx.rt);
     match lifecycle::delete(ctx.core, ctx.rt, &ns, &ctx.p.name, &opts)? {
-        Deleted::Pending(obj) => Ok(json_response(200, &present(ctx.rt, &obj), &[])),
-        Deleted::Gone(obj) if returns_object(ctx) => Ok(json_response(200, &present(ctx.rt, &obj), &[])),
-        Deleted::Gone(obj) => Ok(json_response(200, &success_status(ctx, &obj), &[])),
+        Deleted::Pending(obj) => Ok(json_response(200, &present(ctx.rt, &obj), &warnings)),
+        Deleted::Gone(obj) if returns_object(ctx) => {
+            Ok(json_response(200, &present(ctx.rt, &obj), &warnings))
+        }
+        Deleted::Gone(obj) => Ok(json_response(200, &success_status(ctx, &obj), &warnings)),
     }
 }
 
 pub fn delete_collection(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
-    let body = ctx.req.json_body()?;
-    let opts = DeleteOptions::from_request(&body, &|k| ctx.req.q(k).map(str::to_string))?;
+    let (opts, warnings) = delete_options(ctx)?;
     let selection = super::reads::Selection::from(ctx)?;
     let ns = (ctx.rt.namespaced && !ctx.p.namespace.is_empty()).then_some(ctx.p.namespace.as_str());
     let (items, rv) = ctx.core.store.list(&ctx.rt.storage, ns);
     let mut deleted = Vec::new();
     for obj in items.iter().filter(|o| selection.matches(o)) {
-        match lifecycle::delete(ctx.core, ctx.rt, meta_str(obj, "namespace"), meta_str(obj, "name"), &opts) {
+        match lifecycle::delete(
+            ctx.core,
+            ctx.rt,
+            meta_str(obj, "namespace"),
+            meta_str(obj, "name"),
+            &opts,
+        ) {
             Ok(Deleted::Gone(o) | Deleted::Pending(o)) => deleted.push(present(ctx.rt, &o)),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
@@ -448,7 +574,7 @@ pub fn delete_collection(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     Ok(json_response(
         200,
         &json!({"kind": ctx.rt.list_kind, "apiVersion": ctx.rt.api_version(), "metadata": {"resourceVersion": rv.to_string()}, "items": deleted}),
-        &[],
+        &warnings,
     ))
 }
 
@@ -459,18 +585,37 @@ fn bind(ctx: &Ctx<'_>, binding: &Value) -> Result<Response, ApiError> {
         return Err(ApiError::bad_request("target.name: Required value"));
     }
     let pod = current(ctx).ok_or_else(|| ApiError::not_found(ctx.rt, &ctx.p.name))?;
-    if pod["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty()) {
-        return Err(ApiError::conflict(ctx.rt, &ctx.p.name, &format!("pod {} is already assigned to node {:?}", ctx.p.name, pod["spec"]["nodeName"].as_str().unwrap_or_default())));
+    if pod["spec"]["nodeName"]
+        .as_str()
+        .is_some_and(|n| !n.is_empty())
+    {
+        return Err(ApiError::conflict(
+            ctx.rt,
+            &ctx.p.name,
+            &format!(
+                "pod {} is already assigned to node {:?}",
+                ctx.p.name,
+                pod["spec"]["nodeName"].as_str().unwrap_or_default()
+            ),
+        ));
     }
     crate::controllers::scheduler::bind(ctx.core, &pod, node)?;
-    Ok(json_response(201, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}), &[]))
+    Ok(json_response(
+        201,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+        &[],
+    ))
 }
 
 /// POST pods/NAME/eviction: a graceful delete (no PodDisruptionBudgets are simulated).
 fn evict(ctx: &Ctx<'_>, eviction: &Value) -> Result<Response, ApiError> {
     let opts = DeleteOptions::from_request(&eviction["deleteOptions"], &|_| None)?;
     lifecycle::delete(ctx.core, ctx.rt, &ctx.p.namespace, &ctx.p.name, &opts)?;
-    Ok(json_response(201, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}), &[]))
+    Ok(json_response(
+        201,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+        &[],
+    ))
 }
 
 /// SelfSubjectAccessReview: what `kubectl auth can-i` asks.

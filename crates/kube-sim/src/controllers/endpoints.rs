@@ -58,7 +58,10 @@ fn desired(svc: &Value, pods: &[Value]) -> (Value, Value) {
         ports
             .iter()
             .map(|p| {
-                let port = pod.and_then(|pod| target_port(p, pod)).or(p["targetPort"].as_i64()).or(p["port"].as_i64());
+                let port = pod
+                    .and_then(|pod| target_port(p, pod))
+                    .or(p["targetPort"].as_i64())
+                    .or(p["port"].as_i64());
                 let mut e = json!({"port": port, "protocol": p["protocol"]});
                 if let Some(name) = p["name"].as_str() {
                     e["name"] = json!(name);
@@ -67,8 +70,16 @@ fn desired(svc: &Value, pods: &[Value]) -> (Value, Value) {
             })
             .collect()
     };
-    let ready: Vec<Value> = members.iter().filter(|p| is_ready(p)).map(|p| address(p)).collect();
-    let not_ready: Vec<Value> = members.iter().filter(|p| !is_ready(p)).map(|p| address(p)).collect();
+    let ready: Vec<Value> = members
+        .iter()
+        .filter(|p| is_ready(p))
+        .map(|p| address(p))
+        .collect();
+    let not_ready: Vec<Value> = members
+        .iter()
+        .filter(|p| !is_ready(p))
+        .map(|p| address(p))
+        .collect();
     let subsets = if members.is_empty() {
         json!([])
     } else {
@@ -97,19 +108,32 @@ fn desired(svc: &Value, pods: &[Value]) -> (Value, Value) {
 }
 
 async fn sync(core: &Core) {
-    let writer = Writer { core, manager: "kube-controller-manager" };
+    let writer = Writer {
+        core,
+        manager: "kube-controller-manager",
+    };
     let ep_rt = core.built_in("", "endpoints");
     let slice_rt = core.built_in("discovery.k8s.io", "endpointslices");
     let (services, _) = core.store.list(&storage("", "services"), None);
     let (pods, _) = core.store.list(&storage("", "pods"), None);
     let (all_endpoints, _) = core.store.list(&storage("", "endpoints"), None);
-    let (all_slices, _) = core.store.list(&storage("discovery.k8s.io", "endpointslices"), None);
-    for svc in services.iter().filter(|s| s["spec"]["selector"].is_object()) {
+    let (all_slices, _) = core
+        .store
+        .list(&storage("discovery.k8s.io", "endpointslices"), None);
+    for svc in services
+        .iter()
+        .filter(|s| s["spec"]["selector"].is_object())
+    {
         let (ns, name) = (meta_str(svc, "namespace"), meta_str(svc, "name"));
         let (subsets, slice_body) = desired(svc, &pods);
         let labels = svc["metadata"]["labels"].clone();
-        match all_endpoints.iter().find(|e| meta_str(e, "namespace") == ns && meta_str(e, "name") == name) {
-            Some(existing) if existing["subsets"] == subsets || (existing.get("subsets").is_none() && subsets == json!([])) => {}
+        match all_endpoints
+            .iter()
+            .find(|e| meta_str(e, "namespace") == ns && meta_str(e, "name") == name)
+        {
+            Some(existing)
+                if existing["subsets"] == subsets
+                    || (existing.get("subsets").is_none() && subsets == json!([])) => {}
             Some(existing) => {
                 let mut updated = existing.clone();
                 updated["subsets"] = subsets;
@@ -124,10 +148,13 @@ async fn sync(core: &Core) {
             }
         }
         let existing = all_slices.iter().find(|s| {
-            meta_str(s, "namespace") == ns && s["metadata"]["labels"]["kubernetes.io/service-name"] == json!(name)
+            meta_str(s, "namespace") == ns
+                && s["metadata"]["labels"]["kubernetes.io/service-name"] == json!(name)
         });
         match existing {
-            Some(s) if s["endpoints"] == slice_body["endpoints"] && s["ports"] == slice_body["ports"] => {}
+            Some(s)
+                if s["endpoints"] == slice_body["endpoints"]
+                    && s["ports"] == slice_body["ports"] => {}
             Some(s) => {
                 let mut updated = s.clone();
                 updated["endpoints"] = slice_body["endpoints"].clone();
@@ -150,9 +177,10 @@ async fn sync(core: &Core) {
     }
     // Endpoints of deleted services go too (they carry no owner reference for the garbage collector).
     for ep in &all_endpoints {
-        let gone = !services
-            .iter()
-            .any(|s| meta_str(s, "namespace") == meta_str(ep, "namespace") && meta_str(s, "name") == meta_str(ep, "name"));
+        let gone = !services.iter().any(|s| {
+            meta_str(s, "namespace") == meta_str(ep, "namespace")
+                && meta_str(s, "name") == meta_str(ep, "name")
+        });
         if gone {
             let _ = writer.delete(&ep_rt, ep, &DeleteOptions::default());
         }
@@ -165,7 +193,8 @@ pub async fn run(core: Arc<Core>) {
             return;
         }
         let relevant = event.as_ref().is_none_or(|e| {
-            e.storage.group.is_empty() && (e.storage.resource == "pods" || e.storage.resource == "services")
+            e.storage.group.is_empty()
+                && (e.storage.resource == "pods" || e.storage.resource == "services")
         });
         if relevant {
             sync(&core).await;
@@ -182,16 +211,21 @@ mod tests {
     fn ready_and_not_ready_addresses() {
         let svc = json!({"metadata": {"name": "s", "namespace": "d"}, "spec": {"selector": {"app": "a"},
             "ports": [{"name": "http", "port": 80, "targetPort": "web", "protocol": "TCP"}]}});
-        let pod = |name: &str, ready: &str| json!({
-            "metadata": {"name": name, "namespace": "d", "uid": name, "labels": {"app": "a"}},
-            "spec": {"nodeName": "n", "containers": [{"ports": [{"name": "web", "containerPort": 8080}]}]},
-            "status": {"podIP": format!("10.0.0.{}", name.len()), "conditions": [{"type": "Ready", "status": ready}]}
-        });
+        let pod = |name: &str, ready: &str| {
+            json!({
+                "metadata": {"name": name, "namespace": "d", "uid": name, "labels": {"app": "a"}},
+                "spec": {"nodeName": "n", "containers": [{"ports": [{"name": "web", "containerPort": 8080}]}]},
+                "status": {"podIP": format!("10.0.0.{}", name.len()), "conditions": [{"type": "Ready", "status": ready}]}
+            })
+        };
         let other = json!({"metadata": {"name": "o", "namespace": "d", "labels": {"app": "b"}}, "status": {"podIP": "10.9.9.9"}});
         let (subsets, slice) = desired(&svc, &[pod("a", "True"), pod("bb", "False"), other]);
         assert_eq!(subsets[0]["addresses"].as_array().unwrap().len(), 1);
         assert_eq!(subsets[0]["notReadyAddresses"].as_array().unwrap().len(), 1);
-        assert_eq!(subsets[0]["ports"][0]["port"], 8080, "named target ports resolve to the container port");
+        assert_eq!(
+            subsets[0]["ports"][0]["port"], 8080,
+            "named target ports resolve to the container port"
+        );
         assert_eq!(slice["endpoints"].as_array().unwrap().len(), 2);
         let (empty, _) = desired(&svc, &[]);
         assert_eq!(empty, json!([]));

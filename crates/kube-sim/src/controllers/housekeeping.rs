@@ -14,7 +14,10 @@ use crate::registry::StorageKey;
 use crate::store::meta_str;
 
 async fn namespace_defaults(core: &Core, ns: &Value) {
-    let writer = Writer { core, manager: "kube-controller-manager" };
+    let writer = Writer {
+        core,
+        manager: "kube-controller-manager",
+    };
     let name = meta_str(ns, "name");
     let sa_rt = core.built_in("", "serviceaccounts");
     if core.get(&sa_rt.storage, name, "default").is_none() {
@@ -33,10 +36,18 @@ async fn namespace_defaults(core: &Core, ns: &Value) {
 
 /// Empties a terminating namespace, then clears its `kubernetes` finalizer.
 async fn terminate_namespace(core: &Core, ns: &Value) {
-    let writer = Writer { core, manager: "kube-controller-manager" };
+    let writer = Writer {
+        core,
+        manager: "kube-controller-manager",
+    };
     let name = meta_str(ns, "name");
     let mut remaining = 0;
-    for rt in core.registry.all().into_iter().filter(|t| t.namespaced && t.view == crate::registry::View::Plain) {
+    for rt in core
+        .registry
+        .all()
+        .into_iter()
+        .filter(|t| t.namespaced && t.view == crate::registry::View::Plain)
+    {
         let (items, _) = core.store.list(&rt.storage, Some(name));
         for obj in &items {
             remaining += 1;
@@ -55,13 +66,19 @@ async fn terminate_namespace(core: &Core, ns: &Value) {
 
 /// Deletes a terminating CRD's custom resources, then lets the CRD go.
 async fn clean_up_crd(core: &Core, crd: &Value) {
-    let writer = Writer { core, manager: "apiextensions-apiserver" };
+    let writer = Writer {
+        core,
+        manager: "apiextensions-apiserver",
+    };
     let group = crd["spec"]["group"].as_str().unwrap_or_default();
     let plural = crd["spec"]["names"]["plural"].as_str().unwrap_or_default();
     let key = StorageKey::new(group, plural);
     let (items, _) = core.store.list(&key, None);
     if let Some(rt) = core.registry.by_storage(&key) {
-        for obj in items.iter().filter(|o| !o["metadata"]["deletionTimestamp"].is_string()) {
+        for obj in items
+            .iter()
+            .filter(|o| !o["metadata"]["deletionTimestamp"].is_string())
+        {
             let _ = writer.delete(&rt, obj, &DeleteOptions::default());
         }
     }
@@ -82,16 +99,24 @@ async fn clean_up_crd(core: &Core, crd: &Value) {
 
 /// Binds a pending claim to a volume of the size it asks for, as a dynamic provisioner would.
 async fn bind_claim(core: &Core, pvc: &Value) {
-    let writer = Writer { core, manager: "kube-controller-manager" };
+    let writer = Writer {
+        core,
+        manager: "kube-controller-manager",
+    };
     let rt = core.built_in("", "persistentvolumeclaims");
     let mut bound = pvc.clone();
     bound["spec"]["volumeName"] = json!(format!("pvc-{}", meta_str(pvc, "uid")));
-    if bound["spec"]["storageClassName"].as_str().is_none_or(str::is_empty) {
+    if bound["spec"]["storageClassName"]
+        .as_str()
+        .is_none_or(str::is_empty)
+    {
         bound["spec"]["storageClassName"] = json!("standard");
     }
     bound["metadata"]["annotations"]["pv.kubernetes.io/bind-completed"] = json!("yes");
     bound["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] = json!("yes");
-    let Ok(updated) = writer.update(&rt, pvc, bound).await else { return };
+    let Ok(updated) = writer.update(&rt, pvc, bound).await else {
+        return;
+    };
     let status = json!({
         "phase": "Bound",
         "accessModes": pvc["spec"]["accessModes"],
@@ -109,12 +134,22 @@ async fn sync(core: &Core) {
             namespace_defaults(core, ns).await;
         }
     }
-    let (crds, _) = core.store.list(&storage("apiextensions.k8s.io", "customresourcedefinitions"), None);
-    for crd in crds.iter().filter(|c| c["metadata"]["deletionTimestamp"].is_string()) {
+    let (crds, _) = core.store.list(
+        &storage("apiextensions.k8s.io", "customresourcedefinitions"),
+        None,
+    );
+    for crd in crds
+        .iter()
+        .filter(|c| c["metadata"]["deletionTimestamp"].is_string())
+    {
         clean_up_crd(core, crd).await;
     }
-    let (claims, _) = core.store.list(&storage("", "persistentvolumeclaims"), None);
-    for pvc in claims.iter().filter(|c| c["status"]["phase"] == "Pending" && !c["metadata"]["deletionTimestamp"].is_string()) {
+    let (claims, _) = core
+        .store
+        .list(&storage("", "persistentvolumeclaims"), None);
+    for pvc in claims.iter().filter(|c| {
+        c["status"]["phase"] == "Pending" && !c["metadata"]["deletionTimestamp"].is_string()
+    }) {
         bind_claim(core, pvc).await;
     }
 }
@@ -125,7 +160,11 @@ pub async fn run(core: Arc<Core>) {
             return;
         }
         let relevant = event.as_ref().is_none_or(|e| {
-            (e.storage.group.is_empty() && matches!(e.storage.resource.as_str(), "namespaces" | "persistentvolumeclaims"))
+            (e.storage.group.is_empty()
+                && matches!(
+                    e.storage.resource.as_str(),
+                    "namespaces" | "persistentvolumeclaims"
+                ))
                 || e.storage.group == "apiextensions.k8s.io"
                 || e.object["metadata"]["deletionTimestamp"].is_string()
                 || e.kind == crate::store::EventType::Deleted

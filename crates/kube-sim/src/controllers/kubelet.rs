@@ -25,7 +25,9 @@ struct State {
 }
 
 fn hex(n: usize) -> String {
-    (0..n).map(|_| format!("{:x}", rand::random::<u8>() & 0xf)).collect()
+    (0..n)
+        .map(|_| format!("{:x}", rand::random::<u8>() & 0xf))
+        .collect()
 }
 
 fn condition(kind: &str, status: bool, now: &str) -> Value {
@@ -82,9 +84,15 @@ fn container_names(pod: &Value) -> Vec<String> {
 
 /// The first start of a bound pod.
 async fn start(core: &Core, state: &Mutex<State>, pod: &Value) {
-    let writer = Writer { core, manager: "kubelet" };
+    let writer = Writer {
+        core,
+        manager: "kubelet",
+    };
     let rt = core.built_in("", "pods");
-    let node = pod["spec"]["nodeName"].as_str().unwrap_or_default().to_string();
+    let node = pod["spec"]["nodeName"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let now = clock::now();
     let host_ip = node_ip(core, &node);
     let ip = pod_ip(core, state, &node);
@@ -93,20 +101,52 @@ async fn start(core: &Core, state: &Mutex<State>, pod: &Value) {
     status["hostIPs"] = json!([{"ip": host_ip}]);
     status["startTime"] = json!(now);
     let scheduled = condition("PodScheduled", true, &now);
-    let image = pod["spec"]["containers"][0]["image"].as_str().unwrap_or_default().to_string();
+    let image = pod["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     match core.pod_fault(pod) {
         Some(PodFault::ImagePull) => {
             status["phase"] = json!("Pending");
-            status["conditions"] = json!([condition("PodReadyToStartContainers", true, &now), condition("Initialized", true, &now),
-                condition("Ready", false, &now), condition("ContainersReady", false, &now), scheduled]);
+            status["conditions"] = json!([
+                condition("PodReadyToStartContainers", true, &now),
+                condition("Initialized", true, &now),
+                condition("Ready", false, &now),
+                condition("ContainersReady", false, &now),
+                scheduled
+            ]);
             status["podIP"] = json!(ip);
             status["podIPs"] = json!([{"ip": ip}]);
-            let msg = format!("Failed to pull image {image:?}: rpc error: code = NotFound desc = failed to pull and unpack image {image:?}: not found");
-            status["containerStatuses"] = container_statuses(pod, json!({"waiting": {"reason": "ErrImagePull", "message": msg}}), false, 0, json!({}));
+            let msg = format!(
+                "Failed to pull image {image:?}: rpc error: code = NotFound desc = failed to pull and unpack image {image:?}: not found"
+            );
+            status["containerStatuses"] = container_statuses(
+                pod,
+                json!({"waiting": {"reason": "ErrImagePull", "message": msg}}),
+                false,
+                0,
+                json!({}),
+            );
             if writer.update_status(&rt, pod, status).await.is_ok() {
-                record_event(core, pod, "Normal", "Pulling", &format!("Pulling image {image:?}"), "kubelet").await;
+                record_event(
+                    core,
+                    pod,
+                    "Normal",
+                    "Pulling",
+                    &format!("Pulling image {image:?}"),
+                    "kubelet",
+                )
+                .await;
                 record_event(core, pod, "Warning", "Failed", &msg, "kubelet").await;
-                record_event(core, pod, "Warning", "Failed", "Error: ErrImagePull", "kubelet").await;
+                record_event(
+                    core,
+                    pod,
+                    "Warning",
+                    "Failed",
+                    "Error: ErrImagePull",
+                    "kubelet",
+                )
+                .await;
             }
         }
         Some(PodFault::Evict) => {
@@ -114,9 +154,23 @@ async fn start(core: &Core, state: &Mutex<State>, pod: &Value) {
             status["reason"] = json!("Evicted");
             status["message"] = json!("The node was low on resource: memory. ");
             status["conditions"] = json!([condition("Ready", false, &now), scheduled]);
-            status["containerStatuses"] = container_statuses(pod, json!({"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown", "startedAt": now, "finishedAt": now}}), false, 0, json!({}));
+            status["containerStatuses"] = container_statuses(
+                pod,
+                json!({"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown", "startedAt": now, "finishedAt": now}}),
+                false,
+                0,
+                json!({}),
+            );
             if writer.update_status(&rt, pod, status).await.is_ok() {
-                record_event(core, pod, "Warning", "Evicted", "The node was low on resource: memory.", "kubelet").await;
+                record_event(
+                    core,
+                    pod,
+                    "Warning",
+                    "Evicted",
+                    "The node was low on resource: memory.",
+                    "kubelet",
+                )
+                .await;
             }
         }
         fault => {
@@ -124,23 +178,68 @@ async fn start(core: &Core, state: &Mutex<State>, pod: &Value) {
             status["podIP"] = json!(ip);
             status["podIPs"] = json!([{"ip": ip}]);
             let (state_json, ready, last) = if fault == Some(PodFault::Crash) {
-                (json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container"}}), false,
-                    json!({"terminated": {"exitCode": 1, "reason": "Error", "startedAt": now, "finishedAt": now}}))
+                (
+                    json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s restarting failed container"}}),
+                    false,
+                    json!({"terminated": {"exitCode": 1, "reason": "Error", "startedAt": now, "finishedAt": now}}),
+                )
             } else {
                 (json!({"running": {"startedAt": now}}), true, json!({}))
             };
-            status["conditions"] = json!([condition("PodReadyToStartContainers", true, &now), condition("Initialized", true, &now),
-                condition("Ready", ready, &now), condition("ContainersReady", ready, &now), scheduled]);
-            status["containerStatuses"] = container_statuses(pod, state_json, ready, i64::from(!ready), last);
+            status["conditions"] = json!([
+                condition("PodReadyToStartContainers", true, &now),
+                condition("Initialized", true, &now),
+                condition("Ready", ready, &now),
+                condition("ContainersReady", ready, &now),
+                scheduled
+            ]);
+            status["containerStatuses"] =
+                container_statuses(pod, state_json, ready, i64::from(!ready), last);
             if writer.update_status(&rt, pod, status).await.is_ok() {
                 for c in container_names(pod) {
-                    record_event(core, pod, "Normal", "Pulled", &format!("Container image {image:?} already present on machine"), "kubelet").await;
-                    record_event(core, pod, "Normal", "Created", &format!("Created container: {c}"), "kubelet").await;
-                    record_event(core, pod, "Normal", "Started", &format!("Started container {c}"), "kubelet").await;
+                    record_event(
+                        core,
+                        pod,
+                        "Normal",
+                        "Pulled",
+                        &format!("Container image {image:?} already present on machine"),
+                        "kubelet",
+                    )
+                    .await;
+                    record_event(
+                        core,
+                        pod,
+                        "Normal",
+                        "Created",
+                        &format!("Created container: {c}"),
+                        "kubelet",
+                    )
+                    .await;
+                    record_event(
+                        core,
+                        pod,
+                        "Normal",
+                        "Started",
+                        &format!("Started container {c}"),
+                        "kubelet",
+                    )
+                    .await;
                 }
                 if !ready {
-                    record_event(core, pod, "Warning", "BackOff", "Back-off restarting failed container", "kubelet").await;
-                    state.lock().expect("kubelet state").crashed_at.insert(meta_str(pod, "uid").into(), Instant::now());
+                    record_event(
+                        core,
+                        pod,
+                        "Warning",
+                        "BackOff",
+                        "Back-off restarting failed container",
+                        "kubelet",
+                    )
+                    .await;
+                    state
+                        .lock()
+                        .expect("kubelet state")
+                        .crashed_at
+                        .insert(meta_str(pod, "uid").into(), Instant::now());
                 }
             }
         }
@@ -149,20 +248,39 @@ async fn start(core: &Core, state: &Mutex<State>, pod: &Value) {
 
 /// A pod that does not restart (a Job's, an executor's) finishes successfully after it has run.
 async fn complete(core: &Core, pod: &Value) {
-    let writer = Writer { core, manager: "kubelet" };
+    let writer = Writer {
+        core,
+        manager: "kubelet",
+    };
     let now = clock::now();
     let mut status = pod["status"].clone();
     status["phase"] = json!("Succeeded");
-    status["conditions"] = json!([condition("PodReadyToStartContainers", false, &now), condition("Initialized", true, &now),
-        condition("Ready", false, &now), condition("ContainersReady", false, &now), condition("PodScheduled", true, &now)]);
+    status["conditions"] = json!([
+        condition("PodReadyToStartContainers", false, &now),
+        condition("Initialized", true, &now),
+        condition("Ready", false, &now),
+        condition("ContainersReady", false, &now),
+        condition("PodScheduled", true, &now)
+    ]);
     let started = pod["status"]["startTime"].clone();
-    status["containerStatuses"] = container_statuses(pod, json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": now}}), false, 0, json!({}));
-    let _ = writer.update_status(&core.built_in("", "pods"), pod, status).await;
+    status["containerStatuses"] = container_statuses(
+        pod,
+        json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": now}}),
+        false,
+        0,
+        json!({}),
+    );
+    let _ = writer
+        .update_status(&core.built_in("", "pods"), pod, status)
+        .await;
 }
 
 /// One more restart of a crash-looping container.
 async fn crash_again(core: &Core, pod: &Value) {
-    let writer = Writer { core, manager: "kubelet" };
+    let writer = Writer {
+        core,
+        manager: "kubelet",
+    };
     let mut status = pod["status"].clone();
     if let Some(cs) = status["containerStatuses"].as_array_mut() {
         for c in cs {
@@ -171,15 +289,28 @@ async fn crash_again(core: &Core, pod: &Value) {
             c["lastState"] = json!({"terminated": {"exitCode": 1, "reason": "Error", "startedAt": clock::now(), "finishedAt": clock::now()}});
         }
     }
-    let _ = writer.update_status(&core.built_in("", "pods"), pod, status).await;
+    let _ = writer
+        .update_status(&core.built_in("", "pods"), pod, status)
+        .await;
 }
 
 /// Stops a deleted pod's containers and removes it.
 async fn stop(core: &Core, pod: &Value) {
-    let writer = Writer { core, manager: "kubelet" };
+    let writer = Writer {
+        core,
+        manager: "kubelet",
+    };
     let rt = core.built_in("", "pods");
     for c in container_names(pod) {
-        record_event(core, pod, "Normal", "Killing", &format!("Stopping container {c}"), "kubelet").await;
+        record_event(
+            core,
+            pod,
+            "Normal",
+            "Killing",
+            &format!("Stopping container {c}"),
+            "kubelet",
+        )
+        .await;
     }
     let opts = DeleteOptions {
         grace_period: Some(0),
@@ -204,13 +335,23 @@ async fn sync(core: &Core, state: &Mutex<State>) {
         live.insert(uid.clone());
         let phase = pod["status"]["phase"].as_str().unwrap_or_default();
         if pod["metadata"]["deletionTimestamp"].is_string() {
-            let since = *state.lock().expect("kubelet state").deleting_at.entry(uid.clone()).or_insert(now);
+            let since = *state
+                .lock()
+                .expect("kubelet state")
+                .deleting_at
+                .entry(uid.clone())
+                .or_insert(now);
             if now.duration_since(since) >= timings.container_stop || phase == "Pending" {
                 stop(core, pod).await;
             }
             continue;
         }
-        let since = *state.lock().expect("kubelet state").bound_at.entry(uid.clone()).or_insert(now);
+        let since = *state
+            .lock()
+            .expect("kubelet state")
+            .bound_at
+            .entry(uid.clone())
+            .or_insert(now);
         let started = pod["status"]["startTime"].is_string();
         if !started {
             if now.duration_since(since) >= timings.container_start {
@@ -219,14 +360,27 @@ async fn sync(core: &Core, state: &Mutex<State>) {
             continue;
         }
         let restarts = pod["spec"]["restartPolicy"].as_str().unwrap_or("Always") == "Always";
-        if phase == "Running" && !restarts && core.pod_fault(pod).is_none() && now.duration_since(since) >= timings.container_start + timings.job_run {
+        if phase == "Running"
+            && !restarts
+            && core.pod_fault(pod).is_none()
+            && now.duration_since(since) >= timings.container_start + timings.job_run
+        {
             complete(core, pod).await;
         }
         if phase == "Running" && core.pod_fault(pod) == Some(PodFault::Crash) {
-            let last = state.lock().expect("kubelet state").crashed_at.get(&uid).copied();
+            let last = state
+                .lock()
+                .expect("kubelet state")
+                .crashed_at
+                .get(&uid)
+                .copied();
             if last.is_none_or(|t| now.duration_since(t) >= timings.crash_backoff) {
                 crash_again(core, pod).await;
-                state.lock().expect("kubelet state").crashed_at.insert(uid, now);
+                state
+                    .lock()
+                    .expect("kubelet state")
+                    .crashed_at
+                    .insert(uid, now);
             }
         }
     }
@@ -239,14 +393,22 @@ async fn sync(core: &Core, state: &Mutex<State>) {
 pub async fn run(core: Arc<Core>) {
     let state = Arc::new(Mutex::new(State::default()));
     // Timers matter here (start and stop delays), so the kubelet also syncs on a short tick.
-    let tick = (core.timings.container_start.min(core.timings.container_stop) / 2).max(Duration::from_millis(20));
+    let tick = (core
+        .timings
+        .container_start
+        .min(core.timings.container_stop)
+        / 2)
+    .max(Duration::from_millis(20));
     super::run_loop(core, tick, move |core, event| {
         let state = state.clone();
         async move {
             if !core.switches.enabled(Controller::Kubelet) {
                 return;
             }
-            if event.as_ref().is_none_or(|e| e.storage.group.is_empty() && e.storage.resource == "pods") {
+            if event
+                .as_ref()
+                .is_none_or(|e| e.storage.group.is_empty() && e.storage.resource == "pods")
+            {
                 sync(&core, &state).await;
             }
         }

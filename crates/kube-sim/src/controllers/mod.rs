@@ -38,7 +38,13 @@ impl Writer<'_> {
         }
     }
 
-    async fn admit(&self, rt: &ResourceType, old: Option<&Value>, new: Value, subresource: &str) -> Result<Value, ApiError> {
+    async fn admit(
+        &self,
+        rt: &ResourceType,
+        old: Option<&Value>,
+        new: Value,
+        subresource: &str,
+    ) -> Result<Value, ApiError> {
         let user = self.user();
         let write = Write {
             rt,
@@ -58,7 +64,12 @@ impl Writer<'_> {
     }
 
     /// Replaces `old` with `new` (main resource); a conflict means someone else wrote first.
-    pub async fn update(&self, rt: &ResourceType, old: &Value, new: Value) -> Result<Value, ApiError> {
+    pub async fn update(
+        &self,
+        rt: &ResourceType,
+        old: &Value,
+        new: Value,
+    ) -> Result<Value, ApiError> {
         let admitted = self.admit(rt, Some(old), new, "").await?;
         if admission::unchanged(old, &admitted) {
             return Ok(old.clone());
@@ -67,7 +78,12 @@ impl Writer<'_> {
     }
 
     /// Writes `status` through the status subresource.
-    pub async fn update_status(&self, rt: &ResourceType, old: &Value, status: Value) -> Result<Value, ApiError> {
+    pub async fn update_status(
+        &self,
+        rt: &ResourceType,
+        old: &Value,
+        status: Value,
+    ) -> Result<Value, ApiError> {
         let mut new = old.clone();
         new["status"] = status;
         let subresource = if rt.has_status() { "status" } else { "" };
@@ -78,14 +94,30 @@ impl Writer<'_> {
         lifecycle::update(self.core, rt, admitted, resource_version(old))
     }
 
-    pub fn delete(&self, rt: &ResourceType, obj: &Value, opts: &DeleteOptions) -> Result<Deleted, ApiError> {
-        let ns = if rt.namespaced { meta_str(obj, "namespace") } else { "" };
+    pub fn delete(
+        &self,
+        rt: &ResourceType,
+        obj: &Value,
+        opts: &DeleteOptions,
+    ) -> Result<Deleted, ApiError> {
+        let ns = if rt.namespaced {
+            meta_str(obj, "namespace")
+        } else {
+            ""
+        };
         lifecycle::delete(self.core, rt, ns, meta_str(obj, "name"), opts)
     }
 }
 
 /// A core/v1 Event about `involved`, as components record them for `kubectl describe`.
-pub async fn record_event(core: &Core, involved: &Value, kind: &str, reason: &str, message: &str, component: &str) {
+pub async fn record_event(
+    core: &Core,
+    involved: &Value,
+    kind: &str,
+    reason: &str,
+    message: &str,
+    component: &str,
+) {
     let ns = meta_str(involved, "namespace");
     let ns = if ns.is_empty() { "default" } else { ns };
     let now = clock::now();
@@ -115,7 +147,10 @@ pub async fn record_event(core: &Core, involved: &Value, kind: &str, reason: &st
         "reportingInstance": "",
     });
     let rt = core.built_in("", "events");
-    let writer = Writer { core, manager: "kube-sim" };
+    let writer = Writer {
+        core,
+        manager: "kube-sim",
+    };
     if let Err(e) = writer.create(&rt, event).await {
         tracing::debug!(reason, error = %e.message, "event not recorded");
     }

@@ -35,12 +35,19 @@ fn requests(pod: &Value) -> BTreeMap<String, f64> {
 }
 
 fn tolerates(pod: &Value, taint: &Value) -> bool {
-    pod["spec"]["tolerations"].as_array().into_iter().flatten().any(|t| {
-        let key_ok = t["key"].as_str().is_none_or(str::is_empty) || t["key"] == taint["key"];
-        let effect_ok = t["effect"].as_str().is_none_or(str::is_empty) || t["effect"] == taint["effect"];
-        let value_ok = t["operator"] == "Exists" || t["value"] == taint["value"] || (t["value"].is_null() && taint["value"].is_null());
-        key_ok && effect_ok && value_ok
-    })
+    pod["spec"]["tolerations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|t| {
+            let key_ok = t["key"].as_str().is_none_or(str::is_empty) || t["key"] == taint["key"];
+            let effect_ok =
+                t["effect"].as_str().is_none_or(str::is_empty) || t["effect"] == taint["effect"];
+            let value_ok = t["operator"] == "Exists"
+                || t["value"] == taint["value"]
+                || (t["value"].is_null() && taint["value"].is_null());
+            key_ok && effect_ok && value_ok
+        })
 }
 
 /// Why `node` cannot take `pod`, in the scheduler's words, or None if it can.
@@ -55,7 +62,9 @@ fn misfit(pod: &Value, node: &Value, bound: &[Value]) -> Option<String> {
         return Some("node(s) didn't match Pod's node affinity/selector".into());
     }
     for taint in node["spec"]["taints"].as_array().into_iter().flatten() {
-        if matches!(taint["effect"].as_str(), Some("NoSchedule" | "NoExecute")) && !tolerates(pod, taint) {
+        if matches!(taint["effect"].as_str(), Some("NoSchedule" | "NoExecute"))
+            && !tolerates(pod, taint)
+        {
             return Some(format!(
                 "node(s) had untolerated taint {{{}: {}}}",
                 taint["key"].as_str().unwrap_or_default(),
@@ -108,7 +117,9 @@ async fn schedule(core: &Core) {
     for pod in pods.iter().filter(|p| {
         p["spec"]["nodeName"].as_str().is_none_or(str::is_empty)
             && !p["metadata"]["deletionTimestamp"].is_string()
-            && p["spec"]["schedulerName"].as_str().is_none_or(|s| s == "default-scheduler")
+            && p["spec"]["schedulerName"]
+                .as_str()
+                .is_none_or(|s| s == "default-scheduler")
     }) {
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
         let fit = nodes.iter().find(|n| match misfit(pod, n, &pods) {
@@ -122,12 +133,19 @@ async fn schedule(core: &Core) {
             Some(node) => {
                 let node_name = meta_str(node, "name");
                 if bind(core, pod, node_name).is_ok() {
-                    let msg = format!("Successfully assigned {}/{} to {node_name}", meta_str(pod, "namespace"), meta_str(pod, "name"));
+                    let msg = format!(
+                        "Successfully assigned {}/{} to {node_name}",
+                        meta_str(pod, "namespace"),
+                        meta_str(pod, "name")
+                    );
                     record_event(core, pod, "Normal", "Scheduled", &msg, "default-scheduler").await;
                 }
             }
             None => {
-                let parts: Vec<String> = reasons.iter().map(|(why, n)| format!("{n} {why}")).collect();
+                let parts: Vec<String> = reasons
+                    .iter()
+                    .map(|(why, n)| format!("{n} {why}"))
+                    .collect();
                 let message = format!(
                     "0/{} nodes are available: {}. preemption: 0/{} nodes are available: {} Preemption is not helpful for scheduling.",
                     nodes.len(),
@@ -153,8 +171,20 @@ async fn schedule(core: &Core) {
                     .collect();
                 conds.push(json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message, "lastProbeTime": null, "lastTransitionTime": clock::now()}));
                 updated["status"]["conditions"] = json!(conds);
-                if core.store.update(&storage("", "pods"), updated, resource_version(pod)).is_ok() {
-                    record_event(core, pod, "Warning", "FailedScheduling", &message, "default-scheduler").await;
+                if core
+                    .store
+                    .update(&storage("", "pods"), updated, resource_version(pod))
+                    .is_ok()
+                {
+                    record_event(
+                        core,
+                        pod,
+                        "Warning",
+                        "FailedScheduling",
+                        &message,
+                        "default-scheduler",
+                    )
+                    .await;
                 }
             }
         }
@@ -167,7 +197,8 @@ pub async fn run(core: Arc<Core>) {
             return;
         }
         let relevant = event.as_ref().is_none_or(|e| {
-            e.storage.group.is_empty() && (e.storage.resource == "pods" || e.storage.resource == "nodes")
+            e.storage.group.is_empty()
+                && (e.storage.resource == "pods" || e.storage.resource == "nodes")
         });
         if relevant {
             schedule(&core).await;
@@ -189,9 +220,16 @@ mod tests {
     fn node_selector_and_resources() {
         let n = node(json!({"disk": "ssd"}), "0");
         let pod = json!({"spec": {"nodeSelector": {"disk": "hdd"}, "containers": []}});
-        assert_eq!(misfit(&pod, &n, &[]).unwrap(), "node(s) didn't match Pod's node affinity/selector");
-        let gpu = json!({"spec": {"containers": [{"resources": {"limits": {"nvidia.com/gpu": "1"}}}]}});
-        assert_eq!(misfit(&gpu, &n, &[]).unwrap(), "Insufficient nvidia.com/gpu");
+        assert_eq!(
+            misfit(&pod, &n, &[]).unwrap(),
+            "node(s) didn't match Pod's node affinity/selector"
+        );
+        let gpu =
+            json!({"spec": {"containers": [{"resources": {"limits": {"nvidia.com/gpu": "1"}}}]}});
+        assert_eq!(
+            misfit(&gpu, &n, &[]).unwrap(),
+            "Insufficient nvidia.com/gpu"
+        );
         assert!(misfit(&gpu, &node(json!({}), "1"), &[]).is_none());
         let big = json!({"spec": {"containers": [{"resources": {"requests": {"cpu": "3"}}}]}});
         let mut running = big.clone();

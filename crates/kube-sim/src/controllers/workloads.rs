@@ -33,7 +33,10 @@ pub fn template_hash(template: &Value) -> String {
 
 fn is_active(pod: &Value) -> bool {
     !pod["metadata"]["deletionTimestamp"].is_string()
-        && !matches!(pod["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+        && !matches!(
+            pod["status"]["phase"].as_str(),
+            Some("Succeeded" | "Failed")
+        )
 }
 
 fn is_ready(pod: &Value) -> bool {
@@ -49,7 +52,12 @@ fn deleting(obj: &Value) -> bool {
 }
 
 /// A pod from a template, owned by `owner`.
-fn pod_from_template(owner: &Value, template: &Value, name: Option<&str>, generate_prefix: &str) -> Value {
+fn pod_from_template(
+    owner: &Value,
+    template: &Value,
+    name: Option<&str>,
+    generate_prefix: &str,
+) -> Value {
     let mut meta = json!({
         "namespace": meta_str(owner, "namespace"),
         "labels": template["metadata"]["labels"],
@@ -67,14 +75,33 @@ fn pod_from_template(owner: &Value, template: &Value, name: Option<&str>, genera
 
 /// Creates a pod for a workload, recording the outcome on the workload as its controller does.
 async fn create_pod(core: &Core, owner: &Value, pod: Value, component: &str) -> Option<Value> {
-    let writer = Writer { core, manager: "kube-controller-manager" };
+    let writer = Writer {
+        core,
+        manager: "kube-controller-manager",
+    };
     match writer.create(&core.built_in("", "pods"), pod).await {
         Ok(p) => {
-            record_event(core, owner, "Normal", "SuccessfulCreate", &format!("Created pod: {}", meta_str(&p, "name")), component).await;
+            record_event(
+                core,
+                owner,
+                "Normal",
+                "SuccessfulCreate",
+                &format!("Created pod: {}", meta_str(&p, "name")),
+                component,
+            )
+            .await;
             Some(p)
         }
         Err(e) => {
-            record_event(core, owner, "Warning", "FailedCreate", &format!("Error creating: {}", e.message), component).await;
+            record_event(
+                core,
+                owner,
+                "Warning",
+                "FailedCreate",
+                &format!("Error creating: {}", e.message),
+                component,
+            )
+            .await;
             None
         }
     }
@@ -89,7 +116,10 @@ async fn set_status(core: &Core, rt: &ResourceType, obj: &Value, status: Value) 
         merged[k] = v.clone();
     }
     if merged != obj["status"] {
-        let writer = Writer { core, manager: "kube-controller-manager" };
+        let writer = Writer {
+            core,
+            manager: "kube-controller-manager",
+        };
         let _ = writer.update_status(rt, obj, merged).await;
     }
 }
@@ -99,21 +129,48 @@ async fn replica_sets(core: &Core, pods: &[Value]) {
     let (sets, _) = core.store.list(&rt.storage, None);
     for rs in sets.iter().filter(|r| !deleting(r)) {
         let uid = meta_str(rs, "uid");
-        let owned: Vec<&Value> = pods.iter().filter(|p| controlled_by(p, uid) && is_active(p)).collect();
+        let owned: Vec<&Value> = pods
+            .iter()
+            .filter(|p| controlled_by(p, uid) && is_active(p))
+            .collect();
         let want = rs["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
         if owned.len() < want {
             for _ in owned.len()..want {
-                let pod = pod_from_template(rs, &rs["spec"]["template"], None, &format!("{}-", meta_str(rs, "name")));
+                let pod = pod_from_template(
+                    rs,
+                    &rs["spec"]["template"],
+                    None,
+                    &format!("{}-", meta_str(rs, "name")),
+                );
                 create_pod(core, rs, pod, "replicaset-controller").await;
             }
         } else if owned.len() > want {
-            let writer = Writer { core, manager: "kube-controller-manager" };
+            let writer = Writer {
+                core,
+                manager: "kube-controller-manager",
+            };
             let mut extra = owned.clone();
             // Not-ready pods go first, then the newest.
-            extra.sort_by_key(|p| (is_ready(p), std::cmp::Reverse(meta_str(p, "creationTimestamp").to_string())));
+            extra.sort_by_key(|p| {
+                (
+                    is_ready(p),
+                    std::cmp::Reverse(meta_str(p, "creationTimestamp").to_string()),
+                )
+            });
             for p in extra.into_iter().take(owned.len() - want) {
-                if writer.delete(&core.built_in("", "pods"), p, &DeleteOptions::default()).is_ok() {
-                    record_event(core, rs, "Normal", "SuccessfulDelete", &format!("Deleted pod: {}", meta_str(p, "name")), "replicaset-controller").await;
+                if writer
+                    .delete(&core.built_in("", "pods"), p, &DeleteOptions::default())
+                    .is_ok()
+                {
+                    record_event(
+                        core,
+                        rs,
+                        "Normal",
+                        "SuccessfulDelete",
+                        &format!("Deleted pod: {}", meta_str(p, "name")),
+                        "replicaset-controller",
+                    )
+                    .await;
                 }
             }
         }
@@ -129,7 +186,10 @@ async fn replica_sets(core: &Core, pods: &[Value]) {
 async fn deployments(core: &Core) {
     let rt = core.built_in("apps", "deployments");
     let rs_rt = core.built_in("apps", "replicasets");
-    let writer = Writer { core, manager: "kube-controller-manager" };
+    let writer = Writer {
+        core,
+        manager: "kube-controller-manager",
+    };
     let (deploys, _) = core.store.list(&rt.storage, None);
     let (sets, _) = core.store.list(&rs_rt.storage, None);
     for d in deploys.iter().filter(|d| !deleting(d)) {
@@ -137,9 +197,15 @@ async fn deployments(core: &Core) {
         let want = d["spec"]["replicas"].as_i64().unwrap_or(1);
         let hash = template_hash(&d["spec"]["template"]);
         let rs_name = format!("{name}-{hash}");
-        let owned: Vec<&Value> = sets.iter().filter(|r| controlled_by(r, meta_str(d, "uid"))).collect();
+        let owned: Vec<&Value> = sets
+            .iter()
+            .filter(|r| controlled_by(r, meta_str(d, "uid")))
+            .collect();
         let revision = owned.len() + 1;
-        let current = owned.iter().find(|r| meta_str(r, "name") == rs_name).copied();
+        let current = owned
+            .iter()
+            .find(|r| meta_str(r, "name") == rs_name)
+            .copied();
         match current {
             None => {
                 let mut template = d["spec"]["template"].clone();
@@ -156,7 +222,15 @@ async fn deployments(core: &Core) {
                     "spec": {"replicas": want, "selector": selector, "template": template},
                 });
                 if writer.create(&rs_rt, rs).await.is_ok() {
-                    record_event(core, d, "Normal", "ScalingReplicaSet", &format!("Scaled up replica set {rs_name} from 0 to {want}"), "deployment-controller").await;
+                    record_event(
+                        core,
+                        d,
+                        "Normal",
+                        "ScalingReplicaSet",
+                        &format!("Scaled up replica set {rs_name} from 0 to {want}"),
+                        "deployment-controller",
+                    )
+                    .await;
                 }
             }
             Some(rs) if rs["spec"]["replicas"].as_i64() != Some(want) => {
@@ -165,28 +239,65 @@ async fn deployments(core: &Core) {
                 updated["spec"]["replicas"] = json!(want);
                 if writer.update(&rs_rt, rs, updated).await.is_ok() {
                     let verb = if want > from { "up" } else { "down" };
-                    record_event(core, d, "Normal", "ScalingReplicaSet", &format!("Scaled {verb} replica set {rs_name} from {from} to {want}"), "deployment-controller").await;
+                    record_event(
+                        core,
+                        d,
+                        "Normal",
+                        "ScalingReplicaSet",
+                        &format!("Scaled {verb} replica set {rs_name} from {from} to {want}"),
+                        "deployment-controller",
+                    )
+                    .await;
                 }
             }
             Some(_) => {}
         }
         // A new template replaces the old ReplicaSets' pods.
-        for old in owned.iter().filter(|r| meta_str(r, "name") != rs_name && r["spec"]["replicas"].as_i64() != Some(0)) {
+        for old in owned
+            .iter()
+            .filter(|r| meta_str(r, "name") != rs_name && r["spec"]["replicas"].as_i64() != Some(0))
+        {
             let mut updated = (*old).clone();
             let from = old["spec"]["replicas"].as_i64().unwrap_or(0);
             updated["spec"]["replicas"] = json!(0);
             if writer.update(&rs_rt, old, updated).await.is_ok() {
-                record_event(core, d, "Normal", "ScalingReplicaSet", &format!("Scaled down replica set {} from {from} to 0", meta_str(old, "name")), "deployment-controller").await;
+                record_event(
+                    core,
+                    d,
+                    "Normal",
+                    "ScalingReplicaSet",
+                    &format!(
+                        "Scaled down replica set {} from {from} to 0",
+                        meta_str(old, "name")
+                    ),
+                    "deployment-controller",
+                )
+                .await;
             }
         }
-        let count = |field: &str| -> i64 { owned.iter().map(|r| r["status"][field].as_i64().unwrap_or(0)).sum() };
-        let updated_replicas = current.map(|r| r["status"]["replicas"].as_i64().unwrap_or(0)).unwrap_or(0);
+        let count = |field: &str| -> i64 {
+            owned
+                .iter()
+                .map(|r| r["status"][field].as_i64().unwrap_or(0))
+                .sum()
+        };
+        let updated_replicas = current
+            .map(|r| r["status"]["replicas"].as_i64().unwrap_or(0))
+            .unwrap_or(0);
         let available = count("availableReplicas");
         let now = clock::now();
-        let progressing_reason = if current.is_some_and(|r| r["status"]["readyReplicas"].as_i64().unwrap_or(0) >= want) {
-            ("NewReplicaSetAvailable", format!("ReplicaSet {rs_name:?} has successfully progressed."))
+        let progressing_reason = if current
+            .is_some_and(|r| r["status"]["readyReplicas"].as_i64().unwrap_or(0) >= want)
+        {
+            (
+                "NewReplicaSetAvailable",
+                format!("ReplicaSet {rs_name:?} has successfully progressed."),
+            )
         } else {
-            ("ReplicaSetUpdated", format!("ReplicaSet {rs_name:?} is progressing."))
+            (
+                "ReplicaSetUpdated",
+                format!("ReplicaSet {rs_name:?} is progressing."),
+            )
         };
         let conditions = json!([
             {"type": "Available", "status": if available >= want { "True" } else { "False" },
@@ -204,9 +315,17 @@ async fn deployments(core: &Core) {
         }
         // Conditions are rewritten only when their status or reason changes, to keep their timestamps.
         let same_conditions = d["status"]["conditions"].as_array().is_some_and(|old| {
-            old.len() == 2 && old.iter().zip(conditions.as_array().expect("array")).all(|(a, b)| a["status"] == b["status"] && a["reason"] == b["reason"])
+            old.len() == 2
+                && old
+                    .iter()
+                    .zip(conditions.as_array().expect("array"))
+                    .all(|(a, b)| a["status"] == b["status"] && a["reason"] == b["reason"])
         });
-        status["conditions"] = if same_conditions { d["status"]["conditions"].clone() } else { conditions };
+        status["conditions"] = if same_conditions {
+            d["status"]["conditions"].clone()
+        } else {
+            conditions
+        };
         set_status(core, &rt, d, status).await;
     }
 }
@@ -214,13 +333,24 @@ async fn deployments(core: &Core) {
 async fn stateful_sets(core: &Core, pods: &[Value]) {
     let rt = core.built_in("apps", "statefulsets");
     let (sets, _) = core.store.list(&rt.storage, None);
-    let writer = Writer { core, manager: "kube-controller-manager" };
+    let writer = Writer {
+        core,
+        manager: "kube-controller-manager",
+    };
     for sts in sets.iter().filter(|s| !deleting(s)) {
         let (ns, name) = (meta_str(sts, "namespace"), meta_str(sts, "name"));
         let want = sts["spec"]["replicas"].as_i64().unwrap_or(1).max(0) as usize;
         let revision = format!("{name}-{}", template_hash(&sts["spec"]["template"]));
-        let owned: Vec<&Value> = pods.iter().filter(|p| controlled_by(p, meta_str(sts, "uid"))).collect();
-        let by_ordinal = |i: usize| owned.iter().find(|p| meta_str(p, "name") == format!("{name}-{i}")).copied();
+        let owned: Vec<&Value> = pods
+            .iter()
+            .filter(|p| controlled_by(p, meta_str(sts, "uid")))
+            .collect();
+        let by_ordinal = |i: usize| {
+            owned
+                .iter()
+                .find(|p| meta_str(p, "name") == format!("{name}-{i}"))
+                .copied()
+        };
         for i in 0..want {
             if by_ordinal(i).is_some() {
                 continue;
@@ -239,7 +369,11 @@ async fn stateful_sets(core: &Core, pods: &[Value]) {
             if let Some(svc) = sts["spec"]["serviceName"].as_str() {
                 template["spec"]["subdomain"] = json!(svc);
             }
-            for claim in sts["spec"]["volumeClaimTemplates"].as_array().into_iter().flatten() {
+            for claim in sts["spec"]["volumeClaimTemplates"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 let claim_name = format!("{}-{pod_name}", meta_str(claim, "name"));
                 let pvc_rt = core.built_in("", "persistentvolumeclaims");
                 if core.get(&pvc_rt.storage, ns, &claim_name).is_none() {
@@ -249,7 +383,10 @@ async fn stateful_sets(core: &Core, pods: &[Value]) {
                     pvc["metadata"] = json!({"name": claim_name, "namespace": ns, "labels": sts["spec"]["selector"]["matchLabels"]});
                     let _ = writer.create(&pvc_rt, pvc).await;
                 }
-                let mut volumes = template["spec"]["volumes"].as_array().cloned().unwrap_or_default();
+                let mut volumes = template["spec"]["volumes"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 volumes.push(json!({"name": meta_str(claim, "name"), "persistentVolumeClaim": {"claimName": claim_name}}));
                 template["spec"]["volumes"] = json!(volumes);
             }
@@ -260,10 +397,29 @@ async fn stateful_sets(core: &Core, pods: &[Value]) {
             }
         }
         for p in owned.iter().filter(|p| {
-            meta_str(p, "name").rsplit('-').next().and_then(|o| o.parse::<usize>().ok()).is_some_and(|o| o >= want) && !deleting(p)
+            meta_str(p, "name")
+                .rsplit('-')
+                .next()
+                .and_then(|o| o.parse::<usize>().ok())
+                .is_some_and(|o| o >= want)
+                && !deleting(p)
         }) {
-            if writer.delete(&core.built_in("", "pods"), p, &DeleteOptions::default()).is_ok() {
-                record_event(core, sts, "Normal", "SuccessfulDelete", &format!("delete Pod {} in StatefulSet {name} successful", meta_str(p, "name")), "statefulset-controller").await;
+            if writer
+                .delete(&core.built_in("", "pods"), p, &DeleteOptions::default())
+                .is_ok()
+            {
+                record_event(
+                    core,
+                    sts,
+                    "Normal",
+                    "SuccessfulDelete",
+                    &format!(
+                        "delete Pod {} in StatefulSet {name} successful",
+                        meta_str(p, "name")
+                    ),
+                    "statefulset-controller",
+                )
+                .await;
             }
         }
         let active: Vec<&&Value> = owned.iter().filter(|p| is_active(p)).collect();
@@ -294,14 +450,22 @@ async fn jobs(core: &Core, pods: &[Value]) {
             .iter()
             .filter(|p| controlled_by(p, meta_str(job, "uid")) && selector.matches(p))
             .collect();
-        let count = |phase: &str| owned.iter().filter(|p| p["status"]["phase"] == phase).count() as i64;
+        let count = |phase: &str| {
+            owned
+                .iter()
+                .filter(|p| p["status"]["phase"] == phase)
+                .count() as i64
+        };
         let (succeeded, failed) = (count("Succeeded"), count("Failed"));
         let active: Vec<&&Value> = owned.iter().filter(|p| is_active(p)).collect();
         let completions = job["spec"]["completions"].as_i64().unwrap_or(1);
         let parallelism = job["spec"]["parallelism"].as_i64().unwrap_or(1);
         let backoff = job["spec"]["backoffLimit"].as_i64().unwrap_or(6);
         let now = clock::now();
-        let start = job["status"]["startTime"].as_str().map(str::to_string).unwrap_or_else(|| now.clone());
+        let start = job["status"]["startTime"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| now.clone());
         let mut status = json!({"startTime": start, "active": active.len(), "succeeded": succeeded, "failed": failed,
             "ready": active.iter().filter(|p| is_ready(p)).count(), "terminating": 0, "uncountedTerminatedPods": {}});
         if succeeded >= completions {
@@ -312,7 +476,15 @@ async fn jobs(core: &Core, pods: &[Value]) {
                 {"type": "Complete", "status": "True", "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods", "lastProbeTime": now, "lastTransitionTime": now}
             ]);
             set_status(core, &rt, job, status).await;
-            record_event(core, job, "Normal", "Completed", "Job completed", "job-controller").await;
+            record_event(
+                core,
+                job,
+                "Normal",
+                "Completed",
+                "Job completed",
+                "job-controller",
+            )
+            .await;
             continue;
         }
         if failed > backoff {
@@ -322,12 +494,25 @@ async fn jobs(core: &Core, pods: &[Value]) {
                 {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit", "lastProbeTime": now, "lastTransitionTime": now}
             ]);
             set_status(core, &rt, job, status).await;
-            record_event(core, job, "Warning", "BackoffLimitExceeded", "Job has reached the specified backoff limit", "job-controller").await;
+            record_event(
+                core,
+                job,
+                "Warning",
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
+                "job-controller",
+            )
+            .await;
             continue;
         }
         let want_active = parallelism.min(completions - succeeded).max(0) as usize;
         for _ in active.len()..want_active {
-            let pod = pod_from_template(job, &job["spec"]["template"], None, &format!("{}-", meta_str(job, "name")));
+            let pod = pod_from_template(
+                job,
+                &job["spec"]["template"],
+                None,
+                &format!("{}-", meta_str(job, "name")),
+            );
             create_pod(core, job, pod, "job-controller").await;
         }
         set_status(core, &rt, job, status).await;
@@ -340,7 +525,9 @@ pub async fn run(core: Arc<Core>) {
             return;
         }
         let relevant = event.as_ref().is_none_or(|e| {
-            (e.storage.group.is_empty() && e.storage.resource == "pods") || e.storage.group == "apps" || e.storage.group == "batch"
+            (e.storage.group.is_empty() && e.storage.resource == "pods")
+                || e.storage.group == "apps"
+                || e.storage.group == "batch"
         });
         if !relevant {
             return;
@@ -364,6 +551,10 @@ mod tests {
         let b = json!({"spec": {"containers": [{"name": "c", "image": "x:2"}]}});
         assert_eq!(template_hash(&a), template_hash(&a));
         assert_ne!(template_hash(&a), template_hash(&b));
-        assert!(template_hash(&a).bytes().all(|c| SAFE_ALPHABET.contains(&c)));
+        assert!(
+            template_hash(&a)
+                .bytes()
+                .all(|c| SAFE_ALPHABET.contains(&c))
+        );
     }
 }
