@@ -1,0 +1,388 @@
+//! Authentication by bearer token and authorization by the stored RBAC objects, with the apiserver's
+//! exact 403 wording.
+
+use axum::http::Method;
+use serde_json::{Value, json};
+
+use crate::common;
+
+const USER: &str = "system:serviceaccount:default:op";
+
+async fn admin_post(c: &kube::Client, path: &str, body: Value) {
+    let r = common::post(c, path, &body).await;
+    assert_eq!(r.code, 201, "{path}: {}", r.text);
+}
+
+/// The ServiceAccount `default/op`, a Role and ClusterRole for it, and their bindings.
+async fn grant(c: &kube::Client) {
+    admin_post(
+        c,
+        "/api/v1/namespaces/default/serviceaccounts",
+        json!({"metadata": {"name": "op"}}),
+    )
+    .await;
+    admin_post(c, "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles", json!({
+        "metadata": {"name": "op"},
+        "rules": [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["allowed"], "verbs": ["get", "update"]},
+            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["create", "get"]},
+            {"apiGroups": ["apps"], "resources": ["deployments/status"], "verbs": ["patch"]}
+        ]
+    })).await;
+    admin_post(
+        c,
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+        json!({
+            "metadata": {"name": "op"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "op"},
+            "subjects": [{"kind": "ServiceAccount", "name": "op", "namespace": "default"}]
+        }),
+    )
+    .await;
+    admin_post(c, "/apis/rbac.authorization.k8s.io/v1/clusterroles", json!({
+        "metadata": {"name": "node-reader"},
+        "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}, {"apiGroups": [""], "resources": ["secrets"], "verbs": ["list"]}]
+    })).await;
+    admin_post(c, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", json!({
+        "metadata": {"name": "op-nodes"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "node-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "op", "namespace": "default"}]
+    })).await;
+}
+
+fn forbidden(what: &str, verb: &str, resource: &str, group: &str, scope: &str) -> String {
+    format!(
+        "{what} is forbidden: User \"{USER}\" cannot {verb} resource \"{resource}\" in API group \"{group}\" {scope}"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_grant_verbs_on_resources_in_their_groups_and_namespace() {
+    let sim = common::start().await;
+    let admin = sim.admin_client().await.unwrap();
+    grant(&admin).await;
+    admin_post(
+        &admin,
+        "/api/v1/namespaces",
+        json!({"metadata": {"name": "other"}}),
+    )
+    .await;
+    let sa = sim.service_account_client("default", "op").await.unwrap();
+
+    assert_eq!(
+        common::get(&sa, "/api/v1/namespaces/default/pods")
+            .await
+            .code,
+        200
+    );
+    assert_eq!(
+        common::get(
+            &sa,
+            "/api/v1/namespaces/default/pods?watch=true&timeoutSeconds=1"
+        )
+        .await
+        .code,
+        200
+    );
+    let s = common::request(
+        &sa,
+        Method::DELETE,
+        "/api/v1/namespaces/default/pods/x",
+        &[],
+        None,
+    )
+    .await
+    .assert_status(
+        403,
+        "Forbidden",
+        &forbidden(
+            "pods \"x\"",
+            "delete",
+            "pods",
+            "",
+            "in the namespace \"default\"",
+        ),
+    );
+    assert_eq!(s["details"], json!({"name": "x", "kind": "pods"}));
+    // A Role's grants stop at its namespace.
+    common::get(&sa, "/api/v1/namespaces/other/pods")
+        .await
+        .assert_status(
+            403,
+            "Forbidden",
+            &forbidden("pods", "list", "pods", "", "in the namespace \"other\""),
+        );
+    // API groups must match: deployments in apps, not in the core group.
+    let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+    assert_eq!(
+        common::post(&sa, "/apis/apps/v1/namespaces/default/deployments", &deploy)
+            .await
+            .code,
+        201
+    );
+    let s = common::request(
+        &sa,
+        Method::DELETE,
+        "/apis/apps/v1/namespaces/default/deployments/d",
+        &[],
+        None,
+    )
+    .await
+    .assert_status(
+        403,
+        "Forbidden",
+        &forbidden(
+            "deployments.apps \"d\"",
+            "delete",
+            "deployments",
+            "apps",
+            "in the namespace \"default\"",
+        ),
+    );
+    assert_eq!(
+        s["details"],
+        json!({"name": "d", "group": "apps", "kind": "deployments"})
+    );
+    // ClusterRoles bound cluster-wide grant cluster-scoped resources, and namespaced ones everywhere.
+    assert_eq!(common::get(&sa, "/api/v1/nodes").await.code, 200);
+    assert_eq!(
+        common::get(&sa, "/api/v1/namespaces/other/secrets")
+            .await
+            .code,
+        200
+    );
+    assert_eq!(common::get(&sa, "/api/v1/secrets").await.code, 200);
+    common::get(&sa, "/api/v1/namespaces").await.assert_status(
+        403,
+        "Forbidden",
+        &forbidden(
+            "namespaces",
+            "list",
+            "namespaces",
+            "",
+            "at the cluster scope",
+        ),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subresources_and_resource_names_need_rules_of_their_own() {
+    let sim = common::start().await;
+    let admin = sim.admin_client().await.unwrap();
+    grant(&admin).await;
+    let sa = sim.service_account_client("default", "op").await.unwrap();
+    // pods does not cover pods/status, nor deployments deployments/scale.
+    common::patch(
+        &sa,
+        "/api/v1/namespaces/default/pods/x/status",
+        "application/merge-patch+json",
+        &json!({}),
+    )
+    .await
+    .assert_status(
+        403,
+        "Forbidden",
+        &forbidden(
+            "pods \"x\"",
+            "patch",
+            "pods/status",
+            "",
+            "in the namespace \"default\"",
+        ),
+    );
+    // deployments/status is granted by its own rule (the object does not exist, so 404 after authorization).
+    let r = common::patch(
+        &sa,
+        "/apis/apps/v1/namespaces/default/deployments/x/status",
+        "application/merge-patch+json",
+        &json!({}),
+    )
+    .await;
+    assert_eq!(r.code, 404, "{}", r.text);
+
+    // resourceNames allow only the named objects, and never a list.
+    admin_post(
+        &admin,
+        "/api/v1/namespaces/default/configmaps",
+        json!({"metadata": {"name": "allowed"}}),
+    )
+    .await;
+    admin_post(
+        &admin,
+        "/api/v1/namespaces/default/configmaps",
+        json!({"metadata": {"name": "denied"}}),
+    )
+    .await;
+    assert_eq!(
+        common::get(&sa, "/api/v1/namespaces/default/configmaps/allowed")
+            .await
+            .code,
+        200
+    );
+    common::get(&sa, "/api/v1/namespaces/default/configmaps/denied")
+        .await
+        .assert_status(
+            403,
+            "Forbidden",
+            &forbidden(
+                "configmaps \"denied\"",
+                "get",
+                "configmaps",
+                "",
+                "in the namespace \"default\"",
+            ),
+        );
+    common::get(&sa, "/api/v1/namespaces/default/configmaps")
+        .await
+        .assert_status(
+            403,
+            "Forbidden",
+            &forbidden(
+                "configmaps",
+                "list",
+                "configmaps",
+                "",
+                "in the namespace \"default\"",
+            ),
+        );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_resource_urls_are_authorized_too() {
+    let sim = common::start().await;
+    let admin = sim.admin_client().await.unwrap();
+    grant(&admin).await;
+    let sa = sim.service_account_client("default", "op").await.unwrap();
+    // Every authenticated user may read discovery and /version (system:discovery, system:public-info-viewer).
+    for path in [
+        "/api",
+        "/api/v1",
+        "/apis",
+        "/apis/apps/v1",
+        "/version",
+        "/openapi/v3",
+    ] {
+        assert_eq!(common::get(&sa, path).await.code, 200, "{path}");
+    }
+    common::get(&sa, "/kube-sim/v1/requests")
+        .await
+        .assert_status(
+            403,
+            "Forbidden",
+            &format!("forbidden: User \"{USER}\" cannot get path \"/kube-sim/v1/requests\""),
+        );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_authenticate_only_while_their_service_account_exists() {
+    let sim = common::start().await;
+    let admin = sim.admin_client().await.unwrap();
+    let sa = sim.service_account_client("default", "op").await.unwrap();
+    common::get(&sa, "/api")
+        .await
+        .assert_status(401, "Unauthorized", "Unauthorized");
+    grant(&admin).await;
+    assert_eq!(
+        common::get(&sa, "/api/v1/namespaces/default/pods")
+            .await
+            .code,
+        200
+    );
+    assert_eq!(
+        common::delete(
+            &admin,
+            "/api/v1/namespaces/default/serviceaccounts/op",
+            None
+        )
+        .await
+        .code,
+        200
+    );
+    common::get(&sa, "/api/v1/namespaces/default/pods")
+        .await
+        .assert_status(401, "Unauthorized", "Unauthorized");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_cannot_grant_more_than_their_author_holds() {
+    let sim = common::start().await;
+    let admin = sim.admin_client().await.unwrap();
+    grant(&admin).await;
+    admin_post(&admin, "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles", json!({
+        "metadata": {"name": "role-writer"},
+        "rules": [{"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": ["create"]}]
+    })).await;
+    admin_post(&admin, "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings", json!({
+        "metadata": {"name": "role-writer"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "role-writer"},
+        "subjects": [{"kind": "ServiceAccount", "name": "op", "namespace": "default"}]
+    })).await;
+    let sa = sim.service_account_client("default", "op").await.unwrap();
+    let within = json!({"metadata": {"name": "reader"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]});
+    assert_eq!(
+        common::post(
+            &sa,
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles",
+            &within
+        )
+        .await
+        .code,
+        201
+    );
+    let beyond = json!({"metadata": {"name": "deleter"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "delete"]}]});
+    let s = common::post(
+        &sa,
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles",
+        &beyond,
+    )
+    .await;
+    assert_eq!(s.code, 403, "{}", s.text);
+    let msg = s.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.starts_with(&format!("roles.rbac.authorization.k8s.io \"deleter\" is forbidden: user \"{USER}\" (groups=[\"system:serviceaccounts\" \"system:serviceaccounts:default\" \"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n{{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"delete\"]}}")),
+        "{msg}"
+    );
+    // Binding a role one does not hold is an escalation too.
+    let bind = json!({"metadata": {"name": "admin-for-me"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "op", "namespace": "default"}]});
+    assert_eq!(
+        common::post(
+            &sa,
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+            &bind
+        )
+        .await
+        .code,
+        403
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_subject_access_reviews_answer_can_i() {
+    let sim = common::start().await;
+    let admin = sim.admin_client().await.unwrap();
+    grant(&admin).await;
+    let sa = sim.service_account_client("default", "op").await.unwrap();
+    let review = |verb: &str, resource: &str| {
+        json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"namespace": "default", "verb": verb, "resource": resource}}})
+    };
+    let yes = common::post(
+        &sa,
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        &review("list", "pods"),
+    )
+    .await;
+    assert_eq!(yes.code, 201, "{}", yes.text);
+    assert_eq!(yes.json()["status"]["allowed"], true);
+    let no = common::post(
+        &sa,
+        "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        &review("delete", "pods"),
+    )
+    .await
+    .json();
+    assert_eq!(no["status"]["allowed"], false);
+}
