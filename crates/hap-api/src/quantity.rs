@@ -1,27 +1,11 @@
-//! Reading Kubernetes quantities (`2Gi`, `500m`), for the conversions Spark needs.
+//! Kubernetes quantities (`2Gi`, `500m`) as numbers, for the conversions Spark needs. Parsing is
+//! kube_quantity's.
+
+use kube_quantity::ParsedQuantity;
 
 /// The value of a quantity in its base unit (bytes, cores), or None if it is not a quantity.
 pub fn parse(q: &str) -> Option<f64> {
-    let q = q.trim();
-    let split = q
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(q.len());
-    let (number, suffix) = q.split_at(split);
-    let n: f64 = number.parse().ok()?;
-    let factor = match suffix {
-        "" => 1.0,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        _ => return None,
-    };
-    let v = n * factor;
+    let v = ParsedQuantity::try_from(q.trim()).ok()?.to_bytes_f64()?;
     (v.is_finite() && v >= 0.0).then_some(v)
 }
 
