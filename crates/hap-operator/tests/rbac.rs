@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{Harness, NS, OPERATOR_USER, deploy_file, fast_config};
 use hap_operator::config::ProcessConfig;
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
@@ -62,14 +62,11 @@ async fn role_grants_exactly_what_the_operator_uses_and_delegates() {
         .create(&PostParams::default(), &pod)
         .await
         .unwrap();
-    let keys: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "keys"}, "stringData": {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
-    }))
-    .unwrap();
-    h.api::<Secret>()
-        .create(&PostParams::default(), &keys)
-        .await
-        .unwrap();
+    h.create_secret(
+        "keys",
+        &[("AWS_ACCESS_KEY_ID", "a"), ("AWS_SECRET_ACCESS_KEY", "b")],
+    )
+    .await;
 
     let process = ProcessConfig {
         metrics_addr: "127.0.0.1:0".parse().unwrap(),

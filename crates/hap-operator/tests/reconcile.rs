@@ -369,15 +369,14 @@ spec:
     .await;
 
     // Creating the Secret heals the workspace without touching the HapContainer.
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "hyperstore-keys"},
-        "stringData": {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "not-a-real-secret"}
-    }))
-    .unwrap();
-    h.api::<Secret>()
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
+    h.create_secret(
+        "hyperstore-keys",
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "not-a-real-secret"),
+        ],
+    )
+    .await;
     let hc = h.wait_phase("s3", "Running").await;
     let pod = h.api::<Pod>().get("s3-happod").await.unwrap();
     let env = pod.spec.unwrap().containers[0].env.clone().unwrap();
@@ -586,15 +585,11 @@ spec:
 ",
     )
     .await;
-    let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "keys"},
-        "stringData": {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
-    }))
-    .unwrap();
-    h.api::<Secret>()
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
+    h.create_secret(
+        "keys",
+        &[("AWS_ACCESS_KEY_ID", "a"), ("AWS_SECRET_ACCESS_KEY", "b")],
+    )
+    .await;
     h.wait_phase("spark", "Running").await;
     let sa = h
         .api::<ServiceAccount>()
@@ -734,14 +729,8 @@ spec:
         .find(|c| c.type_ == "Configured")
         .unwrap();
     assert_eq!(configured.reason, "JupyterTokenSecretNotFound");
-    let secret: Secret = serde_json::from_value(
-        json!({"metadata": {"name": "my-token"}, "stringData": {"jupyter": "s3cr3t-t0ken"}}),
-    )
-    .unwrap();
-    h.api::<Secret>()
-        .create(&PostParams::default(), &secret)
-        .await
-        .unwrap();
+    h.create_secret("my-token", &[("jupyter", "s3cr3t-t0ken")])
+        .await;
     h.wait_phase("mine", "Running").await;
     let pod = h.api::<Pod>().get("mine-happod").await.unwrap();
     let env = pod.spec.unwrap().containers[0].env.clone().unwrap();

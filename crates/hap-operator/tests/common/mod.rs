@@ -217,6 +217,26 @@ impl Harness {
             .expect("HapContainer admitted")
     }
 
+    /// Creates a Secret with these string values (as the admin).
+    pub async fn create_secret(&self, name: &str, data: &[(&str, &str)]) {
+        let string_data: std::collections::BTreeMap<String, String> = data
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let secret = k8s_openapi::api::core::v1::Secret {
+            metadata: kube::api::ObjectMeta {
+                name: Some(name.into()),
+                ..Default::default()
+            },
+            string_data: Some(string_data),
+            ..Default::default()
+        };
+        self.api::<k8s_openapi::api::core::v1::Secret>()
+            .create(&Default::default(), &secret)
+            .await
+            .expect("Secret created");
+    }
+
     /// Waits until the HapContainer's status satisfies `check`, returning it.
     pub async fn wait_status<F>(&self, name: &str, what: &str, check: F) -> HapContainer
     where
