@@ -18,6 +18,7 @@ pub mod crdcheck;
 pub mod errors;
 pub mod events_view;
 pub mod faults;
+pub mod impersonation;
 pub mod jsonpath;
 pub mod lifecycle;
 pub mod quantity;

@@ -32,6 +32,14 @@ impl User {
         }
     }
 
+    /// Whoever presents no credentials.
+    pub fn anonymous() -> Self {
+        User {
+            name: "system:anonymous".into(),
+            groups: vec!["system:unauthenticated".into()],
+        }
+    }
+
     /// Members of system:masters pass every check, as in the real apiserver.
     pub fn is_superuser(&self) -> bool {
         self.groups.iter().any(|g| g == "system:masters")
@@ -313,6 +321,11 @@ pub fn forbidden_message(user: &User, attrs: &Attributes, reason: &str) -> Strin
             user.name, attrs.verb, resource, attrs.group
         )
     };
+    // The apiserver escapes what could read as HTML in the message (paths and names come from clients).
+    let what = what
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
     let err = if reason.is_empty() {
         what
     } else {

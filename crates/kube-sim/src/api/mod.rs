@@ -5,6 +5,7 @@ pub mod discovery;
 pub mod openapi;
 mod options;
 pub mod path;
+mod protobuf;
 mod reads;
 mod watch;
 mod writes;
@@ -82,9 +83,14 @@ impl Req {
             .next()
             .unwrap_or_default()
             .trim();
+        if media == "application/vnd.kubernetes.protobuf" {
+            if let Some(v) = protobuf::decode(&self.body) {
+                return Ok(v);
+            }
+        }
         let decodable = media.is_empty() || media.ends_with("json") || media.ends_with("yaml");
         if !decodable {
-            // Protobuf and CBOR bodies are not decoded: kube-sim speaks JSON (and YAML) only.
+            // Other protobuf and all CBOR bodies are not decoded: kube-sim speaks JSON (and YAML).
             return Err(ApiError::unsupported_media_type(&[
                 "application/json",
                 "application/yaml",
@@ -213,23 +219,32 @@ async fn handle(State(core): State<Arc<Core>>, request: axum::extract::Request) 
         );
         return resp;
     }
-    let identity = bearer(
+    // No credentials at all is the anonymous user, as with the apiserver's default --anonymous-auth;
+    // credentials that do not check out are a 401.
+    let user = match bearer(
         req.headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok()),
-    )
-    .and_then(|t| core.tokens.lookup(t))
-    .filter(|id| match id {
-        Identity::Admin => true,
-        // A ServiceAccount token is valid only while its account exists.
-        Identity::ServiceAccount { namespace, name } => core
-            .get(&StorageKey::new("", "serviceaccounts"), namespace, name)
-            .is_some(),
-    });
-    let Some(identity) = identity else {
-        return error_response(&ApiError::unauthorized());
+    ) {
+        None => User::anonymous(),
+        Some(token) => {
+            let identity = core.tokens.lookup(token).filter(|id| match id {
+                Identity::Admin => true,
+                // A ServiceAccount token is valid only while its account exists.
+                Identity::ServiceAccount { namespace, name } => core
+                    .get(&StorageKey::new("", "serviceaccounts"), namespace, name)
+                    .is_some(),
+            });
+            match identity {
+                Some(identity) => identity.user(),
+                None => return error_response(&ApiError::unauthorized()),
+            }
+        }
     };
-    let user = identity.user();
+    let user = match crate::impersonation::acting_user(&core.policy(), user, &req.headers) {
+        Ok(u) => u,
+        Err(e) => return error_response(&e),
+    };
     match path::parse(&req.path) {
         (Target::Resource(p), legacy_watch) => resource(&core, &user, &req, p, legacy_watch).await,
         (Target::NonResource, _) => non_resource(&core, &user, &req).await,

@@ -480,5 +480,32 @@ async fn kubectl_as_a_service_account_sees_rbac_decisions() {
             "Error from server (Forbidden): secrets is forbidden: User \"system:serviceaccount:default:viewer\" cannot list resource \"secrets\" in API group \"\" in the namespace \"default\"",
             "{label}"
         );
+        // `auth can-i` asks with a SelfSubjectAccessReview; "no" exits 1.
+        let yes = k.run(&["auth", "can-i", "list", "pods"]).await;
+        assert_eq!(
+            (yes.code, yes.stdout.trim()),
+            (0, "yes"),
+            "{label}: {yes:?}"
+        );
+        let no = k.run(&["auth", "can-i", "delete", "pods"]).await;
+        assert_eq!((no.code, no.stdout.trim()), (1, "no"), "{label}: {no:?}");
+    }
+    // The admin can ask on the account's behalf with --as, as one proves a Role sufficient.
+    for (label, bin) in common::kubectls() {
+        let k = Kubectl::new(label, bin, &sim.admin_kubeconfig());
+        let as_viewer = "--as=system:serviceaccount:default:viewer";
+        let yes = k.run(&["auth", "can-i", "get", "pods", as_viewer]).await;
+        assert_eq!(yes.stdout.trim(), "yes", "{label}: {yes:?}");
+        let no = k.run(&["auth", "can-i", "create", "pods", as_viewer]).await;
+        assert_eq!(no.stdout.trim(), "no", "{label}: {no:?}");
+        let denied = k.run(&["get", "configmaps", as_viewer]).await;
+        assert_eq!(denied.code, 1, "{label}");
+        assert!(
+            denied.stderr.contains(
+                "User \"system:serviceaccount:default:viewer\" cannot list resource \"configmaps\""
+            ),
+            "{label}: {}",
+            denied.stderr
+        );
     }
 }

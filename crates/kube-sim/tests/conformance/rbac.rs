@@ -386,3 +386,119 @@ async fn self_subject_access_reviews_answer_can_i() {
     .json();
     assert_eq!(no["status"]["allowed"], false);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_without_credentials_are_anonymous_and_bad_tokens_unauthorized() {
+    let sim = common::start().await;
+    let kc = kube::config::Kubeconfig::from_yaml(&sim.admin_kubeconfig()).unwrap();
+    let mut config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    config.auth_info = Default::default();
+    let anonymous = kube::Client::try_from(config.clone()).unwrap();
+    // Public information is open to everyone (system:public-info-viewer); discovery is not.
+    assert_eq!(common::get(&anonymous, "/version").await.code, 200);
+    common::get(&anonymous, "/api").await.assert_status(
+        403,
+        "Forbidden",
+        "forbidden: User \"system:anonymous\" cannot get path \"/api\"",
+    );
+    config.auth_info.token = Some("not-a-token".to_string().into());
+    let bad = kube::Client::try_from(config).unwrap();
+    common::get(&bad, "/version")
+        .await
+        .assert_status(401, "Unauthorized", "Unauthorized");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn impersonation_switches_the_user_for_those_allowed_to_impersonate() {
+    let sim = common::start().await;
+    let admin = sim.admin_client().await.unwrap();
+    grant(&admin).await;
+    let as_op = [("impersonate-user", USER)];
+    // The admin acting as the ServiceAccount gets exactly its permissions.
+    assert_eq!(
+        common::request(
+            &admin,
+            Method::GET,
+            "/api/v1/namespaces/default/pods",
+            &as_op,
+            None
+        )
+        .await
+        .code,
+        200
+    );
+    common::request(
+        &admin,
+        Method::GET,
+        "/api/v1/namespaces/default/secrets/x",
+        &as_op,
+        None,
+    )
+    .await
+    .assert_status(
+        403,
+        "Forbidden",
+        &forbidden(
+            "secrets \"x\"",
+            "get",
+            "secrets",
+            "",
+            "in the namespace \"default\"",
+        ),
+    );
+    // An account that does not exist can be impersonated; it has no permissions.
+    let ghost = [("impersonate-user", "system:serviceaccount:default:ghost")];
+    assert_eq!(
+        common::request(
+            &admin,
+            Method::GET,
+            "/api/v1/namespaces/default/pods",
+            &ghost,
+            None
+        )
+        .await
+        .code,
+        403
+    );
+    // Groups come with the user: impersonating system:masters makes anyone an admin.
+    let masters = [
+        ("impersonate-user", "someone"),
+        ("impersonate-group", "system:masters"),
+    ];
+    assert_eq!(
+        common::request(
+            &admin,
+            Method::GET,
+            "/api/v1/namespaces/default/secrets",
+            &masters,
+            None
+        )
+        .await
+        .code,
+        200
+    );
+    // Those without the impersonate verb cannot.
+    let sa = sim.service_account_client("default", "op").await.unwrap();
+    common::request(&sa, Method::GET, "/api/v1/namespaces/default/pods", &[("impersonate-user", "alice")], None)
+        .await
+        .assert_status(
+            403,
+            "Forbidden",
+            &format!("users \"alice\" is forbidden: User \"{USER}\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"),
+        );
+    common::request(
+        &admin,
+        Method::GET,
+        "/api/v1/namespaces/default/pods",
+        &[("impersonate-group", "devs")],
+        None,
+    )
+    .await
+    .assert_status(
+        400,
+        "BadRequest",
+        "requested [{Group  devs    }] without impersonating a user",
+    );
+}

@@ -95,15 +95,17 @@ async fn kubeconfigs_name_the_server_its_ca_and_a_default_namespace() {
             .as_deref(),
         Some("default")
     );
-    // The token alone is what authenticates: without it the server answers 401 with a Status.
+    // The token is what authenticates: without it, a client is the anonymous user.
     let mut anonymous = kube::Config::from_custom_kubeconfig(kc, &Default::default())
         .await
         .unwrap();
     anonymous.auth_info = Default::default();
     let client = Client::try_from(anonymous).unwrap();
-    common::get(&client, "/api/v1/namespaces")
-        .await
-        .assert_status(401, "Unauthorized", "Unauthorized");
+    common::get(&client, "/api/v1/namespaces").await.assert_status(
+        403,
+        "Forbidden",
+        "namespaces is forbidden: User \"system:anonymous\" cannot list resource \"namespaces\" in API group \"\" at the cluster scope",
+    );
 }
 
 /// The binary, with its stdout read line by line.
