@@ -83,10 +83,10 @@ impl Req {
             .next()
             .unwrap_or_default()
             .trim();
-        if media == "application/vnd.kubernetes.protobuf" {
-            if let Some(v) = protobuf::decode(&self.body) {
-                return Ok(v);
-            }
+        if media == "application/vnd.kubernetes.protobuf"
+            && let Some(v) = protobuf::decode(&self.body)
+        {
+            return Ok(v);
         }
         let decodable = media.is_empty() || media.ends_with("json") || media.ends_with("yaml");
         if !decodable {
