@@ -20,6 +20,9 @@ use crate::rbac::{User, forbidden_prefix};
 use crate::registry::{ResourceType, StorageKey, View};
 use crate::store::meta_str;
 
+/// The storage class the simulated cluster marks as its default, as kind's and minikube's `standard`.
+pub const DEFAULT_STORAGE_CLASS: &str = "standard";
+
 /// The `fieldValidation` query parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldValidation {
@@ -581,6 +584,13 @@ pub async fn admit(
         match (group, kind) {
             ("", "Pod") if old.is_none() => service_account(core, &mut obj)?,
             ("batch", "Job") if old.is_none() => defaults::job_selector(&mut obj),
+            // The DefaultStorageClass plugin: claims that name no class get the default one. An
+            // explicit "" asks for no class and is left alone.
+            ("", "PersistentVolumeClaim")
+                if old.is_none() && obj["spec"]["storageClassName"].is_null() =>
+            {
+                obj["spec"]["storageClassName"] = json!(DEFAULT_STORAGE_CLASS);
+            }
             ("apiextensions.k8s.io", "CustomResourceDefinition") => {
                 if let Some(check) = &core.crdcheck
                     && let Err(msg) = check.validate_crd(&obj).await.map_err(ApiError::internal)?

@@ -380,10 +380,10 @@ fn selector_matches_template(kind: &str, obj: &Value, errs: &mut Vec<FieldError>
     }
     let labels: BTreeMap<String, String> = crate::selectors::labels_of(&obj["spec"]["template"]);
     if !selector.matches_labels(&labels) {
-        let shown: Vec<String> = labels.iter().map(|(k, v)| format!("{k:?}:{v:?}")).collect();
+        // The labels map is the bad value, which the apiserver prints as JSON.
         errs.push(FieldError::invalid(
             "spec.template.metadata.labels",
-            json!(format!("map[string]string{{{}}}", shown.join(", "))),
+            json!(labels),
             "`selector` does not match template `labels`",
         ));
     }
@@ -405,6 +405,63 @@ fn config_keys(obj: &Value, field: &str, errs: &mut Vec<FieldError>) {
     }
 }
 
+const ACCESS_MODES: &[&str] = &[
+    "ReadOnlyMany",
+    "ReadWriteMany",
+    "ReadWriteOnce",
+    "ReadWriteOncePod",
+];
+
+/// A claim needs access modes and a storage request; after creation only its requests (and volume
+/// attributes class) may change, and the binder may fill in the volume name.
+fn persistent_volume_claim(pvc: &Value, old: Option<&Value>, errs: &mut Vec<FieldError>) {
+    let spec = &pvc["spec"];
+    let modes = spec["accessModes"].as_array().cloned().unwrap_or_default();
+    if modes.is_empty() && spec["dataSource"].is_null() && spec["dataSourceRef"].is_null() {
+        errs.push(FieldError::required(
+            "spec.accessModes",
+            "at least 1 access mode is required",
+        ));
+    }
+    for m in &modes {
+        if !m.as_str().is_some_and(|m| ACCESS_MODES.contains(&m)) {
+            errs.push(FieldError::not_supported(
+                "spec.accessModes",
+                m.clone(),
+                ACCESS_MODES,
+            ));
+        }
+    }
+    if spec["resources"]["requests"]["storage"].is_null() {
+        errs.push(FieldError::required("spec.resources[storage]", ""));
+    }
+    if let Some(old) = old {
+        let comparable = |s: &Value, volume_name: &Value| {
+            let mut s = s.clone();
+            if let Some(o) = s.as_object_mut() {
+                o.remove("volumeAttributesClassName");
+                if let Some(r) = o.get_mut("resources").and_then(Value::as_object_mut) {
+                    r.remove("requests");
+                }
+                o.insert("volumeName".into(), volume_name.clone());
+            }
+            s
+        };
+        // The binder may set the volume name of a claim that had none.
+        let volume_name = if old["spec"]["volumeName"].as_str().is_none_or(str::is_empty) {
+            spec["volumeName"].clone()
+        } else {
+            old["spec"]["volumeName"].clone()
+        };
+        if comparable(spec, &spec["volumeName"]) != comparable(&old["spec"], &volume_name) {
+            errs.push(FieldError::forbidden(
+                "spec",
+                "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims",
+            ));
+        }
+    }
+}
+
 /// Kind-specific checks. `old` is the stored object on update.
 pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut errs = object_meta(obj, name_rule(group, kind));
@@ -416,6 +473,7 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
             }
         }
         ("", "Service") => service(obj, &mut errs),
+        ("", "PersistentVolumeClaim") => persistent_volume_claim(obj, old, &mut errs),
         ("", "ConfigMap") => {
             config_keys(obj, "data", &mut errs);
             config_keys(obj, "binaryData", &mut errs);

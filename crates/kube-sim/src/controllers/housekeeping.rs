@@ -97,7 +97,9 @@ async fn clean_up_crd(core: &Core, crd: &Value) {
     }
 }
 
-/// Binds a pending claim to a volume of the size it asks for, as a dynamic provisioner would.
+/// Binds a pending claim to a volume of the size it asks for, as a dynamic provisioner would. Every
+/// named storage class is provisioned; a claim that asks for no class ("") waits, as it would for a
+/// statically created volume that never comes.
 async fn bind_claim(core: &Core, pvc: &Value) {
     let writer = Writer {
         core,
@@ -106,12 +108,6 @@ async fn bind_claim(core: &Core, pvc: &Value) {
     let rt = core.built_in("", "persistentvolumeclaims");
     let mut bound = pvc.clone();
     bound["spec"]["volumeName"] = json!(format!("pvc-{}", meta_str(pvc, "uid")));
-    if bound["spec"]["storageClassName"]
-        .as_str()
-        .is_none_or(str::is_empty)
-    {
-        bound["spec"]["storageClassName"] = json!("standard");
-    }
     bound["metadata"]["annotations"]["pv.kubernetes.io/bind-completed"] = json!("yes");
     bound["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] = json!("yes");
     let Ok(updated) = writer.update(&rt, pvc, bound).await else {
@@ -148,7 +144,11 @@ async fn sync(core: &Core) {
         .store
         .list(&storage("", "persistentvolumeclaims"), None);
     for pvc in claims.iter().filter(|c| {
-        c["status"]["phase"] == "Pending" && !c["metadata"]["deletionTimestamp"].is_string()
+        c["status"]["phase"] == "Pending"
+            && !c["metadata"]["deletionTimestamp"].is_string()
+            && c["spec"]["storageClassName"]
+                .as_str()
+                .is_some_and(|s| !s.is_empty())
     }) {
         bind_claim(core, pvc).await;
     }

@@ -16,6 +16,7 @@ mod metadata;
 mod patches;
 mod rbac;
 mod reads;
+mod resources;
 mod serve;
 mod status;
 mod watch;
