@@ -50,6 +50,16 @@ impl InputFiles {
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
     }
+
+    /// The URL DataFusion reads: the prefix, or the object itself when the
+    /// input names a single file (a prefix URL would be listed as a
+    /// directory and find nothing).
+    pub fn table_url(&self, input: &Location) -> String {
+        match self.files.as_slice() {
+            [only] if only.location == input.prefix => input.object_url(&only.location),
+            _ => input.url.to_string(),
+        }
+    }
 }
 
 /// Lists the files of `format` under the input location (recursively), or

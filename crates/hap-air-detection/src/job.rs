@@ -66,7 +66,16 @@ pub async fn run_job(options: &JobOptions) -> Result<Summary> {
         .map_err(|e| with_store_hint(e, &output, &options.s3))?;
 
     let ctx = session(options.threads);
-    let aggregate = match aggregate_hours(&ctx, &input, options.format, header.as_deref()).await {
+    let table_url = files.table_url(&input);
+    let aggregate = match aggregate_hours(
+        &ctx,
+        &input,
+        &table_url,
+        options.format,
+        header.as_deref(),
+    )
+    .await
+    {
         Ok(aggregate) => aggregate,
         Err(error) => {
             // A malformed row mid-file: find and name it.

@@ -85,15 +85,17 @@ pub fn session(threads: usize) -> SessionContext {
 }
 
 /// Reads the input and reduces it to hour buckets and drop counts.
-/// `csv_header` is the checked header of the CSV files.
+/// `table_url` is the prefix (or single file) to read; `csv_header` is the
+/// checked header of the CSV files.
 pub async fn aggregate_hours(
     ctx: &SessionContext,
     input: &Location,
+    table_url: &str,
     format: InputFormat,
     csv_header: Option<&[String]>,
 ) -> Result<HourlyAggregate> {
     ctx.register_object_store(&input.store_url(), Arc::clone(&input.store));
-    let raw = read_raw(ctx, input, format, csv_header).await?;
+    let raw = read_raw(ctx, table_url, format, csv_header).await?;
     let plan = hourly_plan(raw)?;
     let batches = plan
         .collect()
@@ -104,11 +106,10 @@ pub async fn aggregate_hours(
 
 async fn read_raw(
     ctx: &SessionContext,
-    input: &Location,
+    url: &str,
     format: InputFormat,
     csv_header: Option<&[String]>,
 ) -> Result<DataFrame> {
-    let url = input.url.as_str();
     match format {
         InputFormat::Csv => {
             let header = csv_header.context("CSV input needs its checked header")?;

@@ -99,6 +99,14 @@ impl Location {
         }
     }
 
+    /// The URL of one object in this store.
+    pub fn object_url(&self, path: &Path) -> String {
+        match &self.kind {
+            LocationKind::S3 { bucket } => format!("s3://{bucket}/{path}"),
+            LocationKind::Local => format!("file:///{path}"),
+        }
+    }
+
     /// Whether `self` and `other` are the same prefix or one holds the other;
     /// writing outputs inside the input would feed them back in.
     pub fn overlaps(&self, other: &Location) -> bool {

@@ -191,3 +191,26 @@ fn tables_sql_declares_the_three_tables_over_the_output() {
     assert_eq!(sql.matches("partitioned_by = ARRAY['date']").count(), 3);
     assert_eq!(sql.matches("format = 'PARQUET'").count(), 3);
 }
+
+#[test]
+fn a_single_file_can_be_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = generated(dir.path(), 9, &[]);
+    let alone = dir.path().join("alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    let name = "readings-2024-03-02-part002.csv";
+    std::fs::copy(input.join(name), alone.join(name)).unwrap();
+    let output = dir.path().join("out");
+    run_ok(bin().args([
+        "--input",
+        path(&input.join(name)),
+        "--output",
+        path(&output),
+    ]));
+
+    let expected = oracle::compute(&alone);
+    let s = summary(&output);
+    assert_eq!(s["input_files"], 1);
+    assert_summary_matches(&s, &expected);
+    assert_outputs_match(&output, &expected);
+}
