@@ -48,6 +48,20 @@ pub use schema::Schema;
 pub use smp::strategic_merge;
 pub use update::{record_update, record_update_ignoring};
 
+/// After an update through the `scale` subresource of a type whose replicas live at
+/// `replicas_path` (`["spec", "replicas"]` for the built-in workloads, a CRD's
+/// `specReplicasPath` for custom resources): the parent's new `managedFields`. `old` and `new`
+/// are the parent objects before and after.
+pub fn record_scale_update(
+    old: Option<&serde_json::Value>,
+    new: &serde_json::Value,
+    managed: &[ManagedFieldsEntry],
+    req: &Request,
+    replicas_path: &[&str],
+) -> Vec<ManagedFieldsEntry> {
+    scale::record_scale_update(old, new, managed, req, replicas_path)
+}
+
 /// Who is writing, and how.
 #[derive(Clone, Copy, Debug)]
 pub struct Request<'a> {

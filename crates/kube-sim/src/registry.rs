@@ -34,6 +34,23 @@ pub enum View {
     EventsV1,
 }
 
+/// Where a type keeps what its `scale` subresource shows, as field paths.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScalePaths {
+    pub spec_replicas: Vec<String>,
+    pub status_replicas: Vec<String>,
+    /// A CRD's labelSelectorPath (a string field); None for the built-ins, whose selector is
+    /// spec.selector.
+    pub label_selector: Option<Vec<String>>,
+}
+
+fn json_path_fields(path: &str) -> Vec<String> {
+    path.split('.')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// What a CRD version adds to a served custom resource type.
 #[derive(Clone, Debug)]
 pub struct CrdInfo {
@@ -45,6 +62,8 @@ pub struct CrdInfo {
     pub schema: Option<Value>,
     /// The version objects are stored in.
     pub storage_version: String,
+    /// The version's scale subresource, if it declares one.
+    pub scale: Option<ScalePaths>,
 }
 
 #[derive(Clone, Debug)]
@@ -86,6 +105,21 @@ impl ResourceType {
 
     pub fn has_status(&self) -> bool {
         self.subresources.contains(&"status")
+    }
+
+    /// Where the scale subresource reads and writes, for types that serve one.
+    pub fn scale_paths(&self) -> Option<ScalePaths> {
+        if !self.subresources.contains(&"scale") {
+            return None;
+        }
+        match &self.crd {
+            Some(crd) => crd.scale.clone(),
+            None => Some(ScalePaths {
+                spec_replicas: vec!["spec".into(), "replicas".into()],
+                status_replicas: vec!["status".into(), "replicas".into()],
+                label_selector: None,
+            }),
+        }
     }
 
     /// The etcd key the apiserver would store an object under, which some of its errors quote.
@@ -166,6 +200,7 @@ const CLUSTER: bool = false;
 const NONE: &[&str] = &[];
 const ALL: &[&str] = &["all"];
 const STATUS: &[&str] = &["status"];
+const SCALE_STATUS: &[&str] = &["scale", "status"];
 
 /// The built-in types, with the short names, categories and subresources the real apiserver lists.
 #[rustfmt::skip]
@@ -180,9 +215,9 @@ const BUILT_INS: &[BuiltIn] = &[
     b("", "v1", "Secret", "secrets", NAMESPACED, NONE, NONE, NONE),
     b("", "v1", "ServiceAccount", "serviceaccounts", NAMESPACED, &["sa"], NONE, NONE),
     b("", "v1", "Service", "services", NAMESPACED, &["svc"], ALL, STATUS),
-    b("apps", "v1", "Deployment", "deployments", NAMESPACED, &["deploy"], ALL, STATUS),
-    b("apps", "v1", "ReplicaSet", "replicasets", NAMESPACED, &["rs"], ALL, STATUS),
-    b("apps", "v1", "StatefulSet", "statefulsets", NAMESPACED, &["sts"], ALL, STATUS),
+    b("apps", "v1", "Deployment", "deployments", NAMESPACED, &["deploy"], ALL, SCALE_STATUS),
+    b("apps", "v1", "ReplicaSet", "replicasets", NAMESPACED, &["rs"], ALL, SCALE_STATUS),
+    b("apps", "v1", "StatefulSet", "statefulsets", NAMESPACED, &["sts"], ALL, SCALE_STATUS),
     b("batch", "v1", "Job", "jobs", NAMESPACED, NONE, ALL, STATUS),
     b("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", CLUSTER, NONE, NONE, NONE),
     b("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", CLUSTER, NONE, NONE, NONE),
@@ -264,10 +299,26 @@ pub fn types_of_crd(crd: &Value) -> Vec<ResourceType> {
         .filter(|v| v["served"].as_bool() != Some(false))
         .map(|v| {
             let mut subresources = Vec::new();
+            let scale_spec = &v["subresources"]["scale"];
+            let scale = scale_spec.is_object().then(|| ScalePaths {
+                spec_replicas: json_path_fields(
+                    scale_spec["specReplicasPath"].as_str().unwrap_or_default(),
+                ),
+                status_replicas: json_path_fields(
+                    scale_spec["statusReplicasPath"]
+                        .as_str()
+                        .unwrap_or_default(),
+                ),
+                label_selector: scale_spec["labelSelectorPath"]
+                    .as_str()
+                    .map(json_path_fields),
+            });
+            if scale.is_some() {
+                subresources.push("scale");
+            }
             if v["subresources"]["status"].is_object() {
                 subresources.push("status");
             }
-            // The scale subresource is not simulated; a CRD that declares it serves status only.
             let printer_columns = match v["additionalPrinterColumns"].as_array() {
                 Some(cols) if !cols.is_empty() => cols.clone(),
                 _ => vec![age_column()],
@@ -297,6 +348,7 @@ pub fn types_of_crd(crd: &Value) -> Vec<ResourceType> {
                     printer_columns,
                     schema: v["schema"].get("openAPIV3Schema").cloned(),
                     storage_version: storage_version.clone(),
+                    scale,
                 }),
             }
         })

@@ -161,6 +161,39 @@ impl LabelSelector {
     }
 }
 
+/// A `metav1.LabelSelector` object in the text form the apiserver prints it (`labels.Selector`'s
+/// String: requirements sorted by key, set values sorted), as a Scale's status.selector shows it.
+pub fn selector_text(sel: &Value) -> String {
+    let mut parts: Vec<(String, String)> = Vec::new();
+    for (k, v) in sel["matchLabels"].as_object().into_iter().flatten() {
+        parts.push((k.clone(), format!("{k}={}", v.as_str().unwrap_or_default())));
+    }
+    for expr in sel["matchExpressions"].as_array().into_iter().flatten() {
+        let key = expr["key"].as_str().unwrap_or_default().to_string();
+        let mut values: Vec<&str> = expr["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        values.sort_unstable();
+        values.dedup();
+        let text = match expr["operator"].as_str() {
+            Some("In") => format!("{key} in ({})", values.join(",")),
+            Some("NotIn") => format!("{key} notin ({})", values.join(",")),
+            Some("Exists") => key.clone(),
+            _ => format!("!{key}"),
+        };
+        parts.push((key, text));
+    }
+    parts.sort_by(|a, b| a.0.cmp(&b.0));
+    parts
+        .into_iter()
+        .map(|(_, t)| t)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 pub fn labels_of(obj: &Value) -> BTreeMap<String, String> {
     obj["metadata"]["labels"]
         .as_object()
@@ -357,6 +390,18 @@ mod tests {
             );
         }
         assert!(LabelSelector::parse("app in web").is_err());
+    }
+
+    #[test]
+    fn selectors_print_sorted_by_key() {
+        let sel = serde_json::json!({
+            "matchLabels": {"tier": "web", "app": "a"},
+            "matchExpressions": [{"key": "env", "operator": "In", "values": ["prod", "dev"]}, {"key": "zone", "operator": "DoesNotExist"}]
+        });
+        assert_eq!(
+            selector_text(&sel),
+            "app=a,env in (dev,prod),tier=web,!zone"
+        );
     }
 
     #[test]

@@ -69,31 +69,11 @@ fn containers_and_images(template_spec: &Value) -> (String, String) {
     (names.join(","), images.join(","))
 }
 
+/// A workload's selector as kubectl's printers show it (metav1.FormatLabelSelector).
 fn selector_text(sel: &Value) -> String {
-    let mut parts: Vec<String> = sel["matchLabels"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={}", s(v)))
-        .collect();
-    for e in sel["matchExpressions"].as_array().into_iter().flatten() {
-        let values: Vec<&str> = e["values"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(s)
-            .collect();
-        parts.push(format!(
-            "{} {} ({})",
-            s(&e["key"]),
-            s(&e["operator"]).to_lowercase(),
-            values.join(",")
-        ));
-    }
-    if parts.is_empty() {
-        "<none>".into()
-    } else {
-        parts.join(",")
+    match crate::selectors::selector_text(sel) {
+        t if t.is_empty() => "<none>".into(),
+        t => t,
     }
 }
 

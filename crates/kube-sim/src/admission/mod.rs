@@ -484,6 +484,12 @@ fn managed_fields(
                 subresource: (!w.subresource.is_empty()).then_some(w.subresource),
                 time: &now,
             };
+            if let (Some(paths), "scale") = (w.rt.scale_paths(), w.subresource) {
+                let path: Vec<&str> = paths.spec_replicas.iter().map(String::as_str).collect();
+                return Ok(kube_sim_patch::record_scale_update(
+                    old, obj, &previous, &req, &path,
+                ));
+            }
             let ignore = reset_paths(w.rt, w.subresource, obj);
             let ignore: Vec<&[&str]> = ignore.iter().map(|p| p.as_slice()).collect();
             kube_sim_patch::record_update_ignoring(
@@ -573,7 +579,8 @@ pub async fn admit(
             obj = events_view::to_core(&obj);
         }
         let (group, kind) = (rt.group.as_str(), rt.kind.as_str());
-        if w.subresource.is_empty() {
+        // A scale write changes the parent's spec, so the parent's defaults and validation apply.
+        if w.subresource.is_empty() || w.subresource == "scale" {
             defaults::apply(group, kind, &mut obj);
         }
         if old.is_none()
@@ -614,7 +621,8 @@ pub async fn admit(
             }
             _ => {}
         }
-        if w.subresource.is_empty() {
+        // A scale write changes the parent's spec, so the parent's defaults and validation apply.
+        if w.subresource.is_empty() || w.subresource == "scale" {
             let errs = if kind == "Service" && group.is_empty() {
                 let (others, _) = core.store.list(&rt.storage, None);
                 let mut errs = services::allocate(&mut obj, old, &others);

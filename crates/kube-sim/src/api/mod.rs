@@ -7,6 +7,7 @@ mod options;
 pub mod path;
 mod protobuf;
 mod reads;
+mod scale;
 mod watch;
 mod writes;
 
@@ -427,7 +428,7 @@ async fn serve_resource(
     } else {
         matches!(
             (p.subresource.as_str(), verb),
-            ("status", "get" | "update" | "patch")
+            ("status" | "scale", "get" | "update" | "patch")
                 | ("binding" | "eviction", "create")
                 | ("finalize", "update")
         )

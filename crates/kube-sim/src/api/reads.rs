@@ -16,6 +16,9 @@ pub fn metadata_only(obj: &Value) -> Value {
 }
 
 pub fn get(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+    if ctx.p.subresource == "scale" {
+        return super::scale::get(ctx);
+    }
     let output = negotiate(ctx.req)?;
     let obj = ctx
         .core

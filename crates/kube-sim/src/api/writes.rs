@@ -198,7 +198,7 @@ fn check_escalation(ctx: &Ctx<'_>, obj: &Value) -> Result<(), ApiError> {
 }
 
 /// A PUT or PATCH result, stored with optimistic concurrency against `old`.
-async fn store_update(
+pub(super) async fn store_update(
     ctx: &Ctx<'_>,
     old: &Value,
     new: Value,
@@ -238,7 +238,7 @@ async fn store_update(
     Ok((stored, admitted.warnings))
 }
 
-fn current(ctx: &Ctx<'_>) -> Option<Value> {
+pub(super) fn current(ctx: &Ctx<'_>) -> Option<Value> {
     ctx.core.get(
         &ctx.rt.storage,
         &ctx.p.namespace_for_storage(ctx.rt),
@@ -247,6 +247,9 @@ fn current(ctx: &Ctx<'_>) -> Option<Value> {
 }
 
 pub async fn update(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
+    if ctx.p.subresource == "scale" {
+        return super::scale::update(ctx).await;
+    }
     options::write(ctx.req, "UpdateOptions")?;
     let mut obj = ctx.req.json_body()?;
     if !obj.is_object() {
@@ -374,6 +377,9 @@ pub async fn patch(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let is_apply = content_type == "application/apply-patch+yaml";
     options::patch(ctx.req, is_apply)?;
     let patch = ctx.req.json_body()?;
+    if ctx.p.subresource == "scale" {
+        return super::scale::patch(ctx, &content_type, &patch).await;
+    }
     if is_apply {
         check_type(ctx, &patch)?;
     }

@@ -191,7 +191,13 @@ async fn aggregated_discovery_answers_when_asked_for_by_media_type() {
         deployments["responseKind"],
         json!({"group": "apps", "version": "v1", "kind": "Deployment"})
     );
-    assert_eq!(deployments["subresources"][0]["subresource"], "status");
+    let subresources: Vec<&str> = deployments["subresources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["subresource"].as_str().unwrap())
+        .collect();
+    assert_eq!(subresources, ["scale", "status"]);
 
     let core = common::request(&c, Method::GET, "/api", &[("accept", accept)], None)
         .await

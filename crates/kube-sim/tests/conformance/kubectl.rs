@@ -226,6 +226,27 @@ async fn built_in_journey(label: &'static str) {
         .stdout;
     assert_eq!(mode, "slow");
 
+    // kubectl scale goes through the scale subresource.
+    let out = k
+        .run(&["scale", "deployment", "web", "--replicas=3"])
+        .await
+        .ok();
+    assert_eq!(out.stdout, "deployment.apps/web scaled\n", "{label}");
+    eventually("three replicas are ready", || async {
+        let out = k
+            .run(&[
+                "get",
+                "deployment",
+                "web",
+                "-o",
+                "jsonpath={.status.readyReplicas}",
+            ])
+            .await
+            .ok();
+        (out.stdout == "3").then_some(())
+    })
+    .await;
+
     let out = k.run(&["delete", "-f", file, "--wait=true"]).await.ok();
     // Newer kubectl names the namespace it deleted from.
     let from = if label == "kubectl" {

@@ -172,3 +172,84 @@ async fn custom_resources_split_status_only_when_their_crd_declares_it() {
             "the server could not find the requested resource",
         );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scale_subresource_reads_and_writes_only_replicas() {
+    let sim = common::start().await;
+    sim.set_controller(kube_sim::Controller::Workloads, false);
+    let c = sim.admin_client().await.unwrap();
+    let api: Api<Deployment> = Api::namespaced(c.clone(), "default");
+    api.create(&PostParams::default(), &deployment())
+        .await
+        .unwrap();
+    let scale = api.get_scale("web").await.unwrap();
+    assert_eq!(scale.spec.as_ref().unwrap().replicas, Some(1));
+    assert_eq!(
+        scale.status.as_ref().unwrap().selector.as_deref(),
+        Some("app=web")
+    );
+    assert_eq!(scale.metadata.name.as_deref(), Some("web"));
+
+    let patched = api
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.spec.unwrap().replicas, Some(4));
+    let d = api.get("web").await.unwrap();
+    assert_eq!(d.spec.as_ref().unwrap().replicas, Some(4));
+    assert_eq!(
+        d.metadata.generation,
+        Some(2),
+        "a replica change is a spec change"
+    );
+    let entry = d
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .find(|m| m.subresource.as_deref() == Some("scale"))
+        .expect("a scale entry");
+    assert_eq!(
+        serde_json::to_value(entry.fields_v1.unwrap()).unwrap(),
+        json!({"f:spec": {"f:replicas": {}}})
+    );
+
+    // PUT with a stale resourceVersion conflicts on the parent; negative replicas are invalid.
+    let mut stale = serde_json::to_value(&scale).unwrap();
+    stale["spec"]["replicas"] = json!(2);
+    common::put(&c, "/apis/apps/v1/namespaces/default/deployments/web/scale", &stale).await.assert_status(
+        409,
+        "Conflict",
+        "Operation cannot be fulfilled on deployments.apps \"web\": the object has been modified; please apply your changes to the latest version and try again",
+    );
+    common::patch(&c, "/apis/apps/v1/namespaces/default/deployments/web/scale", "application/merge-patch+json", &json!({"spec": {"replicas": -1}}))
+        .await
+        .assert_status(422, "Invalid", "Scale.autoscaling \"web\" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0");
+
+    // A custom resource scales through the paths its CRD names.
+    let mut crd = crate::crds::gadget_crd();
+    crd["spec"]["versions"][0]["subresources"] = json!({"scale": {"specReplicasPath": ".spec.size", "statusReplicasPath": ".status.ready", "labelSelectorPath": ".status.selector"}});
+    crate::crds::install(&c, &crd).await;
+    let gadgets = "/apis/example.com/v1/namespaces/default/gadgets";
+    let g = json!({"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}, "spec": {"size": 2}, "status": {"ready": 1, "selector": "app=g"}});
+    assert_eq!(common::post(&c, gadgets, &g).await.code, 201);
+    let s = common::get(&c, &format!("{gadgets}/g/scale")).await.json();
+    assert_eq!(s["spec"]["replicas"], 2);
+    assert_eq!(s["status"], json!({"replicas": 1, "selector": "app=g"}));
+    let r = common::patch(
+        &c,
+        &format!("{gadgets}/g/scale"),
+        "application/merge-patch+json",
+        &json!({"spec": {"replicas": 5}}),
+    )
+    .await;
+    assert_eq!(r.code, 200, "{}", r.text);
+    assert_eq!(
+        common::get(&c, &format!("{gadgets}/g")).await.json()["spec"]["size"],
+        5
+    );
+}
