@@ -66,7 +66,7 @@ cat "$data"/*.csv > /dev/null
 cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
 mem="$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
 echo
-echo "Data set: $(printf "%'d" "$rows") readings in $(ls "$data" | wc -l) CSV files" \
+echo "Data set: $("$venv/bin/python" -c 'import sys; print(f"{int(sys.argv[1]):,}")' "$rows") readings in $(ls "$data" | wc -l) CSV files" \
   "($(du -sh "$data" | cut -f1)), $SENSORS sensors x $DAYS days, seed $SEED"
 echo "Machine: $(nproc) CPUs ($cpu), $mem RAM; $(java -version 2>&1 | head -1)"
 echo "Load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -93,6 +93,14 @@ pub async fn run_job(options: &JobOptions) -> Result<Summary> {
             return Err(error);
         }
     };
+    if aggregate.rows_read == 0 {
+        bail!(
+            "the {} input file(s) under {} hold no rows, only headers; \
+             check that the upload finished",
+            files.files.len(),
+            input.url
+        );
+    }
     info!(
         rows_read = aggregate.rows_read,
         rows_kept = aggregate.rows_kept(),

@@ -306,7 +306,13 @@ fn bucket_endpoint(endpoint: &str, bucket: &str) -> Result<String> {
         .with_context(|| format!("S3 endpoint {} has no host", redact_endpoint(endpoint)))?
         .to_string();
     url.set_host(Some(&format!("{bucket}.{host}")))
-        .with_context(|| format!("cannot address bucket {bucket} as a subdomain"))?;
+        .with_context(|| {
+            format!(
+                "cannot address bucket {bucket} as a subdomain of {host} (virtual-hosted \
+                 style); pass --s3-path-style (or set HAP_S3_PATH_STYLE=true) to address it \
+                 as {host}/{bucket}"
+            )
+        })?;
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 

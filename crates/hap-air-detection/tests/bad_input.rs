@@ -214,3 +214,17 @@ fn a_malformed_row_inside_a_file_is_located() {
         "{message}"
     );
 }
+
+#[test]
+fn files_with_only_a_header_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let header = "sensor_id,ts,lat,lon,pm25,pm10,temperature_c,humidity_pct\n";
+    std::fs::write(input.join("a.csv"), header).unwrap();
+    std::fs::write(input.join("b.csv"), header).unwrap();
+    let output = dir.path().join("out");
+    let message = run_failing(bin().args(["--input", path(&input), "--output", path(&output)]));
+    assert!(message.contains("hold no rows"), "{message}");
+    assert!(!output.join("_summary.json").exists());
+}

@@ -143,6 +143,30 @@ async fn s3_to_s3_matches_the_independent_computation() {
         stderr(&ran).contains("DEBUG"),
         "the log level was not raised; the leak check proves nothing"
     );
+
+    // A single object as the input.
+    let one = "readings-2024-03-02-part001.csv";
+    let mut job = s3_bin(&endpoint);
+    job.env("RUST_LOG", "warn");
+    job.args(["--input", &format!("s3://air/raw/readings/{one}")]);
+    job.args(["--output", "s3://air/one/", "--s3-path-style"]);
+    let ran = run(job).await;
+    assert!(
+        ran.status.success(),
+        "single-object job failed:\n{}",
+        stderr(&ran)
+    );
+    let alone = tempfile::tempdir().unwrap();
+    std::fs::copy(stored_input.join(one), alone.path().join(one)).unwrap();
+    let expected = oracle::compute(alone.path());
+    let stored_output = root.path().join("air/one");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(stored_output.join("_summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["input_files"], 1);
+    assert_summary_matches(&summary, &expected);
+    assert_outputs_match(&stored_output, &expected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,4 +234,39 @@ async fn s3_errors_are_clear() {
         stderr(&out)
     );
     assert!(!stderr(&out).contains("not-the-secret"));
+
+    // No credentials at all: requests go out unsigned, and the store's
+    // refusal says so.
+    let mut job = s3_bin(&endpoint);
+    quiet(&mut job);
+    job.env_remove("AWS_ACCESS_KEY_ID");
+    job.env_remove("AWS_SECRET_ACCESS_KEY");
+    job.args([
+        "--input",
+        "s3://air/in/",
+        "--output",
+        "s3://air/out/",
+        "--s3-path-style",
+    ]);
+    let out = run(job).await;
+    assert_eq!(out.status.code(), Some(1));
+    let message = stderr(&out);
+    assert!(message.contains("anonymous"), "{message}");
+    assert!(
+        message.contains("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+        "{message}"
+    );
+
+    // Path style switched off (HAP_S3_PATH_STYLE=false, as the operator sets
+    // it) with an IP-address endpoint, which cannot carry bucket subdomains:
+    // the message says which option to use.
+    let mut job = s3_bin(&endpoint);
+    quiet(&mut job);
+    job.env("HAP_S3_PATH_STYLE", "false");
+    job.args(["--input", "s3://air/in/", "--output", "s3://air/out/"]);
+    let out = run(job).await;
+    assert_eq!(out.status.code(), Some(1));
+    let message = stderr(&out);
+    assert!(message.contains("--s3-path-style"), "{message}");
+    assert!(message.contains("HAP_S3_PATH_STYLE=true"), "{message}");
 }
