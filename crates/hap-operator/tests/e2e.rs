@@ -107,6 +107,9 @@ fn start_cluster() -> Cluster {
 struct Kubectl<'a> {
     binary: PathBuf,
     cluster: &'a Cluster,
+    /// On a real cluster the journey runs in a namespace of its own, so that what is "left behind" is
+    /// only what the journey made.
+    namespace: Option<String>,
 }
 
 impl Kubectl<'_> {
@@ -119,6 +122,11 @@ impl Kubectl<'_> {
             .arg(&self.cluster.kubeconfig)
             .arg("--cache-dir")
             .arg(self.cluster.dir.path().join("kubectl-cache"))
+            .args(
+                self.namespace
+                    .iter()
+                    .flat_map(|n| ["--namespace", n.as_str()]),
+            )
             .args(args)
             .current_dir(repo_root())
             .stdout(Stdio::piped())
@@ -329,6 +337,9 @@ fn journey(kubectl_binary: PathBuf) {
     );
     let crds = k.ok(&["get", "customresourcedefinitions", "-o", "name"]);
     assert!(!crds.contains("hapcontainers"), "{crds}");
+    if let Some(ns) = &namespace {
+        k.ok(&["delete", "namespace", ns]);
+    }
 
     // The operator process shuts down cleanly on SIGTERM.
     if let Some(Process(child)) = operator.as_mut() {
