@@ -78,7 +78,108 @@ pub fn decode(group: &str, kind: &str, v: &Value) -> Result<Decoded, String> {
     }?;
     let mut unknown = Vec::new();
     unknown_fields(v, &object, "", &mut unknown);
+    let mut object = object;
+    canonical_quantities(group, kind, &mut object)?;
     Ok(Decoded { object, unknown })
+}
+
+/// The field at `path` below `v`, if present (never inserting, as indexing would).
+fn field<'a>(v: &'a mut Value, path: &[&str]) -> Option<&'a mut Value> {
+    path.iter().try_fold(v, |v, k| v.get_mut(*k))
+}
+
+fn each<'a>(v: &'a mut Value, path: &[&str]) -> impl Iterator<Item = &'a mut Value> {
+    field(v, path)
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+}
+
+fn quantity(v: &mut Value) -> Result<(), String> {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Ok(()),
+    };
+    *v = Value::String(crate::quantity::canonical(&text).map_err(str::to_string)?);
+    Ok(())
+}
+
+fn quantity_map(v: Option<&mut Value>) -> Result<(), String> {
+    for q in v
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flatten()
+        .map(|(_, q)| q)
+    {
+        quantity(q)?;
+    }
+    Ok(())
+}
+
+fn requirements(v: &mut Value, path: &[&str]) -> Result<(), String> {
+    if let Some(r) = field(v, path) {
+        quantity_map(r.get_mut("requests"))?;
+        quantity_map(r.get_mut("limits"))?;
+    }
+    Ok(())
+}
+
+fn pod_spec(spec: &mut Value) -> Result<(), String> {
+    for list in ["containers", "initContainers", "ephemeralContainers"] {
+        for c in each(spec, &[list]) {
+            requirements(c, &["resources"])?;
+        }
+    }
+    requirements(spec, &["resources"])?;
+    quantity_map(spec.get_mut("overhead"))?;
+    for vol in each(spec, &["volumes"]) {
+        if let Some(limit) = field(vol, &["emptyDir", "sizeLimit"]) {
+            quantity(limit)?;
+        }
+        requirements(
+            vol,
+            &["ephemeral", "volumeClaimTemplate", "spec", "resources"],
+        )?;
+    }
+    Ok(())
+}
+
+/// Quantities are stored in canonical form (`1000m` becomes `1`), because the apiserver decodes them
+/// into resource.Quantity and encodes them back.
+fn canonical_quantities(group: &str, kind: &str, obj: &mut Value) -> Result<(), String> {
+    match (group, kind) {
+        ("", "Pod") => {
+            if let Some(spec) = obj.get_mut("spec") {
+                pod_spec(spec)?;
+            }
+            for list in ["containerStatuses", "initContainerStatuses"] {
+                for c in each(obj, &["status", list]) {
+                    quantity_map(c.get_mut("allocatedResources"))?;
+                    requirements(c, &["resources"])?;
+                }
+            }
+        }
+        ("apps", "Deployment" | "ReplicaSet" | "StatefulSet") | ("batch", "Job") => {
+            if let Some(spec) = field(obj, &["spec", "template", "spec"]) {
+                pod_spec(spec)?;
+            }
+            for claim in each(obj, &["spec", "volumeClaimTemplates"]) {
+                requirements(claim, &["spec", "resources"])?;
+            }
+        }
+        ("", "PersistentVolumeClaim") => {
+            requirements(obj, &["spec", "resources"])?;
+            quantity_map(field(obj, &["status", "capacity"]))?;
+            quantity_map(field(obj, &["status", "allocatedResources"]))?;
+        }
+        ("", "Node") => {
+            quantity_map(field(obj, &["status", "capacity"]))?;
+            quantity_map(field(obj, &["status", "allocatable"]))?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -106,6 +207,25 @@ mod tests {
     fn wrong_types_are_rejected() {
         let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": "nope"}});
         assert!(decode("", "Pod", &pod).is_err());
+    }
+
+    #[test]
+    fn quantities_are_stored_canonical() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [
+            {"name": "c", "image": "i", "resources": {"requests": {"cpu": "1000m", "memory": "1024Mi"}, "limits": {"cpu": 2}}}
+        ], "volumes": [{"name": "v", "emptyDir": {"sizeLimit": "0.5Gi"}}]}});
+        let d = decode("", "Pod", &pod).unwrap().object;
+        assert_eq!(
+            d["spec"]["containers"][0]["resources"],
+            json!({"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2"}})
+        );
+        assert_eq!(d["spec"]["volumes"][0]["emptyDir"]["sizeLimit"], "512Mi");
+        let bad = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [
+            {"name": "c", "image": "i", "resources": {"requests": {"cpu": "lots"}}}]}});
+        assert_eq!(
+            decode("", "Pod", &bad).err().as_deref(),
+            Some(crate::quantity::SYNTAX_ERROR)
+        );
     }
 
     #[test]

@@ -340,7 +340,8 @@ fn service_account(core: &Core, pod: &mut Value) -> Result<(), ApiError> {
     }));
     pod["spec"]["volumes"] = json!(volumes);
     for list in ["containers", "initContainers"] {
-        if let Some(cs) = pod["spec"][list].as_array_mut() {
+        // get_mut, not indexing: indexing would add an `initContainers: null` the client never sent.
+        if let Some(cs) = pod["spec"].get_mut(list).and_then(Value::as_array_mut) {
             for c in cs {
                 let mut mounts = c["volumeMounts"].as_array().cloned().unwrap_or_default();
                 mounts.push(json!({"name": volume, "readOnly": true, "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}));

@@ -282,7 +282,10 @@ async fn crash_again(core: &Core, pod: &Value) {
         manager: "kubelet",
     };
     let mut status = pod["status"].clone();
-    if let Some(cs) = status["containerStatuses"].as_array_mut() {
+    if let Some(cs) = status
+        .get_mut("containerStatuses")
+        .and_then(Value::as_array_mut)
+    {
         for c in cs {
             let n = c["restartCount"].as_i64().unwrap_or(0);
             c["restartCount"] = json!(n + 1);

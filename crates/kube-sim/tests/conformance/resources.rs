@@ -466,3 +466,54 @@ async fn dry_runs_answer_without_storing() {
         "CreateOptions.meta.k8s.io \"\" is invalid: dryRun: Unsupported value: [\"Some\"]: supported values: \"All\"",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quantities_are_stored_in_canonical_form() {
+    let sim = common::start().await;
+    sim.set_controller(kube_sim::Controller::Scheduler, false);
+    let c = sim.admin_client().await.unwrap();
+    eventually("the default ServiceAccount exists", || async {
+        (common::get(&c, "/api/v1/namespaces/default/serviceaccounts/default")
+            .await
+            .code
+            == 200)
+            .then_some(())
+    })
+    .await;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "q"}, "spec": {"containers": [{"name": "c", "image": "i",
+        "resources": {"requests": {"cpu": "1000m", "memory": "1024Mi"}, "limits": {"cpu": 2, "memory": "1.5Gi"}}}]}});
+    let r = common::patch(
+        &c,
+        "/api/v1/namespaces/default/pods/q?fieldManager=me",
+        "application/apply-patch+yaml",
+        &pod,
+    )
+    .await;
+    assert_eq!(r.code, 201, "{}", r.text);
+    let created = r.json();
+    assert_eq!(
+        created["spec"]["containers"][0]["resources"],
+        json!({"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "1536Mi"}})
+    );
+    // Applying the same intent again is no change, although the text differs from what is stored.
+    let again = common::patch(
+        &c,
+        "/api/v1/namespaces/default/pods/q?fieldManager=me",
+        "application/apply-patch+yaml",
+        &pod,
+    )
+    .await
+    .json();
+    assert_eq!(
+        again["metadata"]["resourceVersion"],
+        created["metadata"]["resourceVersion"]
+    );
+    let mut bad = pod.clone();
+    bad["metadata"]["name"] = json!("bad");
+    bad["spec"]["containers"][0]["resources"]["requests"]["cpu"] = json!("lots");
+    common::post(&c, "/api/v1/namespaces/default/pods", &bad).await.assert_status(
+        400,
+        "BadRequest",
+        "Pod in version \"v1\" cannot be handled as a Pod: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+    );
+}
