@@ -187,10 +187,15 @@ fn running(table: &str, name: &str) -> Option<String> {
 
 fn journey(kubectl_binary: PathBuf) {
     let cluster = start_cluster();
+    let namespace = (!cluster.simulated).then(|| format!("hap-e2e-{}", std::process::id()));
     let k = Kubectl {
         binary: kubectl_binary,
         cluster: &cluster,
+        namespace: namespace.clone(),
     };
+    if let Some(ns) = &namespace {
+        k.ok(&["create", "namespace", ns]);
+    }
 
     // 1. Install, in the README's order.
     for file in INSTALL {
