@@ -147,7 +147,12 @@ fn node(name: &str, ip: &str, gpus: u32) -> (Value, Value) {
         "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
         "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64"
     }}, "spec": {"podCIDR": "10.244.0.0/24"}});
-    let resources = json!({"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi", "nvidia.com/gpu": gpus.to_string()});
+    let mut resources =
+        json!({"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"});
+    // Nodes without GPUs do not list the extended resource at all, as with a real device plugin.
+    if gpus > 0 {
+        resources["nvidia.com/gpu"] = json!(gpus.to_string());
+    }
     let now = crate::clock::now();
     let status = json!({
         "capacity": resources, "allocatable": resources,

@@ -61,6 +61,11 @@ fn misfit(pod: &Value, node: &Value, bound: &[Value]) -> Option<String> {
     if !selector_ok {
         return Some("node(s) didn't match Pod's node affinity/selector".into());
     }
+    // A cordoned node takes only pods that tolerate its unschedulable taint.
+    let cordon = json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"});
+    if node["spec"]["unschedulable"].as_bool() == Some(true) && !tolerates(pod, &cordon) {
+        return Some("node(s) were unschedulable".into());
+    }
     for taint in node["spec"]["taints"].as_array().into_iter().flatten() {
         if matches!(taint["effect"].as_str(), Some("NoSchedule" | "NoExecute"))
             && !tolerates(pod, taint)
@@ -236,6 +241,16 @@ mod tests {
         running["spec"]["nodeName"] = json!("n1");
         assert!(misfit(&big, &n, &[]).is_none());
         assert_eq!(misfit(&big, &n, &[running]).unwrap(), "Insufficient cpu");
+    }
+
+    #[test]
+    fn cordoned_nodes_take_no_new_pods() {
+        let mut n = node(json!({}), "0");
+        n["spec"]["unschedulable"] = json!(true);
+        let pod = json!({"spec": {"containers": []}});
+        assert_eq!(misfit(&pod, &n, &[]).unwrap(), "node(s) were unschedulable");
+        let tolerant = json!({"spec": {"containers": [], "tolerations": [{"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}]}});
+        assert!(misfit(&tolerant, &n, &[]).is_none());
     }
 
     #[test]

@@ -85,6 +85,30 @@ async fn the_scheduler_binds_pods_to_a_node_that_fits() {
         message,
         "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
     );
+    // A cordoned node (kubectl cordon) takes no new pods.
+    common::patch(
+        &c,
+        "/api/v1/nodes/kube-sim-node-1",
+        "application/merge-patch+json",
+        &json!({"spec": {"unschedulable": true}}),
+    )
+    .await;
+    pods.create(&PostParams::default(), &pod("late", "busybox:1.36"))
+        .await
+        .unwrap();
+    let message = eventually("the pod finds no schedulable node", || async {
+        let p = pods.get("late").await.unwrap();
+        p.status?
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "PodScheduled" && c.status == "False")?
+            .message
+    })
+    .await;
+    assert!(
+        message.starts_with("0/1 nodes are available: 1 node(s) were unschedulable."),
+        "{message}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
