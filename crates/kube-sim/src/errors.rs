@@ -283,6 +283,16 @@ impl ApiError {
         Self::new(401, "Unauthorized", "Unauthorized".into(), None)
     }
 
+    /// 405 for a method the URL has no route for, worded as the apiserver's router answers.
+    pub fn no_method() -> Self {
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource".into(),
+            Some(json!({})),
+        )
+    }
+
     pub fn method_not_supported(rt: &ResourceType, verb: &str) -> Self {
         Self::new(
             405,

@@ -400,6 +400,8 @@ async fn resource(
     response
 }
 
+/// In the apiserver's order: authorization first (so a request for a type that is not served, or with
+/// a method that has no route, is still a 403 for those who may not make it), then routing (404, 405).
 async fn serve_resource(
     core: &Arc<Core>,
     user: &User,
@@ -408,6 +410,19 @@ async fn serve_resource(
     verb: Option<&'static str>,
     record: &RequestRecord,
 ) -> Response {
+    let attrs = Attributes {
+        verb: record.verb.clone(),
+        resource_request: true,
+        group: p.group.clone(),
+        resource: p.resource.clone(),
+        subresource: p.subresource.clone(),
+        namespace: p.namespace.clone(),
+        name: p.name.clone(),
+        path: req.path.clone(),
+    };
+    if let Err(e) = authorize(core, user, &attrs) {
+        return error_response(&e);
+    }
     let Some(rt) = core.find(&p.group, &p.version, &p.resource) else {
         return error_response(&ApiError::no_route());
     };
@@ -420,38 +435,29 @@ async fn serve_resource(
     if !sub_ok || !scope_ok {
         return error_response(&ApiError::no_route());
     }
+    // Collections take GET, POST and DELETE; objects GET, PUT, PATCH and DELETE; subresources what
+    // they serve. Anything else has no route.
     let Some(verb) = verb else {
-        return error_response(&ApiError::method_not_supported(&rt, req.method.as_str()));
+        return error_response(&ApiError::no_method());
     };
-    let verb_allowed = if p.subresource.is_empty() {
-        rt.verbs.contains(&verb)
-    } else {
-        matches!(
-            (p.subresource.as_str(), verb),
-            ("status" | "scale", "get" | "update" | "patch")
-                | ("binding" | "eviction", "create")
-                | ("finalize", "update")
-        )
+    let routed = match (p.name.is_empty(), verb) {
+        (true, "update" | "patch") => false,
+        (false, "create") => !p.subresource.is_empty(),
+        _ => true,
     };
-    if !verb_allowed {
-        return error_response(&ApiError::method_not_supported(&rt, verb));
-    }
-    let attrs = Attributes {
-        verb: verb.into(),
-        resource_request: true,
-        group: p.group.clone(),
-        resource: p.resource.clone(),
-        subresource: p.subresource.clone(),
-        namespace: if rt.plural == "namespaces" {
-            p.name.clone()
+    let verb_allowed = routed
+        && if p.subresource.is_empty() {
+            rt.verbs.contains(&verb)
         } else {
-            p.namespace.clone()
-        },
-        name: p.name.clone(),
-        path: req.path.clone(),
-    };
-    if let Err(e) = authorize(core, user, &attrs) {
-        return error_response(&e);
+            matches!(
+                (p.subresource.as_str(), verb),
+                ("status" | "scale", "get" | "update" | "patch")
+                    | ("binding" | "eviction", "create")
+                    | ("finalize", "update")
+            )
+        };
+    if !verb_allowed {
+        return error_response(&ApiError::no_method());
     }
     let delay = core.faults.delay_for(record);
     if !delay.is_zero() {

@@ -372,7 +372,18 @@ pub async fn patch(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         .to_string();
     let accepted = patch_types(ctx);
     if !accepted.contains(&content_type.as_str()) {
-        return Err(ApiError::unsupported_media_type(accepted));
+        // Built-in routes refuse other media types in the router, which words it tersely; the custom
+        // resource handler checks for itself and lists what it accepts.
+        return Err(if ctx.rt.crd.is_some() {
+            ApiError::unsupported_media_type(accepted)
+        } else {
+            ApiError {
+                code: 415,
+                reason: "UnsupportedMediaType",
+                message: "415: Unsupported Media Type".into(),
+                details: Some(json!({})),
+            }
+        });
     }
     let is_apply = content_type == "application/apply-patch+yaml";
     options::patch(ctx.req, is_apply)?;

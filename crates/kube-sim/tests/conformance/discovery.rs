@@ -416,3 +416,59 @@ async fn tables_are_served_when_kubectl_asks_for_them() {
         "only the following media types are accepted: application/json, application/yaml",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_answer_404_and_405_as_the_apiservers_router_does() {
+    let sim = common::start().await;
+    let c = sim.admin_client().await.unwrap();
+    for path in [
+        "/apis/example.com/v1/namespaces/default/widgets",
+        "/api/v1/namespaces/default/pods/p/log",
+        "/api/v1/nodes/n/status/extra",
+    ] {
+        common::get(&c, path).await.assert_status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
+    }
+    let not_allowed = "the server does not allow this method on the requested resource";
+    // A collection has no PUT or PATCH, an object no POST, a review no GET.
+    let s = common::put(
+        &c,
+        "/api/v1/namespaces/default/configmaps",
+        &json!({"metadata": {"name": "x"}}),
+    )
+    .await
+    .assert_status(405, "MethodNotAllowed", not_allowed);
+    assert_eq!(s["details"], json!({}));
+    common::post(
+        &c,
+        "/api/v1/namespaces/default/configmaps/x",
+        &json!({"metadata": {"name": "x"}}),
+    )
+    .await
+    .assert_status(405, "MethodNotAllowed", not_allowed);
+    common::get(&c, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
+        .await
+        .assert_status(405, "MethodNotAllowed", not_allowed);
+    // A patch in a media type the route does not take.
+    assert_eq!(
+        common::post(
+            &c,
+            "/api/v1/namespaces/default/configmaps",
+            &json!({"metadata": {"name": "x"}})
+        )
+        .await
+        .code,
+        201
+    );
+    common::patch(
+        &c,
+        "/api/v1/namespaces/default/configmaps/x",
+        "text/plain",
+        &json!({}),
+    )
+    .await
+    .assert_status(415, "UnsupportedMediaType", "415: Unsupported Media Type");
+}

@@ -502,3 +502,31 @@ async fn impersonation_switches_the_user_for_those_allowed_to_impersonate() {
         "requested [{Group  devs    }] without impersonating a user",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authorization_comes_before_routing() {
+    let sim = common::start().await;
+    let admin = sim.admin_client().await.unwrap();
+    grant(&admin).await;
+    let sa = sim.service_account_client("default", "op").await.unwrap();
+    // A type that is not served is forbidden to those who may not use it, and not found to the others.
+    common::get(&sa, "/apis/example.com/v1/namespaces/default/widgets")
+        .await
+        .assert_status(
+            403,
+            "Forbidden",
+            &forbidden(
+                "widgets.example.com",
+                "list",
+                "widgets",
+                "example.com",
+                "in the namespace \"default\"",
+            ),
+        );
+    assert_eq!(
+        common::get(&admin, "/apis/example.com/v1/namespaces/default/widgets")
+            .await
+            .code,
+        404
+    );
+}
