@@ -305,6 +305,18 @@ impl ApiError {
         )
     }
 
+    /// 504 for a resourceVersion the store has not reached, as the watch cache gives up waiting for it.
+    pub fn too_large_resource_version(requested: u64, current: u64) -> Self {
+        Self::new(
+            504,
+            "Timeout",
+            format!("Timeout: Too large resource version: {requested}, current: {current}"),
+            Some(
+                json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}),
+            ),
+        )
+    }
+
     pub fn gone(requested: u64, oldest: u64) -> Self {
         Self::new(
             410,

@@ -99,13 +99,17 @@ async fn main() -> anyhow::Result<()> {
             &sim.service_account_kubeconfig(ns, name),
         )?;
     }
+    // Signal handlers go in before the address is printed: whoever waits for that line may signal
+    // at once, and an unhandled SIGINT or SIGTERM would kill the process instead of stopping it.
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     println!(
         "kube-sim serving on {} (simulated cluster: no containers run)",
         sim.url()
     );
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+        _ = int.recv() => {}
         _ = term.recv() => {}
     }
     sim.shutdown().await;

@@ -119,12 +119,7 @@ pub fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             ApiError::bad_request(format!("invalid resource version {requested:?}"))
         })?;
         if requested > rv {
-            let mut e = ApiError::injected(504);
-            e.message = format!("Timeout: Too large resource version: {requested}, current: {rv}");
-            e.details = Some(
-                json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}),
-            );
-            return Err(e);
+            return Err(ApiError::too_large_resource_version(requested, rv));
         }
         if ctx.req.q("resourceVersionMatch") == Some("Exact") && requested != rv {
             return Err(ApiError::gone(requested, rv));

@@ -165,6 +165,18 @@ pub fn watch(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         rt: ctx.rt.clone(),
         sent_columns: false,
     };
+    let current = ctx.core.store.current_rv();
+    if start_rv > current {
+        // Nothing will ever make the store catch up while nobody writes: the watch cache gives up
+        // waiting and ends the watch with its 504, as an ERROR event.
+        let status = ApiError::too_large_resource_version(start_rv, current).to_status();
+        tokio::spawn(async move {
+            stream
+                .send_raw(json!({"type": "ERROR", "object": status}))
+                .await;
+        });
+        return Ok(streaming_response(rx));
+    }
     let subscription = match ctx.core.store.watch_from(start_rv) {
         Ok(s) => s,
         Err(StoreError::Gone { requested, oldest }) => {

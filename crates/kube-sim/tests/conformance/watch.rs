@@ -193,6 +193,40 @@ async fn resuming_from_a_compacted_resource_version_is_410_gone() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watching_from_a_resource_version_the_store_has_not_reached_is_a_timeout() {
+    let sim = common::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(sim.admin_client().await.unwrap(), "default");
+    let current: u64 = api
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap()
+        .parse()
+        .unwrap();
+    let future = current + 1_000_000;
+    let mut w = Box::pin(
+        api.watch(&WatchParams::default(), &future.to_string())
+            .await
+            .unwrap(),
+    );
+    match next(&mut w).await {
+        WatchEvent::Error(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (504, "Timeout"));
+            assert!(
+                s.message.starts_with(&format!(
+                    "Timeout: Too large resource version: {future}, current: "
+                )),
+                "{}",
+                s.message
+            );
+        }
+        other => panic!("expected a 504, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_watch_ends_after_its_timeout() {
     let sim = common::start().await;
     let api: Api<ConfigMap> = Api::namespaced(sim.admin_client().await.unwrap(), "default");
