@@ -162,6 +162,31 @@ pub fn object_meta(obj: &Value, rule: NameRule) -> Vec<FieldError> {
     errs
 }
 
+/// An IANA service name, as named container ports and string target ports must be.
+fn port_name_errors(name: &str) -> Vec<&'static str> {
+    let mut errs = Vec::new();
+    if name.len() > 15 {
+        errs.push("must be no more than 15 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        || name.is_empty()
+    {
+        errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)");
+    }
+    if !name.bytes().any(|b| b.is_ascii_lowercase()) {
+        errs.push("must contain at least one letter (a-z)");
+    }
+    if name.contains("--") {
+        errs.push("must not contain consecutive hyphens");
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        errs.push("must not begin or end with a hyphen");
+    }
+    errs
+}
+
 fn port_errors(port: &Value, field: &str) -> Option<FieldError> {
     let p = port.as_i64().unwrap_or(0);
     (!(1..=65535).contains(&p)).then(|| {
@@ -238,14 +263,14 @@ pub fn pod_spec(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
                 &p["containerPort"],
                 &format!("{cp}.ports[{j}].containerPort"),
             ));
-            if let Some(name) = p["name"].as_str()
-                && name.len() > 15
-            {
-                errs.push(FieldError::invalid(
-                    format!("{cp}.ports[{j}].name"),
-                    json!(name),
-                    "must be no more than 15 characters",
-                ));
+            if let Some(name) = p["name"].as_str() {
+                for msg in port_name_errors(name) {
+                    errs.push(FieldError::invalid(
+                        format!("{cp}.ports[{j}].name"),
+                        json!(name),
+                        msg,
+                    ));
+                }
             }
         }
         for (j, m) in c["volumeMounts"]
@@ -336,10 +361,28 @@ fn service(svc: &Value, errs: &mut Vec<FieldError>) {
         let name = p["name"].as_str().unwrap_or_default();
         if ports.len() > 1 && name.is_empty() {
             errs.push(FieldError::required(format!("{pp}.name"), ""));
-        } else if !name.is_empty() && !names.insert(name.to_string()) {
-            errs.push(FieldError::duplicate(format!("{pp}.name"), json!(name)));
+        } else if !name.is_empty() {
+            errs.extend(validate_name(name, NameRule::Label, &format!("{pp}.name")));
+            if !names.insert(name.to_string()) {
+                errs.push(FieldError::duplicate(format!("{pp}.name"), json!(name)));
+            }
         }
         errs.extend(port_errors(&p["port"], &format!("{pp}.port")));
+        match &p["targetPort"] {
+            Value::String(t) => {
+                for msg in port_name_errors(t) {
+                    errs.push(FieldError::invalid(
+                        format!("{pp}.targetPort"),
+                        json!(t),
+                        msg,
+                    ));
+                }
+            }
+            Value::Number(_) => {
+                errs.extend(port_errors(&p["targetPort"], &format!("{pp}.targetPort")))
+            }
+            _ => {}
+        }
         let proto = p["protocol"].as_str().unwrap_or("TCP");
         if !["TCP", "UDP", "SCTP"].contains(&proto) {
             errs.push(FieldError::not_supported(
@@ -402,6 +445,90 @@ fn config_keys(obj: &Value, field: &str, errs: &mut Vec<FieldError>) {
                 CONFIG_KEY_MSG,
             ));
         }
+    }
+}
+
+fn strings_of(v: &Value) -> Vec<Value> {
+    v.as_array().cloned().unwrap_or_default()
+}
+
+/// An RBAC rule: verbs, and either resources with their groups or non-resource URLs.
+fn policy_rule(rule: &Value, namespaced: bool, path: &str, errs: &mut Vec<FieldError>) {
+    if strings_of(&rule["verbs"]).is_empty() {
+        errs.push(FieldError::required(
+            format!("{path}.verbs"),
+            "verbs must contain at least one value",
+        ));
+    }
+    let urls = strings_of(&rule["nonResourceURLs"]);
+    if !urls.is_empty() {
+        if namespaced {
+            errs.push(FieldError::invalid(
+                format!("{path}.nonResourceURLs"),
+                json!(urls),
+                "namespaced rules cannot apply to non-resource URLs",
+            ));
+        }
+        let resourceful = ["apiGroups", "resources", "resourceNames"]
+            .iter()
+            .any(|f| !strings_of(&rule[*f]).is_empty());
+        if resourceful {
+            errs.push(FieldError::invalid(
+                format!("{path}.nonResourceURLs"),
+                json!(urls),
+                "rules cannot apply to both regular resources and non-resource URLs",
+            ));
+        }
+        return;
+    }
+    if strings_of(&rule["apiGroups"]).is_empty() {
+        errs.push(FieldError::required(
+            format!("{path}.apiGroups"),
+            "resource rules must supply at least one api group",
+        ));
+    }
+    if strings_of(&rule["resources"]).is_empty() {
+        errs.push(FieldError::required(
+            format!("{path}.resources"),
+            "resource rules must supply at least one resource",
+        ));
+    }
+}
+
+/// A binding's subject: a ServiceAccount (in the core group), or a User or Group (in the RBAC group).
+fn binding_subject(subject: &Value, in_role_binding: bool, path: &str, errs: &mut Vec<FieldError>) {
+    let name = subject["name"].as_str().unwrap_or_default();
+    if name.is_empty() {
+        errs.push(FieldError::required(format!("{path}.name"), ""));
+    }
+    let group = subject["apiGroup"].as_str().unwrap_or_default();
+    match subject["kind"].as_str().unwrap_or_default() {
+        "ServiceAccount" => {
+            if !group.is_empty() {
+                errs.push(FieldError::not_supported(
+                    format!("{path}.apiGroup"),
+                    json!(group),
+                    &[""],
+                ));
+            }
+            if !in_role_binding && subject["namespace"].as_str().is_none_or(str::is_empty) {
+                errs.push(FieldError::required(format!("{path}.namespace"), ""));
+            }
+        }
+        "User" | "Group" => {
+            if group != "rbac.authorization.k8s.io" {
+                errs.push(FieldError::not_supported(
+                    format!("{path}.apiGroup"),
+                    json!(group),
+                    &["rbac.authorization.k8s.io"],
+                ));
+            }
+        }
+        other => errs.push(FieldError::not_supported(
+            format!("{path}.kind"),
+            json!(other),
+            &["ServiceAccount", "User", "Group"],
+        )),
     }
 }
 
@@ -533,7 +660,20 @@ pub fn validate(group: &str, kind: &str, obj: &Value, old: Option<&Value>) -> Ve
                 ));
             }
         }
+        ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => {
+            for (i, rule) in obj["rules"].as_array().into_iter().flatten().enumerate() {
+                policy_rule(rule, kind == "Role", &format!("rules[{i}]"), &mut errs);
+            }
+        }
         ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+            for (i, subject) in obj["subjects"].as_array().into_iter().flatten().enumerate() {
+                binding_subject(
+                    subject,
+                    kind == "RoleBinding",
+                    &format!("subjects[{i}]"),
+                    &mut errs,
+                );
+            }
             let role_ref = &obj["roleRef"];
             let allowed: &[&str] = if kind == "RoleBinding" {
                 &["Role", "ClusterRole"]

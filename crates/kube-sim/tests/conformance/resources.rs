@@ -340,6 +340,42 @@ async fn built_in_objects_are_validated_with_the_apiservers_messages() {
         "Invalid",
         "Deployment.apps \"d\" is invalid: spec.template.metadata.labels: Invalid value: {\"app\":\"b\"}: `selector` does not match template `labels`",
     );
+    let named = json!({"metadata": {"name": "named"}, "spec": {"ports": [{"name": "Spark_UI", "port": 4040, "targetPort": "ui--port"}]}});
+    let s = common::post(&c, "/api/v1/namespaces/default/services", &named)
+        .await
+        .json();
+    let causes: Vec<String> = s["details"]["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}: {}",
+                c["field"].as_str().unwrap(),
+                c["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        causes.iter().any(|c| c.starts_with(
+            "spec.ports[0].name: Invalid value: \"Spark_UI\": a lowercase RFC 1123 label"
+        )),
+        "{causes:?}"
+    );
+    assert!(causes.contains(&"spec.ports[0].targetPort: Invalid value: \"ui--port\": must not contain consecutive hyphens".to_string()), "{causes:?}");
+    let role = json!({"metadata": {"name": "r"}, "rules": [{"apiGroups": [""], "resources": ["pods"]}, {"verbs": ["get"], "nonResourceURLs": ["/metrics"]}]});
+    common::post(&c, "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles", &role).await.assert_status(
+        422,
+        "Invalid",
+        "Role.rbac.authorization.k8s.io \"r\" is invalid: [rules[0].verbs: Required value: verbs must contain at least one value, rules[1].nonResourceURLs: Invalid value: [\"/metrics\"]: namespaced rules cannot apply to non-resource URLs]",
+    );
+    let binding = json!({"metadata": {"name": "b"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "Robot", "name": "r2d2"}]});
+    common::post(&c, "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings", &binding).await.assert_status(
+        422,
+        "Invalid",
+        "RoleBinding.rbac.authorization.k8s.io \"b\" is invalid: subjects[0].kind: Unsupported value: \"Robot\": supported values: \"ServiceAccount\", \"User\", \"Group\"",
+    );
     // A wrongly typed field is a decoding error, not a validation one.
     let r = common::post(
         &c,
