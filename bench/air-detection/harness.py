@@ -160,21 +160,27 @@ def main():
               f"and counted the same drops.")
 
     rows = summaries[reference]["rows_read"]
-    median = {n: (statistics.median(w for w, _ in r), statistics.median(m for _, m in r))
-              for n, r in results.items()}
-    base_wall, base_rss = median[reference]
+    stats = {}
+    for name, runs in results.items():
+        walls = [w for w, _ in runs]
+        stats[name] = (statistics.median(walls), min(walls),
+                       statistics.median(m for _, m in runs))
+    base_wall, base_best, base_rss = stats[reference]
     print()
-    print(f"{'engine':<18} {'wall s':>8} {'peak RSS MiB':>13} {'rows/s':>12} "
-          f"{'wall vs hap':>12} {'RSS vs hap':>11}")
-    for name, (wall, rss) in median.items():
-        print(f"{name:<18} {wall:8.2f} {rss / 2**20:13.0f} {rows / wall:12,.0f} "
-              f"{wall / base_wall:11.2f}x {rss / base_rss:10.2f}x")
+    print(f"{'engine':<18} {'wall s':>7} {'best s':>7} {'peak RSS MiB':>13} {'rows/s':>11} "
+          f"{'wall vs hap':>12} {'best vs hap':>12} {'RSS vs hap':>11}")
+    for name, (wall, best, rss) in stats.items():
+        print(f"{name:<18} {wall:7.2f} {best:7.2f} {rss / 2**20:13.0f} {rows / wall:11,.0f} "
+              f"{wall / base_wall:11.2f}x {best / base_best:11.2f}x {rss / base_rss:10.2f}x")
     print()
-    print(f"Median of {args.repeat} run(s) each, {rows:,} readings, {args.threads} threads; "
-          f"wall = process start to exit; peak RSS = whole process tree.")
+    print(f"{args.repeat} round(s), {rows:,} readings, {args.threads} threads. wall s: median; "
+          f"best s: fastest round; peak RSS: median of the whole process tree's peak; "
+          f"rows/s: readings / median wall.")
     print("Engines: " + ", ".join(
         summaries[n].get("engine", f"{n} {summaries[n].get('version', '')}".strip())
         for n in engines))
+    with open("/proc/loadavg") as f:
+        print("Load average after the runs: " + " ".join(f.read().split()[:3]))
 
 
 if __name__ == "__main__":
