@@ -221,6 +221,40 @@ fn resources(c: &Value, path: &str, errs: &mut Vec<FieldError>) {
     }
 }
 
+/// The volume sources of core/v1 Volume; a volume must name one.
+const VOLUME_SOURCES: &[&str] = &[
+    "hostPath",
+    "emptyDir",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "gitRepo",
+    "secret",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "persistentVolumeClaim",
+    "rbd",
+    "flexVolume",
+    "cinder",
+    "cephfs",
+    "flocker",
+    "downwardAPI",
+    "fc",
+    "azureFile",
+    "configMap",
+    "vsphereVolume",
+    "quobyte",
+    "azureDisk",
+    "photonPersistentDisk",
+    "projected",
+    "portworxVolume",
+    "scaleIO",
+    "storageos",
+    "csi",
+    "ephemeral",
+    "image",
+];
+
 /// A PodSpec at `path` (`spec`, or `spec.template.spec` in workloads).
 pub fn pod_spec(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
     let volumes: BTreeSet<&str> = spec["volumes"]
@@ -239,6 +273,22 @@ pub fn pod_spec(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
             errs.push(FieldError::duplicate(f, json!(name)));
         } else if let Some(e) = validate_name(name, NameRule::Label, &f) {
             errs.push(e);
+        }
+        let vp = format!("{path}.volumes[{i}]");
+        if !VOLUME_SOURCES.iter().any(|s| v[*s].is_object()) {
+            errs.push(FieldError::required(
+                vp.clone(),
+                "must specify a volume type",
+            ));
+        }
+        for (source, field) in [
+            ("secret", "secretName"),
+            ("configMap", "name"),
+            ("persistentVolumeClaim", "claimName"),
+        ] {
+            if v[source].is_object() && v[source][field].as_str().is_none_or(str::is_empty) {
+                errs.push(FieldError::required(format!("{vp}.{source}.{field}"), ""));
+            }
         }
     }
     let containers = spec["containers"].as_array().cloned().unwrap_or_default();
@@ -294,8 +344,36 @@ pub fn pod_spec(spec: &Value, path: &str, errs: &mut Vec<FieldError>) {
             }
         }
         for (j, e) in c["env"].as_array().into_iter().flatten().enumerate() {
-            if e["name"].as_str().is_none_or(str::is_empty) {
-                errs.push(FieldError::required(format!("{cp}.env[{j}].name"), ""));
+            let ep = format!("{cp}.env[{j}]");
+            match e["name"].as_str() {
+                None | Some("") => errs.push(FieldError::required(format!("{ep}.name"), "")),
+                // Relaxed environment variable names (GA since 1.34): printable ASCII but '='.
+                Some(n) if !n.bytes().all(|b| (0x20..=0x7e).contains(&b) && b != b'=') => errs.push(FieldError::invalid(
+                    format!("{ep}.name"),
+                    json!(n),
+                    "a valid environment variable name must consist only of printable ASCII characters other than '='",
+                )),
+                Some(_) => {}
+            }
+            let from = &e["valueFrom"];
+            if from.is_object() && e["value"].as_str().is_some_and(|v| !v.is_empty()) {
+                errs.push(FieldError::invalid(
+                    format!("{ep}.valueFrom"),
+                    json!(""),
+                    "may not be specified when `value` is not empty",
+                ));
+            }
+            for selector in ["secretKeyRef", "configMapKeyRef"] {
+                if from[selector].is_object() {
+                    for field in ["name", "key"] {
+                        if from[selector][field].as_str().is_none_or(str::is_empty) {
+                            errs.push(FieldError::required(
+                                format!("{ep}.valueFrom.{selector}.{field}"),
+                                "",
+                            ));
+                        }
+                    }
+                }
             }
         }
         resources(c, &cp, errs);

@@ -376,6 +376,31 @@ async fn built_in_objects_are_validated_with_the_apiservers_messages() {
         "Invalid",
         "RoleBinding.rbac.authorization.k8s.io \"b\" is invalid: subjects[0].kind: Unsupported value: \"Robot\": supported values: \"ServiceAccount\", \"User\", \"Group\"",
     );
+    let pod = json!({"metadata": {"name": "env"}, "spec": {"containers": [{"name": "c", "image": "i", "env": [{"name": "A=B", "value": "x"}]}],
+        "volumes": [{"name": "nothing"}]}});
+    let s = common::post(&c, "/api/v1/namespaces/default/pods", &pod)
+        .await
+        .json();
+    let causes: Vec<String> = s["details"]["causes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{}: {}",
+                c["field"].as_str().unwrap(),
+                c["message"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        causes.contains(&"spec.volumes[0]: Required value: must specify a volume type".to_string()),
+        "{causes:?}"
+    );
+    assert!(
+        causes.contains(&"spec.containers[0].env[0].name: Invalid value: \"A=B\": a valid environment variable name must consist only of printable ASCII characters other than '='".to_string()),
+        "{causes:?}"
+    );
     // A wrongly typed field is a decoding error, not a validation one.
     let r = common::post(
         &c,
