@@ -78,12 +78,13 @@ impl Selection {
     }
 }
 
-/// The `continue` token: where the next page starts, and the list's resourceVersion.
-fn encode_continue(rv: u64, after: &str) -> String {
+/// The `continue` token: where the next page starts, and the resourceVersion of the list's snapshot
+/// (-1: continue at the latest state, as after the snapshot expired).
+fn encode_continue(rv: i64, after: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(json!({"rv": rv, "start": after}).to_string())
 }
 
-fn decode_continue(token: &str) -> Result<(u64, String), ApiError> {
+fn decode_continue(token: &str) -> Result<(i64, String), ApiError> {
     let bad = || {
         ApiError::bad_request(
             "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
@@ -94,9 +95,21 @@ fn decode_continue(token: &str) -> Result<(u64, String), ApiError> {
         .map_err(|_| bad())?;
     let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
     Ok((
-        v["rv"].as_u64().ok_or_else(bad)?,
+        v["rv"].as_i64().ok_or_else(bad)?,
         v["start"].as_str().ok_or_else(bad)?.to_string(),
     ))
+}
+
+const LIST_EXPIRED: &str = "The resourceVersion for the provided list is too old.";
+const CONTINUE_EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
+
+fn expired(message: &str) -> ApiError {
+    ApiError {
+        code: 410,
+        reason: "Expired",
+        message: message.into(),
+        details: None,
+    }
 }
 
 fn key_of(obj: &Value) -> String {
@@ -108,27 +121,51 @@ pub fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let output = negotiate(ctx.req)?;
     let selection = Selection::from(ctx)?;
     let ns = (!ctx.p.namespace.is_empty() && ctx.rt.namespaced).then_some(ctx.p.namespace.as_str());
-    let (items, rv) = ctx.core.store.list(&ctx.rt.storage, ns);
-
-    if let Some(requested) = ctx
+    let (current, current_rv) = ctx.core.store.list(&ctx.rt.storage, ns);
+    let requested = match ctx
         .req
         .q("resourceVersion")
         .filter(|v| !v.is_empty() && *v != "0")
     {
-        let requested: u64 = requested.parse().map_err(|_| {
-            ApiError::bad_request(format!("invalid resource version {requested:?}"))
-        })?;
-        if requested > rv {
-            return Err(ApiError::too_large_resource_version(requested, rv));
-        }
-        if ctx.req.q("resourceVersionMatch") == Some("Exact") && requested != rv {
-            return Err(ApiError::gone(requested, rv));
-        }
-    }
-
-    let start = match ctx.req.q("continue").filter(|c| !c.is_empty()) {
-        Some(token) => Some(decode_continue(token)?.1),
         None => None,
+        Some(v) => Some(
+            v.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version {v:?}")))?,
+        ),
+    };
+    if let Some(requested) = requested.filter(|r| *r > current_rv) {
+        return Err(ApiError::too_large_resource_version(requested, current_rv));
+    }
+    // Which snapshot to read: a continued list reads the snapshot of its first page, an exact list
+    // the one it names; anything else the current state.
+    let (items, rv, start) = match ctx.req.q("continue").filter(|c| !c.is_empty()) {
+        Some(token) => {
+            let (rv, start) = decode_continue(token)?;
+            if rv < 0 {
+                (current, current_rv, Some(start))
+            } else {
+                match ctx.core.store.list_at(&ctx.rt.storage, ns, rv as u64) {
+                    Ok(items) => (items, rv as u64, Some(start)),
+                    Err(_) => {
+                        // The snapshot is gone: the apiserver offers to continue at the latest state.
+                        let mut status = expired(CONTINUE_EXPIRED).to_status();
+                        status["metadata"]["continue"] = json!(encode_continue(-1, &start));
+                        return Ok(json_response(410, &status, &[]));
+                    }
+                }
+            }
+        }
+        None => match requested {
+            Some(r) if ctx.req.q("resourceVersionMatch") == Some("Exact") => {
+                let items = ctx
+                    .core
+                    .store
+                    .list_at(&ctx.rt.storage, ns, r)
+                    .map_err(|_| expired(LIST_EXPIRED))?;
+                (items, r, None)
+            }
+            _ => (current, current_rv, None),
+        },
     };
     let mut selected: Vec<Value> = items
         .into_iter()
@@ -146,7 +183,7 @@ pub fn list(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         let remaining = selected.len() - limit;
         selected.truncate(limit);
         let last = key_of(selected.last().expect("limit > 0"));
-        metadata["continue"] = json!(encode_continue(rv, &last));
+        metadata["continue"] = json!(encode_continue(rv as i64, &last));
         metadata["remainingItemCount"] = json!(remaining);
     }
     let presented: Vec<Value> = selected.iter().map(|o| present(ctx.rt, o)).collect();

@@ -221,9 +221,27 @@ async fn lists_page_with_limit_and_continue() {
     let mut path =
         "/api/v1/namespaces/paged/configmaps?labelSelector=page%3Dyes&limit=2".to_string();
     let mut pages = 0;
+    let mut first_rv = None;
     loop {
         let page = common::get(&c, &path).await.json();
         pages += 1;
+        if pages == 1 {
+            // Changes after the first page do not show in the later ones: they read its snapshot.
+            first_rv = Some(page["metadata"]["resourceVersion"].clone());
+            assert_eq!(
+                common::delete(&c, "/api/v1/namespaces/paged/configmaps/cm-4", None)
+                    .await
+                    .code,
+                200
+            );
+            config_map(&c, "paged", "cm-5", json!({"page": "yes"})).await;
+        } else {
+            assert_eq!(
+                Some(page["metadata"]["resourceVersion"].clone()),
+                first_rv,
+                "every page reports the snapshot's version"
+            );
+        }
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= 2);
         seen.extend(
@@ -248,8 +266,42 @@ async fn lists_page_with_limit_and_continue() {
     assert_eq!(
         seen,
         ["cm-0", "cm-1", "cm-2", "cm-3", "cm-4"],
-        "each item once, in key order"
+        "each item of the first page's snapshot once, in key order"
     );
+    // Once that snapshot is compacted away, a continued list is 410 with a token to go on at the
+    // latest state.
+    let first = common::get(
+        &c,
+        "/api/v1/namespaces/paged/configmaps?labelSelector=page%3Dyes&limit=2",
+    )
+    .await
+    .json();
+    let token = first["metadata"]["continue"].as_str().unwrap().to_string();
+    config_map(&c, "paged", "unlabelled", json!({})).await;
+    sim.compact();
+    let r = common::get(
+        &c,
+        &format!(
+            "/api/v1/namespaces/paged/configmaps?labelSelector=page%3Dyes&limit=2&continue={token}"
+        ),
+    )
+    .await;
+    let s = r.assert_status(
+        410,
+        "Expired",
+        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+    );
+    let latest = s["metadata"]["continue"]
+        .as_str()
+        .expect("a token for the latest state");
+    let rest = common::get(&c, &format!("/api/v1/namespaces/paged/configmaps?labelSelector=page%3Dyes&limit=10&continue={latest}")).await.json();
+    let names: Vec<&str> = rest["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["cm-2", "cm-3", "cm-5"]);
     // kube-rs pages the same way.
     let api: Api<ConfigMap> = Api::namespaced(c, "paged");
     let first = api
@@ -367,4 +419,54 @@ async fn lists_at_resource_versions_newer_than_the_store_are_refused() {
         "ResourceVersionTooLarge"
     );
     assert_eq!(s["details"]["retryAfterSeconds"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_lists_read_the_state_at_that_resource_version() {
+    let sim = common::start().await;
+    let c = sim.admin_client().await.unwrap();
+    config_map(&c, "default", "kept", json!({"at": "exact"})).await;
+    let then = common::get(
+        &c,
+        "/api/v1/namespaces/default/configmaps?labelSelector=at%3Dexact",
+    )
+    .await
+    .json();
+    let rv = then["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    config_map(&c, "default", "later", json!({"at": "exact"})).await;
+    assert_eq!(
+        common::delete(&c, "/api/v1/namespaces/default/configmaps/kept", None)
+            .await
+            .code,
+        200
+    );
+    let exact = common::get(&c, &format!("/api/v1/namespaces/default/configmaps?labelSelector=at%3Dexact&resourceVersion={rv}&resourceVersionMatch=Exact")).await.json();
+    assert_eq!(names(&exact), set(&["kept"]));
+    assert_eq!(exact["metadata"]["resourceVersion"], rv.as_str());
+    // The default, NotOlderThan, is served from the current state.
+    let now = common::get(
+        &c,
+        &format!(
+            "/api/v1/namespaces/default/configmaps?labelSelector=at%3Dexact&resourceVersion={rv}"
+        ),
+    )
+    .await
+    .json();
+    assert_eq!(names(&now), set(&["later"]));
+    sim.compact();
+    common::get(
+        &c,
+        &format!(
+            "/api/v1/namespaces/default/configmaps?resourceVersion={rv}&resourceVersionMatch=Exact"
+        ),
+    )
+    .await
+    .assert_status(
+        410,
+        "Expired",
+        "The resourceVersion for the provided list is too old.",
+    );
 }
