@@ -2,6 +2,7 @@
 //! the request to the verb's implementation.
 
 pub mod discovery;
+mod jsonpatch;
 pub mod openapi;
 mod options;
 pub mod path;

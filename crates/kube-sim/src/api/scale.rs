@@ -131,7 +131,7 @@ pub async fn patch(ctx: &Ctx<'_>, content_type: &str, patch: &Value) -> Result<R
         "application/json-patch+json" => {
             let p: json_patch::Patch = serde_json::from_value(patch.clone())
                 .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            json_patch::patch(&mut scale, &p).map_err(|_| ApiError::unprocessable())?;
+            super::jsonpatch::apply(&mut scale, &p).map_err(|_| ApiError::unprocessable())?;
         }
         "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
             json_patch::merge(&mut scale, patch)

@@ -429,7 +429,7 @@ pub async fn patch(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
                     ))
                 })?;
                 let mut doc = old_view.clone();
-                json_patch::patch(&mut doc, &p).map_err(|_| ApiError::unprocessable())?;
+                super::jsonpatch::apply(&mut doc, &p).map_err(|_| ApiError::unprocessable())?;
                 (doc, Managed::Record)
             }
             "application/merge-patch+json" => {

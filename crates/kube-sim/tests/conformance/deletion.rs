@@ -302,3 +302,70 @@ async fn delete_collection_deletes_what_the_selector_matches() {
     assert!(gone(&c, "a").await && gone(&c, "b").await);
     assert!(!gone(&c, "c").await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_rs_finalizer_helper_adds_then_removes_its_finalizer() {
+    use kube::runtime::controller::Action;
+    use kube::runtime::finalizer::{Event, finalizer};
+    use std::sync::Arc;
+
+    let sim = common::start().await;
+    let c = sim.admin_client().await.unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(c.clone(), "default");
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "f"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let name = "example.com/cleanup";
+    // The helper adds its finalizer with a JSON patch that tests the finalizer list first.
+    let obj = Arc::new(api.get("f").await.unwrap());
+    finalizer(&api, name, obj, |_e: Event<ConfigMap>| async {
+        Ok::<_, std::io::Error>(Action::await_change())
+    })
+    .await
+    .unwrap();
+    let with = api.get("f").await.unwrap();
+    assert_eq!(
+        with.metadata.finalizers.as_deref(),
+        Some(&[name.to_string()][..])
+    );
+
+    api.delete("f", &DeleteParams::default()).await.unwrap();
+    let deleting = Arc::new(api.get("f").await.unwrap());
+    assert!(deleting.metadata.deletion_timestamp.is_some());
+    let mut cleaned = false;
+    finalizer(&api, name, deleting, |e: Event<ConfigMap>| {
+        cleaned = matches!(e, Event::Cleanup(_));
+        async { Ok::<_, std::io::Error>(Action::await_change()) }
+    })
+    .await
+    .unwrap();
+    assert!(cleaned, "the helper saw a cleanup");
+    assert!(
+        gone(&c, "f").await,
+        "removing the last finalizer completed the deletion"
+    );
+
+    // kube-rs's JSON patch type, directly: a failed test operation is the apiserver's 422.
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "g"}, "data": {"a": "1"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let ops: json_patch::Patch = serde_json::from_value(json!([{"op": "test", "path": "/data/a", "value": "2"}, {"op": "remove", "path": "/data/a"}])).unwrap();
+    let kube::Error::Api(e) = api
+        .patch(
+            "g",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Json::<()>(ops),
+        )
+        .await
+        .unwrap_err()
+    else {
+        panic!()
+    };
+    assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"));
+}
