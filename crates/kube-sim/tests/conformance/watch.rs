@@ -1,8 +1,6 @@
 //! Watches: resuming from a resourceVersion, selectors, bookmarks, 410 Gone, timeouts, streaming lists,
 //! and the kube-rs watcher, reflector and metadata watcher on top of them.
 
-use std::time::Duration;
-
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
@@ -343,8 +341,18 @@ async fn kube_rs_watcher_and_reflector_follow_changes_and_survive_closed_watches
     .await;
 
     // Closing every watch (a restart, a load balancer) is survived: the watcher re-establishes its watch.
+    let watches = || {
+        sim.requests()
+            .iter()
+            .filter(|r| r.verb == "watch" && r.resource == "configmaps")
+            .count()
+    };
+    let before = watches();
     sim.close_watches();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    eventually("the watcher watches again", || async {
+        (watches() > before).then_some(())
+    })
+    .await;
     api.delete("r1", &DeleteParams::default()).await.unwrap();
     api.create(&PostParams::default(), &cm("r3", json!({"r": "y"})))
         .await
@@ -354,15 +362,6 @@ async fn kube_rs_watcher_and_reflector_follow_changes_and_survive_closed_watches
         || async { (names(&reader) == ["r2", "r3"]).then_some(()) },
     )
     .await;
-    let watches = sim
-        .requests()
-        .iter()
-        .filter(|r| r.verb == "watch" && r.resource == "configmaps")
-        .count();
-    assert!(
-        watches >= 2,
-        "the watch was re-established ({watches} watch requests)"
-    );
     task.abort();
 }
 
