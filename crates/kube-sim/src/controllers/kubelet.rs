@@ -173,6 +173,27 @@ async fn start(core: &Core, state: &Mutex<State>, pod: &Value) {
                 .await;
             }
         }
+        // A container that never restarts and exits with an error fails its pod.
+        Some(PodFault::Crash) if pod["spec"]["restartPolicy"] == "Never" => {
+            status["phase"] = json!("Failed");
+            status["podIP"] = json!(ip);
+            status["podIPs"] = json!([{"ip": ip}]);
+            status["conditions"] = json!([
+                condition("PodReadyToStartContainers", false, &now),
+                condition("Initialized", true, &now),
+                condition("Ready", false, &now),
+                condition("ContainersReady", false, &now),
+                scheduled
+            ]);
+            status["containerStatuses"] = container_statuses(
+                pod,
+                json!({"terminated": {"exitCode": 1, "reason": "Error", "startedAt": now, "finishedAt": now}}),
+                false,
+                0,
+                json!({}),
+            );
+            let _ = writer.update_status(&rt, pod, status).await;
+        }
         fault => {
             status["phase"] = json!("Running");
             status["podIP"] = json!(ip);

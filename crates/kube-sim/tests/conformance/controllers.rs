@@ -543,6 +543,32 @@ async fn jobs_run_their_pods_to_success() {
     .await;
     let orphan = common::get(&c, &format!("/api/v1/namespaces/default/pods/{pod_name}")).await;
     assert_eq!(orphan.code, 200, "the pod is orphaned, not deleted");
+
+    // A pod whose container fails and never restarts fails; past its back-off limit, so does the Job.
+    sim.add_pod_fault("crashy", PodFault::Crash);
+    let doomed = json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "doomed"}, "spec": {"backoffLimit": 1,
+        "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "crashy:1"}]}}}});
+    assert_eq!(
+        common::post(&c, "/apis/batch/v1/namespaces/default/jobs", &doomed)
+            .await
+            .code,
+        201
+    );
+    let failed = eventually("the job fails", || async {
+        let j = common::get(&c, "/apis/batch/v1/namespaces/default/jobs/doomed")
+            .await
+            .json();
+        j["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"] == "Failed" && c["status"] == "True")
+            .cloned()
+            .map(|c| (c, j))
+    })
+    .await;
+    assert_eq!(failed.0["reason"], "BackoffLimitExceeded");
+    assert_eq!(failed.1["status"]["failed"], 2, "one try and one retry");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
