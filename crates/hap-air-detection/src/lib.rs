@@ -2,8 +2,9 @@
 //! or local disk, cleans them, and writes hourly means, the daily US EPA AQI
 //! and pollution-episode alerts as Hive-partitioned Parquet tables.
 //!
-//! Pure logic lives in [`aqi`], [`episodes`], [`cleaning`], [`daily`] and
-//! [`generator::model`]; [`pipeline`] is the DataFusion plan; [`storage`],
+//! Pure logic lives in [`aqi`], [`episodes`], [`cleaning`], [`daily`],
+//! [`pair_min`], [`utc`] and [`generator::model`]; [`parsing`] and
+//! [`pipeline`] are the DataFusion functions and plan; [`storage`],
 //! [`input`] and [`output`] do the I/O; [`job`] ties one run together.
 
 #![forbid(unsafe_code)]
