@@ -220,31 +220,67 @@ impl Store {
         let _ = self.events.send(event);
     }
 
-    pub fn create(&self, key: &StorageKey, mut obj: Value) -> Result<Value, StoreError> {
-        let mut state = self.lock();
-        let id = key_of(&obj);
-        if state.objects.get(key).is_some_and(|o| o.contains_key(&id)) {
-            return Err(StoreError::AlreadyExists);
+    /// The stored object `id`, checked against `expected_rv` when one is given.
+    fn current(
+        state: &State,
+        key: &StorageKey,
+        id: &(String, String),
+        expected_rv: Option<u64>,
+    ) -> Result<Value, StoreError> {
+        let current = state
+            .objects
+            .get(key)
+            .and_then(|o| o.get(id))
+            .cloned()
+            .ok_or(StoreError::NotFound)?;
+        if expected_rv.is_some_and(|rv| Some(rv) != resource_version(&current)) {
+            return Err(StoreError::Conflict);
         }
+        Ok(current)
+    }
+
+    /// Records one write under the next resourceVersion: the object (kept unless it is a deletion)
+    /// and its event. Returns the object as written.
+    fn write(
+        &self,
+        state: &mut State,
+        key: &StorageKey,
+        kind: EventType,
+        mut obj: Value,
+        old: Option<Value>,
+    ) -> Value {
         state.rv += 1;
         let rv = state.rv;
         set_rv(&mut obj, rv);
-        state
-            .objects
-            .entry(key.clone())
-            .or_default()
-            .insert(id, obj.clone());
+        let objects = state.objects.entry(key.clone()).or_default();
+        if kind == EventType::Deleted {
+            objects.remove(&key_of(&obj));
+        } else {
+            objects.insert(key_of(&obj), obj.clone());
+        }
         self.commit(
-            &mut state,
+            state,
             Event {
                 rv,
                 storage: key.clone(),
-                kind: EventType::Added,
+                kind,
                 object: obj.clone(),
-                old: None,
+                old,
             },
         );
-        Ok(obj)
+        obj
+    }
+
+    pub fn create(&self, key: &StorageKey, obj: Value) -> Result<Value, StoreError> {
+        let mut state = self.lock();
+        if state
+            .objects
+            .get(key)
+            .is_some_and(|o| o.contains_key(&key_of(&obj)))
+        {
+            return Err(StoreError::AlreadyExists);
+        }
+        Ok(self.write(&mut state, key, EventType::Added, obj, None))
     }
 
     /// Replaces an object. With `expected_rv`, fails with Conflict unless the stored object still has
@@ -252,45 +288,19 @@ impl Store {
     pub fn update(
         &self,
         key: &StorageKey,
-        mut obj: Value,
+        obj: Value,
         expected_rv: Option<u64>,
     ) -> Result<Value, StoreError> {
         let mut state = self.lock();
-        let id = key_of(&obj);
-        let current = state
-            .objects
-            .get(key)
-            .and_then(|o| o.get(&id))
-            .cloned()
-            .ok_or(StoreError::NotFound)?;
-        if expected_rv.is_some_and(|rv| Some(rv) != resource_version(&current)) {
-            return Err(StoreError::Conflict);
-        }
+        let current = Self::current(&state, key, &key_of(&obj), expected_rv)?;
         if same_content(&current, &obj) {
             return Ok(current);
         }
-        state.rv += 1;
-        let rv = state.rv;
-        set_rv(&mut obj, rv);
-        state
-            .objects
-            .entry(key.clone())
-            .or_default()
-            .insert(id, obj.clone());
-        self.commit(
-            &mut state,
-            Event {
-                rv,
-                storage: key.clone(),
-                kind: EventType::Modified,
-                object: obj.clone(),
-                old: Some(current),
-            },
-        );
-        Ok(obj)
+        Ok(self.write(&mut state, key, EventType::Modified, obj, Some(current)))
     }
 
     /// Removes an object for good. With `expected_rv`, fails with Conflict if it changed meanwhile.
+    /// Returns its last state, carrying the deletion's resourceVersion.
     pub fn delete(
         &self,
         key: &StorageKey,
@@ -300,33 +310,9 @@ impl Store {
     ) -> Result<Value, StoreError> {
         let mut state = self.lock();
         let id = (namespace.to_string(), name.to_string());
-        let current = state
-            .objects
-            .get(key)
-            .and_then(|o| o.get(&id))
-            .cloned()
-            .ok_or(StoreError::NotFound)?;
-        if expected_rv.is_some_and(|rv| Some(rv) != resource_version(&current)) {
-            return Err(StoreError::Conflict);
-        }
-        if let Some(objects) = state.objects.get_mut(key) {
-            objects.remove(&id);
-        }
-        state.rv += 1;
-        let rv = state.rv;
-        let mut last = current.clone();
-        set_rv(&mut last, rv);
-        self.commit(
-            &mut state,
-            Event {
-                rv,
-                storage: key.clone(),
-                kind: EventType::Deleted,
-                object: last.clone(),
-                old: Some(current),
-            },
-        );
-        Ok(last)
+        let current = Self::current(&state, key, &id, expected_rv)?;
+        let last = current.clone();
+        Ok(self.write(&mut state, key, EventType::Deleted, last, Some(current)))
     }
 
     /// Starts a watch after `from_rv`: the retained events after it, then everything live.

@@ -106,11 +106,7 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let validation = field_validation(ctx)?;
     let manager = manager(ctx);
     admission::namespace_lifecycle(ctx.core, ctx.rt, &obj)?;
-    let _service_guard = if ctx.rt.plural == "services" && ctx.rt.group.is_empty() {
-        Some(ctx.core.service_lock.lock().await)
-    } else {
-        None
-    };
+    let _service_guard = lock_services(ctx).await;
     let write = Write {
         rt: ctx.rt,
         user: ctx.user,
@@ -197,6 +193,15 @@ fn check_escalation(ctx: &Ctx<'_>, obj: &Value) -> Result<(), ApiError> {
         .map_err(forbid)
 }
 
+/// Service writes are serialized, so that two services never get the same node port.
+async fn lock_services<'a>(ctx: &'a Ctx<'_>) -> Option<tokio::sync::MutexGuard<'a, ()>> {
+    if ctx.rt.plural == "services" && ctx.rt.group.is_empty() {
+        Some(ctx.core.service_lock.lock().await)
+    } else {
+        None
+    }
+}
+
 /// A PUT or PATCH result, stored with optimistic concurrency against `old`.
 pub(super) async fn store_update(
     ctx: &Ctx<'_>,
@@ -207,11 +212,7 @@ pub(super) async fn store_update(
 ) -> Result<(Value, Vec<String>), ApiError> {
     let validation = field_validation(ctx)?;
     let manager = manager(ctx);
-    let _service_guard = if ctx.rt.plural == "services" && ctx.rt.group.is_empty() {
-        Some(ctx.core.service_lock.lock().await)
-    } else {
-        None
-    };
+    let _service_guard = lock_services(ctx).await;
     let write = Write {
         rt: ctx.rt,
         user: ctx.user,

@@ -6,20 +6,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Writer, controller_ref, run_loop, storage};
+use super::{Writer, controller_ref, pod_ready, run_loop, storage};
 use crate::admission::random_suffix;
 use crate::core::{Controller, Core};
 use crate::lifecycle::DeleteOptions;
 use crate::selectors::LabelSelector;
 use crate::store::meta_str;
-
-fn is_ready(pod: &Value) -> bool {
-    pod["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True")
-}
 
 /// A service port's target on a pod: a number, or a named container port.
 fn target_port(svc_port: &Value, pod: &Value) -> Option<i64> {
@@ -72,12 +64,12 @@ fn desired(svc: &Value, pods: &[Value]) -> (Value, Value) {
     };
     let ready: Vec<Value> = members
         .iter()
-        .filter(|p| is_ready(p))
+        .filter(|p| pod_ready(p))
         .map(|p| address(p))
         .collect();
     let not_ready: Vec<Value> = members
         .iter()
-        .filter(|p| !is_ready(p))
+        .filter(|p| !pod_ready(p))
         .map(|p| address(p))
         .collect();
     let subsets = if members.is_empty() {
@@ -97,7 +89,7 @@ fn desired(svc: &Value, pods: &[Value]) -> (Value, Value) {
         .map(|p| {
             json!({
                 "addresses": [p["status"]["podIP"]],
-                "conditions": {"ready": is_ready(p), "serving": is_ready(p), "terminating": false},
+                "conditions": {"ready": pod_ready(p), "serving": pod_ready(p), "terminating": false},
                 "nodeName": p["spec"]["nodeName"],
                 "targetRef": {"kind": "Pod", "namespace": meta_str(p, "namespace"), "name": meta_str(p, "name"), "uid": meta_str(p, "uid")}
             })

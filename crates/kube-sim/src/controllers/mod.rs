@@ -168,6 +168,15 @@ pub fn controller_ref(owner: &Value) -> Value {
     })
 }
 
+/// Whether a pod's Ready condition is True.
+pub fn pod_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+}
+
 /// Whether `obj` is controlled by the object with `uid`.
 pub fn controlled_by(obj: &Value, uid: &str) -> bool {
     obj["metadata"]["ownerReferences"]

@@ -97,10 +97,9 @@ fn misfit(pod: &Value, node: &Value, bound: &[Value]) -> Option<String> {
     None
 }
 
-/// Binds `pod` to `node`: sets spec.nodeName, which only a binding may do.
-pub fn bind(core: &Core, pod: &Value, node: &str) -> Result<(), ApiError> {
-    let mut bound = pod.clone();
-    bound["spec"]["nodeName"] = json!(node);
+/// `pod` with its PodScheduled condition replaced by `condition`.
+fn with_scheduled_condition(pod: &Value, condition: Value) -> Value {
+    let mut updated = pod.clone();
     let mut conds: Vec<Value> = pod["status"]["conditions"]
         .as_array()
         .into_iter()
@@ -108,8 +107,18 @@ pub fn bind(core: &Core, pod: &Value, node: &str) -> Result<(), ApiError> {
         .filter(|c| c["type"] != "PodScheduled")
         .cloned()
         .collect();
-    conds.push(json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": clock::now()}));
-    bound["status"]["conditions"] = json!(conds);
+    conds.push(condition);
+    updated["status"]["conditions"] = json!(conds);
+    updated
+}
+
+/// Binds `pod` to `node`: sets spec.nodeName, which only a binding may do.
+pub fn bind(core: &Core, pod: &Value, node: &str) -> Result<(), ApiError> {
+    let mut bound = with_scheduled_condition(
+        pod,
+        json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": clock::now()}),
+    );
+    bound["spec"]["nodeName"] = json!(node);
     core.store
         .update(&storage("", "pods"), bound, resource_version(pod))
         .map(|_| ())
@@ -166,16 +175,10 @@ async fn schedule(core: &Core) {
                 if already {
                     continue;
                 }
-                let mut updated = pod.clone();
-                let mut conds: Vec<Value> = pod["status"]["conditions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|c| c["type"] != "PodScheduled")
-                    .cloned()
-                    .collect();
-                conds.push(json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message, "lastProbeTime": null, "lastTransitionTime": clock::now()}));
-                updated["status"]["conditions"] = json!(conds);
+                let updated = with_scheduled_condition(
+                    pod,
+                    json!({"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message, "lastProbeTime": null, "lastTransitionTime": clock::now()}),
+                );
                 if core
                     .store
                     .update(&storage("", "pods"), updated, resource_version(pod))

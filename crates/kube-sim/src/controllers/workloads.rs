@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Writer, controlled_by, controller_ref, record_event, run_loop, storage};
+use super::{Writer, controlled_by, controller_ref, pod_ready, record_event, run_loop, storage};
 use crate::clock;
 use crate::core::{Controller, Core};
 use crate::lifecycle::DeleteOptions;
@@ -37,14 +37,6 @@ fn is_active(pod: &Value) -> bool {
             pod["status"]["phase"].as_str(),
             Some("Succeeded" | "Failed")
         )
-}
-
-fn is_ready(pod: &Value) -> bool {
-    pod["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True")
 }
 
 fn deleting(obj: &Value) -> bool {
@@ -153,7 +145,7 @@ async fn replica_sets(core: &Core, pods: &[Value]) {
             // Not-ready pods go first, then the newest.
             extra.sort_by_key(|p| {
                 (
-                    is_ready(p),
+                    pod_ready(p),
                     std::cmp::Reverse(meta_str(p, "creationTimestamp").to_string()),
                 )
             });
@@ -174,7 +166,7 @@ async fn replica_sets(core: &Core, pods: &[Value]) {
                 }
             }
         }
-        let ready = owned.iter().filter(|p| is_ready(p)).count();
+        let ready = owned.iter().filter(|p| pod_ready(p)).count();
         set_status(core, &rt, rs, json!({
             "replicas": owned.len(), "fullyLabeledReplicas": owned.len(), "readyReplicas": ready,
             "availableReplicas": ready, "observedGeneration": rs["metadata"]["generation"],
@@ -357,7 +349,7 @@ async fn stateful_sets(core: &Core, pods: &[Value]) {
             }
             // OrderedReady: a pod is created once its predecessor is ready.
             let ordered = sts["spec"]["podManagementPolicy"].as_str() != Some("Parallel");
-            if ordered && i > 0 && !by_ordinal(i - 1).is_some_and(is_ready) {
+            if ordered && i > 0 && !by_ordinal(i - 1).is_some_and(pod_ready) {
                 break;
             }
             let mut template = sts["spec"]["template"].clone();
@@ -423,7 +415,7 @@ async fn stateful_sets(core: &Core, pods: &[Value]) {
             }
         }
         let active: Vec<&&Value> = owned.iter().filter(|p| is_active(p)).collect();
-        let ready = active.iter().filter(|p| is_ready(p)).count();
+        let ready = active.iter().filter(|p| pod_ready(p)).count();
         set_status(core, &rt, sts, json!({
             "observedGeneration": sts["metadata"]["generation"], "replicas": active.len(), "readyReplicas": ready,
             "currentReplicas": active.len(), "updatedReplicas": active.len(), "availableReplicas": ready,
@@ -467,7 +459,7 @@ async fn jobs(core: &Core, pods: &[Value]) {
             .map(str::to_string)
             .unwrap_or_else(|| now.clone());
         let mut status = json!({"startTime": start, "active": active.len(), "succeeded": succeeded, "failed": failed,
-            "ready": active.iter().filter(|p| is_ready(p)).count(), "terminating": 0, "uncountedTerminatedPods": {}});
+            "ready": active.iter().filter(|p| pod_ready(p)).count(), "terminating": 0, "uncountedTerminatedPods": {}});
         if succeeded >= completions {
             status["active"] = json!(0);
             status["completionTime"] = json!(now);
