@@ -460,41 +460,39 @@ async fn jobs(core: &Core, pods: &[Value]) {
             .unwrap_or_else(|| now.clone());
         let mut status = json!({"startTime": start, "active": active.len(), "succeeded": succeeded, "failed": failed,
             "ready": active.iter().filter(|p| pod_ready(p)).count(), "terminating": 0, "uncountedTerminatedPods": {}});
-        if succeeded >= completions {
-            status["active"] = json!(0);
-            status["completionTime"] = json!(now);
-            status["conditions"] = json!([
-                {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods", "lastProbeTime": now, "lastTransitionTime": now},
-                {"type": "Complete", "status": "True", "reason": "CompletionsReached", "message": "Reached expected number of succeeded pods", "lastProbeTime": now, "lastTransitionTime": now}
-            ]);
-            set_status(core, &rt, job, status).await;
-            record_event(
-                core,
-                job,
+        // A finished Job: its two conditions, the completion time on success, and an event.
+        let outcome = if succeeded >= completions {
+            Some((
+                "SuccessCriteriaMet",
+                "Complete",
+                "CompletionsReached",
+                "Reached expected number of succeeded pods",
                 "Normal",
                 "Completed",
                 "Job completed",
-                "job-controller",
-            )
-            .await;
-            continue;
-        }
-        if failed > backoff {
-            status["active"] = json!(0);
-            status["conditions"] = json!([
-                {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit", "lastProbeTime": now, "lastTransitionTime": now},
-                {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit", "lastProbeTime": now, "lastTransitionTime": now}
-            ]);
-            set_status(core, &rt, job, status).await;
-            record_event(
-                core,
-                job,
+            ))
+        } else if failed > backoff {
+            Some((
+                "FailureTarget",
+                "Failed",
+                "BackoffLimitExceeded",
+                "Job has reached the specified backoff limit",
                 "Warning",
                 "BackoffLimitExceeded",
                 "Job has reached the specified backoff limit",
-                "job-controller",
-            )
-            .await;
+            ))
+        } else {
+            None
+        };
+        if let Some((first, last, reason, message, event_type, event_reason, note)) = outcome {
+            status["active"] = json!(0);
+            if last == "Complete" {
+                status["completionTime"] = json!(now);
+            }
+            let condition = |kind: &str| json!({"type": kind, "status": "True", "reason": reason, "message": message, "lastProbeTime": now, "lastTransitionTime": now});
+            status["conditions"] = json!([condition(first), condition(last)]);
+            set_status(core, &rt, job, status).await;
+            record_event(core, job, event_type, event_reason, note, "job-controller").await;
             continue;
         }
         let want_active = parallelism.min(completions - succeeded).max(0) as usize;
