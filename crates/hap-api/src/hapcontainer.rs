@@ -227,14 +227,17 @@ pub struct SecretKeySelector {
     pub key: String,
 }
 
+/// The rules compare with the previous volume, so they hold from the second write on: a claim's class
+/// cannot change (set, unset or other), and its size can only grow, as Kubernetes allows.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)").message("storageClassName cannot change; to move the workspace to another class, delete the PersistentVolumeClaim <name>-workspace first"))]
+#[x_kube(validation = Rule::new("quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0").message("size cannot shrink: a PersistentVolumeClaim can only grow"))]
 pub struct VolumeSpec {
     /// The size of the PersistentVolumeClaim `<name>-workspace`, mounted on the notebooks directory.
     pub size: Quantity,
     /// The StorageClass to provision it from; the cluster's default when unset. It cannot change later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("self == oldSelf").message("storageClassName cannot change; to move the workspace to another class, delete the PersistentVolumeClaim <name>-workspace first"))]
     pub storage_class_name: Option<String>,
 }
 

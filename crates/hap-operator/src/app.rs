@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
 use kube_lease_manager::LeaseManagerBuilder;
@@ -45,19 +45,40 @@ async fn terminated() {
     }
 }
 
-/// Makes the leader's pod the Lease's owner, so that the Lease goes when the operator is uninstalled
-/// (the garbage collector removes it with the pod). Outside a pod (POD_NAME names no pod) the Lease is
-/// left as is.
-async fn tie_lease_to_pod(client: &Client, namespace: &str, lease: &str, pod_name: &str) {
+/// Makes the operator's ServiceAccount the Lease's owner, so that uninstalling the operator removes the
+/// Lease (the garbage collector deletes it with the account), while a rolling update, which replaces
+/// pods but keeps the account, keeps it. The account is found through this instance's pod; outside a
+/// pod (POD_NAME names no pod) the Lease is left as is.
+async fn tie_lease_to_service_account(
+    client: &Client,
+    namespace: &str,
+    lease: &str,
+    pod_name: &str,
+) {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let pod = match pods.get_opt(pod_name).await {
         Ok(Some(pod)) => pod,
         Ok(None) => {
-            tracing::info!(pod = pod_name, "no such pod: the lease is not tied to one");
+            tracing::info!(
+                pod = pod_name,
+                "no such pod: the lease is not tied to a ServiceAccount"
+            );
             return;
         }
         Err(e) => {
-            tracing::warn!(error = %e, "could not read this operator's pod; the lease is not tied to it");
+            tracing::warn!(error = %e, "could not read this operator's pod; the lease is not tied to its ServiceAccount");
+            return;
+        }
+    };
+    let account = pod
+        .spec
+        .and_then(|s| s.service_account_name)
+        .unwrap_or_else(|| "default".into());
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    let uid = match accounts.get(&account).await {
+        Ok(sa) => sa.uid(),
+        Err(e) => {
+            tracing::warn!(error = %e, account, "could not read this operator's ServiceAccount; the lease is not tied to it");
             return;
         }
     };
@@ -66,7 +87,7 @@ async fn tie_lease_to_pod(client: &Client, namespace: &str, lease: &str, pod_nam
         "kind": "Lease",
         "metadata": {
             "name": lease,
-            "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": pod_name, "uid": pod.uid()}],
+            "ownerReferences": [{"apiVersion": "v1", "kind": "ServiceAccount", "name": account, "uid": uid}],
         },
     });
     let leases: Api<Lease> = Api::namespaced(client.clone(), namespace);
@@ -78,7 +99,7 @@ async fn tie_lease_to_pod(client: &Client, namespace: &str, lease: &str, pod_nam
         )
         .await
     {
-        tracing::warn!(error = %e, "could not tie the lease to this operator's pod");
+        tracing::warn!(error = %e, "could not tie the lease to this operator's ServiceAccount");
     }
 }
 
@@ -138,7 +159,8 @@ pub async fn lead(
         }
         tracing::info!("leading: starting the controller");
         metrics.set_leader(true);
-        tie_lease_to_pod(&client, &namespace, &process.lease_name, &config.instance).await;
+        tie_lease_to_service_account(&client, &namespace, &process.lease_name, &config.instance)
+            .await;
         // Stop the controller when the Lease is lost or the process stops. The watcher task is aborted
         // afterwards, so that it does not keep the lease channel open (the lease manager stops, and
         // releases the Lease, only once every receiver is gone).

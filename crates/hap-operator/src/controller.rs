@@ -96,22 +96,19 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let ns = config.watch_namespace.clone();
+    // Whole objects where their content is compared (status, drift); metadata only, through an Api
+    // over PartialObjectMeta, where the hash annotation is all that is needed.
     let (pods, pod_events) = full(api::<Pod>(&client, &ns), managed());
     let (services, service_events) = full(api::<Service>(&client, &ns), managed());
-    // Metadata-only watches: an Api over PartialObjectMeta asks the API for metadata alone.
-    let (config_maps, config_map_events) =
-        full(api::<PartialObjectMeta<ConfigMap>>(&client, &ns), managed());
+    let (config_maps, config_map_events) = full(api::<ConfigMap>(&client, &ns), managed());
+    let (roles, role_events) = full(api::<Role>(&client, &ns), managed());
+    let (role_bindings, binding_events) = full(api::<RoleBinding>(&client, &ns), managed());
     let (claims, claim_events) = full(
         api::<PartialObjectMeta<PersistentVolumeClaim>>(&client, &ns),
         managed(),
     );
     let (service_accounts, sa_events) = full(
         api::<PartialObjectMeta<ServiceAccount>>(&client, &ns),
-        managed(),
-    );
-    let (roles, role_events) = full(api::<PartialObjectMeta<Role>>(&client, &ns), managed());
-    let (role_bindings, binding_events) = full(
-        api::<PartialObjectMeta<RoleBinding>>(&client, &ns),
         managed(),
     );
     // All Secrets, not only ours: a HapContainer waits for the user's S3 and token Secrets too.

@@ -140,12 +140,12 @@ fn invalid_resources_are_rejected_with_messages_that_say_what_to_fix() {
 
 /// Transition rules need the old object, which only the serve mode takes.
 #[test]
-fn storage_class_cannot_change_after_creation() {
+fn a_volume_keeps_its_class_and_only_grows() {
     let crd: Value =
         serde_saphyr::from_str(deploy_file(CRD_FILE).trim_start_matches("---\n")).unwrap();
-    let cr = |class: &str| {
+    let cr = |volume: Value| {
         json!({"apiVersion": "hap.cloudian.com/v1alpha1", "kind": "HapContainer",
-        "metadata": {"name": "w", "namespace": "default"}, "spec": {"volume": {"size": "1Gi", "storageClassName": class}}})
+        "metadata": {"name": "w", "namespace": "default"}, "spec": {"volume": volume}})
     };
     let mut child = Command::new(tool("crdcheck"))
         .arg("serve")
@@ -155,22 +155,64 @@ fn storage_class_cannot_change_after_creation() {
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut ask = |req: Value| -> Value {
-        writeln!(stdin, "{req}").unwrap();
+    let mut verdict = |new: Value, old: Value| -> (bool, String) {
+        writeln!(
+            stdin,
+            "{}",
+            json!({"crd": crd, "object": new, "oldObject": old})
+        )
+        .unwrap();
         let mut line = String::new();
         stdout.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap()
+        let resp: Value = serde_json::from_str(&line).unwrap();
+        let message = resp["status"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        (resp["allowed"] == true, message)
     };
-    let same = ask(json!({"crd": crd, "object": cr("fast"), "oldObject": cr("fast")}));
-    assert_eq!(same["allowed"], true, "{same}");
-    let changed = ask(json!({"crd": crd, "object": cr("slow"), "oldObject": cr("fast")}));
-    assert_eq!(changed["allowed"], false, "{changed}");
-    let message = changed["status"]["message"].as_str().unwrap();
+    let fast = json!({"size": "1Gi", "storageClassName": "fast"});
+    assert!(verdict(cr(fast.clone()), cr(fast.clone())).0, "unchanged");
     assert!(
-        message.contains("spec.volume.storageClassName")
-            && message.contains("storageClassName cannot change"),
-        "{message}"
+        verdict(
+            cr(json!({"size": "2Gi", "storageClassName": "fast"})),
+            cr(fast.clone())
+        )
+        .0,
+        "grown"
     );
+    let class_msg = "storageClassName cannot change";
+    for (new, old, what) in [
+        (
+            json!({"size": "1Gi", "storageClassName": "slow"}),
+            fast.clone(),
+            "changed",
+        ),
+        (
+            json!({"size": "1Gi", "storageClassName": "fast"}),
+            json!({"size": "1Gi"}),
+            "added",
+        ),
+        (json!({"size": "1Gi"}), fast.clone(), "removed"),
+    ] {
+        let (ok, message) = verdict(cr(new), cr(old));
+        assert!(
+            !ok && message.contains("spec.volume") && message.contains(class_msg),
+            "{what}: {message}"
+        );
+    }
+    let (ok, message) = verdict(
+        cr(json!({"size": "512Mi", "storageClassName": "fast"})),
+        cr(fast.clone()),
+    );
+    assert!(!ok && message.contains("size cannot shrink"), "{message}");
+    // A volume added to a workspace that had none has nothing to compare with.
+    let (ok, message) = verdict(
+        cr(fast),
+        json!({"apiVersion": "hap.cloudian.com/v1alpha1", "kind": "HapContainer",
+        "metadata": {"name": "w", "namespace": "default"}, "spec": {}}),
+    );
+    assert!(ok, "{message}");
     drop(stdin);
     let _ = child.wait();
 }

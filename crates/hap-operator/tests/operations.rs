@@ -11,8 +11,9 @@ use axum::http::{Request, StatusCode};
 use common::{Harness, eventually, fast_config};
 use hap_operator::config::{ProcessConfig, RunConfig};
 use hap_operator::metrics::{self, Metrics};
-use k8s_openapi::api::core::v1::Namespace;
-use kube::api::PostParams;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
 use tower::ServiceExt;
 
@@ -99,6 +100,61 @@ async fn one_instance_leads_and_another_takes_over_when_it_stops() {
     h.wait_phase("two", "Running").await;
     standby.stop.send(true).unwrap();
     standby.task.await.unwrap().unwrap();
+}
+
+/// The operator's pod, as its Deployment would create it.
+async fn operator_pod(h: &Harness, name: &str) {
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": name, "labels": {"name": "hap-operator"}},
+        "spec": {"serviceAccountName": "hap-operator", "containers": [{"name": "hap-operator", "image": "hap-operator:0.1.0"}]}
+    }))
+    .unwrap();
+    h.api::<Pod>()
+        .create(&PostParams::default(), &pod)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_rolling_update_hands_the_lease_to_the_new_pod() {
+    let h = Harness::start_idle().await;
+    operator_pod(&h, "hap-operator-old").await;
+    let old = start_instance(&h, "hap-operator-old");
+    eventually(Duration::from_secs(20), "the old pod leading", || async {
+        if leading(&old) {
+            Ok(())
+        } else {
+            Err("not yet".to_string())
+        }
+    })
+    .await;
+    operator_pod(&h, "hap-operator-new").await;
+    let new = start_instance(&h, "hap-operator-new");
+    // The rollout: the old pod gets SIGTERM and is deleted; the Lease, owned by the ServiceAccount,
+    // outlives it.
+    old.stop.send(true).unwrap();
+    old.task.await.unwrap().unwrap();
+    h.api::<Pod>()
+        .delete("hap-operator-old", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(30), "the new pod leading", || async {
+        if leading(&new) {
+            Ok(())
+        } else {
+            Err("not yet".to_string())
+        }
+    })
+    .await;
+    h.create("apiVersion: hap.cloudian.com/v1alpha1\nkind: HapContainer\nmetadata: {name: after}\nspec: {}\n").await;
+    h.wait_phase("after", "Running").await;
+    let lease: Lease = h.api().get("hap-operator").await.unwrap();
+    assert_eq!(
+        lease.spec.unwrap().holder_identity.as_deref(),
+        Some("hap-operator-new")
+    );
+    new.stop.send(true).unwrap();
+    new.task.await.unwrap().unwrap();
 }
 
 #[tokio::test]

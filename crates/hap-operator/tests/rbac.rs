@@ -55,7 +55,7 @@ async fn role_grants_exactly_what_the_operator_uses_and_delegates() {
     // The operator's own pod, which the leader ties its Lease to.
     let pod: Pod = serde_json::from_value(json!({
         "metadata": {"name": config.instance, "labels": {"name": "hap-operator"}},
-        "spec": {"containers": [{"name": "hap-operator", "image": "hap-operator:0.1.0"}]}
+        "spec": {"serviceAccountName": "hap-operator", "containers": [{"name": "hap-operator", "image": "hap-operator:0.1.0"}]}
     }))
     .unwrap();
     h.api::<Pod>()
@@ -116,7 +116,6 @@ spec:
     .await;
     patch_spec(&h, json!({"size": 0})).await;
     h.wait_phase("ws", "Suspended").await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
     stop_tx.send(true).unwrap();
     run.await.unwrap().unwrap();
 
@@ -147,12 +146,12 @@ spec:
         "role.yaml grants what is neither used nor delegated: {unused:?}"
     );
     assert!(missing.is_empty(), "role.yaml lacks: {missing:?}");
-    // The leader took the Lease and tied it to its pod, so uninstalling removes it.
+    // The leader took the Lease and tied it to its ServiceAccount, so uninstalling removes it.
     let lease: k8s_openapi::api::coordination::v1::Lease =
         h.api().get("hap-operator").await.unwrap();
     let owners = lease.metadata.owner_references.unwrap_or_default();
     assert_eq!(
-        owners.first().map(|o| o.name.as_str()),
-        Some("hap-operator-test")
+        owners.first().map(|o| (o.kind.as_str(), o.name.as_str())),
+        Some(("ServiceAccount", "hap-operator"))
     );
 }

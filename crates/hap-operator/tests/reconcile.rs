@@ -448,9 +448,26 @@ async fn api_errors_are_retried_with_back_off() {
         metrics.contains("hap_operator_reconcile_failures_total{reason=\"InternalError\"}"),
         "{metrics}"
     );
-    eventually(Duration::from_secs(10), "a ReconcileFailed event", || {
-        has_event(&h, "example-hapcontainer", "ReconcileFailed", "Pod")
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the failures as events",
+        || async {
+            has_event(
+                &h,
+                "example-hapcontainer",
+                "ApplyFailed",
+                "cannot apply Pod",
+            )
+            .await?;
+            has_event(
+                &h,
+                "example-hapcontainer",
+                "StatusUpdateFailed",
+                "injected conflict",
+            )
+            .await
+        },
+    )
     .await;
 }
 
@@ -459,36 +476,43 @@ async fn a_converged_workspace_costs_no_writes_on_resync() {
     let h = Harness::start().await;
     h.create(SAMPLE).await;
     h.wait_phase("example-hapcontainer", "Running").await;
-    // Let the last events and status settle, then watch two resync periods (1 s each here).
-    eventually(
-        Duration::from_secs(20),
-        "no more operator writes",
-        || async {
-            h.sim.reset_requests();
-            tokio::time::sleep(Duration::from_millis(1500)).await;
-            let writes = h.operator_writes();
-            if writes.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("{writes:?}"))
-            }
-        },
-    )
-    .await;
-    let reconciles = |m: &str| -> u64 {
-        m.lines()
+    let reconciles = || -> u64 {
+        let text = h.metrics.render();
+        text.lines()
             .find(|l| l.starts_with("hap_operator_reconciles_total{result=\"success\"}"))
             .and_then(|l| l.rsplit(' ').next()?.parse().ok())
             .unwrap_or(0)
     };
-    let before = reconciles(&h.metrics.render());
+    // Waits until `n` more reconciles (resyncs every second here) have completed.
+    let resyncs = |n: u64| {
+        let target = reconciles() + n;
+        eventually(Duration::from_secs(30), "resyncs", move || async move {
+            let now = reconciles();
+            if now >= target {
+                Ok(())
+            } else {
+                Err(format!("{now} of {target} reconciles"))
+            }
+        })
+    };
+    // Settle: the creation's last events and status writes are done once a whole resync goes by
+    // without a write.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        h.sim.reset_requests();
+        resyncs(1).await;
+        if h.operator_writes().is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the operator kept writing: {:?}",
+            h.operator_writes()
+        );
+    }
+    // Then two more resyncs: still no write.
     h.sim.reset_requests();
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    let after = reconciles(&h.metrics.render());
-    assert!(
-        after >= before + 2,
-        "resyncs happened ({before} -> {after})"
-    );
+    resyncs(2).await;
     assert_eq!(
         h.operator_writes(),
         vec![],
@@ -880,4 +904,182 @@ spec:
         .limits
         .unwrap();
     assert_eq!(limits["nvidia.com/gpu"].0, "2");
+}
+
+#[tokio::test]
+async fn a_failed_pod_waits_out_its_back_off_before_it_is_replaced() {
+    // The first replacement waits 5 s (conditions carry whole seconds, so up to 1 s less).
+    let h = Harness::start_with(hap_operator::config::RunConfig {
+        replace_min: Duration::from_secs(5),
+        ..common::fast_config()
+    })
+    .await;
+    h.sim.add_pod_fault("evicted", PodFault::Evict);
+    h.create("apiVersion: hap.cloudian.com/v1alpha1\nkind: HapContainer\nmetadata: {name: patient}\nspec: {image: workspace-evicted:1}\n")
+        .await;
+    let failed = eventually(Duration::from_secs(30), "the pod failed", || async {
+        let pod = h
+            .api::<Pod>()
+            .get_opt("patient-happod")
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("no pod")?;
+        let phase = pod.status.as_ref().and_then(|s| s.phase.clone());
+        if phase.as_deref() == Some("Failed") {
+            Ok(pod.uid())
+        } else {
+            Err(format!("{phase:?}"))
+        }
+    })
+    .await;
+    // Well within the back-off, the failed pod is still there: it was not replaced at once.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        pod_uid_of(&h, "patient-happod").await,
+        failed,
+        "replaced before its back-off"
+    );
+    eventually(
+        Duration::from_secs(30),
+        "the failed pod replaced",
+        || async {
+            let now = pod_uid_of(&h, "patient-happod").await;
+            if now.is_some() && now != failed {
+                Ok(())
+            } else {
+                Err(format!("{now:?}"))
+            }
+        },
+    )
+    .await;
+}
+
+async fn pod_uid_of(h: &Harness, name: &str) -> Option<String> {
+    h.api::<Pod>()
+        .get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|p| p.uid())
+}
+
+#[tokio::test]
+async fn a_child_the_api_refuses_is_a_condition_and_the_pod_keeps_healing() {
+    let h = Harness::start().await;
+    // Another service holds node port 30888.
+    let squatter: Service = serde_json::from_value(json!({
+        "metadata": {"name": "squatter"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 30888}], "selector": {"app": "other"}}
+    }))
+    .unwrap();
+    h.api::<Service>()
+        .create(&PostParams::default(), &squatter)
+        .await
+        .unwrap();
+    h.create(SAMPLE).await;
+    h.wait_phase("example-hapcontainer", "Running").await;
+    let ask = json!({"spec": {"service": {"jupyterNodePort": 30888}}});
+    h.hapcontainers()
+        .patch(
+            "example-hapcontainer",
+            &PatchParams::default(),
+            &Patch::Merge(&ask),
+        )
+        .await
+        .unwrap();
+    let hc = h
+        .wait_status("example-hapcontainer", "the refusal reported", |hc| {
+            hc.status.as_ref().is_some_and(|s| {
+                s.observed_generation == Some(2)
+                    && s.conditions
+                        .iter()
+                        .any(|c| c.type_ == "Configured" && c.reason == "ChildRejected")
+            })
+        })
+        .await;
+    let status = hc.status.unwrap();
+    let configured = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Configured")
+        .unwrap();
+    assert_eq!(configured.status, "False");
+    assert!(
+        configured
+            .message
+            .contains("provided port is already allocated"),
+        "{}",
+        configured.message
+    );
+    assert_eq!(
+        status.phase.map(|p| p.as_str()),
+        Some("Degraded"),
+        "running, but not as asked"
+    );
+    eventually(Duration::from_secs(10), "a warning event", || {
+        has_event(&h, "example-hapcontainer", "ChildRejected", "30888")
+    })
+    .await;
+    // The workspace itself still heals.
+    let before = pod_uid(&h).await.expect("pod");
+    h.api::<Pod>()
+        .delete(POD, &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(30), "the pod back", || async {
+        match pod_uid(&h).await {
+            Some(uid) if uid != before => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn edits_to_children_are_undone() {
+    let h = Harness::start().await;
+    h.create(SAMPLE).await;
+    h.wait_phase("example-hapcontainer", "Running").await;
+    let conf = "example-hapcontainer-spark-conf";
+    let original = h.api::<ConfigMap>().get(conf).await.unwrap().data;
+    let edit = json!({"data": {"spark-defaults.conf": "spark.master local[1]\n"}});
+    h.api::<ConfigMap>()
+        .patch(conf, &PatchParams::default(), &Patch::Merge(&edit))
+        .await
+        .unwrap();
+    let retype = json!({"spec": {"type": "ClusterIP", "ports": [{"name": "jupyter", "port": 8888, "targetPort": "jupyter", "nodePort": null}]}});
+    h.api::<Service>()
+        .patch(SVC, &PatchParams::default(), &Patch::Merge(&retype))
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(30), "both edits undone", || async {
+        let cm = h
+            .api::<ConfigMap>()
+            .get(conf)
+            .await
+            .map_err(|e| e.to_string())?;
+        let svc = h
+            .api::<Service>()
+            .get(SVC)
+            .await
+            .map_err(|e| e.to_string())?;
+        let spec = svc.spec.unwrap_or_default();
+        let ports = spec.ports.unwrap_or_default().len();
+        if cm.data == original && spec.type_.as_deref() == Some("NodePort") && ports == 2 {
+            Ok(())
+        } else {
+            Err(format!(
+                "type {:?}, {ports} ports, data restored: {}",
+                spec.type_,
+                cm.data == original
+            ))
+        }
+    })
+    .await;
+    h.wait_status("example-hapcontainer", "a Jupyter URL again", |hc| {
+        hc.status.as_ref().is_some_and(|s| {
+            s.jupyter_url.is_some() && s.phase.map(|p| p.as_str()) == Some("Running")
+        })
+    })
+    .await;
 }

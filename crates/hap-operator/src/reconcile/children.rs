@@ -1,6 +1,11 @@
 //! The apply step: makes the live children match the desired ones. A child whose spec-hash annotation
-//! matches is left alone, so a converged HapContainer costs no writes; the rest is server-side applied
-//! with the operator's field manager. Pods are immutable, so a changed pod is deleted and created again.
+//! matches and whose content was not edited since (see `drift`) is left alone, so a converged
+//! HapContainer costs no writes; the rest is server-side applied with the operator's field manager.
+//! Pods are immutable, so a changed pod is deleted and created again.
+//!
+//! Children are applied one by one and a failure of one does not stop the others: the pod keeps healing
+//! and the status keeps being written. A child the API rejects (400, 422: e.g. a node port already
+//! taken) becomes a problem on the status; other failures are retried with back-off.
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -8,17 +13,18 @@ use std::time::Duration;
 use hap_api::HapContainer;
 use jiff::Timestamp;
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
-use kube::core::PartialObjectMeta;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::references::Problem;
 use super::status::{pod_phase, pod_ready};
-use super::{Context, Error};
+use super::{Context, Error, drift};
 use crate::build::{self, Desired, hash_on};
 use crate::names;
 
@@ -30,6 +36,31 @@ pub struct Applied {
     pub replacements: i32,
     /// When to look again, if sooner than the resync.
     pub requeue: Option<Duration>,
+    /// Children the API refused, as problems for the status.
+    pub rejected: Vec<Problem>,
+    /// Other failures, retried with back-off.
+    pub errors: Vec<Error>,
+}
+
+impl Applied {
+    /// Keeps the value of a child's step, or records why it failed and carries on.
+    fn settle<T>(&mut self, result: Result<T, Error>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) if e.is_rejection() => {
+                self.rejected.push(Problem {
+                    reason: "ChildRejected",
+                    message: e.to_string(),
+                    blocking: false,
+                });
+                None
+            }
+            Err(e) => {
+                self.errors.push(e);
+                None
+            }
+        }
+    }
 }
 
 fn kind_of<K: Resource<DynamicType = ()>>() -> String {
@@ -47,27 +78,33 @@ fn apply_params() -> PatchParams {
     PatchParams::apply(names::MANAGER).force()
 }
 
-/// Applies `desired` unless the cached copy carries the same hash. Returns whether it wrote.
-async fn ensure<K>(
+/// Applies `desired` unless the cached copy carries the same hash and `unchanged` says it was not
+/// edited. Returns the object as applied, if it wrote.
+async fn ensure<K, L>(
     ctx: &Context,
     hc: &HapContainer,
-    cache: &Store<PartialObjectMeta<K>>,
+    cache: &Store<L>,
     desired: &K,
-) -> Result<bool, Error>
+    unchanged: impl Fn(&L) -> bool,
+) -> Result<Option<K>, Error>
 where
     K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
         + Clone
         + Serialize
         + DeserializeOwned
         + Debug,
+    L: Resource<DynamicType = ()> + Clone,
 {
     let name = desired.name_any();
     let namespace = desired.namespace().unwrap_or_default();
     let live = cache.get(&ObjectRef::new(&name).within(&namespace));
-    if live.as_deref().and_then(|l| hash_on(l)) == hash_on(desired) && live.is_some() {
-        return Ok(false);
+    if let Some(l) = &live
+        && hash_on(l.as_ref()) == hash_on(desired)
+        && unchanged(l)
+    {
+        return Ok(None);
     }
-    api::<K>(ctx, &namespace)
+    let applied = api::<K>(ctx, &namespace)
         .patch(&name, &apply_params(), &Patch::Apply(desired))
         .await
         .map_err(|e| Error::api("apply", kind_of::<K>(), &name, e))?;
@@ -81,14 +118,14 @@ where
         &note,
     )
     .await;
-    Ok(true)
+    Ok(Some(applied))
 }
 
 /// Removes a child the spec no longer calls for (e.g. Spark RBAC after executors went to 0).
-async fn remove<K>(
+async fn remove<K, L>(
     ctx: &Context,
     hc: &HapContainer,
-    cache: &Store<PartialObjectMeta<K>>,
+    cache: &Store<L>,
     name: &str,
 ) -> Result<(), Error>
 where
@@ -96,6 +133,7 @@ where
         + Clone
         + DeserializeOwned
         + Debug,
+    L: Resource<DynamicType = ()> + Clone,
 {
     let namespace = hc.namespace().unwrap_or_default();
     let Some(live) = cache.get(&ObjectRef::new(name).within(&namespace)) else {
@@ -109,7 +147,7 @@ where
         .await
     {
         Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
         Err(e) => return Err(Error::api("delete", kind_of::<K>(), name, e)),
     }
     let note = format!("Deleted {} {name}: no longer needed", kind_of::<K>());
@@ -330,15 +368,9 @@ async fn sync_pod(
 /// Applies every child, in an order that lets each one find what it refers to (the Spark
 /// ServiceAccount before the pod that runs as it, the ConfigMap before the pod that mounts it).
 /// When the HapContainer is not `runnable` (a configuration problem), no pod is created or replaced.
-pub async fn sync(
-    ctx: &Context,
-    hc: &HapContainer,
-    desired: &Desired,
-    runnable: bool,
-) -> Result<Applied, Error> {
+pub async fn sync(ctx: &Context, hc: &HapContainer, desired: &Desired, runnable: bool) -> Applied {
     let caches = &ctx.caches;
     let name = hc.name_any();
-    let namespace = hc.namespace().unwrap_or_default();
     let mut applied = Applied {
         pod: None,
         service: None,
@@ -348,9 +380,12 @@ pub async fn sync(
             .and_then(|s| s.failed_pod_replacements)
             .unwrap_or(0),
         requeue: None,
+        rejected: Vec::new(),
+        errors: Vec::new(),
     };
     if let Some(secret) = &desired.token_secret {
-        ensure_token(ctx, hc, secret).await?;
+        let r = ensure_token(ctx, hc, secret).await;
+        applied.settle(r);
     }
     let rbac = names::spark_rbac(&name);
     match (
@@ -359,40 +394,51 @@ pub async fn sync(
         &desired.spark_role_binding,
     ) {
         (Some(sa), Some(role), Some(binding)) => {
-            ensure(ctx, hc, &caches.service_accounts, sa).await?;
-            ensure(ctx, hc, &caches.roles, role).await?;
-            ensure(ctx, hc, &caches.role_bindings, binding).await?;
+            let r = ensure(ctx, hc, &caches.service_accounts, sa, |_| true).await;
+            applied.settle(r);
+            let r = ensure(ctx, hc, &caches.roles, role, |l| drift::role(l, role)).await;
+            applied.settle(r);
+            let r = ensure(ctx, hc, &caches.role_bindings, binding, |l| {
+                drift::role_binding(l, binding)
+            })
+            .await;
+            applied.settle(r);
         }
         _ => {
-            remove(ctx, hc, &caches.role_bindings, &rbac).await?;
-            remove(ctx, hc, &caches.roles, &rbac).await?;
-            remove(ctx, hc, &caches.service_accounts, &rbac).await?;
+            let r = remove::<RoleBinding, _>(ctx, hc, &caches.role_bindings, &rbac).await;
+            applied.settle(r);
+            let r = remove::<Role, _>(ctx, hc, &caches.roles, &rbac).await;
+            applied.settle(r);
+            let r = remove::<ServiceAccount, _>(ctx, hc, &caches.service_accounts, &rbac).await;
+            applied.settle(r);
         }
     }
-    ensure(ctx, hc, &caches.config_maps, &desired.spark_conf).await?;
+    let conf = &desired.spark_conf;
+    let r = ensure(ctx, hc, &caches.config_maps, conf, |l| {
+        drift::config_map(l, conf)
+    })
+    .await;
+    applied.settle(r);
     if let Some(pvc) = &desired.volume {
-        ensure(ctx, hc, &caches.claims, pvc).await?;
+        let r = ensure(ctx, hc, &caches.claims, pvc, |_| true).await;
+        applied.settle(r);
     }
-    applied.service = ensure_service(ctx, hc, &desired.service).await?;
+    let r = ensure_service(ctx, hc, &desired.service).await;
+    applied.service = applied.settle(r).flatten();
     match &desired.spark_driver_service {
         Some(svc) => {
-            ensure_service(ctx, hc, svc).await?;
+            let r = ensure_service(ctx, hc, svc).await;
+            applied.settle(r);
         }
         None => {
             let driver = names::spark_driver_service(&name);
-            if let Some(live) = caches
-                .services
-                .get(&ObjectRef::new(&driver).within(&namespace))
-                && owned_by(&live.metadata, hc)
-            {
-                let _ = api::<Service>(ctx, &namespace)
-                    .delete(&driver, &DeleteParams::default())
-                    .await;
-            }
+            let r = remove::<Service, _>(ctx, hc, &caches.services, &driver).await;
+            applied.settle(r);
         }
     }
-    sync_pod(ctx, hc, desired.pod.as_ref(), runnable, &mut applied).await?;
-    Ok(applied)
+    let r = sync_pod(ctx, hc, desired.pod.as_ref(), runnable, &mut applied).await;
+    applied.settle(r);
+    applied
 }
 
 /// Services are cached whole (their node ports feed the status), so they get their own `ensure`.
@@ -409,6 +455,7 @@ async fn ensure_service(
         .get(&ObjectRef::new(&name).within(&namespace));
     if let Some(l) = &live
         && hash_on(l.as_ref()) == hash_on(desired)
+        && drift::service(l, desired)
     {
         return Ok(Some((**l).clone()));
     }

@@ -2,6 +2,7 @@
 //! Only `references` (read) and `children` (apply) and the status write talk to the API.
 
 pub mod children;
+pub mod drift;
 pub mod references;
 pub mod status;
 
@@ -52,6 +53,26 @@ impl Error {
         }
     }
 
+    /// Whether the API refused the request as it stands (400, 422): retrying it unchanged cannot
+    /// succeed, so it is a problem for the user rather than an error to retry.
+    pub fn is_rejection(&self) -> bool {
+        let Error::Api { source, .. } = self;
+        matches!(source, kube::Error::Api(s) if s.code == 400 || s.code == 422)
+    }
+
+    /// The event reason: what failed. Distinct reasons keep different failures from being folded into
+    /// one event series (the recorder groups events by reason, not by message).
+    pub fn event_reason(&self) -> &'static str {
+        let Error::Api { action, .. } = self;
+        match *action {
+            "apply" => "ApplyFailed",
+            "create" => "CreateFailed",
+            "delete" => "DeleteFailed",
+            "read" => "ReadFailed",
+            _ => "StatusUpdateFailed",
+        }
+    }
+
     /// A short label for metrics: the API's reason, or what kind of failure it was.
     pub fn reason(&self) -> String {
         let Error::Api { source, .. } = self;
@@ -64,18 +85,36 @@ impl Error {
 }
 
 /// The cached children of every HapContainer, kept by the controller's watches. The pod and service are
-/// cached whole (their status matters); the rest as metadata only, which is all a hash check needs, so
-/// no Secret data is held in memory.
+/// cached whole (their status matters), and so are the ConfigMaps, Roles and RoleBindings (edits to their
+/// content are undone); the rest as metadata only, which is all a hash check needs, so no Secret data
+/// is held in memory.
 #[derive(Clone)]
 pub struct Caches {
     pub pods: Store<Pod>,
     pub services: Store<Service>,
-    pub config_maps: Store<PartialObjectMeta<ConfigMap>>,
+    pub config_maps: Store<ConfigMap>,
     pub secrets: Store<PartialObjectMeta<Secret>>,
     pub claims: Store<PartialObjectMeta<PersistentVolumeClaim>>,
     pub service_accounts: Store<PartialObjectMeta<ServiceAccount>>,
-    pub roles: Store<PartialObjectMeta<Role>>,
-    pub role_bindings: Store<PartialObjectMeta<RoleBinding>>,
+    pub roles: Store<Role>,
+    pub role_bindings: Store<RoleBinding>,
+}
+
+impl Caches {
+    /// Waits until every cache has its first full list, so that a reconcile right after start-up does
+    /// not take children it has not seen yet for missing ones.
+    pub async fn ready(&self) {
+        let _ = futures::join!(
+            self.pods.wait_until_ready(),
+            self.services.wait_until_ready(),
+            self.config_maps.wait_until_ready(),
+            self.secrets.wait_until_ready(),
+            self.claims.wait_until_ready(),
+            self.service_accounts.wait_until_ready(),
+            self.roles.wait_until_ready(),
+            self.role_bindings.wait_until_ready(),
+        );
+    }
 }
 
 pub struct Context {
@@ -203,14 +242,16 @@ async fn report_problems(ctx: &Context, hc: &HapContainer, status: &HapContainer
 }
 
 async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Error> {
+    ctx.caches.ready().await;
     let namespace = hc.namespace().unwrap_or_default();
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(ctx.client.clone(), &namespace);
-    let problems = references::problems(&secrets, hc)
+    let mut problems = references::problems(&secrets, hc)
         .await
         .map_err(|e| Error::api("read", "Secret".into(), "referenced by the spec", e))?;
     let desired = build::build(hc, &ctx.config.build);
-    let applied = children::sync(ctx, hc, &desired, problems.is_empty()).await?;
+    let mut applied = children::sync(ctx, hc, &desired, problems.is_empty()).await;
+    problems.append(&mut applied.rejected);
     let observed = status::Observed {
         pod: applied.pod.as_ref(),
         service: applied.service.as_ref(),
@@ -220,6 +261,11 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
     let new_status = status::compute(hc, &observed, Time(jiff::Timestamp::now()));
     report_problems(ctx, hc, &new_status).await;
     write_status(ctx, hc, &new_status).await?;
+    // A child that failed for a reason other than a refusal is retried with back-off, once the pod and
+    // the status have had their turn.
+    if let Some(e) = applied.errors.into_iter().next() {
+        return Err(e);
+    }
     // A configuration problem is fixed by the user (a watched Secret appearing triggers a reconcile
     // too); meanwhile look again at growing intervals.
     let fallback = if problems.is_empty() {
@@ -253,7 +299,7 @@ pub async fn reconcile(hc: Arc<HapContainer>, ctx: Arc<Context>) -> Result<Actio
         }
         Err(e) => {
             tracing::warn!(namespace = hc.namespace().unwrap_or_default(), name = hc.name_any(), error = %e, "reconcile failed");
-            ctx.event(&hc, EventType::Warning, "ReconcileFailed", &e.to_string())
+            ctx.event(&hc, EventType::Warning, e.event_reason(), &e.to_string())
                 .await;
         }
     }

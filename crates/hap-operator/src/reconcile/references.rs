@@ -16,6 +16,9 @@ pub struct Problem {
     /// The Configured condition's reason.
     pub reason: &'static str,
     pub message: String,
+    /// Whether it stops the workspace from running (a missing Secret) or only keeps the last change
+    /// from being applied (a child the API refused), while the workspace runs as it was.
+    pub blocking: bool,
 }
 
 fn has_key(secret: &Secret, key: &str) -> bool {
@@ -39,6 +42,7 @@ async fn check_secret(
     let namespace = api.namespace().unwrap_or_default();
     match api.get_opt(name).await? {
         None => out.push(Problem {
+            blocking: true,
             reason: missing_reason,
             message: format!(
                 "Secret {name:?} ({field}) was not found in namespace {namespace:?}: create it with the key{} {}",
@@ -50,6 +54,7 @@ async fn check_secret(
             let missing: Vec<&str> = keys.iter().copied().filter(|k| !has_key(&secret, k)).collect();
             if !missing.is_empty() {
                 out.push(Problem {
+                    blocking: true,
                     reason: key_reason,
                     message: format!("Secret {name:?} ({field}) has no key {}: add it", missing.join(" or ")),
                 });
@@ -66,6 +71,7 @@ pub async fn problems(api: &Api<Secret>, hc: &HapContainer) -> Result<Vec<Proble
         .map(|message| Problem {
             reason: "InvalidSpec",
             message,
+            blocking: true,
         })
         .collect();
     if let Some(creds) = hc

@@ -163,6 +163,8 @@ pub fn compute(hc: &HapContainer, observed: &Observed<'_>, now: Time) -> HapCont
         .pod
         .filter(|p| p.metadata.deletion_timestamp.is_none());
     let ready = pod.is_some_and(pod_ready);
+    // A blocking problem keeps the workspace from running; others keep the last change from applying.
+    let blocked = observed.problems.iter().any(|p| p.blocking);
 
     let configured = match observed.problems.first() {
         None => condition(
@@ -190,7 +192,7 @@ pub fn compute(hc: &HapContainer, observed: &Observed<'_>, now: Time) -> HapCont
         }
     };
 
-    let (phase, ready_reason, ready_message) = if !observed.problems.is_empty() {
+    let (phase, ready_reason, ready_message) = if blocked {
         (
             Phase::Failed,
             "NotConfigured".into(),
@@ -249,7 +251,7 @@ pub fn compute(hc: &HapContainer, observed: &Observed<'_>, now: Time) -> HapCont
     };
     let ready_condition = condition(
         "Ready",
-        ready && observed.problems.is_empty(),
+        ready && !blocked,
         &ready_reason,
         ready_message,
         generation,
@@ -265,7 +267,13 @@ pub fn compute(hc: &HapContainer, observed: &Observed<'_>, now: Time) -> HapCont
     carry_transition_times(&previous, &mut conditions);
 
     let service = observed.service;
-    let (jupyter_url, spark_ui_url) = if observed.problems.is_empty() && desired > 0 {
+    // A running workspace whose latest change could not be applied is degraded, not running as asked.
+    let phase = if phase == Phase::Running && !observed.problems.is_empty() {
+        Phase::Degraded
+    } else {
+        phase
+    };
+    let (jupyter_url, spark_ui_url) = if !blocked && desired > 0 {
         urls(hc, pod, service)
     } else {
         (None, None)
