@@ -16,6 +16,7 @@ say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 say "Installing the tools (kubectl, crdcheck) and building kube-sim and hap-operator"
 bin=$(scripts/setup.sh)
 cargo build --quiet -p kube-sim -p hap-operator
+target=$(cargo metadata --no-deps --format-version 1 | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug
 kubectl=$bin/kubectl
 work=$(mktemp -d)
 pids=()
@@ -27,7 +28,7 @@ cleanup() {
 trap cleanup EXIT
 
 say "Starting kube-sim: a simulated cluster (no containers run)"
-target/debug/kube-sim serve --listen 127.0.0.1:0 --kubeconfig "$work/admin.yaml" \
+"$target/kube-sim" serve --listen 127.0.0.1:0 --kubeconfig "$work/admin.yaml" \
   --sa-kubeconfig "default/hap-operator=$work/operator.yaml" > "$work/kube-sim.out" 2> "$work/kube-sim.log" &
 pids+=($!)
 for _ in $(seq 100); do grep -q serving "$work/kube-sim.out" 2>/dev/null && break; sleep 0.1; done
@@ -48,7 +49,7 @@ for _ in $(seq 100); do
 done
 say "Running the hap-operator binary as pod $pod would, with the hap-operator ServiceAccount's credentials"
 KUBECONFIG=$work/operator.yaml WATCH_NAMESPACE=default POD_NAME=$pod POD_NAMESPACE=default \
-  HAP_METRICS_ADDR=127.0.0.1:0 target/debug/hap-operator > "$work/operator.log" 2>&1 &
+  HAP_METRICS_ADDR=127.0.0.1:0 "$target/hap-operator" > "$work/operator.log" 2>&1 &
 pids+=($!)
 
 say "Creating the sample HapContainer"

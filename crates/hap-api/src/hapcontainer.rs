@@ -314,9 +314,10 @@ pub enum Phase {
     Running,
     /// size is 0: no pod, everything else kept.
     Suspended,
-    /// The spec cannot be realized (e.g. a referenced Secret is missing) or the pod keeps failing.
+    /// The workspace cannot run until its configuration is fixed (e.g. a referenced Secret is missing).
     Failed,
-    /// The pod exists but is not ready after having been (crash loop, image pull error).
+    /// The pod failed or its container cannot run (crash loop, image pull error), or the latest
+    /// change to the spec could not be applied while the workspace runs as it was.
     Degraded,
 }
 

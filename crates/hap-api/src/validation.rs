@@ -15,6 +15,7 @@ pub const RESERVED_ENV: &[&str] = &[
     "SPARK_CONF_DIR",
     "HAP_S3_BUCKET",
     "HAP_S3_PATH_STYLE",
+    "HAP_S3_VERIFY_TLS",
     "POD_IP",
 ];
 

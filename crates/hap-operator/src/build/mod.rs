@@ -85,12 +85,17 @@ pub fn hash_on<T: Resource>(obj: &T) -> Option<&str> {
 }
 
 pub fn spark_conf(hc: &HapContainer, cfg: &BuildConfig) -> ConfigMap {
+    let template =
+        serde_saphyr::to_string(&spark::executor_pod_template()).expect("a built pod serializes");
     ConfigMap {
         metadata: meta(hc, &names::spark_conf(&hc.name_any())),
-        data: Some(BTreeMap::from([(
-            "spark-defaults.conf".to_string(),
-            spark::defaults_conf(hc, cfg),
-        )])),
+        data: Some(BTreeMap::from([
+            (
+                "spark-defaults.conf".to_string(),
+                spark::defaults_conf(hc, cfg),
+            ),
+            (spark::EXECUTOR_TEMPLATE.to_string(), template),
+        ])),
         ..Default::default()
     }
 }
@@ -117,5 +122,124 @@ pub fn build(hc: &HapContainer, cfg: &BuildConfig) -> Desired {
         spark_role_binding: executors.then(|| hashed(rbac::role_binding(hc))),
         spark_driver_service: executors.then(|| hashed(service::spark_driver(hc))),
         pod: (hc.spec.size > 0).then(|| hashed(pod::build(hc, cfg))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Pod;
+
+    fn hc(yaml: &str) -> HapContainer {
+        let mut hc: HapContainer = serde_saphyr::from_str(yaml).unwrap();
+        hc.metadata.namespace = Some("ns".into());
+        hc
+    }
+
+    const MINIMAL: &str = "apiVersion: hap.cloudian.com/v1alpha1\nkind: HapContainer\nmetadata: {name: w}\nspec: {}\n";
+
+    #[test]
+    fn the_original_resource_gets_the_original_names_and_a_generated_token() {
+        let d = build(&hc(MINIMAL), &BuildConfig::default());
+        let pod = d.pod.expect("size defaults to 1");
+        assert_eq!(pod.metadata.name.as_deref(), Some("w-happod"));
+        assert_eq!(d.service.metadata.name.as_deref(), Some("w-hapservice"));
+        assert_eq!(
+            d.token_secret.unwrap().metadata.name.as_deref(),
+            Some("w-jupyter")
+        );
+        assert!(d.volume.is_none() && d.spark_role.is_none() && d.spark_driver_service.is_none());
+        let c = &pod.spec.unwrap().containers[0];
+        assert_eq!(
+            c.image.as_deref(),
+            Some(hap_api::hapcontainer::DEFAULT_IMAGE)
+        );
+    }
+
+    #[test]
+    fn size_zero_builds_everything_but_the_pod() {
+        let d = build(
+            &hc(&MINIMAL.replace("spec: {}", "spec: {size: 0}")),
+            &BuildConfig::default(),
+        );
+        assert!(d.pod.is_none());
+        assert!(d.token_secret.is_some());
+    }
+
+    #[test]
+    fn hashes_follow_content() {
+        let cfg = BuildConfig::default();
+        let a = build(&hc(MINIMAL), &cfg).pod.unwrap();
+        let b = build(&hc(MINIMAL), &cfg).pod.unwrap();
+        let c = build(
+            &hc(&MINIMAL.replace("spec: {}", "spec: {image: other:1}")),
+            &cfg,
+        )
+        .pod
+        .unwrap();
+        assert_eq!(hash_on(&a), hash_on(&b));
+        assert_ne!(hash_on(&a), hash_on(&c));
+        assert_eq!(hash_on(&a).map(str::len), Some(16));
+    }
+
+    #[test]
+    fn spark_runs_locally_without_executors_and_on_kubernetes_with_them() {
+        let cfg = BuildConfig::default();
+        let local = spark::defaults_conf(&hc(MINIMAL), &cfg);
+        assert!(local.lines().any(|l| l == "spark.master local[*]"));
+        assert!(!local.contains("podTemplateFile"));
+        let scaled = hc(&MINIMAL.replace("spec: {}", "spec: {spark: {executors: 2}}"));
+        let conf = spark::defaults_conf(&scaled, &cfg);
+        assert!(
+            conf.lines()
+                .any(|l| l == "spark.master k8s://https://kubernetes.default.svc:443")
+        );
+        assert!(conf.lines().any(|l| l == "spark.kubernetes.executor.podTemplateFile /opt/hap/spark-conf/executor-pod-template.yaml"));
+        assert!(
+            conf.lines().any(|l| l == "spark.executor.memory 2048m"),
+            "the 2Gi default"
+        );
+    }
+
+    #[test]
+    fn executors_run_as_restricted_as_the_workspace() {
+        let cm = spark_conf(&hc(MINIMAL), &BuildConfig::default());
+        let template: Pod =
+            serde_saphyr::from_str(&cm.data.unwrap()[spark::EXECUTOR_TEMPLATE]).unwrap();
+        let spec = template.spec.unwrap();
+        let (pod_security, container_security) = pod::security();
+        assert_eq!(spec.security_context, Some(pod_security));
+        assert_eq!(
+            spec.containers[0].security_context,
+            Some(container_security)
+        );
+        assert_eq!(spec.automount_service_account_token, Some(false));
+    }
+
+    #[test]
+    fn the_store_reaches_the_pod_as_aws_settings_with_keys_from_the_secret() {
+        let s3 = hc(&MINIMAL.replace(
+            "spec: {}",
+            "spec: {s3: {endpoint: 'http://s3.local:80', bucket: b, credentialsSecret: {name: keys, accessKeyIdKey: id}}}",
+        ));
+        let pod = build(&s3, &BuildConfig::default()).pod.unwrap();
+        let env = pod.spec.unwrap().containers[0].env.clone().unwrap();
+        let get = |n: &str| env.iter().find(|e| e.name == n).cloned().unwrap();
+        let id = get("AWS_ACCESS_KEY_ID")
+            .value_from
+            .unwrap()
+            .secret_key_ref
+            .unwrap();
+        assert_eq!((id.name.as_str(), id.key.as_str()), ("keys", "id"));
+        assert_eq!(
+            get("AWS_ENDPOINT_URL").value.as_deref(),
+            Some("http://s3.local:80")
+        );
+        assert_eq!(get("AWS_REGION").value.as_deref(), Some("us-east-1"));
+        assert_eq!(get("HAP_S3_BUCKET").value.as_deref(), Some("b"));
+        assert!(
+            env.iter().all(|e| e.value.as_deref() != Some("id")),
+            "no key value is inlined"
+        );
     }
 }

@@ -144,7 +144,37 @@ fn executors(hc: &HapContainer) -> bool {
     hc.spec.spark.as_ref().is_some_and(|s| s.executors > 0)
 }
 
+/// The pod and container security settings of the workspace, shared with Spark's executors:
+/// the image's unprivileged user, no privilege escalation, every capability dropped, RuntimeDefault
+/// seccomp.
+pub fn security() -> (PodSecurityContext, SecurityContext) {
+    (
+        PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(USER_ID),
+            run_as_group: Some(GROUP_ID),
+            fs_group: Some(GROUP_ID),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        SecurityContext {
+            allow_privilege_escalation: Some(false),
+            privileged: Some(false),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+}
+
 pub fn build(hc: &HapContainer, cfg: &BuildConfig) -> Pod {
+    let (pod_security, container_security) = security();
     let name = hc.name_any();
     let spark_on_k8s = executors(hc);
     let mut ports = vec![
@@ -215,16 +245,7 @@ pub fn build(hc: &HapContainer, cfg: &BuildConfig) -> Pod {
             failure_threshold: Some(6),
             ..Default::default()
         }),
-        security_context: Some(SecurityContext {
-            allow_privilege_escalation: Some(false),
-            privileged: Some(false),
-            run_as_non_root: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
+        security_context: Some(container_security),
         ..Default::default()
     };
     let spec = PodSpec {
@@ -240,17 +261,7 @@ pub fn build(hc: &HapContainer, cfg: &BuildConfig) -> Pod {
             },
             work_volume,
         ]),
-        security_context: Some(PodSecurityContext {
-            run_as_non_root: Some(true),
-            run_as_user: Some(USER_ID),
-            run_as_group: Some(GROUP_ID),
-            fs_group: Some(GROUP_ID),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
+        security_context: Some(pod_security),
         // Only a Spark driver needs the API; otherwise the pod gets no token at all.
         service_account_name: spark_on_k8s.then(|| names::spark_rbac(&name)),
         automount_service_account_token: Some(spark_on_k8s),

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use hap_api::HapContainer;
 use hap_api::hapcontainer::SparkSpec;
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kube::ResourceExt;
 
 use crate::config::BuildConfig;
@@ -17,6 +18,9 @@ pub const BLOCK_MANAGER_PORT: i32 = 7079;
 
 /// Where the ConfigMap is mounted, and what SPARK_CONF_DIR points at.
 pub const CONF_DIR: &str = "/opt/hap/spark-conf";
+
+/// The ConfigMap key (and file) of the executors' pod template.
+pub const EXECUTOR_TEMPLATE: &str = "executor-pod-template.yaml";
 
 /// The executor pods' names start with this, so `kubectl get pods` groups them with their workspace.
 fn executor_prefix(name: &str) -> String {
@@ -91,16 +95,17 @@ fn kubernetes(
         service_account.clone(),
     );
     set(
-        "spark.kubernetes.authenticate.executor.serviceAccountName",
-        service_account,
-    );
-    set(
         "spark.kubernetes.authenticate.caCertFile",
         "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt".into(),
     );
     set(
         "spark.kubernetes.authenticate.oauthTokenFile",
         "/var/run/secrets/kubernetes.io/serviceaccount/token".into(),
+    );
+    // Executors run as restricted as the workspace (see `executor_pod_template`).
+    set(
+        "spark.kubernetes.executor.podTemplateFile",
+        format!("{CONF_DIR}/{EXECUTOR_TEMPLATE}"),
     );
     // Executors get the driver pod as their owner, so deleting the workspace pod removes them.
     set("spark.kubernetes.driver.pod.name", names::pod(name));
@@ -143,6 +148,27 @@ fn kubernetes(
         }
         set("spark.executorEnv.AWS_REGION", s3.region.clone());
         set("spark.executorEnv.AWS_ENDPOINT_URL", s3.endpoint.clone());
+    }
+}
+
+/// The pod template Spark starts executors from: the workspace's security settings (non-root, no
+/// privilege escalation, no capabilities, RuntimeDefault seccomp), and no API token, which executors do
+/// not need. Spark fills in the image, command, resources and environment.
+pub fn executor_pod_template() -> Pod {
+    let workspace = super::pod::security();
+    Pod {
+        metadata: Default::default(),
+        spec: Some(PodSpec {
+            automount_service_account_token: Some(false),
+            security_context: Some(workspace.0),
+            containers: vec![Container {
+                name: "spark-kubernetes-executor".into(),
+                security_context: Some(workspace.1),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        status: None,
     }
 }
 

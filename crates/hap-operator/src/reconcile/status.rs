@@ -293,3 +293,222 @@ pub fn compute(hc: &HapContainer, observed: &Observed<'_>, now: Time) -> HapCont
         failed_pod_replacements: (observed.replacements > 0).then_some(observed.replacements),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn hc(spec: serde_json::Value) -> HapContainer {
+        serde_json::from_value(json!({
+            "apiVersion": "hap.cloudian.com/v1alpha1", "kind": "HapContainer",
+            "metadata": {"name": "w", "namespace": "ns", "generation": 3}, "spec": spec
+        }))
+        .unwrap()
+    }
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": "w-happod"}, "status": status})).unwrap()
+    }
+
+    fn ready_pod() -> Pod {
+        pod(
+            json!({"phase": "Running", "hostIP": "10.0.0.5", "conditions": [{"type": "Ready", "status": "True"}]}),
+        )
+    }
+
+    fn service(spec: serde_json::Value, status: serde_json::Value) -> Service {
+        serde_json::from_value(json!({"metadata": {"name": "w-hapservice", "namespace": "ns"}, "spec": spec, "status": status})).unwrap()
+    }
+
+    fn node_port_service() -> Service {
+        service(
+            json!({"type": "NodePort", "ports": [
+                {"name": "jupyter", "port": 8888, "nodePort": 31000},
+                {"name": "spark-ui", "port": 4040, "nodePort": 31001}
+            ]}),
+            json!({}),
+        )
+    }
+
+    fn now() -> Time {
+        Time(jiff::Timestamp::now())
+    }
+
+    fn observe<'a>(
+        pod: Option<&'a Pod>,
+        svc: Option<&'a Service>,
+        problems: &'a [Problem],
+    ) -> Observed<'a> {
+        Observed {
+            pod,
+            service: svc,
+            problems,
+            replacements: 0,
+        }
+    }
+
+    fn condition<'a>(s: &'a HapContainerStatus, kind: &str) -> &'a Condition {
+        s.conditions.iter().find(|c| c.type_ == kind).unwrap()
+    }
+
+    #[test]
+    fn a_ready_pod_behind_a_node_port_is_running_with_urls() {
+        let (p, svc) = (ready_pod(), node_port_service());
+        let s = compute(&hc(json!({})), &observe(Some(&p), Some(&svc), &[]), now());
+        assert_eq!(s.phase, Some(Phase::Running));
+        assert_eq!(s.ready.as_deref(), Some("1/1"));
+        assert_eq!(s.observed_generation, Some(3));
+        assert_eq!(s.jupyter_url.as_deref(), Some("http://10.0.0.5:31000/"));
+        assert_eq!(s.spark_ui_url.as_deref(), Some("http://10.0.0.5:31001/"));
+        assert_eq!(condition(&s, "Ready").status, "True");
+        assert_eq!(condition(&s, "Configured").reason, "Valid");
+    }
+
+    #[test]
+    fn load_balancer_and_cluster_ip_urls() {
+        let p = ready_pod();
+        let lb = service(
+            json!({"type": "LoadBalancer", "ports": []}),
+            json!({"loadBalancer": {"ingress": [{"ip": "192.0.2.9"}]}}),
+        );
+        let s = compute(
+            &hc(json!({"service": {"type": "LoadBalancer"}})),
+            &observe(Some(&p), Some(&lb), &[]),
+            now(),
+        );
+        assert_eq!(s.jupyter_url.as_deref(), Some("http://192.0.2.9:8888/"));
+        let pending_lb = service(json!({"type": "LoadBalancer", "ports": []}), json!({}));
+        let s = compute(
+            &hc(json!({"service": {"type": "LoadBalancer"}})),
+            &observe(Some(&p), Some(&pending_lb), &[]),
+            now(),
+        );
+        assert_eq!(s.jupyter_url, None, "no address yet");
+        let cip = service(json!({"type": "ClusterIP", "ports": []}), json!({}));
+        let s = compute(
+            &hc(json!({"service": {"type": "ClusterIP"}})),
+            &observe(Some(&p), Some(&cip), &[]),
+            now(),
+        );
+        assert_eq!(
+            s.spark_ui_url.as_deref(),
+            Some("http://w-hapservice.ns.svc:4040/")
+        );
+    }
+
+    #[test]
+    fn phases_from_what_was_observed() {
+        let svc = node_port_service();
+        let missing = Problem {
+            reason: "S3CredentialsSecretNotFound",
+            message: "make it".into(),
+            blocking: true,
+        };
+        let refused = Problem {
+            reason: "ChildRejected",
+            message: "port taken".into(),
+            blocking: false,
+        };
+        let p = ready_pod();
+        let s = compute(
+            &hc(json!({})),
+            &observe(Some(&p), Some(&svc), std::slice::from_ref(&missing)),
+            now(),
+        );
+        assert_eq!(
+            (s.phase, s.jupyter_url.is_none()),
+            (Some(Phase::Failed), true)
+        );
+        assert_eq!(
+            condition(&s, "Configured").reason,
+            "S3CredentialsSecretNotFound"
+        );
+        assert_eq!(condition(&s, "Ready").reason, "NotConfigured");
+        let s = compute(
+            &hc(json!({})),
+            &observe(Some(&p), Some(&svc), std::slice::from_ref(&refused)),
+            now(),
+        );
+        assert_eq!(s.phase, Some(Phase::Degraded), "running, but not as asked");
+        assert_eq!(condition(&s, "Ready").status, "True");
+        let s = compute(
+            &hc(json!({"size": 0})),
+            &observe(None, Some(&svc), &[]),
+            now(),
+        );
+        assert_eq!(
+            (s.phase, s.ready.as_deref()),
+            (Some(Phase::Suspended), Some("0/0"))
+        );
+        let s = compute(&hc(json!({})), &observe(None, Some(&svc), &[]), now());
+        assert_eq!(
+            (s.phase, condition(&s, "Ready").reason.as_str()),
+            (Some(Phase::Pending), "PodMissing")
+        );
+        let pulling = pod(
+            json!({"phase": "Pending", "containerStatuses": [{"name": "c", "image": "i", "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ImagePullBackOff", "message": "no such image"}}}]}),
+        );
+        let s = compute(
+            &hc(json!({})),
+            &observe(Some(&pulling), Some(&svc), &[]),
+            now(),
+        );
+        assert_eq!(
+            (s.phase, condition(&s, "Ready").reason.as_str()),
+            (Some(Phase::Degraded), "ImagePullBackOff")
+        );
+        let unschedulable = pod(
+            json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes"}]}),
+        );
+        let s = compute(
+            &hc(json!({})),
+            &observe(Some(&unschedulable), Some(&svc), &[]),
+            now(),
+        );
+        assert_eq!(
+            (s.phase, condition(&s, "Ready").message.as_str()),
+            (Some(Phase::Pending), "0/1 nodes")
+        );
+        let evicted = pod(json!({"phase": "Failed", "reason": "Evicted"}));
+        let s = compute(
+            &hc(json!({})),
+            &observe(Some(&evicted), Some(&svc), &[]),
+            now(),
+        );
+        assert_eq!(
+            (s.phase, condition(&s, "Ready").reason.as_str()),
+            (Some(Phase::Degraded), "PodFailed")
+        );
+    }
+
+    #[test]
+    fn transition_times_move_only_when_a_condition_flips() {
+        let (p, svc) = (ready_pod(), node_port_service());
+        let earlier = Time(jiff::Timestamp::from_second(1_700_000_000).unwrap());
+        let first = compute(
+            &hc(json!({})),
+            &observe(Some(&p), Some(&svc), &[]),
+            earlier.clone(),
+        );
+        let mut again = hc(json!({}));
+        again.status = Some(first.clone());
+        let second = compute(&again, &observe(Some(&p), Some(&svc), &[]), now());
+        assert_eq!(
+            second, first,
+            "nothing changed: the same status, so no write"
+        );
+        let gone = compute(&again, &observe(None, Some(&svc), &[]), now());
+        assert_ne!(
+            condition(&gone, "Ready").last_transition_time,
+            earlier,
+            "Ready flipped"
+        );
+        assert_eq!(
+            condition(&gone, "Configured").last_transition_time,
+            earlier,
+            "Configured held"
+        );
+    }
+}
