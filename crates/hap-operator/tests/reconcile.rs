@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Harness, NS, OPERATOR_USER, eventually};
+use common::{Harness, NS, OPERATOR_USER, condition, condition_in, eventually};
 use hap_operator::names;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
@@ -82,20 +82,12 @@ async fn creates_the_workspace_and_reports_it_running() {
     assert_eq!(status.observed_generation, hc.metadata.generation);
     assert_eq!(status.pod_name.as_deref(), Some(POD));
     assert_eq!(status.service_name.as_deref(), Some(SVC));
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .expect("Ready condition");
+    let ready = condition_in(&status, "Ready");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
         ("True", "PodReady")
     );
-    let configured = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Configured")
-        .expect("Configured condition");
+    let configured = condition_in(&status, "Configured");
     assert_eq!(configured.status, "True");
 
     // The service: NodePort, Jupyter on 8888 and the Spark UI on 4040, node ports in the status and URL.
@@ -348,11 +340,7 @@ spec:
     .await;
     let hc = h.wait_phase("s3", "Failed").await;
     let status = hc.status.unwrap();
-    let configured = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Configured")
-        .unwrap();
+    let configured = condition_in(&status, "Configured");
     assert_eq!(configured.status, "False");
     assert_eq!(configured.reason, "S3CredentialsSecretNotFound");
     assert!(
@@ -543,13 +531,7 @@ spec:
                 && s.and_then(|s| s.phase).map(|p| p.as_str()) == Some("Degraded")
         })
         .await;
-    let ready = hc
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap();
+    let ready = condition(&hc, "Ready");
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
         ("False", "PodFailed")
@@ -585,13 +567,7 @@ spec:
     )
     .await;
     let hc = h.wait_phase("typo", "Degraded").await;
-    let ready = hc
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap();
+    let ready = condition(&hc, "Ready");
     assert_eq!(ready.status, "False");
     assert_eq!(ready.reason, "ErrImagePull");
 }
@@ -754,13 +730,7 @@ spec:
     )
     .await;
     let hc = h.wait_phase("mine", "Failed").await;
-    let configured = hc
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Configured")
-        .unwrap();
+    let configured = condition(&hc, "Configured");
     assert_eq!(configured.reason, "JupyterTokenSecretNotFound");
     h.create_secret("my-token", &[("jupyter", "s3cr3t-t0ken")])
         .await;
@@ -886,11 +856,7 @@ spec:
         .await;
     let status = hc.status.unwrap();
     assert_eq!(status.phase.map(|p| p.as_str()), Some("Pending"));
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap();
+    let ready = condition_in(&status, "Ready");
     assert!(
         ready.message.contains("Insufficient nvidia.com/gpu"),
         "{}",
@@ -998,11 +964,7 @@ async fn a_child_the_api_refuses_is_a_condition_and_the_pod_keeps_healing() {
         })
         .await;
     let status = hc.status.unwrap();
-    let configured = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Configured")
-        .unwrap();
+    let configured = condition_in(&status, "Configured");
     assert_eq!(configured.status, "False");
     assert!(
         configured

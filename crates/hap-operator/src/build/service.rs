@@ -12,7 +12,7 @@ use super::pod::{JUPYTER_PORT, SPARK_UI_PORT};
 use super::spark::{BLOCK_MANAGER_PORT, DRIVER_PORT};
 use crate::names;
 
-fn service_port(name: &str, port: i32, node_port: Option<i32>) -> ServicePort {
+pub(crate) fn service_port(name: &str, port: i32, node_port: Option<i32>) -> ServicePort {
     ServicePort {
         name: Some(name.into()),
         port,

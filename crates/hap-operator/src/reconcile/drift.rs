@@ -46,8 +46,8 @@ pub fn role_binding(live: &RoleBinding, desired: &RoleBinding) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::build::service::service_port;
     use k8s_openapi::api::core::v1::ServiceSpec;
-    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
     fn svc(kind: &str, ports: Vec<(&str, i32, Option<i32>)>) -> Service {
         Service {
@@ -57,14 +57,7 @@ mod tests {
                 ports: Some(
                     ports
                         .into_iter()
-                        .map(|(name, port, node_port)| ServicePort {
-                            name: Some(name.into()),
-                            port,
-                            target_port: Some(IntOrString::String(name.into())),
-                            protocol: Some("TCP".into()),
-                            node_port,
-                            ..Default::default()
-                        })
+                        .map(|(name, port, node_port)| service_port(name, port, node_port))
                         .collect(),
                 ),
                 ..Default::default()

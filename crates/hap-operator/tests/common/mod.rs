@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hap_api::HapContainer;
+use hap_api::{HapContainer, HapContainerStatus};
 use hap_operator::config::RunConfig;
 use hap_operator::metrics::Metrics;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::{ApiResource, Scope};
 use kube::{Client, Discovery, ResourceExt};
@@ -281,4 +282,19 @@ impl Drop for Harness {
             t.abort();
         }
     }
+}
+
+/// The status condition of the given type; a test that asks for one expects it to be there.
+pub fn condition_in(status: &HapContainerStatus, type_: &str) -> Condition {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {type_} condition in {:?}", status.conditions))
+}
+
+/// [`condition_in`] for a HapContainer's status.
+pub fn condition(hc: &HapContainer, type_: &str) -> Condition {
+    condition_in(hc.status.as_ref().expect("status"), type_)
 }
