@@ -212,6 +212,8 @@ fn journey(kubectl_binary: PathBuf) {
         running(t, "hap-operator-").is_some()
     });
     let operator_pod = running(&pods, "hap-operator-").unwrap();
+    let log_dir = tempfile::tempdir().unwrap();
+    let log_path = log_dir.path().join("hap-operator.log");
     let mut operator = cluster.operator_kubeconfig.as_ref().map(|kubeconfig| {
         Process(
             Command::new(env!("CARGO_BIN_EXE_hap-operator"))
@@ -223,7 +225,7 @@ fn journey(kubectl_binary: PathBuf) {
                 .env("HAP_METRICS_ADDR", "127.0.0.1:0")
                 .env("LOG_FORMAT", "json")
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(std::fs::File::create(&log_path).unwrap())
                 .spawn()
                 .expect("hap-operator starts"),
         )
@@ -305,6 +307,16 @@ fn journey(kubectl_binary: PathBuf) {
         "the node's IP is shown:\n{pod}"
     );
 
+    // The generated Jupyter token, to prove below that the operator never logs it.
+    let token = k.ok(&[
+        "get",
+        "secret",
+        "example-hapcontainer-jupyter",
+        "-o",
+        "go-template={{.data.token | base64decode}}",
+    ]);
+    assert!(!token.is_empty(), "the token Secret has a token");
+
     // 5. Clean up in the README's order: every command returns, and nothing is left.
     for file in CLEANUP {
         let out = k.run(&["delete", "-f", file]);
@@ -364,7 +376,28 @@ fn journey(kubectl_binary: PathBuf) {
             std::thread::sleep(Duration::from_millis(50));
         };
         assert!(status.success(), "hap-operator exited with {status}");
+        check_logs(&std::fs::read_to_string(&log_path).unwrap(), &token);
     }
+}
+
+/// The operator's logs are JSON lines that speak of the workspace, and hold no secret value.
+fn check_logs(logs: &str, token: &str) {
+    assert!(token.len() >= 32, "a long random token");
+    let mut lines = 0;
+    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+        let record: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(record["level"].is_string(), "{line}");
+        assert!(
+            !line.contains(token),
+            "the Jupyter token leaked into a log line: {line}"
+        );
+        lines += 1;
+    }
+    assert!(
+        lines > 0 && logs.contains("example-hapcontainer"),
+        "the operator logged its work:\n{logs}"
+    );
 }
 
 #[test]

@@ -11,6 +11,7 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use hap_api::HapContainer;
+use hap_api::hapcontainer::DEFAULT_TOKEN_KEY;
 use jiff::Timestamp;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service, ServiceAccount};
@@ -186,7 +187,7 @@ async fn ensure_token(ctx: &Context, hc: &HapContainer, desired: &Secret) -> Res
         return Ok(());
     }
     let mut secret = desired.clone();
-    secret.string_data = Some([("token".to_string(), build::token::generate())].into());
+    secret.string_data = Some([(DEFAULT_TOKEN_KEY.to_string(), build::token::generate())].into());
     let params = PostParams {
         field_manager: Some(names::MANAGER.into()),
         ..Default::default()

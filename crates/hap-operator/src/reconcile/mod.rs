@@ -161,6 +161,11 @@ impl Context {
         reason: &str,
         note: &str,
     ) {
+        // Every event is a log line too, so the operator's own log tells what it did to whom.
+        match kind {
+            EventType::Normal => tracing::info!(reason, note, "event"),
+            EventType::Warning => tracing::warn!(reason, note, "event"),
+        }
         let event = Event {
             type_: kind,
             reason: reason.into(),
