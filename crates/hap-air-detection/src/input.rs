@@ -5,6 +5,8 @@
 use std::collections::BTreeSet;
 
 use anyhow::{Context, Result, bail};
+use datafusion::parquet::errors::ParquetError;
+use datafusion::parquet::file::metadata::ParquetMetaDataReader;
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
@@ -152,6 +154,55 @@ pub async fn check_csv_files(input: &Location, files: &InputFiles) -> Result<Vec
     }
     check_columns(first_name, first)?;
     Ok(first.clone())
+}
+
+/// Checks every Parquet file's own schema for the required columns. DataFusion
+/// merges the files' schemas, so a file that lacks a column would otherwise
+/// read as nulls there and every one of its rows would become a counted drop.
+/// Only the footers are read.
+pub async fn check_parquet_files(input: &Location, files: &InputFiles) -> Result<()> {
+    futures::stream::iter(files.files.iter())
+        .map(|meta| async move {
+            let name = input.describe(&meta.location);
+            let columns = parquet_columns(input.store.as_ref(), meta)
+                .await
+                .with_context(|| format!("input file {name} is not a readable Parquet file"))?;
+            check_columns(&name, &columns)
+        })
+        .buffered(HEADER_READ_CONCURRENCY)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
+}
+
+/// How much of a Parquet file's end is read first: enough for the footer of
+/// a file of a few dozen columns; a larger footer costs one more read.
+const FOOTER_PREFETCH: u64 = 64 * 1024;
+
+/// The top-level column names of one Parquet file, from its footer.
+async fn parquet_columns(store: &dyn ObjectStore, meta: &ObjectMeta) -> Result<Vec<String>> {
+    let mut tail_len = meta.size.min(FOOTER_PREFETCH);
+    loop {
+        let tail = store
+            .get_range(&meta.location, meta.size - tail_len..meta.size)
+            .await?;
+        let mut reader = ParquetMetaDataReader::new();
+        match reader.try_parse_sized(&tail, meta.size) {
+            Ok(()) => {
+                let metadata = reader.finish()?;
+                let root = metadata.file_metadata().schema_descr().root_schema();
+                return Ok(root
+                    .get_fields()
+                    .iter()
+                    .map(|field| field.name().to_string())
+                    .collect());
+            }
+            Err(ParquetError::NeedMoreData(needed)) if needed as u64 > tail_len => {
+                tail_len = needed as u64;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
 }
 
 async fn check_csv_file(

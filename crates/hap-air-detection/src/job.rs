@@ -7,7 +7,9 @@ use tracing::info;
 
 use crate::daily::{daily_aqi, sensor_count, sensor_episodes};
 use crate::ddl::tables_sql;
-use crate::input::{InputFormat, check_csv_files, list_input_files, locate_malformed_row};
+use crate::input::{
+    InputFormat, check_csv_files, check_parquet_files, list_input_files, locate_malformed_row,
+};
 use crate::output::{list_existing, write_table, write_text};
 use crate::pipeline::{aggregate_hours, session};
 use crate::storage::{
@@ -58,7 +60,10 @@ pub async fn run_job(options: &JobOptions) -> Result<Summary> {
     );
     let header = match options.format {
         InputFormat::Csv => Some(check_csv_files(&input, &files).await?),
-        InputFormat::Parquet => None,
+        InputFormat::Parquet => {
+            check_parquet_files(&input, &files).await?;
+            None
+        }
     };
     // Listing the outputs up front also fails fast on an unreachable output.
     let existing = list_existing(&output)

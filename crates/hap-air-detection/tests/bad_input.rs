@@ -61,12 +61,67 @@ fn a_wrong_header_names_the_file_and_the_missing_column() {
         message.contains(file.file_name().unwrap().to_str().unwrap()),
         "{message}"
     );
-    assert!(message.contains("header"), "{message}");
-    // Either the mismatch with the other files or the missing column is named.
+    // The other files still say pm25, so the mismatch is what is reported,
+    // with both headers shown.
     assert!(
-        message.contains("pm2_5") || message.contains("pm25"),
+        message.contains("pm2_5") && message.contains("must share one header"),
         "{message}"
     );
+}
+
+#[test]
+fn a_parquet_file_missing_a_column_is_named_even_when_other_files_have_it() {
+    use datafusion::arrow::array::RecordBatch;
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    generate(
+        path(&input),
+        4,
+        2,
+        1,
+        &["--files-per-day", "2", "--format", "parquet"],
+    );
+    // Rewrite one file without its pm10 column, as an older sensor export
+    // would have it.
+    let file = first_file(&input);
+    let batches: Vec<RecordBatch> =
+        ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).unwrap())
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    let without = |batch: &RecordBatch| {
+        let mut batch = batch.clone();
+        batch.remove_column(batch.schema().index_of("pm10").unwrap());
+        batch
+    };
+    let schema = without(&batches[0]).schema();
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(&file).unwrap(), schema, None).unwrap();
+    for batch in &batches {
+        writer.write(&without(batch)).unwrap();
+    }
+    writer.close().unwrap();
+
+    let output = dir.path().join("out");
+    let message = run_failing(bin().args([
+        "--input",
+        path(&input),
+        "--output",
+        path(&output),
+        "--format",
+        "parquet",
+    ]));
+    assert!(
+        message.contains(file.file_name().unwrap().to_str().unwrap())
+            && message.contains("lacks the required column(s) pm10"),
+        "{message}"
+    );
+    assert!(!output.join("_summary.json").exists());
 }
 
 #[test]
