@@ -290,7 +290,10 @@ mod tests {
     fn tolerates_binary_representation_of_edges() {
         let nine_point_one = (9.0 + 9.2) / 2.0;
         assert_eq!(aqi_pm25(nine_point_one), Some(51));
-        let mean_of_tenths: f64 = [35.4, 35.6, 35.5].iter().sum::<f64>() / 3.0;
+        // This mean is 35.49999999999999 in binary: truncated without the
+        // tolerance it would fall to 35.4 and an AQI of 100.
+        let mean_of_tenths: f64 = [33.8, 35.4, 37.3].iter().sum::<f64>() / 3.0;
+        assert!(mean_of_tenths < 35.5);
         assert_eq!(aqi_pm25(mean_of_tenths), Some(101));
     }
 

@@ -8,7 +8,6 @@
 //! file order or parallelism.
 
 use datafusion::common::Result;
-use datafusion::functions::expr_fn::btrim;
 use datafusion::logical_expr::{Expr, lit, when};
 use serde::Serialize;
 
@@ -112,13 +111,10 @@ impl DropCounts {
 
 /// The reason code of a row, as an expression over its *parsed* columns:
 /// `ts`, `pm25` and `pm10` are null when missing or unparsable (see
-/// [`crate::parsing`]); `sensor_id` is the raw text.
+/// [`crate::parsing`]); `sensor_id` is the trimmed text.
 pub fn row_reason_code(sensor_id: Expr, ts: Expr, pm25: Expr, pm10: Expr) -> Result<Expr> {
     let code = |reason: DropReason| lit(reason.code());
-    let blank_sensor = sensor_id
-        .clone()
-        .is_null()
-        .or(btrim(vec![sensor_id]).eq(lit("")));
+    let blank_sensor = sensor_id.clone().is_null().or(sensor_id.eq(lit("")));
     when(blank_sensor, code(DropReason::MissingSensorId))
         .when(ts.is_null(), code(DropReason::MissingOrInvalidTs))
         .when(

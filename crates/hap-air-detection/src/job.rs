@@ -10,7 +10,7 @@ use crate::ddl::tables_sql;
 use crate::input::{
     InputFormat, check_csv_files, check_parquet_files, list_input_files, locate_malformed_row,
 };
-use crate::output::{list_existing, write_table, write_text};
+use crate::output::{list_existing, remove, write_table, write_text};
 use crate::pipeline::{aggregate_hours, session};
 use crate::storage::{
     Access, Location, LocationKind, S3Options, describe_endpoint, has_credentials,
@@ -120,6 +120,9 @@ pub async fn run_job(options: &JobOptions) -> Result<Summary> {
         (Table::AqiDaily, daily_partitions(&days)?),
         (Table::Alerts, alert_partitions(&episodes)?),
     ];
+    // The summary is the mark of a finished run: the previous run's goes
+    // before any table changes, so a run that fails part-way leaves none.
+    remove(&output, SUMMARY_FILE).await?;
     let mut outputs = OutputRows::default();
     for (table, partitions) in &tables {
         let written = write_table(&output, *table, partitions, &existing).await?;
@@ -177,6 +180,17 @@ fn with_store_hint(error: anyhow::Error, location: &Location, s3: &S3Options) ->
          AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
     };
     match &location.kind {
+        // object_store reports S3 error codes only in its message text.
+        LocationKind::S3 { bucket }
+            if from_store && format!("{error:#}").contains("<Code>NoSuchBucket</Code>") =>
+        {
+            error.context(format!(
+                "the bucket {bucket} does not exist at the S3 endpoint {}: create it, or fix \
+                 the bucket in {}",
+                describe_endpoint(s3),
+                location.url
+            ))
+        }
         LocationKind::S3 { .. } if from_store => error.context(format!(
             "cannot use {} through the S3 endpoint {}: check --s3-endpoint (or \
              AWS_ENDPOINT_URL), that the store is reachable from here, the bucket name, \

@@ -124,6 +124,18 @@ pub async fn write_table(
     })
 }
 
+/// Removes a small object such as a previous run's `_summary.json`; one that
+/// is not there is fine.
+pub async fn remove(output: &Location, name: &str) -> Result<()> {
+    let path = output.child(name);
+    match output.store.delete(&path).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(error) => {
+            Err(error).with_context(|| format!("cannot delete {}", output.describe(&path)))
+        }
+    }
+}
+
 /// Writes a small text object such as `_summary.json`.
 pub async fn write_text(output: &Location, name: &str, text: String) -> Result<()> {
     let path = output.child(name);

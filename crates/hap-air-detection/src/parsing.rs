@@ -39,8 +39,10 @@ pub fn parse_number_udf() -> ScalarUDF {
 }
 
 /// Parses a reading's numeric text; `None` unless it is a finite number.
+/// Surrounding spaces (`12.5, 30`) are a CSV writer's padding, not part of
+/// the value.
 pub fn parse_finite_number(text: &str) -> Option<f64> {
-    text.parse::<f64>().ok().filter(|v| v.is_finite())
+    text.trim().parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,7 +71,7 @@ impl ParseText {
         match self.kind {
             TextKind::Timestamp => Arc::new(
                 text.iter()
-                    .map(|v| v.and_then(parse_rfc3339))
+                    .map(|v| v.and_then(|text| parse_rfc3339(text.trim())))
                     .collect::<TimestampMicrosecondArray>()
                     .with_timezone(UTC),
             ),

@@ -24,7 +24,7 @@ use datafusion::arrow::datatypes::{
     DataType, Field, Float64Type, Int64Type, Schema, TimestampMicrosecondType, UInt8Type,
 };
 use datafusion::dataframe::DataFrame;
-use datafusion::functions::expr_fn::date_trunc;
+use datafusion::functions::expr_fn::{btrim, date_trunc};
 use datafusion::functions_aggregate::expr_fn::{count, min, sum};
 use datafusion::logical_expr::{Expr, cast as cast_expr, col, lit, when};
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
@@ -212,15 +212,18 @@ pub fn hourly_plan(raw: DataFrame) -> Result<DataFrame> {
     Ok(hourly)
 }
 
+/// The sensor id as trimmed text: `" s1"` written by a padding CSV writer is
+/// sensor `s1`, and its readings are de-duplicated against `s1`'s.
 fn sensor_expr(data_type: &DataType) -> Result<Expr> {
-    Ok(match data_type {
+    let text = match data_type {
         DataType::Utf8 => col("sensor_id"),
         t if is_text(t) || t.is_integer() => cast_expr(col("sensor_id"), DataType::Utf8),
         DataType::Dictionary(_, value) if is_text(value) => {
             cast_expr(col("sensor_id"), DataType::Utf8)
         }
         other => bail!("input column sensor_id has type {other}; expected text"),
-    })
+    };
+    Ok(btrim(vec![text]))
 }
 
 fn timestamp_expr(data_type: &DataType) -> Result<Expr> {

@@ -32,8 +32,51 @@ pub fn date_label(day: i32) -> String {
 /// sensor that drops the offset is misconfigured, and guessing would shift
 /// its readings silently.
 pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    // jiff parses the wider Temporal grammar (`2024-03-01T12Z`, `+0100`,
+    // basic format, bracketed zones); only RFC 3339's shape gets through to it.
+    if !has_rfc3339_shape(text.as_bytes()) {
+        return None;
+    }
     let ts: Timestamp = text.parse().ok()?;
     Some(ts.as_microsecond())
+}
+
+/// RFC 3339 `date-time`: `YYYY-MM-DD`, `T` (or `t`, or a space as the RFC's
+/// note allows), `hh:mm:ss`, optional `.fraction`, then `Z`, `z` or `±hh:mm`.
+/// Ranges (month 13, February 30) are left to jiff.
+fn has_rfc3339_shape(b: &[u8]) -> bool {
+    let digits = |range: std::ops::Range<usize>| {
+        b.get(range)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    let date_time = digits(0..4)
+        && at(4, b'-')
+        && digits(5..7)
+        && at(7, b'-')
+        && digits(8..10)
+        && matches!(b.get(10), Some(b'T' | b't' | b' '))
+        && digits(11..13)
+        && at(13, b':')
+        && digits(14..16)
+        && at(16, b':')
+        && digits(17..19);
+    if !date_time {
+        return false;
+    }
+    let mut i = 19;
+    if at(i, b'.') {
+        let fraction = b[i + 1..].iter().take_while(|d| d.is_ascii_digit()).count();
+        if fraction == 0 {
+            return false;
+        }
+        i += 1 + fraction;
+    }
+    match &b[i..] {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit()),
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -59,6 +102,8 @@ mod tests {
             parse_rfc3339("2024-03-01T12:00:00.25Z"),
             Some(base + 250_000)
         );
+        assert_eq!(parse_rfc3339("2024-03-01t12:00:00z"), Some(base));
+        assert_eq!(parse_rfc3339("2024-03-01 10:30:00-01:30"), Some(base));
     }
 
     #[test]
@@ -73,6 +118,16 @@ mod tests {
             "2024-13-01T00:00:00Z",
             " 2024-03-01T12:00:00Z",
             "2024-03-01T1a:00:00Z",
+            // Temporal forms jiff accepts but RFC 3339 does not.
+            "2024-03-01T12Z",
+            "2024-03-01T12:00Z",
+            "20240301T120000Z",
+            "2024-03-01T12:00:00+01",
+            "2024-03-01T12:00:00+0100",
+            "2024-03-01T12:00:00Z[Europe/Paris]",
+            "+002024-03-01T12:00:00Z",
+            "2024-03-01T12:00:00.Z",
+            "2024-03-01T12:00:00Z ",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
         }

@@ -161,6 +161,28 @@ fn a_rerun_replaces_outputs_and_removes_stale_partitions() {
 }
 
 #[test]
+fn a_rerun_that_fails_part_way_leaves_no_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    generate(path(&input), 4, 2, 5, &[]);
+    let output = dir.path().join("out");
+    run_ok(bin().args(["--input", path(&input), "--output", path(&output)]));
+    assert!(output.join("_summary.json").exists());
+
+    // A file where the alerts table's directory should be: the re-run writes
+    // the hourly and daily tables, then fails on the alerts.
+    std::fs::remove_dir_all(output.join("alerts")).unwrap();
+    std::fs::write(output.join("alerts"), "in the way").unwrap();
+    let message =
+        common::run_failing(bin().args(["--input", path(&input), "--output", path(&output)]));
+    assert!(message.contains("alerts"), "{message}");
+    assert!(
+        !output.join("_summary.json").exists(),
+        "the previous run's summary would vouch for a half-written output"
+    );
+}
+
+#[test]
 fn tables_sql_declares_the_three_tables_over_the_output() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in");

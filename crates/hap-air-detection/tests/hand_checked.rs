@@ -61,6 +61,22 @@ fn rows(table: Vec<(String, RecordBatch)>, mut each: impl FnMut(&str, &RecordBat
     }
 }
 
+fn timestamp_at(batch: &RecordBatch, name: &str, i: usize) -> i64 {
+    batch
+        .column_by_name(name)
+        .unwrap()
+        .as_primitive::<TimestampMicrosecondType>()
+        .value(i)
+}
+
+fn int_at(batch: &RecordBatch, name: &str, i: usize) -> i32 {
+    batch
+        .column_by_name(name)
+        .unwrap()
+        .as_primitive::<Int32Type>()
+        .value(i)
+}
+
 #[test]
 fn every_output_value_matches_the_hand_worked_example() {
     let dir = tempfile::tempdir().unwrap();
@@ -166,12 +182,7 @@ fn every_output_value_matches_the_hand_worked_example() {
     // s2 on 03-02: 9.1 → 51 and 55 → 51.
     let mut daily = Vec::new();
     rows(read_table(&output, "aqi_daily"), |date, b, i| {
-        let int = |name: &str| {
-            b.column_by_name(name)
-                .unwrap()
-                .as_primitive::<Int32Type>()
-                .value(i)
-        };
+        let int = |name: &str| int_at(b, name, i);
         let text = |name: &str| {
             b.column_by_name(name)
                 .unwrap()
@@ -211,18 +222,8 @@ fn every_output_value_matches_the_hand_worked_example() {
     // after the empty 04h. Kept: 1000 is not above the limit.
     let mut alerts = Vec::new();
     rows(read_table(&output, "alerts"), |date, b, i| {
-        let ts = |name: &str| {
-            b.column_by_name(name)
-                .unwrap()
-                .as_primitive::<TimestampMicrosecondType>()
-                .value(i)
-        };
-        let int = |name: &str| {
-            b.column_by_name(name)
-                .unwrap()
-                .as_primitive::<Int32Type>()
-                .value(i)
-        };
+        let ts = |name: &str| timestamp_at(b, name, i);
+        let int = |name: &str| int_at(b, name, i);
         alerts.push((
             date.to_string(),
             ts("start"),
@@ -243,4 +244,112 @@ fn every_output_value_matches_the_hand_worked_example() {
             (d1.clone(), MARCH_1 + 5 * H, MARCH_1 + 7 * H, 2, 500, 1000.0),
         ]
     );
+}
+
+/// An episode that crosses midnight, with its hours in two files: it is one
+/// episode, filed under the day it began.
+/// 23h: PM2.5 80 → 49/69.9 × (80 − 55.5) + 151 = 168.17 → 168;
+/// 00h: PM2.5 100 → 49/69.9 × (100 − 55.5) + 151 = 182.19 → 182;
+/// 01h: PM2.5 10 → 42, which ends it.
+#[test]
+fn an_episode_across_midnight_and_files_is_one_row_under_its_first_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    let row = |ts: &str, pm25: &str| format!("{ts},s3,20,{pm25},52.3,4.9,8.0,80,3.7\n");
+    std::fs::write(
+        input.join("day1.csv"),
+        format!("{HEADER}\n{}", row("2024-03-01T23:10:00Z", "80")),
+    )
+    .unwrap();
+    std::fs::write(
+        input.join("day2.csv"),
+        format!(
+            "{HEADER}\n{}{}",
+            row("2024-03-02T00:10:00Z", "100"),
+            row("2024-03-02T01:10:00Z", "10")
+        ),
+    )
+    .unwrap();
+    let output = dir.path().join("out");
+    run_ok(bin().args([
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]));
+
+    let mut alerts = Vec::new();
+    rows(read_table(&output, "alerts"), |date, b, i| {
+        let ts = |name: &str| timestamp_at(b, name, i);
+        let int = |name: &str| int_at(b, name, i);
+        alerts.push((
+            date.to_string(),
+            ts("start"),
+            ts("end"),
+            int("hours"),
+            int("peak_aqi"),
+        ));
+    });
+    assert_eq!(
+        alerts,
+        vec![(
+            "2024-03-01".to_string(),
+            MARCH_1 + 23 * H,
+            MARCH_1 + 25 * H,
+            2,
+            182
+        )]
+    );
+}
+
+/// Padding a CSV writer put around fields is not part of the values: " s9 "
+/// is sensor s9 (so its re-sent reading is a duplicate), " 20 " is 20 and a
+/// padded timestamp is still a timestamp.
+#[test]
+fn padded_fields_are_read_as_their_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(
+        input.join("padded.csv"),
+        format!(
+            "{HEADER}\n\
+             2024-03-01T00:00:00Z,s9,20,10,52.3,4.9,8.0,80,3.7\n \
+             2024-03-01T00:00:00Z , s9 , 20 , 10 ,52.3,4.9,8.0,80,3.7\n \
+             2024-03-01T00:10:00Z , s9 , 40 , 30 ,52.3,4.9,8.0,80,3.7\n"
+        ),
+    )
+    .unwrap();
+    let output = dir.path().join("out");
+    run_ok(bin().args([
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]));
+
+    let s = summary(&output);
+    assert_eq!((&s["rows_kept"], &s["sensors"]), (&2.into(), &1.into()));
+    assert_eq!(s["drops"]["duplicate"], 1);
+    let mut hourly = Vec::new();
+    rows(read_table(&output, "hourly"), |_, b, i| {
+        hourly.push((
+            b.column_by_name("sensor_id")
+                .unwrap()
+                .as_string::<i32>()
+                .value(i)
+                .to_string(),
+            b.column_by_name("pm25_avg")
+                .unwrap()
+                .as_primitive::<Float64Type>()
+                .value(i),
+            b.column_by_name("readings")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .value(i),
+        ));
+    });
+    // (10 + 30) / 2 = 20 µg/m³ over 2 readings.
+    assert_eq!(hourly, vec![("s9".to_string(), 20.0, 2)]);
 }

@@ -192,7 +192,7 @@ async fn s3_errors_are_clear() {
     let out = run(job).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("s3://no-such-bucket/in/"),
+        stderr(&out).contains("the bucket no-such-bucket does not exist at the S3 endpoint"),
         "{}",
         stderr(&out)
     );

@@ -55,16 +55,16 @@ pub fn compute(dir: &Path) -> Expected {
             let fields: Vec<&str> = line.split(',').collect();
             assert_eq!(fields.len(), header.len(), "{line}");
             expected.rows_read += 1;
-            let sensor = fields[i_sensor];
-            if sensor.trim().is_empty() {
+            let sensor = fields[i_sensor].trim();
+            if sensor.is_empty() {
                 drop("missing_sensor_id", &mut expected);
                 continue;
             }
-            let Ok(ts) = fields[i_ts].parse::<jiff::Timestamp>() else {
+            let Ok(ts) = fields[i_ts].trim().parse::<jiff::Timestamp>() else {
                 drop("missing_or_invalid_ts", &mut expected);
                 continue;
             };
-            let number = |s: &str| s.parse::<f64>().ok().filter(|v| v.is_finite());
+            let number = |s: &str| s.trim().parse::<f64>().ok().filter(|v| v.is_finite());
             let Some(pm25) = number(fields[i_pm25]) else {
                 drop("missing_or_invalid_pm25", &mut expected);
                 continue;
