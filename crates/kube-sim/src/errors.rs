@@ -369,6 +369,11 @@ impl ApiError {
         )
     }
 
+    /// A plain Go error from storage, which the apiserver turns into a 500 with no reason.
+    pub fn internal_unknown(message: impl Into<String>) -> Self {
+        Self::new(500, "", message.into(), None)
+    }
+
     /// An error with an arbitrary code, for fault injection: the reason matches the code as the
     /// apiserver's would.
     pub fn injected(code: u16) -> Self {

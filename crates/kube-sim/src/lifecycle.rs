@@ -229,7 +229,7 @@ pub fn update(
 }
 
 /// A failed delete precondition, worded as the apiserver passes on its storage layer's error.
-fn precondition_failed(
+pub fn precondition_failed(
     rt: &ResourceType,
     ns: &str,
     name: &str,
@@ -247,7 +247,8 @@ fn precondition_failed(
     )
 }
 
-/// Deletes an object as DELETE does.
+/// Deletes an object as DELETE does. As the apiserver's storage does, a delete that loses a race with
+/// another writer is tried again on the newer object (its preconditions checked again), not refused.
 pub fn delete(
     core: &Core,
     rt: &ResourceType,
@@ -255,6 +256,26 @@ pub fn delete(
     name: &str,
     opts: &DeleteOptions,
 ) -> Result<Deleted, ApiError> {
+    for _ in 0..RETRIES {
+        if let Some(done) = delete_once(core, rt, ns, name, opts)? {
+            return Ok(done);
+        }
+    }
+    Err(ApiError::stale(rt, name))
+}
+
+/// How often a write that lost a race is tried again before giving up (the apiserver has no limit).
+const RETRIES: usize = 100;
+
+/// One attempt at a delete; None when another write came between the read and the write.
+fn delete_once(
+    core: &Core,
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    opts: &DeleteOptions,
+) -> Result<Option<Deleted>, ApiError> {
+    let lost_race = |e: &StoreError| *e == StoreError::Conflict;
     let current = core
         .store
         .get(&rt.storage, ns, name)
@@ -280,7 +301,7 @@ pub fn delete(
     }
     let rv = resource_version(&current);
     if opts.dry_run {
-        return Ok(Deleted::Pending(current));
+        return Ok(Some(Deleted::Pending(current)));
     }
     let is_pod = rt.group.is_empty() && rt.plural == "pods";
     let mut marked = current.clone();
@@ -320,14 +341,23 @@ pub fn delete(
     let namespace_waits =
         is_namespace(&current) && !strings(&current["spec"]["finalizers"]).is_empty();
     if fins.is_empty() && grace == 0 && !namespace_waits {
-        let gone = core
-            .store
-            .delete(&rt.storage, ns, name, rv)
-            .map_err(|e| store_error(rt, name, e))?;
+        let gone = match core.store.delete(&rt.storage, ns, name, rv) {
+            Err(e) if lost_race(&e) => return Ok(None),
+            r => r.map_err(|e| store_error(rt, name, e))?,
+        };
         after_write(core, rt, &gone, true);
-        return Ok(Deleted::Gone(gone));
+        return Ok(Some(Deleted::Gone(gone)));
     }
     let already = current["metadata"]["deletionTimestamp"].is_string();
+    // Marking an object for deletion bumps a tracked generation (the generic store's BeforeDelete and
+    // markAsDeleting); namespaces and CRDs are marked by storage of their own, which does not.
+    let own_marking = is_namespace(&current) || rt.group == "apiextensions.k8s.io";
+    if !already
+        && !own_marking
+        && let Some(g) = meta["generation"].as_i64().filter(|g| *g > 0)
+    {
+        meta["generation"] = json!(g + 1);
+    }
     if !already || meta["deletionGracePeriodSeconds"].as_i64() != Some(grace) {
         let when = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(grace);
         meta["deletionTimestamp"] = json!(clock::format_seconds(when));
@@ -352,11 +382,11 @@ pub fn delete(
             marked["status"]["conditions"] = json!(conds);
         }
     }
-    let stored = core
-        .store
-        .update(&rt.storage, marked, rv)
-        .map_err(|e| store_error(rt, name, e))?;
-    Ok(Deleted::Pending(stored))
+    let stored = match core.store.update(&rt.storage, marked, rv) {
+        Err(e) if lost_race(&e) => return Ok(None),
+        r => r.map_err(|e| store_error(rt, name, e))?,
+    };
+    Ok(Some(Deleted::Pending(stored)))
 }
 
 #[cfg(test)]

@@ -178,17 +178,37 @@ impl Policy {
             return Ok(());
         }
         let (owned, errors) = self.rules_for(user, namespace);
-        let mut missing = Vec::new();
+        // Missing permissions of one resource (and name) are compacted into one rule listing their
+        // verbs in the order met, as rbac's CompactRules does; the descriptions come out sorted.
+        let mut compacted: Vec<(Attributes, Vec<String>)> = Vec::new();
         for rule in rules {
             for atom in atoms(rule) {
-                if !owned.iter().any(|o| rule_allows(o, &atom)) {
-                    missing.push(describe_atom(&atom));
+                if owned.iter().any(|o| rule_allows(o, &atom)) {
+                    continue;
+                }
+                let same = |a: &Attributes| {
+                    atom.resource_request
+                        && a.resource_request
+                        && (&a.group, &a.resource, &a.subresource, &a.name)
+                            == (&atom.group, &atom.resource, &atom.subresource, &atom.name)
+                };
+                match compacted.iter_mut().find(|(a, _)| same(a)) {
+                    Some((_, verbs)) if verbs.contains(&atom.verb) => {}
+                    Some((_, verbs)) => verbs.push(atom.verb.clone()),
+                    None => {
+                        let verb = atom.verb.clone();
+                        compacted.push((atom, vec![verb]));
+                    }
                 }
             }
         }
-        if missing.is_empty() {
+        if compacted.is_empty() {
             return Ok(());
         }
+        let mut missing: Vec<String> = compacted
+            .iter()
+            .map(|(a, verbs)| describe(a, verbs))
+            .collect();
         missing.sort();
         missing.dedup();
         let groups: Vec<String> = user.groups.iter().map(|g| format!("{g:?}")).collect();
@@ -277,10 +297,13 @@ fn atoms(rule: &Value) -> Vec<Attributes> {
     out
 }
 
-/// A missing permission in the compact form the apiserver prints.
-fn describe_atom(a: &Attributes) -> String {
+/// A missing permission in the compact form the apiserver prints (rbac's CompactString: Go's %q of
+/// each list).
+fn describe(a: &Attributes, verbs: &[String]) -> String {
+    let verbs: Vec<String> = verbs.iter().map(|v| format!("{v:?}")).collect();
+    let verbs = verbs.join(" ");
     if !a.resource_request {
-        return format!("{{NonResourceURLs:[{:?}], Verbs:[{:?}]}}", a.path, a.verb);
+        return format!("{{NonResourceURLs:[{:?}], Verbs:[{verbs}]}}", a.path);
     }
     let resource = if a.subresource.is_empty() {
         a.resource.clone()
@@ -293,8 +316,8 @@ fn describe_atom(a: &Attributes) -> String {
         format!(", ResourceNames:[{:?}]", a.name)
     };
     format!(
-        "{{APIGroups:[{:?}], Resources:[{:?}]{names}, Verbs:[{:?}]}}",
-        a.group, resource, a.verb
+        "{{APIGroups:[{:?}], Resources:[{:?}]{names}, Verbs:[{verbs}]}}",
+        a.group, resource
     )
 }
 

@@ -12,6 +12,8 @@ enum LabelOp {
     NotIn(Vec<String>),
     Exists,
     DoesNotExist,
+    GreaterThan(i64),
+    LessThan(i64),
 }
 
 /// A parsed label selector: every requirement must hold.
@@ -20,75 +22,309 @@ pub struct LabelSelector {
     requirements: Vec<(String, LabelOp)>,
 }
 
-/// Splits on commas that are not inside parentheses.
-fn split_top_level(s: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let (mut depth, mut start) = (0usize, 0usize);
-    for (i, c) in s.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
-                parts.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&s[start..]);
-    parts
+/// The tokens of apimachinery's label selector lexer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Token {
+    End,
+    ClosedPar,
+    Comma,
+    DoesNotExist,
+    DoubleEquals,
+    Equals,
+    GreaterThan,
+    Identifier,
+    In,
+    LessThan,
+    NotEquals,
+    NotIn,
+    OpenPar,
 }
 
-fn parse_set(s: &str) -> Result<Vec<String>, String> {
-    let inner = s
-        .trim()
-        .strip_prefix('(')
-        .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| {
-            format!("unable to parse requirement: expected a set in parentheses, found '{s}'")
-        })?;
-    Ok(inner
-        .split(',')
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .collect())
+fn literal_token(s: &[u8]) -> Option<Token> {
+    Some(match s {
+        b")" => Token::ClosedPar,
+        b"," => Token::Comma,
+        b"!" => Token::DoesNotExist,
+        b"==" => Token::DoubleEquals,
+        b"=" => Token::Equals,
+        b">" => Token::GreaterThan,
+        b"in" => Token::In,
+        b"<" => Token::LessThan,
+        b"!=" => Token::NotEquals,
+        b"notin" => Token::NotIn,
+        b"(" => Token::OpenPar,
+        _ => return None,
+    })
+}
+
+fn is_special(b: u8) -> bool {
+    matches!(b, b'=' | b'!' | b'(' | b')' | b',' | b'>' | b'<')
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Splits a selector into tokens as the apimachinery lexer does: operators are the longest run of special
+/// characters that is still an operator; anything else up to a special character or blank is an
+/// identifier (or the keyword `in`/`notin`).
+fn lex(s: &str) -> Vec<(Token, String)> {
+    // Go's lexer reads a NUL byte as the end of the input.
+    let b = s.as_bytes();
+    let b = &b[..b.iter().position(|c| *c == 0).unwrap_or(b.len())];
+    let mut pos = 0;
+    let mut out = Vec::new();
+    loop {
+        while pos < b.len() && is_space(b[pos]) {
+            pos += 1;
+        }
+        if pos == b.len() {
+            out.push((Token::End, String::new()));
+            return out;
+        }
+        let start = pos;
+        if is_special(b[pos]) {
+            // Every single special character is an operator, so `last` is set after the first.
+            let mut last = (Token::Comma, start);
+            while pos < b.len() && is_special(b[pos]) {
+                match literal_token(&b[start..=pos]) {
+                    Some(t) => last = (t, pos + 1),
+                    None if pos > start => break,
+                    None => {}
+                }
+                pos += 1;
+            }
+            pos = last.1;
+            out.push((last.0, String::from_utf8_lossy(&b[start..pos]).into_owned()));
+        } else {
+            while pos < b.len() && !is_special(b[pos]) && !is_space(b[pos]) {
+                pos += 1;
+            }
+            let lit = &b[start..pos];
+            let tok = literal_token(lit).unwrap_or(Token::Identifier);
+            out.push((tok, String::from_utf8_lossy(lit).into_owned()));
+        }
+    }
+}
+
+/// apimachinery's label selector parser, with its error wording.
+struct Parser {
+    items: Vec<(Token, String)>,
+    pos: usize,
+}
+
+/// Where a token is read: in values, the keywords `in` and `notin` are plain identifiers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Context {
+    KeyAndOperator,
+    Values,
+}
+
+fn in_context(t: Token, ctx: Context) -> Token {
+    match t {
+        Token::In | Token::NotIn if ctx == Context::Values => Token::Identifier,
+        t => t,
+    }
+}
+
+impl Parser {
+    fn lookahead(&self, ctx: Context) -> (Token, String) {
+        let (t, l) = &self.items[self.pos];
+        (in_context(*t, ctx), l.clone())
+    }
+
+    fn consume(&mut self, ctx: Context) -> (Token, String) {
+        let item = self.lookahead(ctx);
+        // The End token is last and is never consumed past.
+        self.pos = (self.pos + 1).min(self.items.len() - 1);
+        item
+    }
+
+    fn parse(&mut self) -> Result<Vec<(String, LabelOp)>, String> {
+        let mut requirements = Vec::new();
+        loop {
+            let (t, lit) = self.lookahead(Context::Values);
+            match t {
+                Token::Identifier | Token::DoesNotExist => {
+                    let r = self
+                        .requirement()
+                        .map_err(|e| format!("unable to parse requirement: {e}"))?;
+                    requirements.push(r);
+                    let (t, lit) = self.consume(Context::Values);
+                    match t {
+                        Token::End => return Ok(requirements),
+                        Token::Comma => {
+                            let (t2, lit2) = self.lookahead(Context::Values);
+                            if t2 != Token::Identifier && t2 != Token::DoesNotExist {
+                                return Err(format!(
+                                    "found '{lit2}', expected: identifier after ','"
+                                ));
+                            }
+                        }
+                        _ => {
+                            return Err(format!("found '{lit}', expected: ',' or 'end of string'"));
+                        }
+                    }
+                }
+                Token::End => return Ok(requirements),
+                _ => {
+                    return Err(format!(
+                        "found '{lit}', expected: !, identifier, or 'end of string'"
+                    ));
+                }
+            }
+        }
+    }
+
+    fn requirement(&mut self) -> Result<(String, LabelOp), String> {
+        let (mut t, mut key) = self.consume(Context::Values);
+        let not = t == Token::DoesNotExist;
+        if not {
+            (t, key) = self.consume(Context::Values);
+        }
+        if t != Token::Identifier {
+            return Err(format!("found '{key}', expected: identifier"));
+        }
+        let errs = crate::admission::validation::qualified_name_errors(&key);
+        if !errs.is_empty() {
+            return Err(format!(
+                "<nil>: Invalid value: {key:?}: {}",
+                errs.join("; ")
+            ));
+        }
+        if not {
+            return Ok((key, LabelOp::DoesNotExist));
+        }
+        if matches!(self.lookahead(Context::Values).0, Token::End | Token::Comma) {
+            return Ok((key, LabelOp::Exists));
+        }
+        let (op, lit) = self.consume(Context::KeyAndOperator);
+        let values = match op {
+            Token::In | Token::NotIn => self.set_values()?,
+            Token::Equals
+            | Token::DoubleEquals
+            | Token::NotEquals
+            | Token::GreaterThan
+            | Token::LessThan => self.exact_value()?,
+            _ => {
+                return Err(format!(
+                    "found '{lit}', expected: '=', '!=', '==', 'in', notin'"
+                ));
+            }
+        };
+        // NewRequirement's checks, in its order: the operator's, then each value as a label value.
+        let mut errs = Vec::new();
+        let number = |v: &str| v.parse::<i64>().ok();
+        if matches!(op, Token::GreaterThan | Token::LessThan) && number(&values[0]).is_none() {
+            errs.push(format!(
+                "values[0]: Invalid value: {:?}: for 'Gt', 'Lt' operators, the value must be an integer",
+                values[0]
+            ));
+        }
+        for (i, v) in values.iter().enumerate() {
+            let msgs = crate::admission::validation::label_value_errors(v);
+            if !msgs.is_empty() {
+                errs.push(format!(
+                    "values[{i}][{key}]: Invalid value: {v:?}: {}",
+                    msgs.join("; ")
+                ));
+            }
+        }
+        match errs.len() {
+            0 => {}
+            1 => return Err(errs.remove(0)),
+            _ => return Err(format!("[{}]", errs.join(", "))),
+        }
+        let first = || values[0].clone();
+        let op = match op {
+            Token::In => LabelOp::In(values),
+            Token::NotIn => LabelOp::NotIn(values),
+            Token::NotEquals => LabelOp::NotEquals(first()),
+            Token::GreaterThan => LabelOp::GreaterThan(number(&values[0]).unwrap_or_default()),
+            Token::LessThan => LabelOp::LessThan(number(&values[0]).unwrap_or_default()),
+            _ => LabelOp::Equals(first()),
+        };
+        Ok((key, op))
+    }
+
+    /// `(a, b)`: a sorted set, where empty entries (`()`, `(a,)`) stand for the empty value.
+    fn set_values(&mut self) -> Result<Vec<String>, String> {
+        let (t, lit) = self.consume(Context::Values);
+        if t != Token::OpenPar {
+            return Err(format!("found '{lit}' expected: '('"));
+        }
+        let (t, lit) = self.lookahead(Context::Values);
+        let mut set = std::collections::BTreeSet::new();
+        match t {
+            Token::Identifier | Token::Comma => {
+                self.identifiers(&mut set)?;
+                if self.consume(Context::Values).0 != Token::ClosedPar {
+                    return Err(format!("found '{lit}', expected: ')'"));
+                }
+            }
+            Token::ClosedPar => {
+                self.consume(Context::Values);
+                set.insert(String::new());
+            }
+            _ => return Err(format!("found '{lit}', expected: ',', ')' or identifier")),
+        }
+        Ok(set.into_iter().collect())
+    }
+
+    fn identifiers(&mut self, set: &mut std::collections::BTreeSet<String>) -> Result<(), String> {
+        loop {
+            let (t, lit) = self.consume(Context::Values);
+            match t {
+                Token::Identifier => {
+                    set.insert(lit);
+                    let (t2, lit2) = self.lookahead(Context::Values);
+                    match t2 {
+                        Token::Comma => continue,
+                        Token::ClosedPar => return Ok(()),
+                        _ => return Err(format!("found '{lit2}', expected: ',' or ')'")),
+                    }
+                }
+                Token::Comma => {
+                    if set.is_empty() {
+                        set.insert(String::new());
+                    }
+                    match self.lookahead(Context::Values).0 {
+                        Token::ClosedPar => {
+                            set.insert(String::new());
+                            return Ok(());
+                        }
+                        Token::Comma => {
+                            self.consume(Context::Values);
+                            set.insert(String::new());
+                        }
+                        _ => {}
+                    }
+                }
+                _ => return Err(format!("found '{lit}', expected: ',', or identifier")),
+            }
+        }
+    }
+
+    fn exact_value(&mut self) -> Result<Vec<String>, String> {
+        if matches!(self.lookahead(Context::Values).0, Token::End | Token::Comma) {
+            return Ok(vec![String::new()]);
+        }
+        match self.consume(Context::Values) {
+            (Token::Identifier, lit) => Ok(vec![lit]),
+            (_, lit) => Err(format!("found '{lit}', expected: identifier")),
+        }
+    }
 }
 
 impl LabelSelector {
+    /// Parses the `labelSelector` query parameter as apimachinery's labels.Parse does, refusing what it
+    /// refuses with its words.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let mut requirements = Vec::new();
-        for part in split_top_level(s) {
-            let part = part.trim();
-            if part.is_empty() {
-                continue;
-            }
-            let req = if let Some(key) = part.strip_prefix('!') {
-                (key.trim().to_string(), LabelOp::DoesNotExist)
-            } else if let Some((k, v)) = part.split_once("!=") {
-                (
-                    k.trim().to_string(),
-                    LabelOp::NotEquals(v.trim().to_string()),
-                )
-            } else if let Some((k, v)) = part.split_once("==") {
-                (k.trim().to_string(), LabelOp::Equals(v.trim().to_string()))
-            } else if let Some((k, v)) = part.split_once('=') {
-                (k.trim().to_string(), LabelOp::Equals(v.trim().to_string()))
-            } else if let Some((k, set)) = part.split_once(" notin ") {
-                (k.trim().to_string(), LabelOp::NotIn(parse_set(set)?))
-            } else if let Some((k, set)) = part.split_once(" in ") {
-                (k.trim().to_string(), LabelOp::In(parse_set(set)?))
-            } else if part.contains(char::is_whitespace) || part.contains(['(', ')']) {
-                return Err(format!("unable to parse requirement: found '{part}'"));
-            } else {
-                (part.to_string(), LabelOp::Exists)
-            };
-            if req.0.is_empty() {
-                return Err(format!(
-                    "unable to parse requirement: empty key in '{part}'"
-                ));
-            }
-            requirements.push(req);
-        }
+        let mut parser = Parser {
+            items: lex(s),
+            pos: 0,
+        };
+        let requirements = parser.parse()?;
         Ok(LabelSelector { requirements })
     }
 
@@ -152,6 +388,12 @@ impl LabelSelector {
                 LabelOp::NotIn(set) => v.is_none_or(|v| !set.contains(v)),
                 LabelOp::Exists => v.is_some(),
                 LabelOp::DoesNotExist => v.is_none(),
+                LabelOp::GreaterThan(n) => v
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_some_and(|v| v > *n),
+                LabelOp::LessThan(n) => v
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .is_some_and(|v| v < *n),
             }
         })
     }

@@ -100,6 +100,30 @@ fn tracks_generation(rt: &ResourceType) -> bool {
         )
 }
 
+/// Whether an update changes what the kind's strategy bumps generation for: everything but metadata and
+/// status; for a custom resource without a status subresource, everything but metadata (status is
+/// then an ordinary field); for a Deployment, its annotations too (they are copied to its ReplicaSets).
+fn spec_changed(w: &Write<'_>, old: &Value, new: &Value) -> bool {
+    let rt = w.rt;
+    let ignored: &[&str] = if rt.crd.is_some() && !rt.has_status() {
+        &["metadata", "apiVersion", "kind"]
+    } else {
+        &["metadata", "status", "apiVersion", "kind"]
+    };
+    if without(old, ignored) != without(new, ignored) {
+        return true;
+    }
+    let annotations = |o: &Value| {
+        o["metadata"]["annotations"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+    };
+    (rt.group.as_str(), rt.kind.as_str()) == ("apps", "Deployment")
+        && w.subresource.is_empty()
+        && annotations(old) != annotations(new)
+}
+
 /// The managedFields schema of a type.
 pub fn schema_of(rt: &ResourceType) -> Schema {
     match rt.crd.as_ref().and_then(|c| c.schema.as_ref()) {
@@ -541,6 +565,22 @@ pub async fn admit(
             "Object 'metadata' is missing or not an object",
         ));
     }
+    // An empty uid means "the stored one"; any other must be it (a PUT has already checked it as a
+    // precondition, so this catches patches).
+    if let Some(old) = old {
+        let uid = obj["metadata"]["uid"].as_str().unwrap_or_default();
+        if !uid.is_empty() && uid != meta_str(old, "uid") {
+            return Err(ApiError::invalid(
+                rt,
+                meta_str(old, "name"),
+                &[FieldError::invalid(
+                    "metadata.uid",
+                    json!(uid),
+                    "field is immutable",
+                )],
+            ));
+        }
+    }
 
     // The status subresource splits writes: the main endpoint cannot change status, /status only status.
     if w.subresource == "status" {
@@ -640,7 +680,7 @@ pub async fn admit(
 
     if let Some(old) = old
         && tracks_generation(rt)
-        && without(old, &["metadata", "status"]) != without(&obj, &["metadata", "status"])
+        && spec_changed(&w, old, &obj)
     {
         let g = old["metadata"]["generation"].as_i64().unwrap_or(0);
         obj["metadata"]["generation"] = json!(g + 1);

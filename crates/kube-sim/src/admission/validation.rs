@@ -42,22 +42,60 @@ fn is_label_value(s: &str) -> bool {
             && s.ends_with(|c: char| c.is_ascii_alphanumeric()))
 }
 
-/// A label or annotation key: an optional DNS subdomain prefix and a name part.
-fn qualified_name_errors(key: &str) -> Vec<String> {
-    let (prefix, name) = match key.split_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, key),
-    };
+/// A label or annotation key: an optional DNS subdomain prefix and a name part (IsQualifiedName).
+pub fn qualified_name_errors(key: &str) -> Vec<String> {
+    let parts: Vec<&str> = key.split('/').collect();
     let mut errs = Vec::new();
-    if let Some(p) = prefix
-        && !is_dns_subdomain(p)
-    {
-        errs.push(format!("prefix part {DNS1123_SUBDOMAIN_MSG}"));
-    }
+    let name = match parts.as_slice() {
+        [name] => *name,
+        [prefix, name] => {
+            if prefix.is_empty() {
+                errs.push("prefix part must be non-empty".into());
+            } else {
+                if prefix.len() > 253 {
+                    errs.push("prefix part must be no more than 253 characters".into());
+                }
+                if !prefix.split('.').all(is_dns_label) {
+                    errs.push(format!("prefix part {DNS1123_SUBDOMAIN_MSG}"));
+                }
+            }
+            name
+        }
+        _ => {
+            let regex = QUALIFIED_NAME_MSG.trim_start_matches("name part ");
+            return vec![format!(
+                "a qualified name {regex} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+            )];
+        }
+    };
     if name.is_empty() {
         errs.push("name part must be non-empty".into());
-    } else if !(name.len() <= 63 && is_label_value(name)) {
+    } else if name.len() > 63 {
+        errs.push("name part must be no more than 63 characters".into());
+    }
+    if !name_part_ok(name) {
         errs.push(QUALIFIED_NAME_MSG.into());
+    }
+    errs
+}
+
+/// The name part's pattern, whatever its length.
+fn name_part_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// A label value (IsValidLabelValue).
+pub fn label_value_errors(value: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    if value.len() > 63 {
+        errs.push("must be no more than 63 characters".into());
+    }
+    if !value.is_empty() && !name_part_ok(value) {
+        errs.push(LABEL_VALUE_MSG.into());
     }
     errs
 }

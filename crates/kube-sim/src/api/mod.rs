@@ -374,6 +374,27 @@ fn verb_of(req: &Req, p: &ResourcePath, legacy_watch: bool) -> Option<&'static s
     })
 }
 
+/// The name a list or watch asks for, as the apiserver's RequestInfo finds it: a field selector term
+/// `metadata.name=X` (or `==`), X being a valid path segment. Then RBAC resourceNames apply to it.
+fn selected_name(req: &Req) -> Option<String> {
+    let selector = req.q("fieldSelector")?;
+    let mut found = None;
+    for term in selector.split(',').filter(|t| !t.is_empty()) {
+        // The first operator in the term splits it, as apimachinery's splitTerm reads it; a term
+        // without one makes the selector unparsable, and then no name is taken from it.
+        let at = term.find('=')?;
+        let (field, op_len) = match term[..at].strip_suffix('!') {
+            Some(field) => (field, 0),
+            None if term[at..].starts_with("==") => (&term[..at], 2),
+            None => (&term[..at], 1),
+        };
+        if op_len > 0 && field == "metadata.name" && found.is_none() {
+            found = Some(term[at + op_len..].to_string());
+        }
+    }
+    found.filter(|n| !matches!(n.as_str(), "" | "." | "..") && !n.contains('/') && !n.contains('%'))
+}
+
 /// Serves a request for an API resource and records it in the request log, whatever its outcome.
 async fn resource(
     core: &Arc<Core>,
@@ -411,6 +432,11 @@ async fn serve_resource(
     verb: Option<&'static str>,
     record: &RequestRecord,
 ) -> Response {
+    let name = if p.name.is_empty() && matches!(verb, Some("list" | "watch")) {
+        selected_name(req).unwrap_or_default()
+    } else {
+        p.name.clone()
+    };
     let attrs = Attributes {
         verb: record.verb.clone(),
         resource_request: true,
@@ -418,7 +444,7 @@ async fn serve_resource(
         resource: p.resource.clone(),
         subresource: p.subresource.clone(),
         namespace: p.namespace.clone(),
-        name: p.name.clone(),
+        name,
         path: req.path.clone(),
     };
     if let Err(e) = authorize(core, user, &attrs) {

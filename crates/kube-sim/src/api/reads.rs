@@ -54,8 +54,9 @@ impl Selection {
         let labels = LabelSelector::parse(ctx.req.q("labelSelector").unwrap_or_default())
             .map_err(ApiError::bad_request)?;
         let mut field_text = ctx.req.q("fieldSelector").unwrap_or_default().to_string();
-        if ctx.req.q("watch").is_some() && !ctx.p.name.is_empty() {
-            // A watch on a named object is a watch on the collection pinned to that name.
+        if !ctx.p.name.is_empty() {
+            // A watch on a named object (`?watch=true` or the legacy `/watch/` path) is a watch on the
+            // collection pinned to that name.
             let pin = format!("metadata.name={}", ctx.p.name);
             field_text = if field_text.is_empty() {
                 pin

@@ -5,7 +5,7 @@
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::writes::{current, store_update};
+use super::writes::{UNCONDITIONAL_RETRIES, current, store_update};
 use super::{Ctx, json_response, options};
 use crate::admission::Managed;
 use crate::errors::{ApiError, FieldError};
@@ -117,16 +117,58 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     options::write(ctx.req, "UpdateOptions")?;
     let paths = paths(ctx)?;
     let scale = ctx.req.json_body()?;
-    let parent = parent(ctx)?;
-    write(ctx, &paths, parent, &scale).await
+    // As any update the client did not make conditional, one that loses a race is tried again.
+    for _ in 0..UNCONDITIONAL_RETRIES {
+        let parent = parent(ctx)?;
+        match write(ctx, &paths, parent, &scale).await {
+            Err(e) if lost_race(ctx, names_rv(&scale), &e) => continue,
+            r => return r,
+        }
+    }
+    Err(ApiError::stale(ctx.rt, &ctx.p.name))
+}
+
+fn names_rv(scale: &Value) -> bool {
+    scale["metadata"]["resourceVersion"]
+        .as_str()
+        .is_some_and(|rv| !rv.is_empty())
+}
+
+/// A conflict that only says another write came first, which a client that named no resourceVersion
+/// is not told.
+fn lost_race(ctx: &Ctx<'_>, conditional: bool, e: &ApiError) -> bool {
+    !conditional && *e == ApiError::stale(ctx.rt, &ctx.p.name)
 }
 
 /// A patch to a Scale: JSON, merge or strategic merge patch (a Scale has no lists, so the last two
 /// agree). Server-side apply on /scale is not simulated.
 pub async fn patch(ctx: &Ctx<'_>, content_type: &str, patch: &Value) -> Result<Response, ApiError> {
     let paths = paths(ctx)?;
-    let parent = parent(ctx)?;
-    let mut scale = scale_of(&paths, &parent);
+    for _ in 0..UNCONDITIONAL_RETRIES {
+        let parent = parent(ctx)?;
+        let scale = patched_scale(&paths, &parent, content_type, patch)?;
+        // The Scale patched carries the parent's resourceVersion; only one the patch sets is a
+        // precondition.
+        let conditional = names_rv(patch)
+            || patch.as_array().is_some_and(|ops| {
+                ops.iter()
+                    .any(|op| op["path"] == "/metadata/resourceVersion")
+            });
+        match write(ctx, &paths, parent, &scale).await {
+            Err(e) if lost_race(ctx, conditional, &e) => continue,
+            r => return r,
+        }
+    }
+    Err(ApiError::stale(ctx.rt, &ctx.p.name))
+}
+
+fn patched_scale(
+    paths: &ScalePaths,
+    parent: &Value,
+    content_type: &str,
+    patch: &Value,
+) -> Result<Value, ApiError> {
+    let mut scale = scale_of(paths, parent);
     match content_type {
         "application/json-patch+json" => {
             let p: json_patch::Patch = serde_json::from_value(patch.clone())
@@ -142,5 +184,5 @@ pub async fn patch(ctx: &Ctx<'_>, content_type: &str, patch: &Value) -> Result<R
             ));
         }
     }
-    write(ctx, &paths, parent, &scale).await
+    Ok(scale)
 }

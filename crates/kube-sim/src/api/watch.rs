@@ -121,13 +121,14 @@ pub fn watch(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let selection = Selection::from(ctx)?;
     let namespace =
         (ctx.rt.namespaced && !ctx.p.namespace.is_empty()).then(|| ctx.p.namespace.clone());
-    let timeout = match ctx.req.q("timeoutSeconds") {
-        Some(t) => Duration::from_secs(
-            t.parse()
-                .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {t:?}")))?,
-        ),
-        None => Duration::from_secs(1800),
+    let seconds: u64 = match ctx.req.q("timeoutSeconds") {
+        Some(t) => t
+            .parse()
+            .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds {t:?}")))?,
+        None => 0,
     };
+    // Zero is unset, as in the apiserver, which then picks its own (kube-sim: 30 minutes).
+    let timeout = Duration::from_secs(if seconds == 0 { 1800 } else { seconds });
     let bookmarks = ctx.req.q("allowWatchBookmarks") == Some("true");
     let initial_events = ctx.req.q("sendInitialEvents");
     let send_initial = initial_events == Some("true");

@@ -115,8 +115,19 @@ pub async fn create(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
         manager: &manager,
         managed: Managed::Record,
     };
+    // Storage refuses a create that names a resourceVersion (after admission, and not on a dry run,
+    // which never reaches storage); the apiserver passes its plain error on as a 500.
+    let rv_set = obj["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|rv| rv.parse::<u64>().ok())
+        .is_some_and(|rv| rv != 0);
     let admitted = admission::admit(ctx.core, write, None, obj).await?;
     check_escalation(ctx, &admitted.object)?;
+    if rv_set && !dry_run(ctx) {
+        return Err(ApiError::internal_unknown(
+            "resourceVersion should not be set on objects to be created",
+        ));
+    }
     if dry_run(ctx) {
         return Ok(json_response(
             201,
@@ -267,40 +278,73 @@ pub async fn update(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
             ctx.p.name
         )));
     }
-    let old = current(ctx).ok_or_else(|| ApiError::not_found(ctx.rt, &ctx.p.name))?;
-    let old_view = present(ctx.rt, &old);
-    match obj["metadata"]["resourceVersion"]
+    let body_rv = obj["metadata"]["resourceVersion"]
         .as_str()
         .filter(|v| !v.is_empty())
-    {
-        Some(rv) if Some(rv) != old["metadata"]["resourceVersion"].as_str() => {
-            return Err(ApiError::stale(ctx.rt, &ctx.p.name));
+        .map(str::to_string);
+    // A uid in the body is a storage precondition of the update, as in the apiserver's PUT handler.
+    let body_uid = obj["metadata"]["uid"]
+        .as_str()
+        .filter(|v| !v.is_empty())
+        .map(str::to_string);
+    // The apiserver's storage retries an update that lost a race with another writer, unless the client
+    // made it conditional on a resourceVersion.
+    for _ in 0..UNCONDITIONAL_RETRIES {
+        let old = current(ctx).ok_or_else(|| ApiError::not_found(ctx.rt, &ctx.p.name))?;
+        if let Some(uid) = &body_uid {
+            let have = meta_str(&old, "uid");
+            if uid != have {
+                let ns = ctx.p.namespace_for_storage(ctx.rt);
+                return Err(lifecycle::precondition_failed(
+                    ctx.rt,
+                    &ns,
+                    &ctx.p.name,
+                    "UID",
+                    uid,
+                    have,
+                ));
+            }
         }
-        Some(_) => {}
-        None if ctx.rt.crd.is_some() => {
-            // Custom resources allow no unconditional update. The apiserver names the resource, not
-            // the kind, in this one error.
-            return Err(ApiError::invalid_kind(
-                &ctx.rt.group,
-                &ctx.rt.plural,
-                &ctx.p.name,
-                &[crate::errors::FieldError::invalid(
-                    "metadata.resourceVersion",
-                    json!(0),
-                    "must be specified for an update",
-                )],
-            ));
+        match &body_rv {
+            Some(rv) if Some(rv.as_str()) != old["metadata"]["resourceVersion"].as_str() => {
+                return Err(ApiError::stale(ctx.rt, &ctx.p.name));
+            }
+            Some(_) => {}
+            None if ctx.rt.crd.is_some() => {
+                // Custom resources allow no unconditional update. The apiserver names the resource,
+                // not the kind, in this one error.
+                return Err(ApiError::invalid_kind(
+                    &ctx.rt.group,
+                    &ctx.rt.plural,
+                    &ctx.p.name,
+                    &[crate::errors::FieldError::invalid(
+                        "metadata.resourceVersion",
+                        json!(0),
+                        "must be specified for an update",
+                    )],
+                ));
+            }
+            None => {}
         }
-        None => {}
+        let mut new = obj.clone();
+        if ctx.p.subresource == "finalize" {
+            new = present(ctx.rt, &old);
+            new["spec"]["finalizers"] = obj["spec"]["finalizers"].clone();
+        }
+        match store_update(ctx, &old, new, Managed::Record, false).await {
+            Err(e) if body_rv.is_none() && e == ApiError::stale(ctx.rt, &ctx.p.name) => continue,
+            r => {
+                let (stored, warnings) = r?;
+                return Ok(json_response(200, &present(ctx.rt, &stored), &warnings));
+            }
+        }
     }
-    if ctx.p.subresource == "finalize" {
-        let finalizers = obj["spec"]["finalizers"].clone();
-        obj = old_view.clone();
-        obj["spec"]["finalizers"] = finalizers;
-    }
-    let (stored, warnings) = store_update(ctx, &old, obj, Managed::Record, false).await?;
-    Ok(json_response(200, &present(ctx.rt, &stored), &warnings))
+    Err(ApiError::stale(ctx.rt, &ctx.p.name))
 }
+
+/// How often an unconditional write is retried against a newer stored object before giving up (the
+/// apiserver has no limit; kube-sim's controllers never write that often).
+pub(super) const UNCONDITIONAL_RETRIES: usize = 100;
 
 /// An apply failure as the apiserver reports it: 409 with one cause per conflicting field, 400 for a bad
 /// configuration, 500 for what upstream passes through as a plain error.
@@ -398,7 +442,7 @@ pub async fn patch(ctx: &Ctx<'_>) -> Result<Response, ApiError> {
     let force = ctx.req.q("force") == Some("true");
     // The apiserver retries a patch on a conflicting concurrent write, unless the patch itself names a
     // resourceVersion.
-    for _ in 0..5 {
+    for _ in 0..UNCONDITIONAL_RETRIES {
         let old = current(ctx);
         let created = old.is_none();
         let old = match old {

@@ -424,3 +424,37 @@ async fn invalid_crds_are_refused_by_the_apiextensions_validation() {
         404
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_status_subresource_every_change_but_metadata_bumps_generation() {
+    let sim = common::start().await;
+    let c = sim.admin_client().await.unwrap();
+    install(&c, &gadget_crd()).await;
+    let gadgets = "/apis/example.com/v1/namespaces/default/gadgets";
+    let created = common::post(
+        &c,
+        gadgets,
+        &json!({"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "g"}, "spec": {"a": 1}}),
+    )
+    .await;
+    assert_eq!(created.code, 201, "{}", created.text);
+    assert_eq!(created.json()["metadata"]["generation"], 1);
+    let merge = |patch: Value| {
+        let c = c.clone();
+        async move {
+            let r = common::patch(
+                &c,
+                &format!("{gadgets}/g"),
+                "application/merge-patch+json",
+                &patch,
+            )
+            .await;
+            assert_eq!(r.code, 200, "{}", r.text);
+            r.json()["metadata"]["generation"].clone()
+        }
+    };
+    assert_eq!(merge(json!({"metadata": {"labels": {"a": "b"}}})).await, 1);
+    // Status is an ordinary field here, and so is any other top-level one.
+    assert_eq!(merge(json!({"status": {"phase": "Ready"}})).await, 2);
+    assert_eq!(merge(json!({"extra": true})).await, 3);
+}

@@ -134,7 +134,7 @@ async fn a_stale_update_is_a_conflict() {
 async fn the_server_owns_uid_creation_timestamp_and_resource_version() {
     let sim = common::start().await;
     let c = sim.admin_client().await.unwrap();
-    let sent = json!({"metadata": {"name": "x", "uid": "client-chosen", "creationTimestamp": "2001-01-01T00:00:00Z", "resourceVersion": "99999"}});
+    let sent = json!({"metadata": {"name": "x", "uid": "client-chosen", "creationTimestamp": "2001-01-01T00:00:00Z"}});
     let created = common::post(&c, "/api/v1/namespaces/default/configmaps", &sent).await;
     assert_eq!(created.code, 201, "{}", created.text);
     let obj = created.json();
@@ -147,11 +147,10 @@ async fn the_server_owns_uid_creation_timestamp_and_resource_version() {
         .to_string();
     assert_ne!(ts, "2001-01-01T00:00:00Z");
     assert!(ts.ends_with('Z') && ts.len() == 20, "{ts}");
-    assert_ne!(obj["metadata"]["resourceVersion"], "99999");
 
-    // Updates cannot change them either.
+    // An update cannot change the creationTimestamp, and one without a uid keeps the stored one.
     let mut changed = obj.clone();
-    changed["metadata"]["uid"] = json!("other");
+    changed["metadata"].as_object_mut().unwrap().remove("uid");
     changed["metadata"]["creationTimestamp"] = json!("2001-01-01T00:00:00Z");
     changed["data"] = json!({"a": "b"});
     let updated = common::put(&c, "/api/v1/namespaces/default/configmaps/x", &changed)
@@ -160,6 +159,94 @@ async fn the_server_owns_uid_creation_timestamp_and_resource_version() {
     assert_eq!(updated["metadata"]["uid"], uid.as_str());
     assert_eq!(updated["metadata"]["creationTimestamp"], ts.as_str());
     assert_eq!(updated["data"]["a"], "b");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_naming_a_resource_version_is_refused_by_storage() {
+    let sim = common::start().await;
+    let c = sim.admin_client().await.unwrap();
+    let cms = "/api/v1/namespaces/default/configmaps";
+    // Storage's plain error, passed on as a 500 without a reason.
+    let s = common::post(
+        &c,
+        cms,
+        &json!({"metadata": {"name": "x", "resourceVersion": "99999"}}),
+    )
+    .await
+    .assert_status(
+        500,
+        "",
+        "resourceVersion should not be set on objects to be created",
+    );
+    assert!(s.get("details").is_none(), "{s}");
+    assert_eq!(common::get(&c, &format!("{cms}/x")).await.code, 404);
+    // A dry run never reaches storage, and "0" is no resourceVersion.
+    let dry = common::post(
+        &c,
+        &format!("{cms}?dryRun=All"),
+        &json!({"metadata": {"name": "x", "resourceVersion": "99999"}}),
+    )
+    .await;
+    assert_eq!(dry.code, 201, "{}", dry.text);
+    let zero = common::post(
+        &c,
+        cms,
+        &json!({"metadata": {"name": "x", "resourceVersion": "0"}}),
+    )
+    .await;
+    assert_eq!(zero.code, 201, "{}", zero.text);
+    assert_ne!(zero.json()["metadata"]["resourceVersion"], "0");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_uid_in_an_update_is_a_precondition_and_a_patch_cannot_change_it() {
+    let sim = common::start().await;
+    let c = sim.admin_client().await.unwrap();
+    let path = "/api/v1/namespaces/default/configmaps/x";
+    let obj = common::post(
+        &c,
+        "/api/v1/namespaces/default/configmaps",
+        &json!({"metadata": {"name": "x"}}),
+    )
+    .await
+    .json();
+    let uid = obj["metadata"]["uid"].as_str().unwrap();
+    let mut other = obj.clone();
+    other["metadata"]["uid"] = json!("other");
+    other["data"] = json!({"a": "b"});
+    let s = common::put(&c, path, &other).await.assert_status(
+        409,
+        "Conflict",
+        &format!("Operation cannot be fulfilled on configmaps \"x\": StorageError: invalid object, Code: 4, Key: /registry/configmaps/default/x, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: other, UID in object meta: {uid}"),
+    );
+    assert_eq!(s["details"], json!({"name": "x", "kind": "configmaps"}));
+    // The precondition is checked before the resourceVersion.
+    other["metadata"]["resourceVersion"] = json!("1");
+    assert_eq!(
+        common::put(&c, path, &other).await.json()["message"],
+        s["message"]
+    );
+    let s = common::patch(
+        &c,
+        path,
+        "application/merge-patch+json",
+        &json!({"metadata": {"uid": "other"}}),
+    )
+    .await
+    .assert_status(
+        422,
+        "Invalid",
+        "ConfigMap \"x\" is invalid: metadata.uid: Invalid value: \"other\": field is immutable",
+    );
+    assert_eq!(
+        s["details"]["causes"][0],
+        json!({"reason": "FieldValueInvalid", "message": "Invalid value: \"other\": field is immutable", "field": "metadata.uid"})
+    );
+    let unchanged = common::get(&c, path).await.json();
+    assert_eq!(
+        unchanged["metadata"]["resourceVersion"],
+        obj["metadata"]["resourceVersion"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,4 +405,119 @@ async fn generation_counts_spec_changes_only() {
         again.metadata.resource_version,
         scaled.metadata.resource_version
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_counts_annotation_changes_as_a_replica_set_does_not() {
+    let sim = common::start().await;
+    sim.set_controller(kube_sim::Controller::Workloads, false);
+    let c = sim.admin_client().await.unwrap();
+    common::post(
+        &c,
+        "/apis/apps/v1/namespaces/default/deployments",
+        &deployment("web"),
+    )
+    .await;
+    let mut rs = deployment("web-rs");
+    rs["kind"] = json!("ReplicaSet");
+    common::post(&c, "/apis/apps/v1/namespaces/default/replicasets", &rs).await;
+    let annotate = json!({"metadata": {"annotations": {"note": "a"}}});
+    // Deployment annotations are copied to its ReplicaSets, so its strategy counts them as a change.
+    let d = common::patch(
+        &c,
+        "/apis/apps/v1/namespaces/default/deployments/web",
+        "application/merge-patch+json",
+        &annotate,
+    )
+    .await
+    .json();
+    assert_eq!(d["metadata"]["generation"], 2, "{d}");
+    let r = common::patch(
+        &c,
+        "/apis/apps/v1/namespaces/default/replicasets/web-rs",
+        "application/merge-patch+json",
+        &annotate,
+    )
+    .await
+    .json();
+    assert_eq!(r["metadata"]["generation"], 1, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marking_an_object_for_deletion_bumps_its_generation() {
+    let sim = common::start().await;
+    sim.set_controller(kube_sim::Controller::Workloads, false);
+    sim.set_controller(kube_sim::Controller::Kubelet, false);
+    let c = sim.admin_client().await.unwrap();
+    let mut d = deployment("web");
+    d["metadata"]["finalizers"] = json!(["example.com/hold"]);
+    common::post(&c, "/apis/apps/v1/namespaces/default/deployments", &d).await;
+    let path = "/apis/apps/v1/namespaces/default/deployments/web";
+    let marked = common::delete(&c, path, None).await.json();
+    assert!(
+        marked["metadata"]["deletionTimestamp"].is_string(),
+        "{marked}"
+    );
+    assert_eq!(marked["metadata"]["generation"], 2, "{marked}");
+    // Only the first delete marks it.
+    let again = common::delete(&c, path, None).await.json();
+    assert_eq!(again["metadata"]["generation"], 2, "{again}");
+
+    // A graceful pod deletion marks the pod the same way.
+    let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox"}]}});
+    common::post(&c, "/api/v1/namespaces/default/pods", &pod).await;
+    let pod_path = "/api/v1/namespaces/default/pods/p";
+    common::eventually("the pod is scheduled", || async {
+        let p = common::get(&c, pod_path).await.json();
+        p["spec"]["nodeName"].is_string().then_some(())
+    })
+    .await;
+    let terminating = common::delete(&c, pod_path, None).await.json();
+    assert_eq!(terminating["metadata"]["deletionGracePeriodSeconds"], 30);
+    assert_eq!(terminating["metadata"]["generation"], 2, "{terminating}");
+
+    // Kinds without a generation get none.
+    let cm = json!({"metadata": {"name": "cm", "finalizers": ["example.com/hold"]}});
+    common::post(&c, "/api/v1/namespaces/default/configmaps", &cm).await;
+    let cm = common::delete(&c, "/api/v1/namespaces/default/configmaps/cm", None)
+        .await
+        .json();
+    assert!(cm["metadata"]["deletionTimestamp"].is_string(), "{cm}");
+    assert!(cm["metadata"].get("generation").is_none(), "{cm}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unconditional_writes_that_race_other_writers_are_retried_not_refused() {
+    let sim = common::start().await;
+    let c = sim.admin_client().await.unwrap();
+    let svc = json!({"metadata": {"name": "s", "finalizers": ["example.com/hold"]},
+        "spec": {"ports": [{"port": 80}], "selector": {"app": "s"}}});
+    let created = common::post(&c, "/api/v1/namespaces/default/services", &svc).await;
+    assert_eq!(created.code, 201, "{}", created.text);
+    let mut base = created.json();
+    base["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("resourceVersion");
+    // Concurrent PUTs without a resourceVersion and deletes without preconditions each read the
+    // object before another one's write lands; the apiserver's storage retries them all.
+    let mut writers = tokio::task::JoinSet::new();
+    for i in 0..12 {
+        let c = c.clone();
+        let mut body = base.clone();
+        body["metadata"]["labels"] = json!({format!("writer-{i}"): "yes"});
+        writers.spawn(async move {
+            let path = "/api/v1/namespaces/default/services/s";
+            let r = if i % 3 == 0 {
+                common::delete(&c, path, None).await
+            } else {
+                common::put(&c, path, &body).await
+            };
+            (i, r.code, r.text)
+        });
+    }
+    while let Some(done) = writers.join_next().await {
+        let (i, code, text) = done.unwrap();
+        assert_eq!(code, 200, "writer {i}: {text}");
+    }
 }

@@ -113,6 +113,62 @@ async fn label_selectors_filter_lists() {
     }
 }
 
+/// A label selector in a query, percent-encoded.
+fn label_query(selector: &str) -> String {
+    let encoded: String = selector
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("/api/v1/namespaces/default/configmaps?labelSelector={encoded}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_selectors_follow_the_apimachinery_grammar() {
+    let sim = common::start().await;
+    let c = sim.admin_client().await.unwrap();
+    config_map(&c, "default", "web", json!({"app": "web", "rank": "2"})).await;
+    config_map(&c, "default", "db", json!({"app": "db", "rank": "10"})).await;
+    config_map(&c, "default", "blank", json!({"app": ""})).await;
+    let cases: &[(&str, &[&str])] = &[
+        // Operators need no blanks around them; an empty set or entry stands for the empty value.
+        ("app in(web)", &["web"]),
+        ("app in ()", &["blank"]),
+        ("app in (db,)", &["blank", "db"]),
+        ("app=", &["blank"]),
+        ("rank>3", &["db"]),
+        ("rank<3,app", &["web"]),
+        // `in` is a value where a value is expected.
+        ("app notin (in)", &["blank", "db", "web"]),
+    ];
+    for (selector, want) in cases {
+        let r = common::get(&c, &label_query(selector)).await;
+        assert_eq!(r.code, 200, "{selector}: {}", r.text);
+        let mut got = names(&r.json());
+        got.remove("kube-root-ca.crt");
+        assert_eq!(got, set(want), "selector {selector}");
+    }
+    let key_msg = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+    let value_msg = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+    let refused = [
+        ("a=b=c", "found '=', expected: ',' or 'end of string'".to_string()),
+        ("app=web,", "found '', expected: identifier after ','".to_string()),
+        ("!=x", "found '!=', expected: !, identifier, or 'end of string'".to_string()),
+        ("bad_key-=x", format!("unable to parse requirement: <nil>: Invalid value: \"bad_key-\": {key_msg}")),
+        ("app=-x", format!("unable to parse requirement: values[0][app]: Invalid value: \"-x\": {value_msg}")),
+        ("app web", "unable to parse requirement: found 'web', expected: '=', '!=', '==', 'in', notin'".to_string()),
+        ("app in web", "unable to parse requirement: found 'web' expected: '('".to_string()),
+        ("rank>x", "unable to parse requirement: values[0]: Invalid value: \"x\": for 'Gt', 'Lt' operators, the value must be an integer".to_string()),
+    ];
+    for (selector, message) in refused {
+        common::get(&c, &label_query(selector))
+            .await
+            .assert_status(400, "BadRequest", &message);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn field_selectors_filter_by_the_fields_each_resource_supports() {
     let sim = common::start().await;

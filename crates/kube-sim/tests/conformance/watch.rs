@@ -251,6 +251,55 @@ async fn a_watch_ends_after_its_timeout() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zero_timeout_is_no_timeout() {
+    let sim = common::start().await;
+    let api: Api<ConfigMap> = Api::namespaced(sim.admin_client().await.unwrap(), "default");
+    let mut w = Box::pin(
+        api.watch(&WatchParams::default().timeout(0).disable_bookmarks(), "0")
+            .await
+            .unwrap(),
+    );
+    // Zero means "unset": the watch is still open well after it began.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    api.create(&PostParams::default(), &cm("late", json!({})))
+        .await
+        .unwrap();
+    loop {
+        let (kind, name, _) = next_change(&mut w).await;
+        if name == "late" {
+            assert_eq!(kind, "ADDED");
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_watch_path_with_a_name_watches_that_object_only() {
+    let sim = common::start().await;
+    let client = sim.admin_client().await.unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let pp = PostParams::default();
+    let a = api.create(&pp, &cm("a", json!({}))).await.unwrap();
+    api.create(&pp, &cm("b", json!({}))).await.unwrap();
+    let rv = a.metadata.resource_version.unwrap();
+    let request = axum::http::Request::get(format!(
+        "/api/v1/watch/namespaces/default/configmaps/a?resourceVersion={rv}"
+    ))
+    .body(Vec::new())
+    .unwrap();
+    let mut w = Box::pin(client.request_events::<ConfigMap>(request).await.unwrap());
+    let set = |v: &str| Patch::Merge(json!({"data": {"v": v}}));
+    api.patch("b", &PatchParams::default(), &set("1"))
+        .await
+        .unwrap();
+    api.patch("a", &PatchParams::default(), &set("2"))
+        .await
+        .unwrap();
+    // b's creation and change are not in it.
+    assert_eq!(next_change(&mut w).await, change("MODIFIED", "a", "2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_lists_send_the_state_then_an_initial_events_end_bookmark() {
     let sim = common::start().await;
     let c = sim.admin_client().await.unwrap();
