@@ -69,6 +69,31 @@ fn timestamp_at(batch: &RecordBatch, name: &str, i: usize) -> i64 {
         .value(i)
 }
 
+fn float_at(batch: &RecordBatch, name: &str, i: usize) -> f64 {
+    batch
+        .column_by_name(name)
+        .unwrap()
+        .as_primitive::<Float64Type>()
+        .value(i)
+}
+
+fn count_at(batch: &RecordBatch, name: &str, i: usize) -> i64 {
+    batch
+        .column_by_name(name)
+        .unwrap()
+        .as_primitive::<Int64Type>()
+        .value(i)
+}
+
+fn text_at(batch: &RecordBatch, name: &str, i: usize) -> String {
+    batch
+        .column_by_name(name)
+        .unwrap()
+        .as_string::<i32>()
+        .value(i)
+        .to_string()
+}
+
 fn int_at(batch: &RecordBatch, name: &str, i: usize) -> i32 {
     batch
         .column_by_name(name)
@@ -128,11 +153,7 @@ fn every_output_value_matches_the_hand_worked_example() {
     rows(read_table(&output, "hourly"), |date, b, i| {
         hourly.push((
             (
-                b.column_by_name("sensor_id")
-                    .unwrap()
-                    .as_string::<i32>()
-                    .value(i)
-                    .to_string(),
+                text_at(b, "sensor_id", i),
                 b.column_by_name("hour")
                     .unwrap()
                     .as_primitive::<TimestampMicrosecondType>()
@@ -140,18 +161,9 @@ fn every_output_value_matches_the_hand_worked_example() {
             ),
             (
                 date.to_string(),
-                b.column_by_name("pm25_avg")
-                    .unwrap()
-                    .as_primitive::<Float64Type>()
-                    .value(i),
-                b.column_by_name("pm10_avg")
-                    .unwrap()
-                    .as_primitive::<Float64Type>()
-                    .value(i),
-                b.column_by_name("readings")
-                    .unwrap()
-                    .as_primitive::<Int64Type>()
-                    .value(i),
+                float_at(b, "pm25_avg", i),
+                float_at(b, "pm10_avg", i),
+                count_at(b, "readings", i),
             ),
         ));
     });
@@ -183,13 +195,7 @@ fn every_output_value_matches_the_hand_worked_example() {
     let mut daily = Vec::new();
     rows(read_table(&output, "aqi_daily"), |date, b, i| {
         let int = |name: &str| int_at(b, name, i);
-        let text = |name: &str| {
-            b.column_by_name(name)
-                .unwrap()
-                .as_string::<i32>()
-                .value(i)
-                .to_string()
-        };
+        let text = |name: &str| text_at(b, name, i);
         daily.push((
             (text("sensor_id"), date.to_string()),
             (
@@ -230,10 +236,7 @@ fn every_output_value_matches_the_hand_worked_example() {
             ts("end"),
             int("hours"),
             int("peak_aqi"),
-            b.column_by_name("peak_pm25")
-                .unwrap()
-                .as_primitive::<Float64Type>()
-                .value(i),
+            float_at(b, "peak_pm25", i),
         ));
     });
     alerts.sort_by_key(|a| a.1);
@@ -335,19 +338,9 @@ fn padded_fields_are_read_as_their_values() {
     let mut hourly = Vec::new();
     rows(read_table(&output, "hourly"), |_, b, i| {
         hourly.push((
-            b.column_by_name("sensor_id")
-                .unwrap()
-                .as_string::<i32>()
-                .value(i)
-                .to_string(),
-            b.column_by_name("pm25_avg")
-                .unwrap()
-                .as_primitive::<Float64Type>()
-                .value(i),
-            b.column_by_name("readings")
-                .unwrap()
-                .as_primitive::<Int64Type>()
-                .value(i),
+            text_at(b, "sensor_id", i),
+            float_at(b, "pm25_avg", i),
+            count_at(b, "readings", i),
         ));
     });
     // (10 + 30) / 2 = 20 µg/m³ over 2 readings.
