@@ -6,9 +6,8 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{bin, read_table, run_ok, summary};
-use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
+use common::{bin, counts, floats, instants, ints, read_table, run_ok, strings, summary};
+use datafusion::arrow::array::RecordBatch;
 
 /// Columns in a non-canonical order plus an extra column, to show columns
 /// are taken by name.
@@ -59,47 +58,6 @@ fn rows(table: Vec<(String, RecordBatch)>, mut each: impl FnMut(&str, &RecordBat
             each(date, batch, i);
         }
     }
-}
-
-fn timestamp_at(batch: &RecordBatch, name: &str, i: usize) -> i64 {
-    batch
-        .column_by_name(name)
-        .unwrap()
-        .as_primitive::<TimestampMicrosecondType>()
-        .value(i)
-}
-
-fn float_at(batch: &RecordBatch, name: &str, i: usize) -> f64 {
-    batch
-        .column_by_name(name)
-        .unwrap()
-        .as_primitive::<Float64Type>()
-        .value(i)
-}
-
-fn count_at(batch: &RecordBatch, name: &str, i: usize) -> i64 {
-    batch
-        .column_by_name(name)
-        .unwrap()
-        .as_primitive::<Int64Type>()
-        .value(i)
-}
-
-fn text_at(batch: &RecordBatch, name: &str, i: usize) -> String {
-    batch
-        .column_by_name(name)
-        .unwrap()
-        .as_string::<i32>()
-        .value(i)
-        .to_string()
-}
-
-fn int_at(batch: &RecordBatch, name: &str, i: usize) -> i32 {
-    batch
-        .column_by_name(name)
-        .unwrap()
-        .as_primitive::<Int32Type>()
-        .value(i)
 }
 
 #[test]
@@ -153,17 +111,14 @@ fn every_output_value_matches_the_hand_worked_example() {
     rows(read_table(&output, "hourly"), |date, b, i| {
         hourly.push((
             (
-                text_at(b, "sensor_id", i),
-                b.column_by_name("hour")
-                    .unwrap()
-                    .as_primitive::<TimestampMicrosecondType>()
-                    .value(i),
+                strings(b, "sensor_id").value(i).to_string(),
+                instants(b, "hour").value(i),
             ),
             (
                 date.to_string(),
-                float_at(b, "pm25_avg", i),
-                float_at(b, "pm10_avg", i),
-                count_at(b, "readings", i),
+                floats(b, "pm25_avg").value(i),
+                floats(b, "pm10_avg").value(i),
+                counts(b, "readings").value(i),
             ),
         ));
     });
@@ -194,8 +149,8 @@ fn every_output_value_matches_the_hand_worked_example() {
     // s2 on 03-02: 9.1 → 51 and 55 → 51.
     let mut daily = Vec::new();
     rows(read_table(&output, "aqi_daily"), |date, b, i| {
-        let int = |name: &str| int_at(b, name, i);
-        let text = |name: &str| text_at(b, name, i);
+        let int = |name: &str| ints(b, name).value(i);
+        let text = |name: &str| strings(b, name).value(i).to_string();
         daily.push((
             (text("sensor_id"), date.to_string()),
             (
@@ -228,15 +183,15 @@ fn every_output_value_matches_the_hand_worked_example() {
     // after the empty 04h. Kept: 1000 is not above the limit.
     let mut alerts = Vec::new();
     rows(read_table(&output, "alerts"), |date, b, i| {
-        let ts = |name: &str| timestamp_at(b, name, i);
-        let int = |name: &str| int_at(b, name, i);
+        let ts = |name: &str| instants(b, name).value(i);
+        let int = |name: &str| ints(b, name).value(i);
         alerts.push((
             date.to_string(),
             ts("start"),
             ts("end"),
             int("hours"),
             int("peak_aqi"),
-            float_at(b, "peak_pm25", i),
+            floats(b, "peak_pm25").value(i),
         ));
     });
     alerts.sort_by_key(|a| a.1);
@@ -284,8 +239,8 @@ fn an_episode_across_midnight_and_files_is_one_row_under_its_first_day() {
 
     let mut alerts = Vec::new();
     rows(read_table(&output, "alerts"), |date, b, i| {
-        let ts = |name: &str| timestamp_at(b, name, i);
-        let int = |name: &str| int_at(b, name, i);
+        let ts = |name: &str| instants(b, name).value(i);
+        let int = |name: &str| ints(b, name).value(i);
         alerts.push((
             date.to_string(),
             ts("start"),
@@ -338,9 +293,9 @@ fn padded_fields_are_read_as_their_values() {
     let mut hourly = Vec::new();
     rows(read_table(&output, "hourly"), |_, b, i| {
         hourly.push((
-            text_at(b, "sensor_id", i),
-            float_at(b, "pm25_avg", i),
-            count_at(b, "readings", i),
+            strings(b, "sensor_id").value(i).to_string(),
+            floats(b, "pm25_avg").value(i),
+            counts(b, "readings").value(i),
         ));
     });
     // (10 + 30) / 2 = 20 µg/m³ over 2 readings.

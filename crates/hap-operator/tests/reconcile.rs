@@ -302,13 +302,10 @@ async fn size_zero_suspends_and_one_resumes() {
     })
     .await;
     // Everything else stays.
-    assert!(h.api::<Service>().get_opt(SVC).await.unwrap().is_some());
+    assert!(h.exists::<Service>(SVC).await);
     assert!(
-        h.api::<Secret>()
-            .get_opt(&names::token_secret("example-hapcontainer"))
+        h.exists::<Secret>(&names::token_secret("example-hapcontainer"))
             .await
-            .unwrap()
-            .is_some()
     );
     h.hapcontainers()
         .patch(
@@ -348,7 +345,7 @@ spec:
             && configured.message.contains("AWS_ACCESS_KEY_ID")
     );
     assert!(
-        h.api::<Pod>().get_opt("s3-happod").await.unwrap().is_none(),
+        !h.exists::<Pod>("s3-happod").await,
         "no pod until it can run"
     );
     eventually(Duration::from_secs(10), "a warning event", || {
@@ -675,26 +672,10 @@ spec:
         .unwrap();
     eventually(Duration::from_secs(30), "Spark RBAC removed", || async {
         let left = (
-            h.api::<Role>()
-                .get_opt("spark-spark")
-                .await
-                .map_err(|e| e.to_string())?
-                .is_some(),
-            h.api::<RoleBinding>()
-                .get_opt("spark-spark")
-                .await
-                .map_err(|e| e.to_string())?
-                .is_some(),
-            h.api::<ServiceAccount>()
-                .get_opt("spark-spark")
-                .await
-                .map_err(|e| e.to_string())?
-                .is_some(),
-            h.api::<Service>()
-                .get_opt("spark-spark-driver")
-                .await
-                .map_err(|e| e.to_string())?
-                .is_some(),
+            h.exists::<Role>("spark-spark").await,
+            h.exists::<RoleBinding>("spark-spark").await,
+            h.exists::<ServiceAccount>("spark-spark").await,
+            h.exists::<Service>("spark-spark-driver").await,
         );
         if left == (false, false, false, false) {
             Ok(())
@@ -704,13 +685,7 @@ spec:
     })
     .await;
     h.wait_phase("spark", "Running").await;
-    assert!(
-        h.api::<PersistentVolumeClaim>()
-            .get_opt("spark-workspace")
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(h.exists::<PersistentVolumeClaim>("spark-workspace").await);
 }
 
 #[tokio::test]
@@ -751,11 +726,7 @@ spec:
         ("my-token", "jupyter")
     );
     assert!(
-        h.api::<Secret>()
-            .get_opt("mine-jupyter")
-            .await
-            .unwrap()
-            .is_none(),
+        !h.exists::<Secret>("mine-jupyter").await,
         "no token is generated"
     );
 }

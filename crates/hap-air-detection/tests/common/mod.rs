@@ -123,16 +123,20 @@ pub fn read_table(output_dir: &Path, table: &str) -> Vec<(String, RecordBatch)> 
     rows
 }
 
-fn strings<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
+// Typed views of an output column, by name.
+pub fn strings<'a>(batch: &'a RecordBatch, name: &str) -> &'a StringArray {
     batch.column_by_name(name).unwrap().as_string::<i32>()
 }
-fn floats<'a>(batch: &'a RecordBatch, name: &str) -> &'a Float64Array {
+pub fn floats<'a>(batch: &'a RecordBatch, name: &str) -> &'a Float64Array {
     batch.column_by_name(name).unwrap().as_primitive()
 }
-fn ints<'a>(batch: &'a RecordBatch, name: &str) -> &'a Int32Array {
+pub fn ints<'a>(batch: &'a RecordBatch, name: &str) -> &'a Int32Array {
     batch.column_by_name(name).unwrap().as_primitive()
 }
-fn instants<'a>(batch: &'a RecordBatch, name: &str) -> &'a TimestampMicrosecondArray {
+pub fn counts<'a>(batch: &'a RecordBatch, name: &str) -> &'a Int64Array {
+    batch.column_by_name(name).unwrap().as_primitive()
+}
+pub fn instants<'a>(batch: &'a RecordBatch, name: &str) -> &'a TimestampMicrosecondArray {
     let column = batch.column_by_name(name).unwrap();
     assert!(
         matches!(column.data_type(), DataType::Timestamp(_, Some(tz)) if &**tz == "UTC"),

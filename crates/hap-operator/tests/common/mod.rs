@@ -209,6 +209,21 @@ impl Harness {
         Api::namespaced(self.admin.clone(), NS)
     }
 
+    /// Whether an object of kind K with this name exists in the test namespace.
+    pub async fn exists<K>(&self, name: &str) -> bool
+    where
+        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        self.api::<K>()
+            .get_opt(name)
+            .await
+            .unwrap_or_else(|e| panic!("get {name}: {e}"))
+            .is_some()
+    }
+
     /// Creates a HapContainer from YAML (as the admin).
     pub async fn create(&self, yaml: &str) -> HapContainer {
         let hc: HapContainer = serde_saphyr::from_str(yaml).expect("HapContainer YAML");
