@@ -1,0 +1,549 @@
+#!/usr/bin/env bash
+# A real single-node Kubernetes cluster on this machine, for the tests (run as root).
+#
+#   scripts/cluster.sh up             start it; the last line printed is the admin kubeconfig's path
+#   scripts/cluster.sh down           stop it and remove its processes, mounts, network and cgroups
+#   scripts/cluster.sh status         what runs
+#   scripts/cluster.sh load IMAGE...  copy images from the local Docker engine into the node
+#
+# The Kubernetes components are built from the k8s.io/kubernetes Go module (testing/cluster) and
+# CoreDNS from its module; etcd, containerd, runc and the CNI plugins are Debian unstable's packages.
+# Everything runs in a network namespace of its own, reached from the host over one veth pair:
+# the host side is $HOST_IP, the node is $NODE_IP. docs/local-cluster.md has the details.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cache=${HAP_CACHE:-$HOME/.cache/hap}
+cdir=$cache/cluster
+state=${HAP_CLUSTER_STATE:-$cdir/state}   # certs, etcd, kubelet and containerd roots, logs
+run=/run/hap-cluster                      # sockets and runtime state
+netns=hap-cluster
+logs=$state/logs
+
+# Addresses from the benchmarking range 198.18.0.0/15 (RFC 2544), which real networks do not route.
+HOST_IP=198.18.0.1
+NODE_IP=198.18.0.2
+POD_CIDR=198.18.128.0/24
+SERVICE_CIDR=198.19.0.0/24
+API_SERVICE_IP=198.19.0.1
+DNS_SERVICE_IP=198.19.0.10
+NODE_NAME=hap-node
+K8S_VERSION=v1.36.4
+
+log() { printf 'cluster: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+# debian_source and apt_download
+source "$repo/scripts/lib/debian.sh"
+
+# --- Binaries ------------------------------------------------------------------------------
+
+debroot=$cdir/debian/root
+# Debian's packages, unpacked with dpkg -x (no install, no maintainer scripts): unstable's, except
+# runc, whose unstable build needs a newer glibc than this machine's release has; that one comes
+# from the machine's own release (runc is linked against the C library; the Go programs are not
+# tied to one).
+install_debian() {
+  local stable stamp=$cdir/debian/packages packages p
+  stable=$(debian_source | cut -d' ' -f2)
+  packages="sid/etcd-server sid/containerd sid/containernetworking-plugins sid/busybox-static $stable/runc"
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$packages" ] && return
+  log "fetching $packages from Debian"
+  rm -rf "$cdir/debian" && mkdir -p "$cdir/debian/debs"
+  for p in $packages; do
+    apt_download "${p%/*}" "${p#*/}" "$cdir/debian/debs"
+    ls "$cdir/debian/debs/${p#*/}"_*.deb >/dev/null
+  done
+  for p in "$cdir"/debian/debs/*.deb; do dpkg -x "$p" "$debroot"; done
+  echo "$packages" > "$stamp"
+}
+
+# go_build MODULE_DIR NAME PACKAGE LDFLAGS: builds into $cdir/bin/<hash of the module's sources>/NAME,
+# so a warm `up` finds it and a changed go.sum or source builds anew.
+go_build() {
+  local dir=$1 name=$2 pkg=$3 ldflags=$4 key out
+  key=$(cd "$dir" && cat go.mod go.sum $(find . -name '*.go' | sort) | sha256sum | cut -c1-16)
+  out=$cdir/bin/$key/$name
+  if [ ! -x "$out" ]; then
+    log "building $name from $dir (cold: many minutes)"
+    local start=$SECONDS
+    mkdir -p "$(dirname "$out")"
+    (cd "$dir" && GOFLAGS="${GOFLAGS:-} -p=2" CGO_ENABLED=0 nice -n 19 \
+      go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg") && mv "$out.tmp" "$out"
+    log "built $name in $((SECONDS - start)) s"
+  fi
+  echo "$out"
+}
+
+install_binaries() {
+  install_debian
+  local ld="-s -w" p
+  # What release the components report (kubectl version); upstream's build stamps the same fields.
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=36 -X $p.gitTreeState=clean"
+  done
+  hapkube=$(go_build "$repo/testing/cluster" hapkube ./cmd/hapkube "$ld")
+  pause=$(go_build "$repo/testing/cluster" pause ./cmd/pause "-s -w")
+  coredns=$(go_build "$repo/testing/cluster/coredns" coredns . "-s -w")
+  kubectl=$cache/bin/kubectl
+  [ -x "$kubectl" ] || die "kubectl is missing: run scripts/setup.sh"
+  export PATH=$debroot/usr/bin:$debroot/usr/sbin:$PATH
+}
+
+# --- Images without a registry ------------------------------------------------------------
+
+# oci_archive NAME ROOTFS CMD OUT: a one-layer OCI image archive of the directory ROOTFS, made
+# reproducibly (fixed owners and times), so the same inputs give the same image digest.
+oci_archive() {
+  local name=$1 rootfs=$2 cmd=$3 out=$4 dir layer config manifest
+  dir=$(mktemp -d) && mkdir -p "$dir/blobs/sha256"
+  tar -C "$rootfs" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf "$dir/layer.tar" .
+  layer=$(sha256sum < "$dir/layer.tar" | cut -d' ' -f1)
+  mv "$dir/layer.tar" "$dir/blobs/sha256/$layer"
+  printf '{"architecture":"amd64","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":%s},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+    "$cmd" "$layer" > "$dir/config"
+  config=$(sha256sum < "$dir/config" | cut -d' ' -f1)
+  printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%d}]}' \
+    "$config" "$(stat -c %s "$dir/config")" "$layer" "$(stat -c %s "$dir/blobs/sha256/$layer")" > "$dir/manifest"
+  manifest=$(sha256sum < "$dir/manifest" | cut -d' ' -f1)
+  mv "$dir/config" "$dir/blobs/sha256/$config" && mv "$dir/manifest" "$dir/blobs/sha256/$manifest"
+  printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%d,"annotations":{"io.containerd.image.name":"%s","org.opencontainers.image.ref.name":"%s"}}]}' \
+    "$manifest" "$(stat -c %s "$dir/blobs/sha256/$manifest")" "$name" "${name##*:}" > "$dir/index.json"
+  echo '{"imageLayoutVersion":"1.0.0"}' > "$dir/oci-layout"
+  tar -C "$dir" --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf "$out" . && rm -rf "$dir"
+}
+
+PAUSE_IMAGE=hap.local/pause:1      # the pod sandbox, from testing/cluster/cmd/pause
+BUSYBOX_IMAGE=hap.local/busybox:1  # a tiny image for tests: Debian's busybox-static, /bin/sh etc.
+
+# The node's own images, made here because there is no registry to pull them from.
+make_images() {
+  local root=$cdir/images/rootfs applet
+  rm -rf "$cdir/images" && mkdir -p "$root/pause" "$root/busybox/bin" "$root/busybox/etc" "$root/busybox/tmp"
+  cp "$pause" "$root/pause/pause"
+  oci_archive "$PAUSE_IMAGE" "$root/pause" '["/pause"]' "$cdir/images/pause.tar"
+  cp "$debroot/usr/bin/busybox" "$root/busybox/bin/busybox"
+  for applet in $("$debroot/usr/bin/busybox" --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$root/busybox/bin/$applet"
+  done
+  echo 'root:x:0:0:root:/:/bin/sh' > "$root/busybox/etc/passwd"
+  echo 'root:x:0:' > "$root/busybox/etc/group"
+  oci_archive "$BUSYBOX_IMAGE" "$root/busybox" '["/bin/sh"]' "$cdir/images/busybox.tar"
+}
+
+ctr_() { ctr --address "$run/containerd.sock" -n k8s.io "$@"; }
+
+# --- Certificates and configuration --------------------------------------------------------
+
+pki=$state/pki
+
+# cert NAME CN [ORG] [SANS]: a key and a certificate for NAME signed by the cluster's CA.
+cert() {
+  local name=$1 cn=$2 org=${3:-} sans=${4:-} subj
+  [ -f "$pki/$name.crt" ] && return
+  subj="/CN=$cn" && [ -z "$org" ] || subj="/O=$org/CN=$cn"
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$pki/$name.key" \
+    -subj "$subj" -out "$pki/$name.csr" 2>/dev/null
+  {
+    echo "basicConstraints=critical,CA:FALSE"
+    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    echo "extendedKeyUsage=serverAuth,clientAuth"
+    [ -z "$sans" ] || echo "subjectAltName=$sans"
+  } > "$pki/$name.ext"
+  openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$pki/$name.ext" -out "$pki/$name.crt" 2>/dev/null
+  rm -f "$pki/$name.csr" "$pki/$name.ext"
+}
+
+# kubeconfig NAME: a kubeconfig that authenticates with NAME's client certificate.
+kubeconfig() {
+  cat > "$state/$1.kubeconfig" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: hap
+  cluster: {server: "https://$NODE_IP:6443", certificate-authority: "$pki/ca.crt"}
+users:
+- name: $1
+  user: {client-certificate: "$pki/$1.crt", client-key: "$pki/$1.key"}
+contexts:
+- name: hap
+  context: {cluster: hap, user: $1}
+current-context: hap
+EOF
+}
+
+make_pki() {
+  mkdir -p "$pki"
+  if [ ! -f "$pki/ca.crt" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+      -subj /CN=hap-cluster-ca -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
+    # The ServiceAccount token signing key.
+    openssl ecparam -name prime256v1 -genkey -noout -out "$pki/sa.key"
+    openssl ec -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+  fi
+  cert apiserver kube-apiserver "" "IP:$NODE_IP,IP:127.0.0.1,IP:$API_SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  cert apiserver-kubelet-client kube-apiserver-kubelet-client system:masters
+  cert admin hap-admin system:masters
+  cert controller-manager system:kube-controller-manager
+  cert scheduler system:kube-scheduler
+  cert kubelet "system:node:$NODE_NAME" system:nodes
+  cert kube-proxy system:kube-proxy
+  cert coredns hap-coredns
+  local c
+  for c in admin controller-manager scheduler kubelet kube-proxy coredns; do kubeconfig "$c"; done
+}
+
+write_configs() {
+  mkdir -p "$state/cni" "$state/kubelet" "$state/pod-logs"
+  cat > "$state/containerd.toml" <<EOF
+version = 3
+root = "$state/containerd"
+state = "$run/containerd"
+# Plugins that would reach outside the cluster's own directories, or that it does not use.
+disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt",
+  "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.blockfile", "io.containerd.snapshotter.v1.erofs", "io.containerd.differ.v1.erofs",
+  "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
+
+[grpc]
+  address = "$run/containerd.sock"
+[ttrpc]
+  address = "$run/containerd.sock.ttrpc"
+
+[plugins.'io.containerd.image-verifier.v1.bindir']
+  bin_dir = "$state/containerd-verifiers"
+
+[plugins.'io.containerd.cri.v1.images']
+  snapshotter = "overlayfs"
+  [plugins.'io.containerd.cri.v1.images'.pinned_images]
+    sandbox = "$PAUSE_IMAGE"
+
+[plugins.'io.containerd.cri.v1.runtime']
+  netns_mounts_under_state_dir = true
+  enable_cdi = false
+  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+    runtime_type = "io.containerd.runc.v2"
+    [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+      BinaryName = "$debroot/usr/sbin/runc"
+      SystemdCgroup = false
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = ["$debroot/usr/lib/cni"]
+    conf_dir = "$state/cni"
+EOF
+  cat > "$state/cni/10-hap.conflist" <<EOF
+{
+  "cniVersion": "1.0.0",
+  "name": "hap",
+  "plugins": [
+    {"type": "bridge", "bridge": "hapbr0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+     "ipam": {"type": "host-local", "dataDir": "$run/cni-ipam",
+              "ranges": [[{"subnet": "$POD_CIDR"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+    {"type": "portmap", "capabilities": {"portMappings": true}}
+  ]
+}
+EOF
+  # Pods get only the cluster's DNS: there is no upstream resolver to forward to.
+  echo "# no upstream resolver" > "$state/resolv.conf"
+  cat > "$state/kubelet.yaml" <<EOF
+apiVersion: kubelet.config.k8s.io/v1beta1
+kind: KubeletConfiguration
+# This machine mounts cgroup v1 controllers (and an empty cgroup2); cgroupfs is the driver the
+# runtime uses too (there is no systemd), and every cgroup lives under one root removed by down.
+failCgroupV1: false
+cgroupDriver: cgroupfs
+cgroupRoot: /hap-cluster
+containerRuntimeEndpoint: unix://$run/containerd.sock
+authentication:
+  anonymous: {enabled: false}
+  webhook: {enabled: true}
+  x509: {clientCAFile: "$pki/ca.crt"}
+authorization: {mode: Webhook}
+clusterDomain: cluster.local
+clusterDNS: ["$DNS_SERVICE_IP"]
+resolvConf: "$state/resolv.conf"
+podLogsDir: "$state/pod-logs"
+volumePluginDir: "$state/kubelet/volume-plugins"
+readOnlyPort: 0
+healthzBindAddress: 127.0.0.1
+failSwapOn: false
+# A shared test machine: neither evict pods nor delete the loaded images when its disk fills.
+evictionHard: {memory.available: "100Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%"}
+imageGCHighThresholdPercent: 100
+imageGCLowThresholdPercent: 99
+EOF
+  cat > "$state/kube-proxy.yaml" <<EOF
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: "$state/kube-proxy.kubeconfig"}
+hostnameOverride: $NODE_NAME
+mode: iptables
+clusterCIDR: $POD_CIDR
+nodePortAddresses: ["$NODE_IP/32"]
+metricsBindAddress: 127.0.0.1:10249
+healthzBindAddress: 127.0.0.1:10256
+# Leave the machine-wide conntrack settings alone.
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+EOF
+  cat > "$state/Corefile" <<EOF
+.:53 {
+    bind $NODE_IP
+    ready 127.0.0.1:8181
+    health 127.0.0.1:8080
+    errors
+    cache 30
+    kubernetes cluster.local in-addr.arpa ip6.arpa {
+        kubeconfig $state/coredns.kubeconfig
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+    }
+}
+EOF
+}
+
+# What the API server needs beyond its defaults: CoreDNS's read access and the kube-dns Service,
+# whose endpoint is CoreDNS on the node.
+bootstrap_objects() {
+  cat <<EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "hap:coredns"}
+rules:
+- apiGroups: [""]
+  resources: [services, pods, namespaces]
+  verbs: [list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "hap:coredns"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "hap:coredns"}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: hap-coredns}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: kube-dns
+  namespace: kube-system
+  labels: {k8s-app: kube-dns}
+spec:
+  clusterIP: $DNS_SERVICE_IP
+  ports:
+  - {name: dns, port: 53, protocol: UDP}
+  - {name: dns-tcp, port: 53, protocol: TCP}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: kube-dns-node
+  namespace: kube-system
+  labels: {kubernetes.io/service-name: kube-dns, endpointslice.kubernetes.io/managed-by: hap-cluster}
+addressType: IPv4
+endpoints:
+- addresses: ["$NODE_IP"]
+ports:
+- {name: dns, port: 53, protocol: UDP}
+- {name: dns-tcp, port: 53, protocol: TCP}
+EOF
+}
+
+# --- Processes -----------------------------------------------------------------------------
+
+components="containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy coredns"
+
+in_ns() { nsenter --net="/run/netns/$netns" "$@"; }
+
+# start NAME COMMAND...: runs COMMAND in the cluster's network namespace, detached, logging to a file.
+start() {
+  local name=$1; shift
+  setsid nsenter --net="/run/netns/$netns" "$@" >>"$logs/$name.log" 2>&1 </dev/null &
+  echo $! > "$run/$name.pid"
+}
+
+pid_of() { cat "$run/$1.pid" 2>/dev/null; }
+alive() { local pid; pid=$(pid_of "$1") && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
+
+# fail NAME MESSAGE: says why up failed, shows the end of NAME's log and stops what was started.
+fail() {
+  log "$2"
+  log "last lines of $logs/$1.log:"
+  tail -n 30 "$logs/$1.log" >&2 || true
+  down >&2
+  die "up failed; the logs stay in $logs"
+}
+
+# wait_for NAME SECONDS COMMAND...: until COMMAND succeeds, while NAME's process lives.
+wait_for() {
+  local name=$1 limit=$2 deadline=$((SECONDS + $2)); shift 2
+  until "$@" >/dev/null 2>&1; do
+    alive "$name" || fail "$name" "$name exited"
+    [ "$SECONDS" -lt "$deadline" ] || fail "$name" "$name not ready after ${limit} s: $*"
+    sleep 0.5
+  done
+}
+
+kubectl_() { "$kubectl" --kubeconfig "$state/admin.kubeconfig" "$@"; }
+api_ready() { curl -sf --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" "https://$NODE_IP:6443/readyz"; }
+node_ready() { [ "$(kubectl_ get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
+
+setup_network() {
+  ip netns add "$netns"
+  ip link add hap0 type veth peer name hapnode0 netns "$netns"
+  ip addr add "$HOST_IP/30" dev hap0 && ip link set hap0 up
+  in_ns ip addr add "$NODE_IP/30" dev hapnode0
+  in_ns ip link set hapnode0 up
+  in_ns ip link set lo up
+  # Routing between pods and the node, and bridged pod traffic seen by kube-proxy's rules; both
+  # settings belong to this namespace alone.
+  in_ns sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
+}
+
+# Machine-wide settings the kubelet sets on start (as it does on any node); down puts them back.
+kernel_tunables="vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops kernel.keys.root_maxkeys kernel.keys.root_maxbytes"
+
+# The cgroup root the kubelet puts pods under, in every cgroup hierarchy mounted here.
+cgroup_dirs() { awk '$3 == "cgroup" || $3 == "cgroup2" {print $2 "/hap-cluster"}' /proc/mounts; }
+
+up() {
+  if alive kube-apiserver && alive kubelet; then
+    log "already running"
+    echo "$state/admin.kubeconfig"
+    return
+  fi
+  [ "$(id -u)" = 0 ] || die "up needs root (network namespace, mounts, cgroups)"
+  local t0=$SECONDS d
+  down >/dev/null 2>&1 || true
+  install_binaries
+  [ -f "$cdir/images/busybox.tar" ] && [ "$cdir/images/pause.tar" -nt "$pause" ] || make_images
+  mkdir -p "$run" "$logs" && rm -f "$logs"/*.log
+  make_pki
+  write_configs
+  setup_network
+  for d in $(cgroup_dirs); do mkdir -p "$d"; done
+  sysctl $kernel_tunables > "$run/sysctl.saved"
+
+  log "starting containerd and etcd"
+  start containerd containerd --config "$state/containerd.toml"
+  start etcd etcd --name hap --data-dir "$state/etcd" \
+    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+    --initial-cluster hap=http://127.0.0.1:2380 --listen-metrics-urls http://127.0.0.1:2381
+  wait_for containerd 60 ctr_ version
+  ctr_ images ls -q | grep -qx "$PAUSE_IMAGE" || ctr_ images import "$cdir/images/pause.tar" >/dev/null
+  ctr_ images ls -q | grep -qx "$BUSYBOX_IMAGE" || ctr_ images import "$cdir/images/busybox.tar" >/dev/null
+  wait_for etcd 60 in_ns curl -sf http://127.0.0.1:2379/health
+
+  log "starting kube-apiserver"
+  start kube-apiserver "$hapkube" kube-apiserver \
+    --etcd-servers=http://127.0.0.1:2379 --advertise-address="$NODE_IP" --secure-port=6443 \
+    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" --client-ca-file="$pki/ca.crt" \
+    --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types=InternalIP \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+    --service-cluster-ip-range="$SERVICE_CIDR" --authorization-mode=Node,RBAC \
+    --enable-admission-plugins=NodeRestriction --allow-privileged=true
+  wait_for kube-apiserver 120 api_ready
+  bootstrap_objects | kubectl_ apply -f - >/dev/null
+
+  log "starting the controller manager, scheduler, kubelet, kube-proxy and CoreDNS"
+  start kube-controller-manager "$hapkube" kube-controller-manager \
+    --kubeconfig="$state/controller-manager.kubeconfig" \
+    --authentication-kubeconfig="$state/controller-manager.kubeconfig" --authorization-kubeconfig="$state/controller-manager.kubeconfig" \
+    --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" --use-service-account-credentials=true \
+    --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
+    --service-cluster-ip-range="$SERVICE_CIDR" --bind-address=127.0.0.1 --leader-elect=false
+  start kube-scheduler "$hapkube" kube-scheduler --kubeconfig="$state/scheduler.kubeconfig" \
+    --authentication-kubeconfig="$state/scheduler.kubeconfig" --authorization-kubeconfig="$state/scheduler.kubeconfig" \
+    --bind-address=127.0.0.1 --leader-elect=false
+  start kubelet "$hapkube" kubelet --config="$state/kubelet.yaml" --kubeconfig="$state/kubelet.kubeconfig" \
+    --root-dir="$state/kubelet" --cert-dir="$state/kubelet/pki" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP"
+  start kube-proxy "$hapkube" kube-proxy --config="$state/kube-proxy.yaml"
+  start coredns "$coredns" -conf "$state/Corefile"
+
+  wait_for kubelet 120 node_ready
+  wait_for kube-controller-manager 60 kubectl_ get serviceaccount default
+  wait_for coredns 60 in_ns curl -sf http://127.0.0.1:8181/ready
+  for d in kube-scheduler kube-proxy; do alive "$d" || fail "$d" "$d exited"; done
+  log "up in $((SECONDS - t0)) s: node $NODE_NAME at $NODE_IP, $("$hapkube" kube-apiserver --version 2>/dev/null)"
+  echo "$state/admin.kubeconfig"
+}
+
+# stop NAME: SIGTERM, then SIGKILL after 10 s.
+stop() {
+  local pid i
+  pid=$(pid_of "$1") || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for i in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$run/$1.pid"
+}
+
+down() {
+  local t0=$SECONDS c d m pid
+  [ "$(id -u)" = 0 ] || die "down needs root"
+  # The kubelet first, so it does not restart what the runtime then tears down pod by pod
+  # (CNI teardown, mounts).
+  stop kubelet
+  if alive containerd; then
+    local k=${hapkube:-$(ls -t "$cdir"/bin/*/hapkube 2>/dev/null | head -1)}
+    [ -z "$k" ] || timeout 120 "$k" stop-pods --runtime-endpoint "unix://$run/containerd.sock" >/dev/null 2>&1 || true
+  fi
+  for c in coredns kube-proxy kube-scheduler kube-controller-manager kube-apiserver etcd containerd; do stop "$c"; done
+  # Whatever is left: processes in the cluster's network namespace (shims) or in its cgroups (containers).
+  for pid in $(ip netns pids "$netns" 2>/dev/null) \
+             $(find $(cgroup_dirs) -name cgroup.procs -exec cat {} + 2>/dev/null); do
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  sleep 0.2
+  # Mounts under the cluster's directories, deepest first.
+  for m in $(awk -v s="$state/" -v r="$run/" 'index($2, s) == 1 || index($2, r) == 1 {print $2}' /proc/mounts | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" || true
+  done
+  ip netns del "$netns" 2>/dev/null || true
+  ip link del hap0 2>/dev/null || true
+  for d in $(cgroup_dirs); do
+    [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
+  # The kubelet links container logs from this fixed directory.
+  find /var/log/containers -maxdepth 1 -lname "$state/*" -delete 2>/dev/null || true
+  rmdir /var/log/containers 2>/dev/null || true
+  [ ! -f "$run/sysctl.saved" ] || sysctl -qp "$run/sysctl.saved"
+  # A fresh cluster on each up; the images, certificates and logs stay.
+  rm -rf "$run" "$state/etcd" "$state/kubelet" "$state/pod-logs"
+  log "down in $((SECONDS - t0)) s"
+}
+
+status() {
+  local c any=0
+  for c in $components; do
+    if alive "$c"; then echo "$c: running (pid $(pid_of "$c"))"; any=1; else echo "$c: stopped"; fi
+  done
+  if [ "$any" = 1 ] && alive kube-apiserver; then
+    kubectl=$cache/bin/kubectl
+    kubectl_ get nodes -o wide 2>&1 || true
+    echo "kubeconfig: $state/admin.kubeconfig"
+  fi
+}
+
+# load IMAGE...: from the local Docker engine into the node's containerd, where the kubelet finds them.
+load() {
+  alive containerd || die "the cluster is not running: scripts/cluster.sh up"
+  [ $# -gt 0 ] || die "usage: scripts/cluster.sh load IMAGE..."
+  export PATH=$debroot/usr/bin:$PATH
+  docker save "$@" | ctr_ images import - >&2
+  log "loaded $*"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  load) shift; load "$@" ;;
+  *) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac

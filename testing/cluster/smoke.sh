@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Smoke test of the local cluster (scripts/cluster.sh), as root: it comes up with a Ready node and a
+# v1.36 API server, runs a real pod from the node's busybox image, execs into it, answers on a
+# NodePort at the node IP from this machine, resolves Service names in the pod, and `down` leaves
+# no process, mount, interface, namespace or cgroup behind.
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cache=${HAP_CACHE:-$HOME/.cache/hap}
+kubectl=$cache/bin/kubectl
+cluster=$repo/scripts/cluster.sh
+passed=0 failed=0
+t0=$SECONDS
+
+check() {
+  local name=$1; shift
+  if "$@"; then
+    echo "ok    $name"; passed=$((passed + 1))
+  else
+    echo "FAIL  $name"; failed=$((failed + 1))
+  fi
+}
+finish() { echo "smoke test took $((SECONDS - t0)) s"; echo "$passed passed, $failed failed"; [ "$failed" = 0 ]; exit; }
+
+[ -x "$kubectl" ] || "$repo/scripts/setup.sh" >/dev/null
+
+kc=$("$cluster" up | tail -1)
+check "up prints a kubeconfig on its last line" test -f "$kc"
+[ -f "$kc" ] || { "$cluster" down; finish; }
+k() { "$kubectl" --kubeconfig "$kc" "$@"; }
+
+node_ip=$(k get nodes -o 'jsonpath={.items[0].status.addresses[?(@.type=="InternalIP")].address}')
+check "one node, Ready" test "$(k get nodes --no-headers | awk '{print $2}' | tr '\n' ' ')" = "Ready "
+check "server is v1.36" bash -c "'$kubectl' --kubeconfig '$kc' version | grep -q '^Server Version: v1\.36\.'"
+check "a second up is harmless" test "$("$cluster" up 2>/dev/null | tail -1)" = "$kc"
+
+k apply -f - >/dev/null <<'EOF'
+apiVersion: v1
+kind: Pod
+metadata: {name: smoke, labels: {app: smoke}}
+spec:
+  containers:
+  - name: web
+    image: hap.local/busybox:1
+    command: [sh, -c, "mkdir -p /www && echo hello from hap > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    ports: [{containerPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: smoke}
+spec:
+  type: NodePort
+  selector: {app: smoke}
+  ports: [{port: 8080, targetPort: 8080}]
+EOF
+check "the pod runs" k wait --for=condition=Ready pod/smoke --timeout=120s
+check "exec in the pod" test "$(k exec smoke -- cat /www/index.html)" = "hello from hap"
+node_port=$(k get service smoke -o 'jsonpath={.spec.ports[0].nodePort}')
+check "NodePort answers at $node_ip:$node_port from the host" \
+  bash -c "curl -sf --max-time 10 http://$node_ip:$node_port/ | grep -qx 'hello from hap'"
+api_ip=$(k get service kubernetes -o 'jsonpath={.spec.clusterIP}')
+check "DNS: kubernetes.default resolves in the pod" \
+  bash -c "'$kubectl' --kubeconfig '$kc' exec smoke -- nslookup kubernetes.default.svc.cluster.local | grep -q 'Address: $api_ip'"
+check "DNS and ClusterIP: the pod reaches its Service by name" \
+  bash -c "'$kubectl' --kubeconfig '$kc' exec smoke -- wget -qO- -T 10 http://smoke.default:8080/ | grep -qx 'hello from hap'"
+check "a Job's pod completes" bash -c "
+  '$kubectl' --kubeconfig '$kc' create job smoke-job --image=hap.local/busybox:1 -- true >/dev/null &&
+  '$kubectl' --kubeconfig '$kc' wait --for=condition=Complete job/smoke-job --timeout=120s >/dev/null"
+
+"$cluster" down
+check "down: no cluster process left" bash -c "! ps -eo args | grep -v grep | grep -q -e '$cache/cluster/' -e 'pause$'"
+check "down: no mount left" bash -c "! grep -q -e hap-cluster -e '$cache/cluster' /proc/mounts"
+check "down: no interface or namespace left" bash -c "! ip -o link | grep -q hap && ! ip netns | grep -q hap"
+check "down: no cgroup left" bash -c "! ls -d /sys/fs/cgroup/*/hap-cluster 2>/dev/null | grep -q ."
+check "status: everything stopped" bash -c "! '$cluster' status | grep -q running"
+finish
