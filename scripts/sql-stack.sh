@@ -1,0 +1,348 @@
+#!/usr/bin/env bash
+# The SQL stack as real processes on loopback, with no cluster:
+#   an S3 server (s3s-fs) with one bucket, MariaDB, the Hive standalone metastore, Trino (one
+#   coordinator that also runs tasks, with the `hive` catalog) and Superset.
+#
+#   scripts/sql-stack.sh up       install what is missing, start everything, print the connection lines
+#   scripts/sql-stack.sh status   say what runs
+#   scripts/sql-stack.sh down     stop everything and check that nothing is left
+#
+# Downloads and installs are cached under $HAP_CACHE (default ~/.cache/hap)/sql-stack; the running
+# stack keeps its data, logs and generated credentials in $HAP_SQL_STACK_STATE (default
+# $HAP_CACHE/sql-stack/state, mode 0700). The configuration files are those in
+# testing/sql-stack/config, with their @NAME@ placeholders filled in. See docs/sql-stack.md.
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cache=${HAP_CACHE:-$HOME/.cache/hap}
+home=$cache/sql-stack
+state=${HAP_SQL_STACK_STATE:-$home/state}
+config=$repo/testing/sql-stack/config
+bucket=air-quality
+region=us-east-1
+schema=air
+
+trino_version=476
+s3s_version=0.14.1
+superset_pins=(apache-superset==5.0.0 'trino[sqlalchemy]==0.336.0' duckdb==1.4.2 pyarrow==19.0.1)
+
+log() { printf 'sql-stack: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+# --- installation (each step skipped when its result is already in the cache) -----------------
+
+# Debian's private-apt helpers (debian_source, apt_download) from scripts/setup.sh, reused as they are.
+load_debian_helpers() {
+  eval "$(sed -n '/^debian_source() {/,/^}/p;/^apt_download() {/,/^}/p' "$repo/scripts/setup.sh")"
+  declare -F apt_download >/dev/null || die "scripts/setup.sh no longer defines apt_download"
+}
+
+# Packages from this machine's own Debian release, installed system-wide (CI runs as root).
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return
+  [ "$(id -u)" -eq 0 ] || die "please install: ${missing[*]} (needs root)"
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+install_system_packages() {
+  # The MariaDB server and client binaries only: the service scripts of mariadb-server are not
+  # wanted, since the stack runs its own server. Java 17 runs Maven and the metastore (Hadoop 3.3
+  # does not run on Java 24+, where the security manager is gone).
+  apt_install mariadb-server-core mariadb-client-core openjdk-17-jre-headless maven python3-venv
+}
+
+# Trino 476 needs Java 24+. Debian unstable's OpenJDK 25 is unpacked into the cache together with
+# unstable's C library, which it is built against, and run through that library's loader.
+install_jdk25() {
+  local dir=$home/jdk25
+  [ -x "$dir/bin/java" ] && return
+  log "fetching OpenJDK 25 from Debian unstable"
+  load_debian_helpers
+  rm -rf "$dir" && mkdir -p "$dir/bin"
+  apt_download sid openjdk-25-jre-headless "$dir/debs"
+  apt_download sid libc6 "$dir/debs"
+  for deb in "$dir"/debs/*.deb; do dpkg -x "$deb" "$dir/root"; done
+  # Debian links the JDK's configuration files into /etc; point the links at the unpacked copies.
+  find "$dir/root/usr/lib/jvm" -type l -lname '/etc/*' | while read -r link; do
+    ln -sfn "$dir/root$(readlink "$link")" "$link"
+  done
+  cat > "$dir/bin/java" <<EOF
+#!/bin/sh
+lib=$dir/root/usr/lib/x86_64-linux-gnu
+exec "\$lib/ld-linux-x86-64.so.2" --library-path "\$lib" $dir/root/usr/lib/jvm/java-25-openjdk-amd64/bin/java "\$@"
+EOF
+  chmod +x "$dir/bin/java"
+  "$dir/bin/java" -version 2>&1 | head -1 >&2
+}
+
+install_trino() {
+  local dir=$home/trino
+  if [ ! -x "$dir/trino-server-$trino_version/bin/launcher" ]; then
+    log "fetching Trino $trino_version (about 800 MB)"
+    mkdir -p "$home/dl" "$dir"
+    mvn -q -B dependency:copy -Dartifact="io.trino:trino-server:$trino_version:tar.gz" -DoutputDirectory="$home/dl" >&2
+    tar -xzf "$home/dl/trino-server-$trino_version.tar.gz" -C "$dir"
+    rm "$home/dl/trino-server-$trino_version.tar.gz"
+  fi
+  # Only the plugin this stack uses: loading all sixty would slow every start.
+  mkdir -p "$dir/plugins"
+  ln -sfn "$dir/trino-server-$trino_version/plugin/hive" "$dir/plugins/hive"
+  if [ ! -f "$dir/trino-cli-$trino_version-executable.jar" ]; then
+    mvn -q -B dependency:copy -Dartifact="io.trino:trino-cli:$trino_version:jar:executable" -DoutputDirectory="$dir" >&2
+  fi
+}
+
+install_metastore() {
+  local lib=$home/metastore-lib pom=$repo/testing/sql-stack/metastore-jars/pom.xml
+  [ -f "$lib/.done" ] && [ "$lib/.done" -nt "$pom" ] && return
+  log "fetching the Hive metastore and its class path"
+  rm -rf "$lib"
+  # Old log bindings that Hadoop's dependencies bring would compete with the metastore's log4j2.
+  mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
+    -DexcludeArtifactIds=slf4j-log4j12,slf4j-reload4j,log4j,reload4j -DoutputDirectory="$lib" >&2
+  touch "$lib/.done"
+}
+
+install_s3() {
+  [ -x "$home/s3s-fs/bin/s3s-fs" ] && return
+  log "building s3s-fs $s3s_version (a few minutes)"
+  cargo install --quiet --locked s3s-fs --version "$s3s_version" --features binary --root "$home/s3s-fs" >&2
+}
+
+install_superset() {
+  local venv=$home/superset-venv
+  [ -f "$venv/.done" ] && [ "$(cat "$venv/.done")" = "${superset_pins[*]}" ] && return
+  log "installing Superset into $venv (a few minutes)"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet "${superset_pins[@]}" >&2
+  echo "${superset_pins[*]}" > "$venv/.done"
+}
+
+install_all() {
+  install_system_packages
+  install_jdk25
+  install_trino
+  install_metastore
+  install_s3
+  install_superset
+}
+
+# --- running -------------------------------------------------------------------------------------
+
+components=(superset trino metastore mariadb s3)
+
+# A port nobody listens on now, preferring $1 when it is free.
+free_port() {
+  python3 - "${1:-0}" <<'EOF'
+import socket, sys
+def try_bind(p):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); return s.getsockname()[1]
+    except OSError:
+        return None
+    finally:
+        s.close()
+print(try_bind(int(sys.argv[1])) or try_bind(0))
+EOF
+}
+
+secret() { python3 -c 'import secrets; print(secrets.token_hex(int(__import__("sys").argv[1])))' "$1"; }
+
+# wait_for NAME SECONDS COMMAND...: polls COMMAND until it succeeds, failing if NAME's process dies.
+wait_for() {
+  local name=$1 deadline=$((SECONDS + $2)); shift 2
+  until "$@" >/dev/null 2>&1; do
+    running "$name" || die "$name exited during start; see $state/logs/$name.log"
+    [ $SECONDS -lt $deadline ] || die "$name did not become ready; see $state/logs/$name.log"
+    sleep 1
+  done
+}
+
+running() { [ -f "$state/pids/$1" ] && kill -0 "$(cat "$state/pids/$1")" 2>/dev/null; }
+
+# start NAME COMMAND...: runs COMMAND in its own session, output to logs/NAME.log, pid in pids/NAME.
+start() {
+  local name=$1; shift
+  setsid "$@" > "$state/logs/$name.log" 2>&1 < /dev/null &
+  echo $! > "$state/pids/$name"
+}
+
+port_open() { python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$1"; }
+
+# render SRC DEST: a config file with its @NAME@ placeholders filled in from the ports and paths.
+render() {
+  mkdir -p "$(dirname "$2")"
+  sed -e "s|@STATE@|$state|g" -e "s|@MARIADB_PORT@|$MARIADB_PORT|g" -e "s|@METASTORE_PORT@|$METASTORE_PORT|g" \
+      -e "s|@S3_ENDPOINT@|$S3_ENDPOINT|g" -e "s|@S3_REGION@|$region|g" -e "s|@S3_BUCKET@|$bucket|g" \
+      -e "s|@TRINO_PORT@|$TRINO_PORT|g" -e "s|@TRINO_NODE_ID@|$TRINO_NODE_ID|g" \
+      -e "s|@TRINO_PLUGIN_DIR@|$home/trino/plugins|g" "$1" > "$2"
+  if grep -q '@[A-Z0-9_]*@' "$2"; then die "unfilled placeholder in $2"; fi
+}
+
+print_lines() {
+  # shellcheck disable=SC1091
+  . "$state/env"
+  echo "TRINO_URL=http://127.0.0.1:$TRINO_PORT"
+  echo "SUPERSET_URL=http://127.0.0.1:$SUPERSET_PORT"
+  echo "S3_ENDPOINT=$S3_ENDPOINT"
+  echo "S3_BUCKET=$bucket"
+  echo "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID"
+  echo "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY"
+  echo "TRINO_CATALOG=hive"
+  echo "TRINO_SCHEMA=$schema"
+}
+
+all_running() { for c in "${components[@]}"; do running "$c" || return 1; done; }
+
+up() {
+  if all_running; then log "already running"; print_lines; return; fi
+  [ -d "$state" ] && down
+  install_all
+
+  # Credentials and ports for this run, readable by this user only.
+  rm -rf "$state" && mkdir -p "$state" && chmod 700 "$state"
+  mkdir -p "$state/logs" "$state/pids" "$state/s3/$bucket" "$state/mariadb" "$state/superset"
+  S3_PORT=$(free_port); MARIADB_PORT=$(free_port)
+  METASTORE_PORT=$(free_port 9083); TRINO_PORT=$(free_port); SUPERSET_PORT=$(free_port)
+  S3_ENDPOINT=http://127.0.0.1:$S3_PORT
+  TRINO_NODE_ID=$(python3 -c 'import uuid; print(uuid.uuid4())')
+  (umask 077; cat > "$state/env" <<EOF
+S3_PORT=$S3_PORT MARIADB_PORT=$MARIADB_PORT METASTORE_PORT=$METASTORE_PORT TRINO_PORT=$TRINO_PORT SUPERSET_PORT=$SUPERSET_PORT
+S3_ENDPOINT=$S3_ENDPOINT TRINO_NODE_ID=$TRINO_NODE_ID
+AWS_ACCESS_KEY_ID=hap$(secret 8) AWS_SECRET_ACCESS_KEY=$(secret 20)
+HAP_METASTORE_DB_PASSWORD=$(secret 16)
+SUPERSET_SECRET_KEY=$(secret 32) SUPERSET_ADMIN_USER=admin SUPERSET_ADMIN_PASSWORD=$(secret 12)
+EOF
+  )
+  # shellcheck disable=SC1091
+  . "$state/env"
+  local t0=$SECONDS
+
+  log "S3 server on $S3_ENDPOINT, bucket $bucket"
+  # s3s-fs serves each directory under its root as a bucket.
+  start s3 env AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
+    "$home/s3s-fs/bin/s3s-fs" --host 127.0.0.1 --port "$S3_PORT" "$state/s3"
+  wait_for s3 30 port_open "$S3_PORT"
+
+  log "MariaDB on 127.0.0.1:$MARIADB_PORT"
+  render "$config/mariadb/my.cnf" "$state/mariadb/my.cnf"
+  mariadb-install-db --defaults-file="$state/mariadb/my.cnf" --user="$(id -un)" \
+    --skip-test-db > "$state/logs/mariadb-install.log" 2>&1 || die "mariadb-install-db failed; see $state/logs/mariadb-install.log"
+  start mariadb mariadbd --defaults-file="$state/mariadb/my.cnf" --user="$(id -un)"
+  wait_for mariadb 60 port_open "$MARIADB_PORT"
+  # The install made this OS user a MariaDB administrator over the socket. The password goes
+  # through stdin, not the command line.
+  mariadb --defaults-file="$state/mariadb/my.cnf" -u "$(id -un)" <<EOF
+CREATE DATABASE metastore CHARACTER SET latin1 COLLATE latin1_bin;
+CREATE USER 'hive'@'127.0.0.1' IDENTIFIED BY '$HAP_METASTORE_DB_PASSWORD';
+GRANT ALL PRIVILEGES ON metastore.* TO 'hive'@'127.0.0.1';
+EOF
+
+  log "Hive metastore on 127.0.0.1:$METASTORE_PORT"
+  render "$config/metastore/metastore-site.xml" "$state/metastore/conf/metastore-site.xml"
+  render "$config/metastore/metastore-log4j2.properties" "$state/metastore/conf/metastore-log4j2.properties"
+  start metastore env HAP_METASTORE_DB_PASSWORD="$HAP_METASTORE_DB_PASSWORD" \
+    AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
+    "$(java17)" -Xmx512m $(java_opens) -cp "$state/metastore/conf:$home/metastore-lib/*" \
+    org.apache.hadoop.hive.metastore.HiveMetaStore
+  wait_for metastore 180 port_open "$METASTORE_PORT"
+
+  log "Trino on 127.0.0.1:$TRINO_PORT"
+  for f in node.properties jvm.config config.properties log.properties catalog/hive.properties; do
+    render "$config/trino/$f" "$state/trino/etc/$f"
+  done
+  start trino env AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
+    "$home/trino/trino-server-$trino_version/bin/launcher" --jvm-dir "$home/jdk25" \
+    --etc-dir "$state/trino/etc" --data-dir "$state/trino/data" run
+  wait_for trino 300 trino_ready
+  log "Trino answered $((SECONDS - t0)) s after the start of the first server"
+
+  log "Superset on 127.0.0.1:$SUPERSET_PORT"
+  render "$config/superset/superset_config.py" "$state/superset/superset_config.py"
+  superset_init
+  start superset env SUPERSET_CONFIG_PATH="$state/superset/superset_config.py" SUPERSET_SECRET_KEY="$SUPERSET_SECRET_KEY" \
+    "$home/superset-venv/bin/gunicorn" --workers 1 --threads 4 --timeout 120 --bind "127.0.0.1:$SUPERSET_PORT" \
+    'superset.app:create_app()'
+  wait_for superset 180 curl -sf "http://127.0.0.1:$SUPERSET_PORT/health"
+
+  log "up in $((SECONDS - t0)) s"
+  print_lines
+}
+
+java17() { ls /usr/lib/jvm/java-17-openjdk-*/bin/java | head -1; }
+# What Hadoop and DataNucleus reach into on Java 17.
+java_opens() {
+  local p
+  for p in java.base/java.lang java.base/java.net java.base/java.nio java.base/java.util \
+           java.base/sun.nio.ch java.base/java.util.concurrent java.base/java.lang.reflect; do
+    printf -- '--add-opens=%s=ALL-UNNAMED ' "$p"
+  done
+}
+
+# Trino is ready when the coordinator has left its starting state and has an active worker
+# (itself), i.e. it can run a query.
+trino_ready() {
+  curl -sf "http://127.0.0.1:$TRINO_PORT/v1/info" | grep -q '"starting":false' &&
+    trino_cli --execute 'SELECT 1' | grep -q 1
+}
+
+trino_cli() {
+  "$home/jdk25/bin/java" -jar "$home/trino/trino-cli-$trino_version-executable.jar" \
+    --server "http://127.0.0.1:$TRINO_PORT" --user hap "$@"
+}
+
+superset_init() {
+  local venv=$home/superset-venv
+  export SUPERSET_CONFIG_PATH=$state/superset/superset_config.py SUPERSET_SECRET_KEY FLASK_APP=superset
+  "$venv/bin/superset" db upgrade > "$state/logs/superset-init.log" 2>&1 || die "superset db upgrade failed; see $state/logs/superset-init.log"
+  "$venv/bin/superset" fab create-admin --username "$SUPERSET_ADMIN_USER" --password "$SUPERSET_ADMIN_PASSWORD" \
+    --firstname HAP --lastname Admin --email admin@localhost >> "$state/logs/superset-init.log" 2>&1
+  "$venv/bin/superset" init >> "$state/logs/superset-init.log" 2>&1 || die "superset init failed; see $state/logs/superset-init.log"
+  "$venv/bin/superset" set-database-uri --database_name trino \
+    --uri "trino://superset@127.0.0.1:$TRINO_PORT/hive/$schema" >> "$state/logs/superset-init.log" 2>&1
+}
+
+down() {
+  [ -d "$state/pids" ] || { log "not running"; return; }
+  local c pid
+  for c in "${components[@]}"; do
+    [ -f "$state/pids/$c" ] || continue
+    pid=$(cat "$state/pids/$c")
+    # Each component runs in its own session: stop the whole group it started.
+    kill -TERM -- "-$pid" 2>/dev/null || true
+  done
+  for c in "${components[@]}"; do
+    [ -f "$state/pids/$c" ] || continue
+    pid=$(cat "$state/pids/$c")
+    for _ in $(seq 60); do kill -0 -- "-$pid" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 -- "-$pid" 2>/dev/null; then
+      log "$c did not stop in 30 s; killing it"
+      kill -KILL -- "-$pid" 2>/dev/null || true
+      sleep 1
+    fi
+    kill -0 -- "-$pid" 2>/dev/null && die "$c (process group $pid) is still running"
+    rm -f "$state/pids/$c"
+  done
+  log "stopped"
+}
+
+status() {
+  local c rc=0
+  for c in "${components[@]}"; do
+    if running "$c"; then log "$c: running (pid $(cat "$state/pids/$c"))"; else log "$c: stopped"; rc=3; fi
+  done
+  return $rc
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  install) install_all ;;
+  *) echo "usage: $0 up|down|status|install" >&2; exit 2 ;;
+esac

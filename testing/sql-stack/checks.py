@@ -1,0 +1,197 @@
+"""Checks and measurements for testing/sql-stack/test.sh, run with the stack's virtualenv.
+
+Every subcommand reads the connection lines of `scripts/sql-stack.sh up` from the environment
+(TRINO_URL, SUPERSET_URL, S3_ENDPOINT, S3_BUCKET, AWS_*, TRINO_CATALOG, TRINO_SCHEMA), prints what
+it found on stderr and exits non-zero when a check fails.
+
+  rows PREFIX         the daily-AQI rows through Trino equal the job's Parquet files read over S3
+  superset COUNT      Superset runs a chart's query and a SQL Lab query through Trino; both give COUNT
+  latency DIR         the daily-AQI query through Trino and through DuckDB over the same files in DIR
+"""
+import json
+import os
+import sys
+import time
+import uuid
+from urllib.parse import urlparse
+
+# The daily-AQI rows: one per sensor and day, in a fixed order.
+DAILY_AQI_COLUMNS = ["sensor_id", "date", "pm25_avg", "pm10_avg", "aqi_pm25", "aqi_pm10", "aqi", "category", "dominant"]
+DAILY_AQI_SQL = (
+    "SELECT " + ", ".join(f'"{c}"' for c in DAILY_AQI_COLUMNS) +
+    ' FROM air_aqi_daily ORDER BY "date", "sensor_id"'
+)
+
+
+def say(*args):
+    print("checks:", *args, file=sys.stderr)
+
+
+def trino_connection():
+    import trino
+
+    url = urlparse(os.environ["TRINO_URL"])
+    return trino.dbapi.connect(
+        host=url.hostname, port=url.port, user="hap-test",
+        catalog=os.environ["TRINO_CATALOG"], schema=os.environ["TRINO_SCHEMA"],
+    )
+
+
+def trino_rows(sql):
+    cur = trino_connection().cursor()
+    cur.execute(sql)
+    return cur.fetchall()
+
+
+def job_daily_rows(prefix):
+    """The job's aqi_daily table read straight from the bucket over S3, date from the path."""
+    import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
+
+    endpoint = urlparse(os.environ["S3_ENDPOINT"])
+    s3 = pafs.S3FileSystem(
+        access_key=os.environ["AWS_ACCESS_KEY_ID"], secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+        endpoint_override=endpoint.netloc, scheme=endpoint.scheme, region="us-east-1",
+        force_virtual_addressing=False,
+    )
+    base = f"{os.environ['S3_BUCKET']}/{prefix.strip('/')}/aqi_daily"
+    table = ds.dataset(base, filesystem=s3, format="parquet", partitioning="hive",
+                       exclude_invalid_files=False, ignore_prefixes=["_"]).to_table()
+    rows = []
+    for r in table.to_pylist():
+        r["date"] = str(r["date"])
+        rows.append(tuple(r[c] for c in DAILY_AQI_COLUMNS))
+    return sorted(rows, key=lambda r: (r[1], r[0]))
+
+
+def normalise(rows):
+    # Trino returns the date partition as text and doubles as floats, like the Parquet read.
+    return [tuple(str(v) if i == 1 else v for i, v in enumerate(r)) for r in rows]
+
+
+def cmd_rows(prefix):
+    got = normalise(trino_rows(DAILY_AQI_SQL))
+    want = job_daily_rows(prefix)
+    say(f"Trino returned {len(got)} daily-AQI rows; the job's Parquet files hold {len(want)}")
+    if not want:
+        say("the job wrote no daily-AQI rows")
+        return 1
+    if got != want:
+        for g, w in zip(got, want):
+            if g != w:
+                say(f"first difference: Trino {g} vs Parquet {w}")
+                break
+        return 1
+    say(f"all {len(got)} rows equal, e.g. {got[0]}")
+    print(len(got))
+    return 0
+
+
+class Superset:
+    def __init__(self):
+        import requests
+
+        self.base = os.environ["SUPERSET_URL"]
+        self.http = requests.Session()
+        r = self.http.post(f"{self.base}/api/v1/security/login", json={
+            "username": os.environ["SUPERSET_ADMIN_USER"], "password": os.environ["SUPERSET_ADMIN_PASSWORD"],
+            "provider": "db", "refresh": True,
+        }, timeout=60)
+        r.raise_for_status()
+        self.http.headers["Authorization"] = "Bearer " + r.json()["access_token"]
+        # Writes need the CSRF token of this session, as the web UI sends it.
+        r = self.http.get(f"{self.base}/api/v1/security/csrf_token/", timeout=60)
+        r.raise_for_status()
+        self.http.headers["X-CSRFToken"] = r.json()["result"]
+        self.http.headers["Referer"] = self.base
+
+    def call(self, method, path, **kw):
+        r = self.http.request(method, f"{self.base}{path}", timeout=300, **kw)
+        if r.status_code >= 400:
+            raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:500]}")
+        return r.json()
+
+    def database_id(self, name):
+        q = json.dumps({"filters": [{"col": "database_name", "opr": "eq", "value": name}]})
+        found = self.call("GET", "/api/v1/database/", params={"q": q})["result"]
+        if not found:
+            raise RuntimeError(f"no database named {name!r} in Superset")
+        return found[0]["id"]
+
+    def dataset_id(self, database, schema, table):
+        q = json.dumps({"filters": [{"col": "table_name", "opr": "eq", "value": table}]})
+        for d in self.call("GET", "/api/v1/dataset/", params={"q": q})["result"]:
+            if d["schema"] == schema:
+                return d["id"]
+        return self.call("POST", "/api/v1/dataset/", json={
+            "database": database, "schema": schema, "table_name": table})["id"]
+
+
+def cmd_superset(expected):
+    expected = int(expected)
+    schema = os.environ["TRINO_SCHEMA"]
+    s = Superset()
+    db = s.database_id("trino")
+    failures = 0
+
+    # A chart's query: daily-AQI rows counted by category, as a bar chart would ask for them.
+    dataset = s.dataset_id(db, schema, "air_aqi_daily")
+    result = s.call("POST", "/api/v1/chart/data", json={
+        "datasource": {"id": dataset, "type": "table"},
+        "queries": [{"columns": ["category"], "metrics": ["count"], "orderby": [["count", False]],
+                     "row_limit": 100}],
+        "result_format": "json", "result_type": "full",
+    })["result"][0]
+    by_category = {r["category"]: r["count"] for r in result["data"]}
+    total = sum(by_category.values())
+    say(f"chart query through Superset: {by_category} (total {total}); query: {result['query'].split()[0]} …")
+    if total != expected:
+        say(f"chart total {total} != {expected}")
+        failures += 1
+
+    # The same count from SQL Lab.
+    result = s.call("POST", "/api/v1/sqllab/execute/", json={
+        "database_id": db, "schema": schema, "runAsync": False, "client_id": uuid.uuid4().hex[:10],
+        "sql": "SELECT count(*) AS n FROM air_aqi_daily",
+    })
+    n = result["data"][0]["n"]
+    say(f"SQL Lab through Superset: {n} rows")
+    if n != expected:
+        say(f"SQL Lab count {n} != {expected}")
+        failures += 1
+    return 1 if failures else 0
+
+
+def cmd_latency(local_dir):
+    import duckdb
+
+    # Trino: the first run includes metadata and split loading; the second is the steady state.
+    timings = []
+    for _ in range(2):
+        t = time.perf_counter()
+        n_trino = len(trino_rows(DAILY_AQI_SQL))
+        timings.append(time.perf_counter() - t)
+    # DuckDB, in process, over the same Parquet files (the S3 server's own directory).
+    sql = DAILY_AQI_SQL.replace(
+        "FROM air_aqi_daily",
+        f"FROM read_parquet('{local_dir}/aqi_daily/*/*.parquet', hive_partitioning = true)")
+    con = duckdb.connect()
+    t = time.perf_counter()
+    n_duck = len(con.execute(sql).fetchall())
+    duck = time.perf_counter() - t
+    say(f"rows: Trino {n_trino}, DuckDB {n_duck}")
+    print(f"trino_first_s={timings[0]:.3f} trino_s={timings[1]:.3f} duckdb_s={duck:.3f} "
+          f"ratio={timings[1] / duck:.1f}")
+    return 0 if n_trino == n_duck else 1
+
+
+if __name__ == "__main__":
+    commands = {"rows": cmd_rows, "superset": cmd_superset, "latency": cmd_latency}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(__doc__, file=sys.stderr)
+        sys.exit(2)
+    try:
+        sys.exit(commands[sys.argv[1]](*sys.argv[2:]))
+    except Exception as e:  # a failed check, reported as one
+        say(f"{sys.argv[1]}: {type(e).__name__}: {e}")
+        sys.exit(1)
