@@ -6,6 +6,8 @@
 #   kubectl-debian the kubectl of this machine's Debian release (package kubernetes-client)
 #   crdcheck       the apiserver's CRD validation code (../shared/tools/crdcheck)
 #   kubernetes-validate  upstream JSON schemas for the manifests (PyPI), in a virtualenv
+#   docker-buildx  the BuildKit client plugin of the docker CLI (Debian unstable's docker-buildx; the
+#                  image builds use BuildKit secrets and cache mounts), in $HAP_CACHE/docker/cli-plugins
 #
 # Debian packages come through a private apt configuration derived from this machine's own sources,
 # so no registry host is named here. Safe to run again: finished steps are skipped.
@@ -77,5 +79,17 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
 fi
 ln -sf "$venv/bin/kubernetes-validate" "$bin/kubernetes-validate"
 log "kubernetes-validate: $("$bin/kubernetes-validate" --version 2>/dev/null | head -1)"
+
+# The docker CLI finds plugins in $DOCKER_CONFIG/cli-plugins; scripts/images.sh points DOCKER_CONFIG there.
+buildx=$cache/docker-buildx
+if [ ! -x "$buildx/root/usr/libexec/docker/cli-plugins/docker-buildx" ]; then
+  log "fetching docker-buildx from Debian sid"
+  rm -rf "$buildx" && mkdir -p "$buildx"
+  apt_download sid docker-buildx "$buildx/debs"
+  dpkg -x "$buildx"/debs/*.deb "$buildx/root"
+fi
+mkdir -p "$cache/docker/cli-plugins"
+ln -sf "$buildx/root/usr/libexec/docker/cli-plugins/docker-buildx" "$cache/docker/cli-plugins/docker-buildx"
+log "docker-buildx: $("$cache/docker/cli-plugins/docker-buildx" version 2>/dev/null | head -1)"
 
 echo "$bin"
