@@ -24,7 +24,9 @@ schema=air
 
 trino_version=476
 s3s_version=0.14.1
-superset_pins=(apache-superset==5.0.0 'trino[sqlalchemy]==0.336.0' duckdb==1.4.2 pyarrow==19.0.1)
+# apache-superset 6.1.0's requirements are loose: its CLI needs rich, which it does not list, and
+# Flask-Caching 2.4+ passes an argument its metadata cache does not take.
+superset_pins=(apache-superset==6.1.0 rich==15.0.0 flask-caching==2.3.1 'trino[sqlalchemy]==0.340.0' duckdb==2.0.1 pyarrow==18.1.0)
 
 log() { printf 'sql-stack: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -224,9 +226,10 @@ EOF
   local t0=$SECONDS
 
   log "S3 server on $S3_ENDPOINT, bucket $bucket"
-  # s3s-fs serves each directory under its root as a bucket.
-  start s3 env AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
-    "$home/s3s-fs/bin/s3s-fs" --host 127.0.0.1 --port "$S3_PORT" "$state/s3"
+  # s3s-fs serves each directory under its root as a bucket, and checks every request's signature.
+  # It takes its keys only as arguments (see docs/sql-stack.md).
+  start s3 "$home/s3s-fs/bin/s3s-fs" --host 127.0.0.1 --port "$S3_PORT" \
+    --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" "$state/s3"
   wait_for s3 30 port_open "$S3_PORT"
 
   log "MariaDB on 127.0.0.1:$MARIADB_PORT"
