@@ -1,5 +1,9 @@
-//! Checks of a HapContainer that its OpenAPI schema and CEL rules cannot express. A failure becomes the
-//! `Configured=False` condition (reason `InvalidSpec`) with a message that says what to fix.
+//! Checks of a HapContainer's spec, each failure a message that says what to fix; in the operator it
+//! becomes the `Configured=False` condition (reason `InvalidSpec`).
+//!
+//! Most are what the OpenAPI schema and CEL rules cannot express (reserved env names, quantities that
+//! must parse). The size and endpoint checks repeat CEL rules on purpose: `hap-operator render` reads
+//! files that no API server admitted, and an object admitted under an older CRD skipped those rules.
 
 use crate::hapcontainer::HapContainerSpec;
 use crate::quantity;
