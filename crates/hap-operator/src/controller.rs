@@ -18,10 +18,11 @@ use kube::runtime::{Controller, WatchStreamExt};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use crate::config::RunConfig;
+use crate::config::{BuildConfig, RunConfig};
 use crate::metrics::Metrics;
 use crate::names;
 use crate::reconcile::{self, Caches, Context};
+use crate::resolve::resolve;
 
 fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
 where
@@ -56,6 +57,7 @@ where
 fn referencing(
     hcs: &Store<HapContainer>,
     secret: &PartialObjectMeta<Secret>,
+    cfg: &BuildConfig,
 ) -> Vec<ObjectRef<HapContainer>> {
     let name = secret.name_any();
     let namespace = secret.namespace();
@@ -68,21 +70,7 @@ fn referencing(
         .into_iter()
         .filter(|hc| hc.namespace() == namespace)
         .filter(|hc| {
-            let s3 = hc
-                .spec
-                .s3
-                .as_ref()
-                .and_then(|s| s.credentials_secret.as_ref())
-                .map(|c| &c.name);
-            let token = hc
-                .spec
-                .jupyter
-                .as_ref()
-                .and_then(|j| j.token_secret.as_ref())
-                .map(|t| &t.name);
-            s3 == Some(&name)
-                || token == Some(&name)
-                || hc.uid().is_some_and(|u| owners.contains(&u))
+            resolve(hc, cfg).refers_to(&name) || hc.uid().is_some_and(|u| owners.contains(&u))
         })
         .map(|hc| ObjectRef::from_obj(&*hc))
         .collect()
@@ -127,6 +115,7 @@ pub async fn run(
         roles,
         role_bindings,
     };
+    let build_config = config.build.clone();
     let ctx = Arc::new(Context::new(client.clone(), config, caches, metrics));
     let controller = Controller::new(
         api::<HapContainer>(&client, &ns),
@@ -141,7 +130,7 @@ pub async fn run(
         .owns_stream(sa_events)
         .owns_stream(role_events)
         .owns_stream(binding_events)
-        .watches_stream(secret_events, move |s| referencing(&hcs, &s))
+        .watches_stream(secret_events, move |s| referencing(&hcs, &s, &build_config))
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .for_each(|result| async move {

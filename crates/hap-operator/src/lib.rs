@@ -1,17 +1,31 @@
 //! hap-operator: runs HapContainer workspaces (Jupyter, Spark and TensorFlow next to an S3 store).
 //!
-//! The pipeline is read -> validate -> build -> apply -> report status. `build` is pure; only
-//! `reconcile::references` (read), `reconcile::children` (apply) and the status write use the API.
+//! Each resource goes through resolve -> read -> build -> plan -> apply -> status (see
+//! docs/architecture.md). For HapContainer: `resolve`, `reconcile::references` (read), `build`,
+//! `reconcile::children` (the typed set, read from the caches and planned), `apply`, and
+//! `reconcile::status`. Shared by every resource: `kinds`, `plan`, `apply`, `backoff`, `events`,
+//! `error`, `hash`, `drift`, `pods`. Only read, apply and the status write use the API.
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod apply;
+pub mod backoff;
 pub mod build;
 pub mod config;
 pub mod controller;
+pub mod drift;
+pub mod error;
+pub mod events;
+pub mod hash;
+pub mod kinds;
 pub mod metrics;
 pub mod names;
+pub mod plan;
+pub mod pod_memory;
+pub mod pods;
 pub mod reconcile;
 pub mod render;
+pub mod resolve;
 pub mod telemetry;
 
 /// Every CRD the operator serves, as multi-document YAML (what `hap-operator crd` prints).

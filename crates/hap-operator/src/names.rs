@@ -10,6 +10,10 @@ pub const MANAGER: &str = "hap-operator";
 /// written again, and a pod whose hash differs is replaced (pods are immutable).
 pub const SPEC_HASH: &str = "hap.cloudian.com/spec-hash";
 
+/// The ports Jupyter and the Spark UI listen on, in the pod and on the Service.
+pub const JUPYTER_PORT: i32 = 8888;
+pub const SPARK_UI_PORT: i32 = 4040;
+
 pub fn pod(name: &str) -> String {
     format!("{name}-happod")
 }

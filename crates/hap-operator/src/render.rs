@@ -2,43 +2,50 @@
 //! What it prints is what the operator would apply, except owner references (which need the object's
 //! uid) and the generated Jupyter token, which exists only in the cluster.
 
+use std::time::Duration;
+
 use anyhow::{Context, bail};
 use hap_api::HapContainer;
+use jiff::Timestamp;
 use kube::Resource;
 use serde_json::Value;
 
-use crate::build;
+use crate::build::{self, Children};
 use crate::config::BuildConfig;
+use crate::plan::{Action, Backoff, PodHistory};
+use crate::reconcile::children;
+use crate::resolve::resolve;
 
-/// The desired children in the order they are applied.
-fn children(desired: build::Desired) -> anyhow::Result<Vec<Value>> {
-    let mut out = Vec::new();
-    let mut push = |v: serde_json::Result<Value>| -> anyhow::Result<()> {
-        out.push(v?);
-        Ok(())
+/// The children the operator would write into an empty namespace, in the order it applies them: the
+/// plan against nothing observed, so render and reconcile cannot disagree on what there is.
+fn children(hc: &HapContainer, cfg: &BuildConfig) -> anyhow::Result<Vec<Value>> {
+    let resolved = resolve(hc, cfg);
+    let desired = build::build(hc, &resolved, cfg);
+    // With no pod observed, neither the time nor the back-off plays a part.
+    let unused = Backoff {
+        min: Duration::ZERO,
+        max: Duration::ZERO,
     };
-    if let Some(s) = desired.token_secret {
-        push(serde_json::to_value(s))?;
-    }
-    if let Some(sa) = desired.spark_service_account {
-        push(serde_json::to_value(sa))?;
-    }
-    if let Some(role) = desired.spark_role {
-        push(serde_json::to_value(role))?;
-    }
-    if let Some(binding) = desired.spark_role_binding {
-        push(serde_json::to_value(binding))?;
-    }
-    push(serde_json::to_value(desired.spark_conf))?;
-    if let Some(pvc) = desired.volume {
-        push(serde_json::to_value(pvc))?;
-    }
-    push(serde_json::to_value(desired.service))?;
-    if let Some(svc) = desired.spark_driver_service {
-        push(serde_json::to_value(svc))?;
-    }
-    if let Some(pod) = desired.pod {
-        push(serde_json::to_value(pod))?;
+    let history = PodHistory {
+        replacements: 0,
+        failed_since: None,
+    };
+    let plan = children::plan(
+        &Children::default(),
+        desired,
+        None,
+        true,
+        history,
+        Timestamp::UNIX_EPOCH,
+        unused,
+    );
+    let mut out = Vec::new();
+    for step in plan.steps {
+        match step.action {
+            Action::Apply(obj) => out.push(serde_json::to_value(obj)?),
+            Action::CreateOnce(secret, _) => out.push(serde_json::to_value(secret)?),
+            Action::Keep | Action::Wait(_) | Action::Delete(_) | Action::Replace(_) => {}
+        }
     }
     Ok(out)
 }
@@ -66,10 +73,10 @@ pub fn render(input: &str, cfg: &BuildConfig) -> anyhow::Result<(String, Vec<Str
         if hc.metadata.namespace.is_none() {
             hc.metadata.namespace = Some("default".into());
         }
-        for p in hap_api::validation::problems(&hc.spec) {
+        for p in resolve(&hc, cfg).problems {
             warnings.push(format!("HapContainer {name}: {p}"));
         }
-        for child in children(build::build(&hc, cfg))? {
+        for child in children(&hc, cfg)? {
             out.push_str("---\n");
             out.push_str(&serde_saphyr::to_string(&child).context("writing YAML")?);
         }

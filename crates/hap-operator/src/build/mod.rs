@@ -1,5 +1,5 @@
-//! The pure half of reconciliation: what a HapContainer's children should look like. Nothing here talks
-//! to the API; everything is unit-tested from YAML.
+//! The build step (pure): what a HapContainer's children should look like, from the spec and its
+//! resolved form. Nothing here talks to the API; everything is unit-tested from YAML.
 
 pub mod pod;
 pub mod rbac;
@@ -17,26 +17,46 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
-use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::config::BuildConfig;
+use crate::hash::hashed;
+use crate::kinds::{Desired, Observed, Stage};
 use crate::names;
+use crate::resolve::Resolved;
 
-/// Every child a HapContainer should have. Optional ones are absent when the spec does not call for them.
-#[derive(Clone, Debug, Default)]
-pub struct Desired {
-    /// The generated Jupyter token's Secret (absent when the user supplies one).
-    pub token_secret: Option<Secret>,
-    pub spark_conf: ConfigMap,
-    pub service: Service,
-    pub volume: Option<PersistentVolumeClaim>,
-    pub spark_service_account: Option<ServiceAccount>,
-    pub spark_role: Option<Role>,
-    pub spark_role_binding: Option<RoleBinding>,
-    pub spark_driver_service: Option<Service>,
-    /// Absent when the workspace is suspended (size 0).
-    pub pod: Option<Pod>,
+/// Every child a HapContainer can have, at one stage: as the spec wants it (`Desired`, None where the
+/// spec does not call for it) or as the caches hold it (`Observed`). The plan takes both apart without
+/// `..`, so a child added here does not compile until it is planned, applied and rendered.
+pub struct Children<S: Stage> {
+    /// The generated Jupyter token's Secret (not desired when the user supplies one).
+    pub token_secret: S::Of<Secret>,
+    /// What lets the workspace start Spark executors (desired with executors only).
+    pub spark_service_account: S::Of<ServiceAccount>,
+    pub spark_role: S::Of<Role>,
+    pub spark_role_binding: S::Of<RoleBinding>,
+    pub spark_conf: S::Of<ConfigMap>,
+    pub volume: S::Of<PersistentVolumeClaim>,
+    pub service: S::Of<Service>,
+    pub spark_driver_service: S::Of<Service>,
+    /// Not desired while the workspace is suspended (size 0).
+    pub pod: S::Of<Pod>,
+}
+
+impl Default for Children<Observed> {
+    /// Nothing observed: what `render` plans against.
+    fn default() -> Self {
+        Children {
+            token_secret: None,
+            spark_service_account: None,
+            spark_role: None,
+            spark_role_binding: None,
+            spark_conf: None,
+            volume: None,
+            service: None,
+            spark_driver_service: None,
+            pod: None,
+        }
+    }
 }
 
 /// Metadata of a child: its name, the HapContainer's namespace, the common labels, and a controller
@@ -55,36 +75,7 @@ pub fn with_labels(meta: &mut ObjectMeta, extra: BTreeMap<String, String>) {
     meta.labels.get_or_insert_with(BTreeMap::new).extend(extra);
 }
 
-/// The hash of an object's desired state, over its JSON.
-pub fn hash_of<T: Serialize>(obj: &T) -> String {
-    let json = serde_json::to_vec(obj).expect("built objects serialize");
-    Sha256::digest(&json)
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Stamps an object with the hash of its content, so a later reconcile can tell it is unchanged.
-pub fn hashed<T: Serialize + Resource>(mut obj: T) -> T {
-    let hash = hash_of(&obj);
-    obj.meta_mut()
-        .annotations
-        .get_or_insert_with(BTreeMap::new)
-        .insert(names::SPEC_HASH.into(), hash);
-    obj
-}
-
-/// The hash a live object carries, if any.
-pub fn hash_on<T: Resource>(obj: &T) -> Option<&str> {
-    obj.meta()
-        .annotations
-        .as_ref()?
-        .get(names::SPEC_HASH)
-        .map(String::as_str)
-}
-
-pub fn spark_conf(hc: &HapContainer, cfg: &BuildConfig) -> ConfigMap {
+pub fn spark_conf(hc: &HapContainer, r: &Resolved, cfg: &BuildConfig) -> ConfigMap {
     let template =
         serde_saphyr::to_string(&spark::executor_pod_template()).expect("a built pod serializes");
     ConfigMap {
@@ -92,7 +83,7 @@ pub fn spark_conf(hc: &HapContainer, cfg: &BuildConfig) -> ConfigMap {
         data: Some(BTreeMap::from([
             (
                 "spark-defaults.conf".to_string(),
-                spark::defaults_conf(hc, cfg),
+                spark::defaults_conf(hc, r, cfg),
             ),
             (spark::EXECUTOR_TEMPLATE.to_string(), template),
         ])),
@@ -100,18 +91,12 @@ pub fn spark_conf(hc: &HapContainer, cfg: &BuildConfig) -> ConfigMap {
     }
 }
 
-pub fn build(hc: &HapContainer, cfg: &BuildConfig) -> Desired {
-    let generated_token = hc
-        .spec
-        .jupyter
-        .as_ref()
-        .and_then(|j| j.token_secret.as_ref())
-        .is_none();
-    let executors = hc.spec.spark.as_ref().is_some_and(|s| s.executors > 0);
-    Desired {
-        token_secret: generated_token.then(|| hashed(token::build(hc))),
-        spark_conf: hashed(spark_conf(hc, cfg)),
-        service: hashed(service::workspace(hc)),
+pub fn build(hc: &HapContainer, r: &Resolved, cfg: &BuildConfig) -> Children<Desired> {
+    let executors = r.executors.is_some();
+    Children {
+        token_secret: r.token.generated.then(|| hashed(token::build(hc))),
+        spark_conf: Some(hashed(spark_conf(hc, r, cfg))),
+        service: Some(hashed(service::workspace(hc))),
         volume: hc
             .spec
             .volume
@@ -121,14 +106,24 @@ pub fn build(hc: &HapContainer, cfg: &BuildConfig) -> Desired {
         spark_role: executors.then(|| hashed(rbac::role(hc))),
         spark_role_binding: executors.then(|| hashed(rbac::role_binding(hc))),
         spark_driver_service: executors.then(|| hashed(service::spark_driver(hc))),
-        pod: (hc.spec.size > 0).then(|| hashed(pod::build(hc, cfg))),
+        pod: r.runs.then(|| hashed(pod::build(hc, r))),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hash::hash_on;
+    use crate::resolve::resolve;
     use k8s_openapi::api::core::v1::Pod;
+
+    fn build_of(hc: &HapContainer, cfg: &BuildConfig) -> Children<Desired> {
+        build(hc, &resolve(hc, cfg), cfg)
+    }
+
+    fn conf_of(hc: &HapContainer, cfg: &BuildConfig) -> String {
+        spark::defaults_conf(hc, &resolve(hc, cfg), cfg)
+    }
 
     fn hc(yaml: &str) -> HapContainer {
         let mut hc: HapContainer = serde_saphyr::from_str(yaml).unwrap();
@@ -140,10 +135,13 @@ mod tests {
 
     #[test]
     fn the_original_resource_gets_the_original_names_and_a_generated_token() {
-        let d = build(&hc(MINIMAL), &BuildConfig::default());
+        let d = build_of(&hc(MINIMAL), &BuildConfig::default());
         let pod = d.pod.expect("size defaults to 1");
         assert_eq!(pod.metadata.name.as_deref(), Some("w-happod"));
-        assert_eq!(d.service.metadata.name.as_deref(), Some("w-hapservice"));
+        assert_eq!(
+            d.service.unwrap().metadata.name.as_deref(),
+            Some("w-hapservice")
+        );
         assert_eq!(
             d.token_secret.unwrap().metadata.name.as_deref(),
             Some("w-jupyter")
@@ -158,7 +156,7 @@ mod tests {
 
     #[test]
     fn size_zero_builds_everything_but_the_pod() {
-        let d = build(
+        let d = build_of(
             &hc(&MINIMAL.replace("spec: {}", "spec: {size: 0}")),
             &BuildConfig::default(),
         );
@@ -169,9 +167,9 @@ mod tests {
     #[test]
     fn hashes_follow_content() {
         let cfg = BuildConfig::default();
-        let a = build(&hc(MINIMAL), &cfg).pod.unwrap();
-        let b = build(&hc(MINIMAL), &cfg).pod.unwrap();
-        let c = build(
+        let a = build_of(&hc(MINIMAL), &cfg).pod.unwrap();
+        let b = build_of(&hc(MINIMAL), &cfg).pod.unwrap();
+        let c = build_of(
             &hc(&MINIMAL.replace("spec: {}", "spec: {image: other:1}")),
             &cfg,
         )
@@ -185,11 +183,11 @@ mod tests {
     #[test]
     fn spark_runs_locally_without_executors_and_on_kubernetes_with_them() {
         let cfg = BuildConfig::default();
-        let local = spark::defaults_conf(&hc(MINIMAL), &cfg);
+        let local = conf_of(&hc(MINIMAL), &cfg);
         assert!(local.lines().any(|l| l == "spark.master local[*]"));
         assert!(!local.contains("podTemplateFile"));
         let scaled = hc(&MINIMAL.replace("spec: {}", "spec: {spark: {executors: 2}}"));
-        let conf = spark::defaults_conf(&scaled, &cfg);
+        let conf = conf_of(&scaled, &cfg);
         assert!(
             conf.lines()
                 .any(|l| l == "spark.master k8s://https://kubernetes.default.svc:443")
@@ -203,7 +201,8 @@ mod tests {
 
     #[test]
     fn executors_run_as_restricted_as_the_workspace() {
-        let cm = spark_conf(&hc(MINIMAL), &BuildConfig::default());
+        let (h, cfg) = (hc(MINIMAL), BuildConfig::default());
+        let cm = spark_conf(&h, &resolve(&h, &cfg), &cfg);
         let template: Pod =
             serde_saphyr::from_str(&cm.data.unwrap()[spark::EXECUTOR_TEMPLATE]).unwrap();
         let spec = template.spec.unwrap();
@@ -222,7 +221,7 @@ mod tests {
             "spec: {}",
             "spec: {s3: {endpoint: 'http://s3.local:80', bucket: b, credentialsSecret: {name: keys, accessKeyIdKey: id}}}",
         ));
-        let pod = build(&s3, &BuildConfig::default()).pod.unwrap();
+        let pod = build_of(&s3, &BuildConfig::default()).pod.unwrap();
         let env = pod.spec.unwrap().containers[0].env.clone().unwrap();
         let get = |n: &str| env.iter().find(|e| e.name == n).cloned().unwrap();
         let id = get("AWS_ACCESS_KEY_ID")

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use hap_api::HapContainer;
-use hap_api::hapcontainer::{DEFAULT_TOKEN_KEY, S3CredentialsSecret};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
     EnvVarSource, HTTPGetAction, ObjectFieldSelector, PersistentVolumeClaimVolumeSource, Pod,
@@ -17,11 +16,10 @@ use kube::ResourceExt;
 
 use super::spark::{BLOCK_MANAGER_PORT, CONF_DIR, DRIVER_PORT};
 use super::{meta, with_labels};
-use crate::config::BuildConfig;
 use crate::names;
+use crate::resolve::Resolved;
 
-pub const JUPYTER_PORT: i32 = 8888;
-pub const SPARK_UI_PORT: i32 = 4040;
+pub use crate::names::{JUPYTER_PORT, SPARK_UI_PORT};
 /// The notebooks directory of the Jupyter images the workspace image builds on.
 pub const WORK_DIR: &str = "/home/jovyan/work";
 /// The unprivileged user and group of those images (jovyan, users).
@@ -60,26 +58,9 @@ fn port(name: &str, number: i32) -> ContainerPort {
     }
 }
 
-/// The Secret and key Jupyter's token comes from: the user's, or the one the operator generates.
-pub fn token_source(hc: &HapContainer) -> (String, String) {
-    match hc
-        .spec
-        .jupyter
-        .as_ref()
-        .and_then(|j| j.token_secret.as_ref())
-    {
-        Some(s) => (s.name.clone(), s.key.clone()),
-        None => (
-            names::token_secret(&hc.name_any()),
-            DEFAULT_TOKEN_KEY.to_string(),
-        ),
-    }
-}
-
-fn environment(hc: &HapContainer) -> Vec<EnvVar> {
-    let (token_secret, token_key) = token_source(hc);
+fn environment(hc: &HapContainer, r: &Resolved) -> Vec<EnvVar> {
     let mut out = vec![
-        secret_env("JUPYTER_TOKEN", &token_secret, &token_key),
+        secret_env("JUPYTER_TOKEN", &r.token.secret, &r.token.key),
         env("SPARK_CONF_DIR", CONF_DIR),
         EnvVar {
             name: "POD_IP".into(),
@@ -94,17 +75,16 @@ fn environment(hc: &HapContainer) -> Vec<EnvVar> {
         },
     ];
     if let Some(s3) = &hc.spec.s3 {
-        if let Some(S3CredentialsSecret {
-            name,
-            access_key_id_key,
-            secret_access_key_key,
-        }) = &s3.credentials_secret
-        {
-            out.push(secret_env("AWS_ACCESS_KEY_ID", name, access_key_id_key));
+        if let Some(c) = &r.s3_credentials {
+            out.push(secret_env(
+                "AWS_ACCESS_KEY_ID",
+                &c.secret,
+                &c.access_key_id_key,
+            ));
             out.push(secret_env(
                 "AWS_SECRET_ACCESS_KEY",
-                name,
-                secret_access_key_key,
+                &c.secret,
+                &c.secret_access_key_key,
             ));
         }
         out.push(env("AWS_REGION", s3.region.clone()));
@@ -140,10 +120,6 @@ fn resources(hc: &HapContainer) -> ResourceRequirements {
     r
 }
 
-fn executors(hc: &HapContainer) -> bool {
-    hc.spec.spark.as_ref().is_some_and(|s| s.executors > 0)
-}
-
 /// The pod and container security settings of the workspace, shared with Spark's executors:
 /// the image's unprivileged user, no privilege escalation, every capability dropped, RuntimeDefault
 /// seccomp.
@@ -173,10 +149,10 @@ pub fn security() -> (PodSecurityContext, SecurityContext) {
     )
 }
 
-pub fn build(hc: &HapContainer, cfg: &BuildConfig) -> Pod {
+pub fn build(hc: &HapContainer, r: &Resolved) -> Pod {
     let (pod_security, container_security) = security();
     let name = hc.name_any();
-    let spark_on_k8s = executors(hc);
+    let spark_on_k8s = r.executors.is_some();
     let mut ports = vec![
         port("jupyter", JUPYTER_PORT),
         port("spark-ui", SPARK_UI_PORT),
@@ -202,15 +178,10 @@ pub fn build(hc: &HapContainer, cfg: &BuildConfig) -> Pod {
     };
     let container = Container {
         name: "workspace".into(),
-        image: Some(
-            hc.spec
-                .image
-                .clone()
-                .unwrap_or_else(|| cfg.default_image.clone()),
-        ),
+        image: Some(r.image.clone()),
         image_pull_policy: hc.spec.image_pull_policy.map(|p| p.as_str().to_string()),
         ports: Some(ports),
-        env: Some(environment(hc)),
+        env: Some(environment(hc, r)),
         resources: Some(resources(hc)),
         volume_mounts: Some(vec![
             VolumeMount {

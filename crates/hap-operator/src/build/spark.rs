@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use hap_api::HapContainer;
-use hap_api::hapcontainer::SparkSpec;
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kube::ResourceExt;
 
 use crate::config::BuildConfig;
 use crate::names;
+use crate::resolve::{Executors, Resolved};
 
 /// The port the driver listens on for executors, and its block manager's.
 pub const DRIVER_PORT: i32 = 7078;
@@ -28,7 +28,7 @@ fn executor_prefix(name: &str) -> String {
 }
 
 /// The settings, by key. Sorted, so the file (and its hash) only changes when a setting does.
-pub fn settings(hc: &HapContainer, cfg: &BuildConfig) -> BTreeMap<String, String> {
+pub fn settings(hc: &HapContainer, r: &Resolved, cfg: &BuildConfig) -> BTreeMap<String, String> {
     let name = hc.name_any();
     let namespace = hc.namespace().unwrap_or_default();
     let mut s = BTreeMap::new();
@@ -51,7 +51,7 @@ pub fn settings(hc: &HapContainer, cfg: &BuildConfig) -> BTreeMap<String, String
             "spark.hadoop.fs.s3a.connection.ssl.enabled",
             s3.endpoint.starts_with("https://").to_string(),
         );
-        let provider = if s3.credentials_secret.is_some() {
+        let provider = if r.s3_credentials.is_some() {
             // Hadoop 3.4 maps this SDK v1 name to its v2 equivalent, so one name serves Spark 3 and 4.
             "com.amazonaws.auth.EnvironmentVariableCredentialsProvider"
         } else {
@@ -62,11 +62,9 @@ pub fn settings(hc: &HapContainer, cfg: &BuildConfig) -> BTreeMap<String, String
             provider.into(),
         );
     }
-    match &hc.spec.spark {
-        Some(spark) if spark.executors > 0 => {
-            kubernetes(&mut set, hc, spark, cfg, &name, &namespace)
-        }
-        _ => set("spark.master", "local[*]".into()),
+    match &r.executors {
+        Some(executors) => kubernetes(&mut set, hc, r, executors, cfg, &name, &namespace),
+        None => set("spark.master", "local[*]".into()),
     }
     s
 }
@@ -74,22 +72,17 @@ pub fn settings(hc: &HapContainer, cfg: &BuildConfig) -> BTreeMap<String, String
 fn kubernetes(
     set: &mut impl FnMut(&str, String),
     hc: &HapContainer,
-    spark: &SparkSpec,
+    r: &Resolved,
+    executors: &Executors,
     cfg: &BuildConfig,
     name: &str,
     namespace: &str,
 ) {
-    let image = spark
-        .executor_image
-        .clone()
-        .or_else(|| hc.spec.image.clone())
-        .unwrap_or_else(|| cfg.default_image.clone());
-    let memory_mib = hap_api::quantity::mebibytes(&spark.executor_memory.0).unwrap_or(2048);
     let service_account = names::spark_rbac(name);
     set("spark.master", format!("k8s://{}", cfg.kubernetes_api));
     set("spark.submit.deployMode", "client".into());
     set("spark.kubernetes.namespace", namespace.into());
-    set("spark.kubernetes.container.image", image);
+    set("spark.kubernetes.container.image", executors.image.clone());
     set(
         "spark.kubernetes.authenticate.driver.serviceAccountName",
         service_account.clone(),
@@ -128,22 +121,25 @@ fn kubernetes(
         "spark.driver.blockManager.port",
         BLOCK_MANAGER_PORT.to_string(),
     );
-    set("spark.executor.instances", spark.executors.to_string());
-    set("spark.executor.cores", spark.executor_cores.to_string());
+    set("spark.executor.instances", executors.count.to_string());
+    set("spark.executor.cores", executors.cores.to_string());
     set(
         "spark.kubernetes.executor.request.cores",
-        spark.executor_cores.to_string(),
+        executors.cores.to_string(),
     );
-    set("spark.executor.memory", format!("{memory_mib}m"));
+    set(
+        "spark.executor.memory",
+        format!("{}m", executors.memory_mib),
+    );
     if let Some(s3) = &hc.spec.s3 {
-        if let Some(creds) = &s3.credentials_secret {
+        if let Some(creds) = &r.s3_credentials {
             set(
                 "spark.kubernetes.executor.secretKeyRef.AWS_ACCESS_KEY_ID",
-                format!("{}:{}", creds.name, creds.access_key_id_key),
+                format!("{}:{}", creds.secret, creds.access_key_id_key),
             );
             set(
                 "spark.kubernetes.executor.secretKeyRef.AWS_SECRET_ACCESS_KEY",
-                format!("{}:{}", creds.name, creds.secret_access_key_key),
+                format!("{}:{}", creds.secret, creds.secret_access_key_key),
             );
         }
         set("spark.executorEnv.AWS_REGION", s3.region.clone());
@@ -173,13 +169,13 @@ pub fn executor_pod_template() -> Pod {
 }
 
 /// The file itself.
-pub fn defaults_conf(hc: &HapContainer, cfg: &BuildConfig) -> String {
+pub fn defaults_conf(hc: &HapContainer, r: &Resolved, cfg: &BuildConfig) -> String {
     let mut out = format!(
         "# Written by hap-operator for HapContainer {}/{}; edits are overwritten.\n",
         hc.namespace().unwrap_or_default(),
         hc.name_any()
     );
-    for (k, v) in settings(hc, cfg) {
+    for (k, v) in settings(hc, r, cfg) {
         out.push_str(&format!("{k} {v}\n"));
     }
     out

@@ -5,9 +5,9 @@ use hap_api::hapcontainer::{HapContainerStatus, Phase, ServiceType};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use super::references::Problem;
-use crate::build::pod::{JUPYTER_PORT, SPARK_UI_PORT};
-use crate::names;
+use super::Problem;
+use crate::names::{self, JUPYTER_PORT, SPARK_UI_PORT};
+use crate::pods::{self, condition as pod_condition};
 
 /// What the status is computed from.
 pub struct Observed<'a> {
@@ -27,29 +27,6 @@ const BROKEN: &[&str] = &[
     "CreateContainerConfigError",
     "CreateContainerError",
 ];
-
-fn pod_condition<'a>(
-    pod: &'a Pod,
-    kind: &str,
-) -> Option<&'a k8s_openapi::api::core::v1::PodCondition> {
-    pod.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == kind)
-}
-
-pub fn pod_ready(pod: &Pod) -> bool {
-    pod_condition(pod, "Ready").is_some_and(|c| c.status == "True")
-}
-
-pub fn pod_phase(pod: &Pod) -> &str {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.phase.as_deref())
-        .unwrap_or("Pending")
-}
 
 /// The first reason a container gives for not running, with its message.
 fn waiting_reason(pod: &Pod) -> Option<(String, String)> {
@@ -162,7 +139,7 @@ pub fn compute(hc: &HapContainer, observed: &Observed<'_>, now: Time) -> HapCont
     let pod = observed
         .pod
         .filter(|p| p.metadata.deletion_timestamp.is_none());
-    let ready = pod.is_some_and(pod_ready);
+    let ready = pod.is_some_and(pods::ready);
     // A blocking problem keeps the workspace from running; others keep the last change from applying.
     let blocked = observed.problems.iter().any(|p| p.blocking);
 
@@ -212,12 +189,8 @@ pub fn compute(hc: &HapContainer, observed: &Observed<'_>, now: Time) -> HapCont
                 "PodReady".into(),
                 format!("The pod {} is ready", names::pod(&name)),
             ),
-            Some(p) if pod_phase(p) == "Failed" => {
-                let why = p
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.reason.clone())
-                    .unwrap_or_else(|| "Failed".into());
+            Some(p) if pods::failed(p) => {
+                let why = pods::failure_reason(p);
                 (
                     Phase::Degraded,
                     "PodFailed".into(),

@@ -1,0 +1,230 @@
+//! Errors, one enum per pipeline step. A variant names what failed (which Secret, which child), sets
+//! the event reason, and keeps the API's error as its source: the message never repeats it, so an error
+//! chain (see `chain`) prints each cause once.
+
+use crate::events::Note;
+
+/// The read step: a Secret the spec names could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read Secret {name:?} named in {field}")]
+    Secret {
+        name: String,
+        field: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// The apply step: one child could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("cannot apply {kind} {name}")]
+    Apply {
+        kind: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot create {kind} {name}")]
+    Create {
+        kind: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot delete {kind} {name}")]
+    Delete {
+        kind: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// The status step: the status could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot update the status of {kind} {name}")]
+pub struct StatusError {
+    pub kind: String,
+    pub name: String,
+    #[source]
+    pub source: kube::Error,
+}
+
+/// Why a reconciliation failed. Every child that could not be written is kept, not only the first.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// Each child's message carries its own cause, as a list cannot have one source.
+    #[error("{}", .0.iter().map(|e| chain(e)).collect::<Vec<_>>().join("; "))]
+    Children(Vec<WriteError>),
+    #[error(transparent)]
+    Status(#[from] StatusError),
+}
+
+/// An error and its causes, outermost first: `cannot apply Pod w-happod: ApiError: ...`. A cause whose
+/// text is already there is left out (the API's error prints its own status in its message).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+/// A short label for metrics: the API's reason, or what kind of failure it was.
+fn api_reason(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if !s.reason.is_empty() => s.reason.clone(),
+        kube::Error::Api(s) => format!("HTTP{}", s.code),
+        _ => "Transport".into(),
+    }
+}
+
+impl ReadError {
+    pub fn event_reason(&self) -> &'static str {
+        match self {
+            ReadError::Secret { .. } => "ReadFailed",
+        }
+    }
+
+    fn source_error(&self) -> &kube::Error {
+        match self {
+            ReadError::Secret { source, .. } => source,
+        }
+    }
+}
+
+impl WriteError {
+    pub fn event_reason(&self) -> &'static str {
+        match self {
+            WriteError::Apply { .. } => "ApplyFailed",
+            WriteError::Create { .. } => "CreateFailed",
+            WriteError::Delete { .. } => "DeleteFailed",
+        }
+    }
+
+    fn source_error(&self) -> &kube::Error {
+        match self {
+            WriteError::Apply { source, .. }
+            | WriteError::Create { source, .. }
+            | WriteError::Delete { source, .. } => source,
+        }
+    }
+
+    /// Whether the API refused the request as it stands (400, 422): retrying it unchanged cannot
+    /// succeed, so it is a problem for the user rather than an error to retry.
+    pub fn is_rejection(&self) -> bool {
+        matches!(self.source_error(), kube::Error::Api(s) if s.code == 400 || s.code == 422)
+    }
+}
+
+impl Error {
+    /// The metric label of the failure: the API's reason (of the first child, when several failed).
+    pub fn metric_reason(&self) -> String {
+        match self {
+            Error::Read(e) => api_reason(e.source_error()),
+            Error::Children(errors) => errors
+                .first()
+                .map(|e| api_reason(e.source_error()))
+                .unwrap_or_else(|| "Unknown".into()),
+            Error::Status(e) => api_reason(&e.source),
+        }
+    }
+
+    /// One warning event per failure, each with its own reason: distinct reasons keep different
+    /// failures from being folded into one event series.
+    pub fn notes(&self) -> Vec<Note> {
+        match self {
+            Error::Read(e) => vec![Note::warning(e.event_reason(), chain(e))],
+            Error::Children(errors) => errors
+                .iter()
+                .map(|e| Note::warning(e.event_reason(), chain(e)))
+                .collect(),
+            Error::Status(e) => vec![Note::warning("StatusUpdateFailed", chain(e))],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: u16, reason: &str, message: &str) -> kube::Error {
+        kube::Error::Api(
+            kube::core::Status::failure(message, reason)
+                .with_code(code)
+                .boxed(),
+        )
+    }
+
+    #[test]
+    fn messages_name_the_object_and_print_the_cause_once() {
+        let e = ReadError::Secret {
+            name: "keys".into(),
+            field: "spec.s3.credentialsSecret",
+            source: api(403, "Forbidden", "secrets \"keys\" is forbidden"),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot read Secret \"keys\" named in spec.s3.credentialsSecret"
+        );
+        let cause = api(403, "Forbidden", "secrets \"keys\" is forbidden").to_string();
+        assert_eq!(
+            chain(&Error::from(e)),
+            format!("cannot read Secret \"keys\" named in spec.s3.credentialsSecret: {cause}")
+        );
+    }
+
+    #[test]
+    fn every_child_error_is_reported_with_its_own_reason() {
+        let e = Error::Children(vec![
+            WriteError::Apply {
+                kind: "Pod".into(),
+                name: "w-happod".into(),
+                source: api(500, "InternalError", "boom"),
+            },
+            WriteError::Delete {
+                kind: "Role".into(),
+                name: "w-spark".into(),
+                source: api(403, "Forbidden", "no"),
+            },
+        ]);
+        let notes = e.notes();
+        let reasons: Vec<_> = notes.iter().map(|n| n.reason.as_str()).collect();
+        assert_eq!(reasons, ["ApplyFailed", "DeleteFailed"]);
+        assert!(notes[1].message.starts_with("cannot delete Role w-spark: "));
+        assert_eq!(e.metric_reason(), "InternalError");
+        let (boom, no) = (
+            api(500, "InternalError", "boom").to_string(),
+            api(403, "Forbidden", "no").to_string(),
+        );
+        assert_eq!(
+            chain(&e),
+            format!("cannot apply Pod w-happod: {boom}; cannot delete Role w-spark: {no}")
+        );
+    }
+
+    #[test]
+    fn refusals_are_told_apart_from_failures() {
+        let refused = WriteError::Apply {
+            kind: "Service".into(),
+            name: "s".into(),
+            source: api(422, "Invalid", "port taken"),
+        };
+        let failed = WriteError::Apply {
+            kind: "Service".into(),
+            name: "s".into(),
+            source: api(500, "InternalError", "boom"),
+        };
+        assert!(refused.is_rejection() && !failed.is_rejection());
+    }
+}
