@@ -1,0 +1,422 @@
+//! Helpers for the image tests: the docker CLI, an S3 server on loopback, and a workspace container
+//! started the way the operator's pod starts it (user, groups, capabilities, env and mounts read from
+//! `hap-operator render`, run from the operator image itself).
+//!
+//! The images are built beforehand by `scripts/images.sh` (`scripts/test.sh` does it); a missing image
+//! fails the test with that instruction.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use hyper_util::rt::TokioIo;
+use s3s::auth::SimpleAuth;
+use s3s::dto::*;
+use s3s::service::S3ServiceBuilder;
+use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
+use serde_json::Value;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const ACCESS_KEY: &str = "hap-image-access";
+/// Distinctive, so a leak into a log is easy to find.
+pub const SECRET_KEY: &str = "hap-image-secret-7d41c9a2";
+pub const BUCKET: &str = "air";
+
+pub fn workspace_image() -> String {
+    image("hap-workspace")
+}
+
+pub fn operator_image() -> String {
+    image("hap-operator")
+}
+
+/// `name:<workspace version>`, which must exist on the local engine.
+fn image(name: &str) -> String {
+    let tag = format!("{name}:{VERSION}");
+    let found = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", &tag])
+        .output()
+        .expect("the docker CLI runs");
+    assert!(
+        found.status.success(),
+        "image {tag} is missing: run scripts/images.sh first ({})",
+        String::from_utf8_lossy(&found.stderr).trim()
+    );
+    tag
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs docker with `args`, returning its output whatever the exit status.
+pub fn docker(args: &[&str]) -> Output {
+    Command::new("docker")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("the docker CLI runs")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A name no other test (or parallel run) uses, for containers.
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "hap-test-{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Removes a container when dropped, so a failing test leaves none behind.
+pub struct Container(pub String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.0]);
+    }
+}
+
+/// s3s-fs, with one fix for Hadoop's S3A client: s3s-fs stores "directory" keys (`a/b/`) as
+/// directories and answers HEAD or GET on such a path with a 500, where S3 answers 404 (or, for the
+/// marker key `a/b/` itself, an empty object). S3A probes directories exactly that way.
+struct Store {
+    fs: s3s_fs::FileSystem,
+    root: PathBuf,
+}
+
+impl Store {
+    fn is_directory(&self, bucket: &str, key: &str) -> bool {
+        !key.contains("..") && self.root.join(bucket).join(key).is_dir()
+    }
+}
+
+/// Implements `S3` for `Store` by forwarding each listed operation to s3s-fs, plus the given methods.
+macro_rules! forward {
+    ($($op:ident: $input:ident => $output:ident),* $(,)?; $($extra:item)*) => {
+        #[async_trait::async_trait]
+        impl S3 for Store {
+            $(async fn $op(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
+                self.fs.$op(req).await
+            })*
+            $($extra)*
+        }
+    };
+}
+
+forward! {
+    create_bucket: CreateBucketInput => CreateBucketOutput,
+    copy_object: CopyObjectInput => CopyObjectOutput,
+    delete_bucket: DeleteBucketInput => DeleteBucketOutput,
+    delete_object: DeleteObjectInput => DeleteObjectOutput,
+    delete_objects: DeleteObjectsInput => DeleteObjectsOutput,
+    get_bucket_location: GetBucketLocationInput => GetBucketLocationOutput,
+    head_bucket: HeadBucketInput => HeadBucketOutput,
+    list_buckets: ListBucketsInput => ListBucketsOutput,
+    list_objects: ListObjectsInput => ListObjectsOutput,
+    list_objects_v2: ListObjectsV2Input => ListObjectsV2Output,
+    put_object: PutObjectInput => PutObjectOutput,
+    create_multipart_upload: CreateMultipartUploadInput => CreateMultipartUploadOutput,
+    upload_part: UploadPartInput => UploadPartOutput,
+    upload_part_copy: UploadPartCopyInput => UploadPartCopyOutput,
+    list_parts: ListPartsInput => ListPartsOutput,
+    complete_multipart_upload: CompleteMultipartUploadInput => CompleteMultipartUploadOutput,
+    abort_multipart_upload: AbortMultipartUploadInput => AbortMultipartUploadOutput;
+
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        if self.is_directory(&req.input.bucket, &req.input.key) {
+            if req.input.key.ends_with('/') {
+                return Ok(S3Response::new(HeadObjectOutput {
+                    content_length: Some(0),
+                    ..Default::default()
+                }));
+            }
+            return Err(s3_error!(NoSuchKey));
+        }
+        self.fs.head_object(req).await
+    }
+
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        if self.is_directory(&req.input.bucket, &req.input.key) {
+            return Err(s3_error!(NoSuchKey));
+        }
+        self.fs.get_object(req).await
+    }
+}
+
+/// s3s-fs serving a temporary directory on 127.0.0.1 with signature checks on; buckets are its
+/// subdirectories. It stops when dropped.
+pub struct S3Server {
+    pub address: SocketAddr,
+    pub root: tempfile::TempDir,
+    _runtime: tokio::runtime::Runtime,
+}
+
+impl S3Server {
+    pub fn start() -> S3Server {
+        let root = tempfile::tempdir().expect("a temporary directory");
+        std::fs::create_dir(root.path().join(BUCKET)).expect("the bucket directory");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime");
+        let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs opens its root");
+        let mut builder = S3ServiceBuilder::new(Store {
+            fs,
+            root: root.path().to_owned(),
+        });
+        builder.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
+        let service = builder.build();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("a loopback port");
+        let address = listener.local_addr().unwrap();
+        runtime.spawn(async move {
+            loop {
+                let Ok((socket, _)) = listener.accept().await else {
+                    continue;
+                };
+                let service = service.clone();
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(socket), service)
+                        .await;
+                });
+            }
+        });
+        S3Server {
+            address,
+            root,
+            _runtime: runtime,
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The server's file for an object of the test bucket.
+    pub fn object(&self, key: &str) -> PathBuf {
+        self.root.path().join(BUCKET).join(key)
+    }
+}
+
+/// What `hap-operator render` produces for one HapContainer, rendered by the operator image.
+pub struct Rendered {
+    pub objects: Vec<Value>,
+}
+
+impl Rendered {
+    /// Renders `yaml` with `hap-operator render -f`, in the operator image under its own user.
+    pub fn render(yaml: &str) -> Rendered {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let file = dir.path().join("hapcontainer.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        // Readable by the image's unprivileged user.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mount = format!("{}:/input/hapcontainer.yaml:ro", file.display());
+        let out = docker(&[
+            "run",
+            "--rm",
+            "--read-only",
+            "--network",
+            "none",
+            "-v",
+            &mount,
+            &operator_image(),
+            "render",
+            "-f",
+            "/input/hapcontainer.yaml",
+        ]);
+        assert!(
+            out.status.success(),
+            "hap-operator render failed: {}",
+            text(&out.stderr)
+        );
+        let objects: Vec<Value> =
+            serde_saphyr::from_multiple(&text(&out.stdout)).expect("render prints YAML");
+        Rendered { objects }
+    }
+
+    pub fn find(&self, kind: &str) -> &Value {
+        self.objects
+            .iter()
+            .find(|o| o["kind"] == kind)
+            .unwrap_or_else(|| panic!("render printed no {kind}"))
+    }
+
+    pub fn pod(&self) -> &Value {
+        self.find("Pod")
+    }
+
+    pub fn spark_defaults(&self) -> String {
+        let cm = self.find("ConfigMap");
+        cm["data"]["spark-defaults.conf"]
+            .as_str()
+            .expect("the ConfigMap holds spark-defaults.conf")
+            .to_string()
+    }
+}
+
+/// A HapContainer wired to `endpoint` with a credentials Secret, as a user would write it.
+pub fn hapcontainer_yaml(name: &str, endpoint: &str) -> String {
+    format!(
+        "apiVersion: hap.cloudian.com/v1alpha1
+kind: HapContainer
+metadata:
+  name: {name}
+  namespace: default
+spec:
+  size: 1
+  image: hap-workspace:{VERSION}
+  s3:
+    endpoint: {endpoint}
+    region: us-east-1
+    bucket: {BUCKET}
+    credentialsSecret:
+      name: store-keys
+"
+    )
+}
+
+/// `docker run` arguments for the workspace container as the rendered pod describes it: user, group
+/// and fsGroup, dropped capabilities, no privilege escalation, the env (Secret values from `secrets`,
+/// passed by name so they stay off the command line) and the two volumes (the Spark ConfigMap
+/// read-only, the notebooks volume writable by the fsGroup as an emptyDir is).
+pub struct PodRun {
+    pub args: Vec<String>,
+    pub envs: BTreeMap<String, String>,
+    pub work: tempfile::TempDir,
+    _conf: tempfile::TempDir,
+}
+
+impl PodRun {
+    pub fn new(rendered: &Rendered, secrets: &BTreeMap<&str, &str>) -> PodRun {
+        let pod = rendered.pod();
+        let spec = &pod["spec"];
+        let container = &spec["containers"][0];
+        let pod_security = &spec["securityContext"];
+        let security = &container["securityContext"];
+        let mut args: Vec<String> = Vec::new();
+        let mut push = |a: &str, b: String| {
+            args.push(a.to_string());
+            args.push(b);
+        };
+        let user = pod_security["runAsUser"].as_i64().expect("runAsUser");
+        let group = pod_security["runAsGroup"].as_i64().expect("runAsGroup");
+        push("--user", format!("{user}:{group}"));
+        if let Some(fs_group) = pod_security["fsGroup"].as_i64() {
+            push("--group-add", fs_group.to_string());
+        }
+        for cap in security["capabilities"]["drop"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            push("--cap-drop", cap.as_str().unwrap().to_string());
+        }
+        if security["allowPrivilegeEscalation"] == false {
+            push("--security-opt", "no-new-privileges".into());
+        }
+        // RuntimeDefault seccomp is Docker's default profile: nothing to add.
+        assert_eq!(pod_security["seccompProfile"]["type"], "RuntimeDefault");
+
+        let mut envs = BTreeMap::new();
+        for var in container["env"].as_array().expect("env") {
+            let name = var["name"].as_str().unwrap().to_string();
+            let value = if let Some(v) = var["value"].as_str() {
+                v.to_string()
+            } else if var["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP" {
+                "127.0.0.1".to_string()
+            } else if var["valueFrom"]["secretKeyRef"].is_object() {
+                secrets
+                    .get(name.as_str())
+                    .unwrap_or_else(|| panic!("the test has no value for Secret-backed {name}"))
+                    .to_string()
+            } else {
+                panic!("unhandled env source for {name}: {var}")
+            };
+            push("-e", name.clone());
+            envs.insert(name, value);
+        }
+
+        let conf = tempfile::tempdir().expect("a temporary directory");
+        let work = tempfile::tempdir().expect("a temporary directory");
+        let cm = rendered.find("ConfigMap");
+        for (file, content) in cm["data"].as_object().expect("ConfigMap data") {
+            std::fs::write(conf.path().join(file), content.as_str().unwrap()).unwrap();
+            std::fs::set_permissions(
+                conf.path().join(file),
+                std::fs::Permissions::from_mode(0o644),
+            )
+            .unwrap();
+        }
+        std::fs::set_permissions(conf.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        // An emptyDir with fsGroup: group-owned by the fsGroup, group-writable, setgid.
+        let fs_group = pod_security["fsGroup"].as_i64().unwrap_or(group) as u32;
+        std::os::unix::fs::chown(work.path(), None, Some(fs_group))
+            .expect("chgrp (tests run as root)");
+        std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o2775)).unwrap();
+        for mount in container["volumeMounts"].as_array().expect("volumeMounts") {
+            let path = mount["mountPath"].as_str().unwrap();
+            let source = match mount["name"].as_str().unwrap() {
+                "spark-conf" => format!("{}:{path}:ro", conf.path().display()),
+                "work" => format!("{}:{path}", work.path().display()),
+                other => panic!("unhandled volume {other}"),
+            };
+            push("-v", source);
+        }
+        PodRun {
+            args,
+            envs,
+            work,
+            _conf: conf,
+        }
+    }
+
+    /// `docker run --rm` of `command` in the workspace image, on the host's network (the S3 server
+    /// listens on loopback). Returns the output whatever the exit status.
+    pub fn run(&self, command: &[&str]) -> Output {
+        let mut cmd = Command::new("docker");
+        cmd.args(["run", "--rm", "--network", "host"])
+            .args(&self.args)
+            .arg(workspace_image())
+            .args(command)
+            .envs(&self.envs)
+            .stdin(Stdio::null());
+        cmd.output().expect("the docker CLI runs")
+    }
+
+    /// As `run`, failing the test with both streams when the command fails.
+    pub fn run_ok(&self, command: &[&str]) -> Output {
+        let out = self.run(command);
+        assert!(
+            out.status.success(),
+            "{command:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        out
+    }
+}
+
+/// The secrets a test pod gets: the Jupyter token and the store's key pair.
+pub fn secrets(token: &str) -> BTreeMap<&str, &str> {
+    BTreeMap::from([
+        ("JUPYTER_TOKEN", token),
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+    ])
+}
