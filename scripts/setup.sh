@@ -6,6 +6,7 @@
 #   kubectl-debian the kubectl of this machine's Debian release (package kubernetes-client)
 #   crdcheck       the apiserver's CRD validation code (../shared/tools/crdcheck)
 #   kubernetes-validate  upstream JSON schemas for the manifests (PyPI), in a virtualenv
+#   maven          system-wide from Debian when missing (needs root), for the workspace image's jars
 #   docker-buildx  the BuildKit client plugin of the docker CLI (Debian unstable's docker-buildx; the
 #                  image builds use BuildKit secrets and cache mounts), in $HAP_CACHE/docker/cli-plugins
 #
@@ -79,6 +80,13 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
 fi
 ln -sf "$venv/bin/kubernetes-validate" "$bin/kubernetes-validate"
 log "kubernetes-validate: $("$bin/kubernetes-validate" --version 2>/dev/null | head -1)"
+
+# Maven fetches Spark's S3A jars for the workspace image (scripts/images.sh), with this machine's settings.
+if ! command -v mvn >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] || { log "Maven (mvn) is missing: install it (Debian: apt-get install maven)"; exit 1; }
+  log "installing Debian's maven"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven >/dev/null
+fi
 
 # The docker CLI finds plugins in $DOCKER_CONFIG/cli-plugins; scripts/images.sh points DOCKER_CONFIG there.
 buildx=$cache/docker-buildx
