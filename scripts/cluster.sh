@@ -220,6 +220,9 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt",
     sandbox = "$PAUSE_IMAGE"
 
 [plugins.'io.containerd.cri.v1.runtime']
+  # This machine withholds CAP_SYS_RESOURCE even from root, so no process may lower its OOM score:
+  # the kubelet's negative scores (-998 for a sandbox) are raised to containerd's own, 0.
+  restrict_oom_score_adj = true
   netns_mounts_under_state_dir = true
   enable_cdi = false
   [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
@@ -265,6 +268,7 @@ resolvConf: "$state/resolv.conf"
 podLogsDir: "$state/pod-logs"
 volumePluginDir: "$state/kubelet/volume-plugins"
 readOnlyPort: 0
+oomScoreAdj: 0  # it may not lower its own (see restrict_oom_score_adj in containerd.toml)
 healthzBindAddress: 127.0.0.1
 failSwapOn: false
 # A shared test machine: neither evict pods nor delete the loaded images when its disk fills.
@@ -280,6 +284,7 @@ hostnameOverride: $NODE_NAME
 mode: iptables
 clusterCIDR: $POD_CIDR
 nodePortAddresses: ["$NODE_IP/32"]
+oomScoreAdj: 0
 metricsBindAddress: 127.0.0.1:10249
 healthzBindAddress: 127.0.0.1:10256
 # Leave the machine-wide conntrack settings alone.

@@ -20,7 +20,7 @@ func stopPodsCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			rs, err := remote.NewRemoteRuntimeService(endpoint, 30*time.Second, nil, nil)
+			rs, err := remote.NewRemoteRuntimeService(ctx, endpoint, 30*time.Second, nil, false)
 			if err != nil {
 				return err
 			}
