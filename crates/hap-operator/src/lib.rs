@@ -27,6 +27,8 @@ pub mod reconcile;
 pub mod render;
 pub mod resolve;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 
 /// Every CRD the operator serves, as multi-document YAML (what `hap-operator crd` prints).
 pub fn crds_yaml() -> anyhow::Result<String> {

@@ -150,12 +150,7 @@ impl Resolved {
 mod tests {
     use super::*;
 
-    fn hc(spec: &str) -> HapContainer {
-        serde_saphyr::from_str(&format!(
-            "apiVersion: hap.cloudian.com/v1alpha1\nkind: HapContainer\nmetadata: {{name: w, namespace: ns}}\nspec: {spec}\n"
-        ))
-        .unwrap()
-    }
+    use crate::testing::hapcontainer as hc;
 
     #[test]
     fn a_bare_spec_generates_its_token_and_runs_the_default_image_locally() {

@@ -133,3 +133,119 @@ pub fn plan(
         replacements_if_pod_step_fails: pod_plan.replacements - i32::from(replacing_failed),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::BuildConfig;
+    use crate::kinds::Object;
+    use crate::plan::Action;
+    use crate::resolve::resolve;
+
+    use crate::testing::hapcontainer as hc;
+
+    const ORDER: [&str; 7] = [
+        "ServiceAccount w-spark",
+        "Role w-spark",
+        "RoleBinding w-spark",
+        "ConfigMap w-spark-conf",
+        "Service w-hapservice",
+        "Service w-spark-driver",
+        "Pod w-happod",
+    ];
+
+    fn desired(hc: &HapContainer) -> Children<Desired> {
+        let cfg = BuildConfig::default();
+        crate::build::build(hc, &resolve(hc, &cfg), &cfg)
+    }
+
+    fn plan_of(observed: &Children<Observed>, hc: &HapContainer) -> Plan {
+        let history = PodHistory {
+            replacements: 0,
+            failed_since: None,
+        };
+        let backoff = Backoff {
+            min: Duration::from_secs(1),
+            max: Duration::from_secs(1),
+        };
+        plan(
+            observed,
+            desired(hc),
+            hc.metadata.uid.as_deref(),
+            true,
+            history,
+            Timestamp::UNIX_EPOCH,
+            backoff,
+        )
+    }
+
+    /// The kind and name of what each step writes, in order.
+    fn writes(plan: &Plan) -> Vec<String> {
+        plan.steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::Apply(o) | Action::Delete(o) | Action::Replace(o) => Some(o),
+                _ => None,
+            })
+            .map(|o| {
+                let v = serde_json::to_value(o).unwrap();
+                format!(
+                    "{} {}",
+                    v["kind"].as_str().unwrap_or("?"),
+                    v["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_empty_namespace_gets_every_child_in_apply_order() {
+        let scaled = hc("{spark: {executors: 2}}");
+        let plan = plan_of(&Children::default(), &scaled);
+        assert!(
+            matches!(&plan.steps[0].action, Action::CreateOnce(s, keys) if s.metadata.name.as_deref() == Some("w-jupyter") && keys == &["token"])
+        );
+        assert_eq!(writes(&plan), ORDER);
+    }
+
+    #[test]
+    fn spark_children_go_when_executors_go_and_what_is_in_place_is_kept() {
+        let scaled = hc("{spark: {executors: 2}}");
+        let built = desired(&scaled);
+        let meta_of = |sa: &k8s_openapi::api::core::v1::ServiceAccount| {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "v1", "kind": "ServiceAccount", "metadata": sa.metadata
+            }))
+            .unwrap()
+        };
+        let observed = Children::<Observed> {
+            token_secret: Some(Arc::new(serde_json::from_value(serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "w-jupyter", "namespace": "ns"}
+            })).unwrap())),
+            spark_service_account: built.spark_service_account.as_ref().map(|sa| Arc::new(meta_of(sa))),
+            spark_role: built.spark_role.map(Arc::new),
+            spark_role_binding: built.spark_role_binding.map(Arc::new),
+            spark_conf: None,
+            volume: None,
+            service: built.service.map(Arc::new),
+            spark_driver_service: built.spark_driver_service.map(Arc::new),
+            pod: None,
+        };
+        let plan = plan_of(&observed, &hc("{spark: {executors: 0}}"));
+        let kept = ORDER.iter().filter(|w| **w != "Service w-hapservice");
+        assert_eq!(writes(&plan), kept.copied().collect::<Vec<_>>());
+        let deletes = plan
+            .steps
+            .iter()
+            .filter(|s| matches!(s.action, Action::Delete(_)))
+            .count();
+        assert_eq!(deletes, 4, "the RBAC and the driver service are removed");
+        assert!(
+            matches!(&plan.steps[0].action, Action::Keep),
+            "the token is never rewritten"
+        );
+        assert!(plan.steps.iter().all(|s| !matches!(&s.action, Action::Apply(Object::Service(svc)) if svc.metadata.name.as_deref() == Some("w-hapservice"))), "an unchanged service is kept");
+    }
+}

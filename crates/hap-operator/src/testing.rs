@@ -1,0 +1,11 @@
+//! Shared by the unit tests: a HapContainer from a spec written as YAML.
+
+use hap_api::HapContainer;
+
+/// HapContainer `w` in namespace `ns`, with uid `u-1` and the given spec (a YAML mapping).
+pub fn hapcontainer(spec: &str) -> HapContainer {
+    serde_saphyr::from_str(&format!(
+        "apiVersion: hap.cloudian.com/v1alpha1\nkind: HapContainer\nmetadata: {{name: w, namespace: ns, uid: u-1}}\nspec: {spec}\n"
+    ))
+    .expect("a HapContainer")
+}
