@@ -229,6 +229,7 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.internal.v1.opt",
     runtime_type = "io.containerd.runc.v2"
     [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
       BinaryName = "$debroot/usr/sbin/runc"
+      Root = "$run/runc"
       SystemdCgroup = false
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = ["$debroot/usr/lib/cni"]
@@ -460,7 +461,8 @@ up() {
     --authentication-kubeconfig="$state/controller-manager.kubeconfig" --authorization-kubeconfig="$state/controller-manager.kubeconfig" \
     --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" --use-service-account-credentials=true \
     --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
-    --service-cluster-ip-range="$SERVICE_CIDR" --bind-address=127.0.0.1 --leader-elect=false
+    --service-cluster-ip-range="$SERVICE_CIDR" --bind-address=127.0.0.1 --leader-elect=false \
+    --flex-volume-plugin-dir="$state/kubelet/volume-plugins"
   start kube-scheduler "$hapkube" kube-scheduler --kubeconfig="$state/scheduler.kubeconfig" \
     --authentication-kubeconfig="$state/scheduler.kubeconfig" --authorization-kubeconfig="$state/scheduler.kubeconfig" \
     --bind-address=127.0.0.1 --leader-elect=false
@@ -477,16 +479,19 @@ up() {
   echo "$state/admin.kubeconfig"
 }
 
-# stop NAME: SIGTERM, then SIGKILL after 10 s.
+# stop NAME...: SIGTERM to each, then SIGKILL to those still running after 10 s.
 stop() {
-  local pid i
-  pid=$(pid_of "$1") || return 0
-  if kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for i in $(seq 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    kill -9 "$pid" 2>/dev/null || true
-  fi
-  rm -f "$run/$1.pid"
+  local pids="" c i p left
+  for c in "$@"; do pids+=" $(pid_of "$c" || true)"; rm -f "$run/$c.pid"; done
+  [ -n "${pids// /}" ] || return 0
+  kill $pids 2>/dev/null || true
+  for i in $(seq 40); do
+    left=""
+    for p in $pids; do kill -0 "$p" 2>/dev/null && left+=" $p"; done
+    [ -n "$left" ] || return 0
+    sleep 0.25
+  done
+  kill -9 $left 2>/dev/null || true
 }
 
 down() {
@@ -499,7 +504,10 @@ down() {
     local k=${hapkube:-$(ls -t "$cdir"/bin/*/hapkube 2>/dev/null | head -1)}
     [ -z "$k" ] || timeout 120 "$k" stop-pods --runtime-endpoint "unix://$run/containerd.sock" >/dev/null 2>&1 || true
   fi
-  for c in coredns kube-proxy kube-scheduler kube-controller-manager kube-apiserver etcd containerd; do stop "$c"; done
+  # The API server's clients, the API server (it waits on etcd while shutting down), then the stores.
+  stop coredns kube-proxy kube-scheduler kube-controller-manager
+  stop kube-apiserver
+  stop etcd containerd
   # Whatever is left: processes in the cluster's network namespace (shims) or in its cgroups (containers).
   for pid in $(ip netns pids "$netns" 2>/dev/null) \
              $(find $(cgroup_dirs) -name cgroup.procs -exec cat {} + 2>/dev/null); do
@@ -515,9 +523,17 @@ down() {
   for d in $(cgroup_dirs); do
     [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
-  # The kubelet links container logs from this fixed directory.
+  # Fixed paths outside the cluster's directories: the kubelet's container log links and device
+  # plugin socket, the CNI result cache, containerd's shim sockets. Directories go only when empty.
   find /var/log/containers -maxdepth 1 -lname "$state/*" -delete 2>/dev/null || true
-  rmdir /var/log/containers 2>/dev/null || true
+  rm -f /var/lib/kubelet/device-plugins/kubelet.sock /var/lib/kubelet/device-plugins/kubelet_internal_checkpoint
+  rmdir /var/log/containers /var/lib/kubelet/device-plugins /var/lib/kubelet /var/lib/cni/results /var/lib/cni \
+    /run/containerd/s /run/containerd 2>/dev/null || true
+  # `ip netns add` made /run/netns a mount of itself; undo that once no namespace is left in it.
+  if [ -d /run/netns ] && [ -z "$(ls -A /run/netns)" ]; then
+    ! mountpoint -q /run/netns || umount /run/netns
+    rmdir /run/netns
+  fi
   [ ! -f "$run/sysctl.saved" ] || sysctl -qp "$run/sysctl.saved"
   # A fresh cluster on each up; the images, certificates and logs stay.
   rm -rf "$run" "$state/etcd" "$state/kubelet" "$state/pod-logs"

@@ -20,6 +20,12 @@ check() {
     echo "FAIL  $name"; failed=$((failed + 1))
   fi
 }
+# eventually SECONDS COMMAND...: COMMAND succeeds within SECONDS (kube-proxy programs rules a moment
+# after a Service appears).
+eventually() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do [ "$SECONDS" -lt "$deadline" ] || return 1; sleep 1; done
+}
 finish() { echo "smoke test took $((SECONDS - t0)) s"; echo "$passed passed, $failed failed"; [ "$failed" = 0 ]; exit; }
 
 [ -x "$kubectl" ] || "$repo/scripts/setup.sh" >/dev/null
@@ -53,15 +59,15 @@ spec:
   selector: {app: smoke}
   ports: [{port: 8080, targetPort: 8080}]
 EOF
-check "the pod runs" k wait --for=condition=Ready pod/smoke --timeout=120s
+check "the pod runs" eventually 120 k wait --for=condition=Ready pod/smoke --timeout=120s
 check "exec in the pod" test "$(k exec smoke -- cat /www/index.html)" = "hello from hap"
 node_port=$(k get service smoke -o 'jsonpath={.spec.ports[0].nodePort}')
-check "NodePort answers at $node_ip:$node_port from the host" \
+check "NodePort answers at $node_ip:$node_port from the host" eventually 30 \
   bash -c "curl -sf --max-time 10 http://$node_ip:$node_port/ | grep -qx 'hello from hap'"
 api_ip=$(k get service kubernetes -o 'jsonpath={.spec.clusterIP}')
-check "DNS: kubernetes.default resolves in the pod" \
+check "DNS: kubernetes.default resolves in the pod" eventually 30 \
   bash -c "'$kubectl' --kubeconfig '$kc' exec smoke -- nslookup kubernetes.default.svc.cluster.local | grep -q 'Address: $api_ip'"
-check "DNS and ClusterIP: the pod reaches its Service by name" \
+check "DNS and ClusterIP: the pod reaches its Service by name" eventually 30 \
   bash -c "'$kubectl' --kubeconfig '$kc' exec smoke -- wget -qO- -T 10 http://smoke.default:8080/ | grep -qx 'hello from hap'"
 check "a Job's pod completes" bash -c "
   '$kubectl' --kubeconfig '$kc' create job smoke-job --image=hap.local/busybox:1 -- true >/dev/null &&
@@ -69,7 +75,7 @@ check "a Job's pod completes" bash -c "
 
 "$cluster" down
 check "down: no cluster process left" bash -c "! ps -eo args | grep -v grep | grep -q -e '$cache/cluster/' -e 'pause$'"
-check "down: no mount left" bash -c "! grep -q -e hap-cluster -e '$cache/cluster' /proc/mounts"
+check "down: no mount left" bash -c "! grep -q -e hap-cluster -e '$cache/cluster' -e /run/netns /proc/mounts"
 check "down: no interface or namespace left" bash -c "! ip -o link | grep -q hap && ! ip netns | grep -q hap"
 check "down: no cgroup left" bash -c "! ls -d /sys/fs/cgroup/*/hap-cluster 2>/dev/null | grep -q ."
 check "status: everything stopped" bash -c "! '$cluster' status | grep -q running"
