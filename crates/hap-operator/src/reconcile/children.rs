@@ -21,8 +21,9 @@ pub struct Plan {
     pub steps: Vec<Step>,
     /// When to look again, if sooner than the resync.
     pub requeue: Option<Duration>,
-    /// Failed pods replaced in a row once the steps are done, and before the pod's step, should it fail.
+    /// Failed pods replaced in a row once the steps are done.
     pub replacements: i32,
+    /// The same count should the pod's step fail (no replacement happened then).
     pub replacements_if_pod_step_fails: i32,
 }
 
