@@ -114,6 +114,12 @@ fn key(hc: &HapContainer) -> String {
     format!("{}/{}", hc.namespace().unwrap_or_default(), hc.name_any())
 }
 
+/// The pod memory is kept by uid: a HapContainer deleted and made again under the same name starts
+/// with no replacements behind it.
+fn pod_memory_key(hc: &HapContainer) -> String {
+    hc.uid().unwrap_or_else(|| key(hc))
+}
+
 /// Announces configuration problems once, when they appear or change, not on every resync.
 async fn report_problems(ctx: &Context, hc: &HapContainer, status: &HapContainerStatus) {
     let configured = |s: &HapContainerStatus| {
@@ -150,7 +156,7 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
         .unwrap_or(0);
     let history = ctx
         .pods
-        .history(&key(hc), observed.pod.as_deref(), from_status, now);
+        .history(&pod_memory_key(hc), observed.pod.as_deref(), from_status, now);
     let backoff = Backoff {
         min: ctx.config.replace_min,
         max: ctx.config.replace_max,
@@ -185,7 +191,7 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
     } else {
         plan.replacements
     };
-    ctx.pods.record(&key(hc), replacements);
+    ctx.pods.record(&pod_memory_key(hc), replacements);
     let (rejected, errors): (Vec<_>, Vec<_>) =
         outcome.errors.into_iter().partition(|e| e.is_rejection());
     problems.extend(rejected.iter().map(|e| Problem {
