@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The SQL stack as real processes on loopback, with no cluster:
-#   an S3 server (s3s-fs) with one bucket, MariaDB, the Hive standalone metastore, Trino (one
+#   an S3 server (versitygw) with one bucket, MariaDB, the Hive standalone metastore, Trino (one
 #   coordinator that also runs tasks, with the `hive` catalog) and Superset.
 #
 #   scripts/sql-stack.sh up       install what is missing, start everything, print the connection lines
@@ -23,7 +23,7 @@ region=us-east-1
 schema=air
 
 trino_version=476
-s3s_version=0.14.1
+versitygw_version=v1.8.0
 # apache-superset 6.1.0's requirements are loose: its CLI needs rich, which it does not list, and
 # Flask-Caching 2.4+ passes an argument its metadata cache does not take.
 superset_pins=(apache-superset==6.1.0 rich==15.0.0 flask-caching==2.3.1 'trino[sqlalchemy]==0.340.0' duckdb==2.0.1 pyarrow==18.1.0)
@@ -109,9 +109,9 @@ install_metastore() {
 }
 
 install_s3() {
-  [ -x "$home/s3s-fs/bin/s3s-fs" ] && return
-  log "building s3s-fs $s3s_version (a few minutes)"
-  cargo install --quiet --locked s3s-fs --version "$s3s_version" --features binary --root "$home/s3s-fs" >&2
+  [ -x "$home/versitygw/bin/versitygw" ] && return
+  log "building versitygw $versitygw_version (a few minutes)"
+  GOBIN=$home/versitygw/bin go install "github.com/versity/versitygw/cmd/versitygw@$versitygw_version" >&2
 }
 
 install_superset() {
@@ -143,6 +143,7 @@ free_port() {
 import socket, sys
 def try_bind(p):
     s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is no obstacle
     try:
         s.bind(("127.0.0.1", p)); return s.getsockname()[1]
     except OSError:
@@ -208,7 +209,7 @@ up() {
 
   # Credentials and ports for this run, readable by this user only.
   rm -rf "$state" && mkdir -p "$state" && chmod 700 "$state"
-  mkdir -p "$state/logs" "$state/pids" "$state/s3/$bucket" "$state/mariadb" "$state/superset"
+  mkdir -p "$state/logs" "$state/pids" "$state/s3" "$state/mariadb" "$state/superset"
   S3_PORT=$(free_port); MARIADB_PORT=$(free_port)
   METASTORE_PORT=$(free_port 9083); TRINO_PORT=$(free_port); SUPERSET_PORT=$(free_port)
   S3_ENDPOINT=http://127.0.0.1:$S3_PORT
@@ -224,13 +225,16 @@ EOF
   # shellcheck disable=SC1091
   . "$state/env"
   local t0=$SECONDS
+  # A failed start stops what it had started.
+  trap 'rc=$?; if [ $rc -ne 0 ]; then log "start failed; stopping what was started"; down; fi' EXIT
 
   log "S3 server on $S3_ENDPOINT, bucket $bucket"
-  # s3s-fs serves each directory under its root as a bucket, and checks every request's signature.
-  # It takes its keys only as arguments (see docs/sql-stack.md).
-  start s3 "$home/s3s-fs/bin/s3s-fs" --host 127.0.0.1 --port "$S3_PORT" \
-    --access-key "$AWS_ACCESS_KEY_ID" --secret-key "$AWS_SECRET_ACCESS_KEY" "$state/s3"
+  # versitygw serves the directory tree under its root as buckets and objects, one plain file per
+  # object, and checks every request's signature; its root keys come from the environment.
+  start s3 env ROOT_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" ROOT_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
+    VGW_REGION="$region" "$home/versitygw/bin/versitygw" --port "127.0.0.1:$S3_PORT" posix "$state/s3"
   wait_for s3 30 port_open "$S3_PORT"
+  create_bucket
 
   log "MariaDB on 127.0.0.1:$MARIADB_PORT"
   render "$config/mariadb/my.cnf" "$state/mariadb/my.cnf"
@@ -246,6 +250,8 @@ CREATE USER 'hive'@'127.0.0.1' IDENTIFIED BY '$HAP_METASTORE_DB_PASSWORD';
 GRANT ALL PRIVILEGES ON metastore.* TO 'hive'@'127.0.0.1';
 EOF
 
+  log "Hive metastore schema"
+  init_metastore_schema
   log "Hive metastore on 127.0.0.1:$METASTORE_PORT"
   render "$config/metastore/metastore-site.xml" "$state/metastore/conf/metastore-site.xml"
   render "$config/metastore/metastore-log4j2.properties" "$state/metastore/conf/metastore-log4j2.properties"
@@ -273,8 +279,45 @@ EOF
     'superset.app:create_app()'
   wait_for superset 180 curl -sf "http://127.0.0.1:$SUPERSET_PORT/health"
 
-  log "up in $((SECONDS - t0)) s"
+  trap - EXIT
+  log "up in $((SECONDS - t0)) s; Superset admin: $SUPERSET_ADMIN_USER, password in $state/env"
   print_lines
+}
+
+# The metastore's tables, keys and indexes, created in one go from the mapping in the metastore jar
+# (package.jdo) by DataNucleus SchemaTool, before the metastore starts.
+init_metastore_schema() {
+  local dir=$state/metastore/schema-init lib=$home/metastore-lib
+  mkdir -p "$dir"
+  unzip -q -o "$lib/hive-standalone-metastore-server-"*.jar package.jdo -d "$dir"
+  # The only file holding the database password: private, and deleted straight after the run.
+  (umask 077
+   sed "s|@METASTORE_DB_PASSWORD@|$HAP_METASTORE_DB_PASSWORD|" "$config/metastore/schema-init.properties" > "$dir/in"
+   render "$dir/in" "$dir/schema-init.properties"; rm "$dir/in")
+  local rc=0
+  "$(java17)" -cp "$lib/*" org.datanucleus.store.schema.SchemaTool -create -api JDO \
+    -props "$dir/schema-init.properties" "$dir/package.jdo" > "$state/logs/metastore-schema.log" 2>&1 || rc=$?
+  rm -f "$dir/schema-init.properties"
+  [ $rc -eq 0 ] && ! grep -q ' ERROR ' "$state/logs/metastore-schema.log" ||
+    die "metastore schema creation failed; see $state/logs/metastore-schema.log"
+  log "metastore schema: $(mariadb --defaults-file="$state/mariadb/my.cnf" -u "$(id -un)" -N -e \
+    "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'metastore'") tables"
+}
+
+# The bucket, created through the S3 API as any client would.
+create_bucket() {
+  AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
+    "$home/superset-venv/bin/python" - "$S3_ENDPOINT" "$bucket" "$region" <<'EOF'
+import os, sys
+from urllib.parse import urlparse
+import pyarrow.fs as fs
+endpoint, bucket, region = urlparse(sys.argv[1]), sys.argv[2], sys.argv[3]
+s3 = fs.S3FileSystem(access_key=os.environ["AWS_ACCESS_KEY_ID"], secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+                     endpoint_override=endpoint.netloc, scheme=endpoint.scheme, region=region,
+                     allow_bucket_creation=True)
+s3.create_dir(bucket)
+assert s3.get_file_info(bucket).type == fs.FileType.Directory
+EOF
 }
 
 java17() { ls /usr/lib/jvm/java-17-openjdk-*/bin/java | head -1; }

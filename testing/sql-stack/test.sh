@@ -53,7 +53,8 @@ loopback_only() {
   pids=$(for f in "$state"/pids/*; do pgrep -g "$(cat "$f")"; done | sort -u)
   listen=$(ss -Hltnp | grep -E "pid=($(echo $pids | tr ' ' '|'))," | awk '{print $4}')
   echo "$listen" | tr '\n' ' ' >&2; echo >&2
-  [ "$(echo "$listen" | grep -c .)" -ge 5 ] && ! echo "$listen" | grep -qv '^127\.0\.0\.1:'
+  # Java shows an IPv4 socket as [::ffff:127.0.0.1].
+  [ "$(echo "$listen" | grep -c .)" -ge 5 ] && ! echo "$listen" | grep -qvE '^(127\.0\.0\.1|\[::ffff:127\.0\.0\.1\]):'
 }
 check "every server listens on 127.0.0.1 only" loopback_only
 

@@ -1,4 +1,4 @@
-# Superset configuration, loaded through SUPERSET_CONFIG_PATH. @NAME@ placeholders are filled in
+# Superset configuration, loaded through SUPERSET_CONFIG_PATH. Placeholders between at signs are filled in
 # by scripts/sql-stack.sh; secrets come from the environment.
 import os
 
