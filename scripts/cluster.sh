@@ -58,6 +58,23 @@ install_debian() {
   echo "$packages" > "$stamp"
 }
 
+# The Go toolchain: the one on PATH if it is recent enough for the modules (go 1.26), otherwise
+# Debian unstable's, unpacked like the rest.
+go_tool() {
+  if command -v go >/dev/null && go version | grep -qE 'go1\.(2[6-9]|[3-9][0-9])'; then
+    echo go
+    return
+  fi
+  local root=$cdir/go/root p
+  if [ ! -x "$root/usr/lib/go-1.26/bin/go" ]; then
+    log "fetching Go 1.26 from Debian sid"
+    rm -rf "$cdir/go" && mkdir -p "$cdir/go/debs"
+    for p in golang-1.26-go golang-1.26-src; do apt_download sid "$p" "$cdir/go/debs"; done
+    for p in "$cdir"/go/debs/*.deb; do dpkg -x "$p" "$root"; done
+  fi
+  echo "$root/usr/lib/go-1.26/bin/go"
+}
+
 # go_build MODULE_DIR NAME PACKAGE LDFLAGS: builds into $cdir/bin/<hash of the module's sources>/NAME,
 # so a warm `up` finds it and a changed go.sum or source builds anew.
 go_build() {
@@ -66,10 +83,12 @@ go_build() {
   out=$cdir/bin/$key/$name
   if [ ! -x "$out" ]; then
     log "building $name from $dir (cold: many minutes)"
-    local start=$SECONDS
+    local start=$SECONDS go
+    go=$(go_tool)
     mkdir -p "$(dirname "$out")"
-    (cd "$dir" && GOFLAGS="${GOFLAGS:-} -p=2" CGO_ENABLED=0 nice -n 19 \
-      go build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg") && mv "$out.tmp" "$out"
+    # Modules come through the Go module proxy this machine's Go is configured with.
+    (cd "$dir" && GOFLAGS="${GOFLAGS:-} -p=2" CGO_ENABLED=0 GOTOOLCHAIN=local nice -n 19 \
+      "$go" build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg") && mv "$out.tmp" "$out"
     log "built $name in $((SECONDS - start)) s"
   fi
   echo "$out"
