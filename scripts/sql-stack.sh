@@ -24,9 +24,10 @@ schema=air
 
 trino_version=476
 versitygw_version=v1.8.0
-# apache-superset 6.1.0's requirements are loose: its CLI needs rich, which it does not list, and
-# Flask-Caching 2.4+ passes an argument its metadata cache does not take.
-superset_pins=(apache-superset==6.1.0 rich==15.0.0 flask-caching==2.3.1 'trino[sqlalchemy]==0.340.0' duckdb==2.0.1 pyarrow==18.1.0)
+# apache-superset 6.1.0's requirements are loose: its CLI needs rich and its database API
+# cachetools, neither of which it lists, and Flask-Caching 2.4+ passes an argument its metadata
+# cache does not take.
+superset_pins=(apache-superset==6.1.0 rich==15.0.0 cachetools==8.0.2 flask-caching==2.3.1 'trino[sqlalchemy]==0.340.0' duckdb==2.0.1 pyarrow==18.1.0)
 
 log() { printf 'sql-stack: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
