@@ -54,7 +54,7 @@ install_system_packages() {
   # The MariaDB server and client binaries only: the service scripts of mariadb-server are not
   # wanted, since the stack runs its own server. Java 17 runs Maven and the metastore (Hadoop 3.3
   # does not run on Java 24+, where the security manager is gone).
-  apt_install mariadb-server-core mariadb-client-core openjdk-17-jre-headless maven python3-venv
+  apt_install mariadb-server-core mariadb-client-core openjdk-17-jre-headless maven python3-venv unzip
 }
 
 # Trino 476 needs Java 24+. Debian unstable's OpenJDK 25 is unpacked into the cache together with
