@@ -423,6 +423,7 @@ setup_network() {
   in_ns ip link set lo up
   # Routing between pods and the node, and bridged pod traffic seen by kube-proxy's rules; both
   # settings belong to this namespace alone.
+  [ -d /proc/sys/net/bridge ] || modprobe br_netfilter
   in_ns sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
 }
 
