@@ -310,6 +310,20 @@ healthzBindAddress: 127.0.0.1:10256
 # Leave the machine-wide conntrack settings alone.
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 EOF
+  # Every request of the workloads and of the admin, one JSON line each in logs/audit.log, so tests
+  # can count what a client really did (the operator's writes on a resync, say). The cluster's own
+  # components are left out: they are most of the traffic.
+  cat > "$state/audit-policy.yaml" <<EOF
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: None
+  userGroups: ["system:nodes", "system:serviceaccounts:kube-system"]
+- level: None
+  users: ["system:kube-controller-manager", "system:kube-scheduler", "system:kube-proxy", "hap-coredns", "system:apiserver"]
+- level: Metadata
+EOF
   cat > "$state/Corefile" <<EOF
 .:53 {
     bind $NODE_IP
@@ -471,7 +485,9 @@ up() {
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
     --service-cluster-ip-range="$SERVICE_CIDR" --authorization-mode=Node,RBAC \
-    --enable-admission-plugins=NodeRestriction --allow-privileged=true
+    --enable-admission-plugins=NodeRestriction --allow-privileged=true \
+    --audit-policy-file="$state/audit-policy.yaml" --audit-log-path="$logs/audit.log" \
+    --audit-log-maxsize=100 --audit-log-maxbackup=1
   wait_for kube-apiserver 120 api_ready
   bootstrap_objects | kubectl_ apply -f - >/dev/null
 
