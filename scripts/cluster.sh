@@ -79,7 +79,9 @@ go_tool() {
 # so a warm `up` finds it and a changed go.sum or source builds anew.
 go_build() {
   local dir=$1 name=$2 pkg=$3 ldflags=$4 key out
-  key=$(cd "$dir" && cat go.mod go.sum $(find . -name '*.go' | sort) | sha256sum | cut -c1-16)
+  # The module's own sources: nested modules (testing/cluster/coredns) have keys of their own.
+  key=$(cd "$dir" && cat go.mod go.sum $(find . -mindepth 1 -type d -exec test -e '{}/go.mod' \; -prune -o -name '*.go' -print | sort) |
+    sha256sum | cut -c1-16)
   out=$cdir/bin/$key/$name
   if [ ! -x "$out" ]; then
     log "building $name from $dir (cold: many minutes)"
