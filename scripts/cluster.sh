@@ -28,7 +28,8 @@ SERVICE_CIDR=198.19.0.0/24
 API_SERVICE_IP=198.19.0.1
 DNS_SERVICE_IP=198.19.0.10
 NODE_NAME=hap-node
-K8S_VERSION=v1.36.4
+# The release testing/cluster/go.mod pins, which the binaries report.
+K8S_VERSION=$(awk '($1 == "k8s.io/kubernetes" || $2 == "k8s.io/kubernetes") && $NF ~ /^v[0-9]/ {print $NF}' "$repo/testing/cluster/go.mod")
 
 log() { printf 'cluster: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -40,9 +41,8 @@ source "$repo/scripts/lib/debian.sh"
 
 debroot=$cdir/debian/root
 # Debian's packages, unpacked with dpkg -x (no install, no maintainer scripts): unstable's, except
-# runc, whose unstable build needs a newer glibc than this machine's release has; that one comes
-# from the machine's own release (runc is linked against the C library; the Go programs are not
-# tied to one).
+# runc, whose unstable build needs glibc 2.38 where this machine's release has 2.36; it comes from
+# the machine's own release. The others need no newer C library than the machine has.
 install_debian() {
   local stable stamp=$cdir/debian/packages packages p
   stable=$(debian_source | cut -d' ' -f2)
@@ -101,7 +101,8 @@ install_binaries() {
   local ld="-s -w" p
   # What release the components report (kubectl version); upstream's build stamps the same fields.
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ld+=" -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=36 -X $p.gitTreeState=clean"
+    ld+=" -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=$(echo "$K8S_VERSION" | cut -d. -f1 | tr -d v)"
+    ld+=" -X $p.gitMinor=$(echo "$K8S_VERSION" | cut -d. -f2) -X $p.gitTreeState=clean"
   done
   hapkube=$(go_build "$repo/testing/cluster" hapkube ./cmd/hapkube "$ld")
   pause=$(go_build "$repo/testing/cluster" pause ./cmd/pause "-s -w")
