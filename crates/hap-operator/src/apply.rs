@@ -26,6 +26,9 @@ pub struct Outcome {
     pub written: Vec<Object>,
     /// The children deleted (or already gone), by kind and name.
     pub removed: Vec<(String, String)>,
+    /// The children whose step found it done already (a delete of one gone, a create of one that
+    /// exists): no event follows, and nothing is counted.
+    pub found_done: Vec<(String, String)>,
     /// The children whose step failed, by kind and name, and every failure.
     pub failed: Vec<(String, String)>,
     pub errors: Vec<WriteError>,
@@ -46,6 +49,12 @@ impl Outcome {
 
     pub fn failed<K: Child>(&self, name: &str) -> bool {
         self.failed.contains(&(kind::<K>(), name.to_string()))
+    }
+
+    /// Whether the step for the child of kind K named `name` changed something.
+    pub fn took_effect<K: Child>(&self, name: &str) -> bool {
+        let key = (kind::<K>(), name.to_string());
+        !self.failed.contains(&key) && !self.found_done.contains(&key)
     }
 }
 
@@ -93,9 +102,16 @@ async fn apply<K: Child>(client: &Client, desired: K) -> Result<Object, WriteErr
         })
 }
 
+/// Whether a step changed something (true), or found it done already (false).
+type Done = bool;
+
 /// Creates the Secret with a fresh value for each key. One that exists already (the cache had not
 /// caught up with an earlier create) is left as it is, which is all that is needed.
-async fn create_once(client: &Client, desired: Secret, keys: &[String]) -> Result<(), WriteError> {
+async fn create_once(
+    client: &Client,
+    desired: Secret,
+    keys: &[String],
+) -> Result<Done, WriteError> {
     let name = desired.name_any();
     let mut secret = desired;
     let values: BTreeMap<String, String> = keys
@@ -108,8 +124,8 @@ async fn create_once(client: &Client, desired: Secret, keys: &[String]) -> Resul
         ..Default::default()
     };
     match api(client, &secret).create(&params, &secret).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
         Err(source) => Err(WriteError::Create {
             kind: "Secret".into(),
             name,
@@ -119,7 +135,7 @@ async fn create_once(client: &Client, desired: Secret, keys: &[String]) -> Resul
 }
 
 /// Deletes the child the target names, if it is still the one observed (same uid).
-async fn delete<K: Child>(client: &Client, target: K) -> Result<(), WriteError> {
+async fn delete<K: Child>(client: &Client, target: K) -> Result<Done, WriteError> {
     let name = target.name_any();
     let params = DeleteParams {
         preconditions: Some(Preconditions {
@@ -129,9 +145,10 @@ async fn delete<K: Child>(client: &Client, target: K) -> Result<(), WriteError> 
         ..Default::default()
     };
     match api(client, &target).delete(&name, &params).await {
-        Ok(_) => Ok(()),
-        // Already gone, or replaced by someone else: either way the observed child is no more.
-        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(()),
+        Ok(_) => Ok(true),
+        // Already gone, or replaced by someone else: either way the observed child is no more, but
+        // this delete did nothing.
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(false),
         Err(source) => Err(WriteError::Delete {
             kind: kind::<K>(),
             name,
@@ -162,7 +179,10 @@ where
                 let key = key_of(&obj);
                 (
                     key,
-                    with_kind!(obj, o => apply(client, o).await).map(|w| out.written.push(w)),
+                    with_kind!(obj, o => apply(client, o).await).map(|w| {
+                        out.written.push(w);
+                        true
+                    }),
                 )
             }
             Action::CreateOnce(secret, keys) => {
@@ -179,11 +199,12 @@ where
             }
         };
         match result {
-            (_, Ok(())) => {
+            (_, Ok(true)) => {
                 if let Some(note) = &note {
                     events.publish(owner, note).await;
                 }
             }
+            (key, Ok(false)) => out.found_done.push(key),
             (key, Err(e)) => {
                 out.failed.push(key);
                 out.errors.push(e);

@@ -152,13 +152,16 @@ pub fn create_once(
 }
 
 /// What the pod plan knows of the past.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct PodHistory {
     /// Failed pods replaced in a row so far.
     pub replacements: i32,
     /// When the operator first saw the live pod failed, on its own clock. The pod's own timestamps
     /// come from the kubelet's clock in whole seconds, and can even lie ahead of the operator's.
     pub failed_since: Option<Timestamp>,
+    /// The uid of the pod the operator deleted last, while the cache may still show it: a cache that
+    /// is behind shows it without its deletion mark, and it must not be replaced (and counted) twice.
+    pub deleted: Option<String>,
 }
 
 /// The back-off before replacing a failed pod: the first delay and the cap.
@@ -204,7 +207,9 @@ pub fn pod(
     };
     let name = live.name_any();
     let about = live.object_ref(&());
-    if live.metadata.deletion_timestamp.is_some() {
+    if live.metadata.deletion_timestamp.is_some()
+        || (history.deleted.is_some() && history.deleted == live.metadata.uid)
+    {
         // The pod keeps its name, so its successor waits until it is gone.
         plan.step.action = Action::Wait(GONE_POLL);
         plan.requeue = Some(GONE_POLL);
@@ -313,6 +318,7 @@ mod tests {
         PodHistory {
             replacements,
             failed_since,
+            deleted: None,
         }
     }
 
@@ -378,6 +384,50 @@ mod tests {
             Action::Wait(Duration::from_millis(1500))
         );
         assert_eq!(look(20.5, 2).replacements, 3);
+    }
+
+    #[test]
+    fn a_pod_deleted_already_is_awaited_even_if_the_cache_still_shows_it_failed() {
+        // Replaced at the cap; the status write triggers a reconcile before the cache has caught up,
+        // so the same failed pod shows up again with no deletion mark.
+        let failed = live_pod("Failed", false, "u1");
+        let after = PodHistory {
+            deleted: Some("u1".into()),
+            ..history(3, Some(at(0.0)))
+        };
+        let plan = pod(
+            Some(&failed),
+            Some(desired_pod("img:1")),
+            true,
+            after.clone(),
+            at(500.0),
+            BACKOFF,
+        );
+        assert_eq!(
+            plan.step,
+            Step {
+                action: Action::Wait(GONE_POLL),
+                note: None
+            }
+        );
+        assert_eq!(plan.replacements, 3, "counted once");
+        let successor = live_pod("Failed", false, "u2");
+        let next = pod(
+            Some(&successor),
+            Some(desired_pod("img:1")),
+            true,
+            PodHistory {
+                failed_since: None,
+                ..after
+            },
+            at(500.0),
+            BACKOFF,
+        );
+        assert_eq!(
+            next.step.action,
+            Action::Wait(Duration::from_secs(40)),
+            "its failed successor waits out a back-off of its own (5 s * 2^3)"
+        );
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //!   negative and a failed pod was replaced at once;
 //! - the failed pods replaced in a row. The status keeps the count too, but the cached status can lag
 //!   behind the operator's last write, and a reconcile working from it would reset the count. The
-//!   status seeds it after a restart.
+//!   status seeds it after a restart;
+//! - the uid of the pod it deleted last, until the cache no longer shows that pod: a cache that is
+//!   behind still shows it, failed and without its deletion mark, and the plan must not replace it
+//!   (and count it) again.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -22,6 +25,8 @@ struct Remembered {
     replacements: i32,
     /// The failed pod's uid and when it was first seen failed.
     failure: Option<(String, Timestamp)>,
+    /// The uid of the pod deleted last, while the cache still shows it.
+    deleted: Option<String>,
 }
 
 #[derive(Default)]
@@ -44,8 +49,12 @@ impl PodMemory {
             .entry(owner.to_string())
             .or_insert_with(|| Remembered {
                 replacements: status_replacements,
-                failure: None,
+                ..Default::default()
             });
+        let live_uid = live.and_then(|p| p.metadata.uid.as_deref());
+        if r.deleted.as_deref() != live_uid {
+            r.deleted = None;
+        }
         let failed_uid = live.filter(|p| pods::failed(p)).and_then(|p| p.uid());
         r.failure = match (failed_uid, r.failure.take()) {
             (Some(uid), Some((seen, at))) if seen == uid => Some((seen, at)),
@@ -55,13 +64,19 @@ impl PodMemory {
         PodHistory {
             replacements: r.replacements,
             failed_since: r.failure.as_ref().map(|(_, at)| *at),
+            deleted: r.deleted.clone(),
         }
     }
 
-    /// Keeps the count of replacements in a row once a plan was carried out.
-    pub fn record(&self, owner: &str, replacements: i32) {
+    /// Keeps the count of replacements in a row once a plan was carried out, and the uid of the pod
+    /// it deleted, if it did.
+    pub fn record(&self, owner: &str, replacements: i32, deleted: Option<String>) {
         let mut memory = self.by_owner.lock().expect("pod memory");
-        memory.entry(owner.to_string()).or_default().replacements = replacements;
+        let r = memory.entry(owner.to_string()).or_default();
+        r.replacements = replacements;
+        if deleted.is_some() {
+            r.deleted = deleted;
+        }
     }
 }
 
@@ -111,11 +126,39 @@ mod tests {
     fn the_count_is_seeded_from_the_status_then_kept_even_if_the_status_lags() {
         let m = PodMemory::default();
         assert_eq!(m.history("ns/w", None, 2, at(0)).replacements, 2);
-        m.record("ns/w", 3);
+        m.record("ns/w", 3, None);
         assert_eq!(
             m.history("ns/w", None, 2, at(1)).replacements,
             3,
             "a stale cached status does not reset it"
+        );
+    }
+
+    #[test]
+    fn a_deleted_pod_is_remembered_until_the_cache_no_longer_shows_it() {
+        let m = PodMemory::default();
+        let failed = pod("a", "Failed");
+        m.history("ns/w", Some(&failed), 0, at(0));
+        m.record("ns/w", 1, Some("a".into()));
+        assert_eq!(
+            m.history("ns/w", Some(&failed), 0, at(1))
+                .deleted
+                .as_deref(),
+            Some("a"),
+            "the cache is behind"
+        );
+        m.record("ns/w", 1, None);
+        assert_eq!(
+            m.history("ns/w", Some(&failed), 0, at(2))
+                .deleted
+                .as_deref(),
+            Some("a")
+        );
+        assert_eq!(m.history("ns/w", None, 0, at(3)).deleted, None);
+        assert_eq!(
+            m.history("ns/w", Some(&failed), 0, at(4)).deleted,
+            None,
+            "forgotten once gone"
         );
     }
 }

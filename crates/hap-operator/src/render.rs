@@ -26,16 +26,12 @@ fn children(hc: &HapContainer, cfg: &BuildConfig) -> anyhow::Result<Vec<Value>> 
         min: Duration::ZERO,
         max: Duration::ZERO,
     };
-    let history = PodHistory {
-        replacements: 0,
-        failed_since: None,
-    };
     let plan = children::plan(
         &Children::default(),
         desired,
         None,
         true,
-        history,
+        PodHistory::default(),
         Timestamp::UNIX_EPOCH,
         unused,
     );

@@ -163,10 +163,7 @@ mod tests {
     }
 
     fn plan_of(observed: &Children<Observed>, hc: &HapContainer) -> Plan {
-        let history = PodHistory {
-            replacements: 0,
-            failed_since: None,
-        };
+        let history = PodHistory::default();
         let backoff = Backoff {
             min: Duration::from_secs(1),
             max: Duration::from_secs(1),

@@ -154,9 +154,12 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
         .as_ref()
         .and_then(|s| s.failed_pod_replacements)
         .unwrap_or(0);
-    let history = ctx
-        .pods
-        .history(&pod_memory_key(hc), observed.pod.as_deref(), from_status, now);
+    let history = ctx.pods.history(
+        &pod_memory_key(hc),
+        observed.pod.as_deref(),
+        from_status,
+        now,
+    );
     let backoff = Backoff {
         min: ctx.config.replace_min,
         max: ctx.config.replace_max,
@@ -175,7 +178,6 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
 
     // What the status sees: the pod and service as written now, or as observed.
     let (pod_name, service_name) = (names::pod(&name), names::service(&name));
-    let pod_failed = outcome.failed::<Pod>(&pod_name);
     let pod = match outcome.written::<Pod>(&pod_name) {
         Some(p) => Some(p.clone()),
         None if outcome.removed::<Pod>(&pod_name) => None,
@@ -186,12 +188,17 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
         None if outcome.failed::<Service>(&service_name) => None,
         None => observed.service.as_deref().cloned(),
     };
-    let replacements = if pod_failed {
-        plan.replacements_if_pod_step_fails
-    } else {
+    // A pod step that failed, or whose delete found the pod gone already, replaced nothing.
+    let pod_step_took_effect = outcome.took_effect::<Pod>(&pod_name);
+    let replacements = if pod_step_took_effect {
         plan.replacements
+    } else {
+        plan.replacements_if_pod_step_fails
     };
-    ctx.pods.record(&pod_memory_key(hc), replacements);
+    let deleted = (pod_step_took_effect && outcome.removed::<Pod>(&pod_name))
+        .then(|| observed.pod.as_ref().and_then(|p| p.uid()))
+        .flatten();
+    ctx.pods.record(&pod_memory_key(hc), replacements, deleted);
     let (rejected, errors): (Vec<_>, Vec<_>) =
         outcome.errors.into_iter().partition(|e| e.is_rejection());
     problems.extend(rejected.iter().map(|e| Problem {
