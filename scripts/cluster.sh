@@ -593,13 +593,49 @@ status() {
   fi
 }
 
+# The name containerd gives a Docker image reference: hap-operator:0.1.0 is
+# docker.io/library/hap-operator:0.1.0.
+containerd_ref() {
+  local ref=$1
+  case "$ref" in
+    */*) case "${ref%%/*}" in *.*|*:*|localhost) ;; *) ref=docker.io/$ref ;; esac ;;
+    *) ref=docker.io/library/$ref ;;
+  esac
+  case "${ref##*/}" in *:*|*@*) ;; *) ref=$ref:latest ;; esac
+  echo "$ref"
+}
+
+# in_node IMAGE: the node's containerd holds IMAGE with the same image ID (config digest) as the
+# local Docker engine, and that config is in its content store.
+in_node() {
+  local id target config
+  id=$(docker image inspect -f '{{.Id}}' "$1" 2>/dev/null) || return 1
+  target=$(ctr_ images ls "name==$(containerd_ref "$1")" 2>/dev/null | awk 'NR == 2 {print $3}')
+  [ -n "$target" ] || return 1
+  config=$(ctr_ content get "$target" 2>/dev/null |
+    python3 -c 'import json, sys; print(json.load(sys.stdin).get("config", {}).get("digest", ""))' 2>/dev/null) || return 1
+  [ "$config" = "$id" ] && ctr_ content get "$config" >/dev/null 2>&1
+}
+
 # load IMAGE...: from the local Docker engine into the node's containerd, where the kubelet finds them.
+# An image the node already holds with the same ID is skipped (HAP_LOAD_FORCE=1 loads it anyway).
 load() {
   alive containerd || die "the cluster is not running: scripts/cluster.sh up"
   [ $# -gt 0 ] || die "usage: scripts/cluster.sh load IMAGE..."
   export PATH=$debroot/usr/bin:$PATH
-  docker save "$@" | ctr_ images import - >&2
-  log "loaded $*"
+  local image todo=()
+  for image in "$@"; do
+    docker image inspect "$image" >/dev/null 2>&1 || die "no image $image in the local Docker engine"
+    if [ "${HAP_LOAD_FORCE:-0}" != 1 ] && in_node "$image"; then
+      log "$image: already in the node, same image ID"
+    else
+      todo+=("$image")
+    fi
+  done
+  [ ${#todo[@]} -gt 0 ] || return 0
+  docker save "${todo[@]}" | ctr_ images import - >&2
+  for image in "${todo[@]}"; do in_node "$image" || die "$image: not in the node after the import"; done
+  log "loaded ${todo[*]}"
 }
 
 case "${1:-}" in

@@ -1,0 +1,277 @@
+#!/usr/bin/env bash
+# The original user journey, verbatim, on the local cluster (scripts/cluster.sh), as root:
+# the five install files applied in the original's order run the operator as its Deployment's pod,
+# the sample HapContainer gives `example-hapcontainer-happod 1/1 Running` (a real container),
+# spark-shell and `pip show tensorflow` work in it, Jupyter answers at the node port with the Secret's
+# token and refuses without it, the Spark UI answers at its node port while a job runs, a deleted pod
+# comes back, the status says Running with a Jupyter URL, and the cleanup in the original's order
+# leaves nothing behind and hangs nowhere.
+#
+# The files are applied without -n, as in the original; the kubeconfig's context points at a fresh
+# namespace, so runs do not collide. A cluster that runs already is reused and left running; one this
+# script starts it brings down at the end, unless KEEP_CLUSTER=1.
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+cache=${HAP_CACHE:-$HOME/.cache/hap}
+state=${HAP_CLUSTER_STATE:-$cache/cluster/state}
+kubectl_bin=$cache/bin/kubectl
+cluster=$repo/scripts/cluster.sh
+passed=0 failed=0
+t0=$SECONDS
+times=()
+
+check() {
+  local name=$1; shift
+  if "$@"; then
+    echo "ok    $name"; passed=$((passed + 1))
+  else
+    echo "FAIL  $name"; failed=$((failed + 1))
+  fi
+}
+# eventually SECONDS COMMAND...: COMMAND succeeds within SECONDS.
+eventually() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@" >/dev/null 2>&1; do [ "$SECONDS" -lt "$deadline" ] || return 1; sleep 2; done
+}
+# phase NAME: the previous phase ends, NAME begins; each one's duration is printed at the end.
+phase_name="" phase_t=$SECONDS
+phase_end() {
+  [ -z "$phase_name" ] || times+=("$(printf '%-34s %4d s' "$phase_name" $((SECONDS - phase_t)))")
+  phase_name=""
+}
+phase() { phase_end; phase_name=$1 phase_t=$SECONDS; echo "--    $1"; }
+kubectl() { "$kubectl_bin" "$@"; }
+
+[ -x "$kubectl_bin" ] || "$repo/scripts/setup.sh" >/dev/null
+cd "$repo" || exit 1
+tmp=$(mktemp -d)
+
+# (status is read whole first: grep -q stops reading early, which pipefail would count as a failure)
+started=0
+cluster_status=$("$cluster" status 2>/dev/null)
+grep -q '^kube-apiserver: running' <<<"$cluster_status" || started=1
+
+ns="" crd_applied=0
+job=""
+cleanup() {
+  [ -z "$job" ] || kill "$job" 2>/dev/null
+  if [ -n "$ns" ]; then
+    [ "$crd_applied" = 0 ] || kubectl delete -f deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml \
+      --ignore-not-found --timeout=120s >/dev/null 2>&1
+    kubectl delete namespace "$ns" --ignore-not-found --timeout=180s >/dev/null 2>&1
+  fi
+  if [ "$started" = 1 ] && [ "${KEEP_CLUSTER:-0}" != 1 ]; then "$cluster" down >/dev/null 2>&1; fi
+  rm -rf "$tmp"
+}
+finish() {
+  phase_end
+  echo "times:"
+  printf '  %s\n' "${times[@]}"
+  echo "  journey total                      $((SECONDS - t0)) s"
+  [ -z "${run_time:-}" ] || echo "  CR applied to happod 1/1 Running   $run_time s"
+  [ -z "${rerun_time:-}" ] || echo "  pod deleted to new pod Running     $rerun_time s"
+  trap - EXIT
+  cleanup
+  echo "$passed passed, $failed failed"
+  [ "$failed" = 0 ]; exit
+}
+trap 'echo "FAIL  interrupted"; failed=$((failed + 1)); finish' INT TERM
+trap 'finish' EXIT
+
+# --- 1. The cluster and the images ---------------------------------------------------------------
+phase "up and load"
+kc=$("$cluster" up | tail -1)
+check "up prints a kubeconfig on its last line" test -f "$kc"
+[ -f "$kc" ] || finish
+check "load hap-operator:0.1.0 hap-workspace:0.1.0" "$cluster" load hap-operator:0.1.0 hap-workspace:0.1.0
+
+ns=hap-journey-$(date +%H%M%S)-$$
+export KUBECONFIG=$tmp/kubeconfig
+cp "$kc" "$KUBECONFIG"
+kubectl create namespace "$ns" >/dev/null
+kubectl config set-context --current --namespace="$ns" >/dev/null
+check "a fresh namespace, $ns, is the context's" eventually 60 kubectl get serviceaccount default
+if kubectl get crd hapcontainers.hap.cloudian.com >/dev/null 2>&1; then
+  echo "FAIL  the cluster has no HapContainer CRD before the journey (delete it, or use a fresh cluster)"
+  failed=$((failed + 1)); finish
+fi
+
+# --- 2. Install, in the original's order ---------------------------------------------------------
+phase "install (five files)"
+crd_applied=1
+for f in deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml deploy/service_account.yaml deploy/role.yaml \
+         deploy/role_binding.yaml deploy/operator.yaml; do
+  check "kubectl apply -f $f" bash -c "'$kubectl_bin' apply -f '$f' >/dev/null"
+done
+check "deploy/operator.yaml pulls only when absent (no registry here)" \
+  test "$(kubectl get deployment hap-operator -o 'jsonpath={.spec.template.spec.containers[0].imagePullPolicy}')" = IfNotPresent
+operator_running() {
+  kubectl get pods --no-headers | awk '$1 ~ /^hap-operator-/ && $2 == "1/1" && $3 == "Running" {n++} END {exit n != 1}'
+}
+check "the operator's pod is 1/1 Running" eventually 300 operator_running
+op_pod=$(kubectl get pods -l name=hap-operator -o 'jsonpath={.items[0].metadata.name}')
+check "it runs hap-operator:0.1.0 as ServiceAccount hap-operator" test \
+  "$(kubectl get pod "$op_pod" -o 'jsonpath={.spec.containers[0].image} {.spec.serviceAccountName}')" \
+  = "hap-operator:0.1.0 hap-operator"
+# Its only grant is deploy/role.yaml: no ClusterRoleBinding names the account, and the one
+# RoleBinding that does is deploy/role_binding.yaml's, to the Role hap-operator.
+sa_grants() {
+  { kubectl get clusterrolebindings -o json | jq -r --arg ns "$ns" \
+      '.items[] | select(any(.subjects[]?; .kind == "ServiceAccount" and .name == "hap-operator" and .namespace == $ns)) | "ClusterRoleBinding/" + .metadata.name'
+    kubectl get rolebindings -o json | jq -r --arg ns "$ns" \
+      '.items[] | select(any(.subjects[]?; .kind == "ServiceAccount" and .name == "hap-operator" and ((.namespace // $ns) == $ns))) | "RoleBinding/" + .metadata.name + " " + .roleRef.kind + "/" + .roleRef.name'
+  } | tr '\n' ';'
+}
+check "its only grant is RoleBinding hap-operator to Role hap-operator" test "$(sa_grants)" = "RoleBinding/hap-operator Role/hap-operator;"
+
+# --- 3. The sample workspace -----------------------------------------------------------------------
+phase "CR to happod Running"
+t_cr=$SECONDS
+check "kubectl apply -f deploy/crds/hap.cloudian.com_v1alpha1_hapcontainer_cr.yaml" \
+  bash -c "'$kubectl_bin' apply -f deploy/crds/hap.cloudian.com_v1alpha1_hapcontainer_cr.yaml >/dev/null"
+happod_running() {
+  kubectl get pods --no-headers | awk '$1 == "example-hapcontainer-happod" && $2 == "1/1" && $3 == "Running" {n++} END {exit n != 1}'
+}
+if eventually 600 happod_running; then run_time=$((SECONDS - t_cr)); fi
+check "kubectl get pods: example-hapcontainer-happod 1/1 Running (in ${run_time:-?} s)" happod_running
+check "kubectl get pods: the operator's pod still Running" operator_running
+kubectl get pods
+check "the workspace's container really runs (containerd started it)" test -n \
+  "$(kubectl get pod example-hapcontainer-happod -o 'jsonpath={.status.containerStatuses[0].state.running.startedAt}')"
+# The audit log names who created the pod (server-side apply: a PATCH answered 201 Created): the
+# operator's ServiceAccount.
+creators() {
+  grep -F "\"namespace\":\"$ns\"" "$state/logs/audit.log" | jq -r \
+    'select(.stage == "ResponseComplete" and (.verb == "create" or .verb == "patch") and .objectRef.resource == "pods" and .objectRef.subresource == null and .objectRef.name == "example-hapcontainer-happod" and .responseStatus.code == 201) | .user.username' |
+    sort -u | tr '\n' ' '
+}
+if [ -f "$state/logs/audit.log" ]; then
+  check "the operator's ServiceAccount created the pod (audit log)" test "$(creators)" = "system:serviceaccount:$ns:hap-operator "
+fi
+
+# --- 4. Inside the pod -----------------------------------------------------------------------------
+phase "spark-shell and pip in the pod"
+printf 'println("journey-sum " + sc.parallelize(1 to 100).sum)\n:quit\n' |
+  timeout 600 "$kubectl_bin" exec -i example-hapcontainer-happod -- spark-shell >"$tmp/spark-shell.out" 2>&1
+check "kubectl exec -i example-hapcontainer-happod -- spark-shell: 1 to 100 sums to 5050" \
+  grep -q 'journey-sum 5050\.0' "$tmp/spark-shell.out"
+grep -q 'journey-sum 5050\.0' "$tmp/spark-shell.out" || tail -20 "$tmp/spark-shell.out"
+check "kubectl exec example-hapcontainer-happod -- pip show tensorflow" bash -c \
+  "timeout 300 '$kubectl_bin' exec example-hapcontainer-happod -- pip show tensorflow | grep -qx 'Name: tensorflow'"
+
+# --- 5. The Service and Jupyter ------------------------------------------------------------------
+phase "service and Jupyter"
+node_ip=$(kubectl get nodes -o 'jsonpath={.items[0].status.addresses[?(@.type=="InternalIP")].address}')
+kubectl describe service example-hapcontainer-hapservice >"$tmp/describe" 2>&1
+check "kubectl describe service: type NodePort" grep -Eq '^Type:[[:space:]]+NodePort$' "$tmp/describe"
+check "kubectl describe service: port jupyter 8888" grep -Eq '^Port:[[:space:]]+jupyter[[:space:]]+8888/TCP$' "$tmp/describe"
+check "kubectl describe service: port spark-ui 4040" grep -Eq '^Port:[[:space:]]+spark-ui[[:space:]]+4040/TCP$' "$tmp/describe"
+jport=$(kubectl get service example-hapcontainer-hapservice -o 'jsonpath={.spec.ports[?(@.name=="jupyter")].nodePort}')
+uport=$(kubectl get service example-hapcontainer-hapservice -o 'jsonpath={.spec.ports[?(@.name=="spark-ui")].nodePort}')
+check "kubectl describe service: node ports $jport and $uport" bash -c \
+  "grep -Eq '^NodePort:[[:space:]]+jupyter[[:space:]]+$jport/TCP$' '$tmp/describe' && grep -Eq '^NodePort:[[:space:]]+spark-ui[[:space:]]+$uport/TCP$' '$tmp/describe'"
+token=$(kubectl get secret example-hapcontainer-jupyter -o 'jsonpath={.data.token}' | base64 -d)
+check "the Secret example-hapcontainer-jupyter holds a token" test -n "$token"
+http_code() { curl -s -o /dev/null --max-time 10 -w '%{http_code}' "$@"; }
+check "Jupyter answers 200 at $node_ip:$jport with the token" eventually 120 \
+  test "$(http_code "http://$node_ip:$jport/api/status?token=$token")" = 200
+check "Jupyter refuses without the token (403)" test "$(http_code "http://$node_ip:$jport/api/status")" = 403
+check "Jupyter refuses a wrong token (403)" test "$(http_code "http://$node_ip:$jport/api/status?token=x$token")" = 403
+
+# --- 6. The Spark UI while a job runs --------------------------------------------------------------
+phase "Spark UI during a job"
+# The job's tasks wait until a file appears in the pod (10 minutes at most), so it runs exactly as
+# long as the checks need.
+stop=/tmp/hap-journey-stop
+kubectl exec example-hapcontainer-happod -- rm -f "$stop" >/dev/null 2>&1
+cat >"$tmp/job.scala" <<EOF
+sc.setJobDescription("hap-journey")
+println("journey-job " + sc.parallelize(1 to 2, 2).map { x => var i = 0; while (!new java.io.File("$stop").exists && i < 1200) { Thread.sleep(500); i += 1 }; x }.sum)
+:quit
+EOF
+timeout 900 "$kubectl_bin" exec -i example-hapcontainer-happod -- spark-shell <"$tmp/job.scala" >"$tmp/job.out" 2>&1 &
+job=$!
+ui=http://$node_ip:$uport
+running_job() {
+  local app
+  app=$(curl -sf --max-time 10 "$ui/api/v1/applications" | jq -r '.[0].id') && [ -n "$app" ] &&
+    curl -sf --max-time 10 "$ui/api/v1/applications/$app/jobs?status=running" |
+      jq -e 'any(.[]; .status == "RUNNING" and .description == "hap-journey")' >/dev/null
+}
+check "the Spark UI's API at $node_ip:$uport lists the running job" eventually 600 running_job
+ui_root() {
+  local out
+  out=$(curl -s -o /dev/null --max-time 10 -w '%{http_code} %{redirect_url}' "$ui/")
+  case "$out" in "200 "*) ;; "302 "*/jobs/) ;; *) return 1 ;; esac
+}
+check "the Spark UI answers at $ui/ (200, or 302 to /jobs/) while the job runs" ui_root
+check "the job was still running then" running_job
+kubectl exec example-hapcontainer-happod -- touch "$stop" >/dev/null 2>&1
+wait "$job"
+job=""
+check "the job ends once told to" grep -q 'journey-job 3\.0' "$tmp/job.out"
+grep -q 'journey-job 3\.0' "$tmp/job.out" || tail -20 "$tmp/job.out"
+
+# --- 7. A deleted pod comes back -------------------------------------------------------------------
+phase "deleted pod comes back"
+old_uid=$(kubectl get pod example-hapcontainer-happod -o 'jsonpath={.metadata.uid}')
+t_del=$SECONDS
+check "kubectl delete pods example-hapcontainer-happod" bash -c \
+  "timeout 300 '$kubectl_bin' delete pods example-hapcontainer-happod --timeout=240s >/dev/null"
+new_pod_running() {
+  local uid
+  uid=$(kubectl get pod example-hapcontainer-happod -o 'jsonpath={.metadata.uid}') &&
+    [ -n "$uid" ] && [ "$uid" != "$old_uid" ] && happod_running
+}
+if eventually 600 new_pod_running; then rerun_time=$((SECONDS - t_del)); fi
+check "a new example-hapcontainer-happod (another UID) is 1/1 Running (in ${rerun_time:-?} s)" new_pod_running
+
+# --- 8. Status -------------------------------------------------------------------------------------
+phase "status"
+status_ok() {
+  local s
+  s=$(kubectl get hapcontainer example-hapcontainer -o 'jsonpath={.status.phase} {.status.jupyterUrl}')
+  case "$s" in "Running http://"*":$jport"*) ;; *) return 1 ;; esac
+}
+check "status: phase Running, Jupyter URL on node port $jport" eventually 120 status_ok
+kubectl get hapcontainers
+
+# --- 9. Cleanup, in the original's order -----------------------------------------------------------
+phase "cleanup"
+for f in deploy/service_account.yaml deploy/role.yaml deploy/role_binding.yaml \
+         deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml deploy/operator.yaml; do
+  check "kubectl delete -f $f" bash -c "timeout 300 '$kubectl_bin' delete -f '$f' --timeout=240s >/dev/null"
+done
+timeout 120 "$kubectl_bin" delete -f deploy/crds/hap.cloudian.com_v1alpha1_hapcontainer_cr.yaml --timeout=60s >"$tmp/cr-delete" 2>&1
+cr_rc=$?
+check "kubectl delete -f the CR answers NotFound (its CRD took it)" bash -c \
+  "[ $cr_rc != 0 ] && [ $cr_rc != 124 ] && grep -Eq 'NotFound|not found|no matches for kind \"HapContainer\"' '$tmp/cr-delete'"
+cat "$tmp/cr-delete"
+leftovers() {
+  {
+    kubectl get pods,services,secrets,configmaps,persistentvolumeclaims,leases,deployments,replicasets,serviceaccounts,roles,rolebindings \
+      -o name | grep -e example-hapcontainer -e hap-operator
+    kubectl get pods,services,secrets,configmaps,persistentvolumeclaims,leases,deployments,replicasets \
+      -l 'app.kubernetes.io/managed-by=hap-operator' -o name
+    kubectl get pods,services,secrets,configmaps,persistentvolumeclaims,leases,deployments,replicasets \
+      -l 'app.kubernetes.io/name in (hap-workspace,hap-operator)' -o name
+  } 2>/dev/null | sort -u
+}
+nothing_left() { [ -z "$(leftovers)" ]; }
+check "nothing left in $ns: pods, services, secrets, configmaps, PVCs, leases, RBAC" eventually 300 nothing_left
+leftovers
+check "no HapContainer CRD left" bash -c "! '$kubectl_bin' get crd -o name | grep -q hapcontainers.hap.cloudian.com"
+crd_applied=0
+check "the namespace deletes without hanging" bash -c \
+  "timeout 240 '$kubectl_bin' delete namespace '$ns' --timeout=200s >/dev/null"
+ns=""
+
+# --- 10. The cluster as it was ---------------------------------------------------------------------
+if [ "$started" = 1 ] && [ "${KEEP_CLUSTER:-0}" != 1 ]; then
+  phase "down"
+  "$cluster" down >/dev/null 2>&1
+  check "down: everything stopped" bash -c "! '$cluster' status | grep -q running"
+  started=0
+fi
+finish
