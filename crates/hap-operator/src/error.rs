@@ -199,7 +199,7 @@ mod tests {
             },
         ]);
         let notes = e.notes();
-        let reasons: Vec<_> = notes.iter().map(|n| n.reason.as_str()).collect();
+        let reasons: Vec<_> = notes.iter().map(|n| n.reason).collect();
         assert_eq!(reasons, ["ApplyFailed", "DeleteFailed"]);
         assert!(notes[1].message.starts_with("cannot delete Role w-spark: "));
         assert_eq!(e.metric_reason(), "InternalError");

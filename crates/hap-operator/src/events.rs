@@ -7,11 +7,21 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use crate::names;
 
+/// The reasons of the events the plan sends; failures' reasons come from their error variants.
+pub mod reason {
+    pub const CREATED: &str = "Created";
+    pub const UPDATED: &str = "Updated";
+    pub const DELETED: &str = "Deleted";
+    pub const SUSPENDED: &str = "Suspended";
+    pub const REPLACING: &str = "Replacing";
+    pub const POD_FAILED: &str = "PodFailed";
+}
+
 /// An event the plan or a failure calls for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Note {
     pub kind: EventType,
-    pub reason: String,
+    pub reason: &'static str,
     pub message: String,
     /// The child it is about. Naming it also keeps events about different children from being
     /// folded into one series (the recorder groups by reason and related object, not by message).
@@ -19,16 +29,16 @@ pub struct Note {
 }
 
 impl Note {
-    pub fn normal(reason: &str, message: String) -> Self {
+    pub fn normal(reason: &'static str, message: String) -> Self {
         Note {
             kind: EventType::Normal,
-            reason: reason.to_string(),
+            reason,
             message,
             about: None,
         }
     }
 
-    pub fn warning(reason: &str, message: String) -> Self {
+    pub fn warning(reason: &'static str, message: String) -> Self {
         Note {
             kind: EventType::Warning,
             ..Note::normal(reason, message)
@@ -60,7 +70,7 @@ impl Events {
 
     /// Records `note` on `owner`.
     pub async fn publish<K: Resource<DynamicType = ()>>(&self, owner: &K, note: &Note) {
-        let (reason, message) = (note.reason.as_str(), note.message.as_str());
+        let (reason, message) = (note.reason, note.message.as_str());
         match note.kind {
             EventType::Normal => tracing::info!(reason, note = message, "event"),
             EventType::Warning => tracing::warn!(reason, note = message, "event"),

@@ -12,7 +12,7 @@ use kube::core::PartialObjectMeta;
 use kube::{Resource, ResourceExt};
 
 use crate::backoff;
-use crate::events::Note;
+use crate::events::{Note, reason};
 use crate::hash::hash_on;
 use crate::kinds::{Child, Object};
 use crate::pods;
@@ -87,7 +87,11 @@ pub fn ensure<K: Child>(live: Option<&K::Live>, desired: K) -> Step {
     {
         return Step::keep();
     }
-    let verb = if live.is_some() { "Updated" } else { "Created" };
+    let verb = if live.is_some() {
+        reason::UPDATED
+    } else {
+        reason::CREATED
+    };
     let note = Note::normal(
         verb,
         format!("{verb} {} {}", kind::<K>(), desired.name_any()),
@@ -112,7 +116,7 @@ pub fn ensure_or_remove<K: Child>(
             action: Action::Delete(target::<K>(l.meta())),
             note: Some(
                 Note::normal(
-                    "Deleted",
+                    reason::DELETED,
                     format!("Deleted {} {}: no longer needed", kind::<K>(), l.name_any()),
                 )
                 .about(l.object_ref(&())),
@@ -138,7 +142,7 @@ pub fn create_once(
     match (desired, live) {
         (Some(d), None) => {
             let note = Note::normal(
-                "Created",
+                reason::CREATED,
                 format!("Created Secret {} with {what}", d.name_any()),
             )
             .about(d.object_ref(&()));
@@ -180,6 +184,9 @@ pub struct PodPlan {
     /// Failed pods replaced in a row once the step is done: reset by a ready pod, one more when a
     /// failed pod is replaced now.
     pub replacements: i32,
+    /// The same count should the step not take effect (it failed, or found the pod gone already):
+    /// no failed pod was replaced then.
+    pub replacements_if_undone: i32,
 }
 
 /// Brings a pod in line: create it, replace it when its spec changed or when it failed (after a
@@ -198,6 +205,7 @@ pub fn pod(
         step: Step::keep(),
         requeue: None,
         replacements: history.replacements,
+        replacements_if_undone: history.replacements,
     };
     let Some(live) = live else {
         if let (Some(d), true) = (desired, runnable) {
@@ -217,12 +225,14 @@ pub fn pod(
     }
     if pods::ready(live) {
         plan.replacements = 0;
+        plan.replacements_if_undone = 0;
     }
     let Some(desired) = desired else {
         plan.step = Step {
             action: Action::Delete(target::<Pod>(&live.metadata)),
             note: Some(
-                Note::normal("Suspended", format!("Deleted Pod {name}: size is 0")).about(about),
+                Note::normal(reason::SUSPENDED, format!("Deleted Pod {name}: size is 0"))
+                    .about(about),
             ),
         };
         return plan;
@@ -232,7 +242,7 @@ pub fn pod(
             action: Action::Replace(target::<Pod>(&live.metadata)),
             note: Some(
                 Note::normal(
-                    "Replacing",
+                    reason::REPLACING,
                     format!(
                         "Deleted Pod {name} to apply the changed spec; it is created again once gone"
                     ),
@@ -265,7 +275,7 @@ pub fn pod(
         );
         plan.step = Step {
             action: Action::Replace(target::<Pod>(&live.metadata)),
-            note: Some(Note::warning("PodFailed", note).about(about)),
+            note: Some(Note::warning(reason::POD_FAILED, note).about(about)),
         };
         plan.requeue = Some(GONE_POLL);
     }
@@ -370,7 +380,7 @@ mod tests {
         assert!(
             matches!(due.step.action, Action::Replace(Object::Pod(ref p)) if p.metadata.uid.as_deref() == Some("u1"))
         );
-        assert_eq!(due.replacements, 1);
+        assert_eq!((due.replacements, due.replacements_if_undone), (1, 0));
         let note = due.step.note.unwrap();
         assert_eq!(note.kind, kube::runtime::events::EventType::Warning);
         assert_eq!(note.reason, "PodFailed");

@@ -23,8 +23,8 @@ pub struct Plan {
     pub requeue: Option<Duration>,
     /// Failed pods replaced in a row once the steps are done.
     pub replacements: i32,
-    /// The same count should the pod's step fail (no replacement happened then).
-    pub replacements_if_pod_step_fails: i32,
+    /// The same count should the pod's step not take effect (it failed, or found the pod gone).
+    pub replacements_if_pod_step_undone: i32,
 }
 
 fn cached<L: kube::Resource<DynamicType = ()> + Clone>(
@@ -94,11 +94,6 @@ pub fn plan(
         pod: live_pod,
     } = observed;
     let pod_plan = plan::pod(live_pod.as_deref(), pod, runnable, history, now, backoff);
-    let replacing_failed = pod_plan
-        .step
-        .note
-        .as_ref()
-        .is_some_and(|n| n.reason == "PodFailed");
     let steps = vec![
         plan::create_once(
             live_token_secret.as_deref(),
@@ -131,7 +126,7 @@ pub fn plan(
         steps,
         requeue: pod_plan.requeue,
         replacements: pod_plan.replacements,
-        replacements_if_pod_step_fails: pod_plan.replacements - i32::from(replacing_failed),
+        replacements_if_pod_step_undone: pod_plan.replacements_if_undone,
     }
 }
 

@@ -121,7 +121,12 @@ fn pod_memory_key(hc: &HapContainer) -> String {
 }
 
 /// Announces configuration problems once, when they appear or change, not on every resync.
-async fn report_problems(ctx: &Context, hc: &HapContainer, status: &HapContainerStatus) {
+async fn report_problems(
+    ctx: &Context,
+    hc: &HapContainer,
+    problems: &[Problem],
+    status: &HapContainerStatus,
+) {
     let configured = |s: &HapContainerStatus| {
         s.conditions
             .iter()
@@ -130,11 +135,13 @@ async fn report_problems(ctx: &Context, hc: &HapContainer, status: &HapContainer
     };
     let now = configured(status);
     let before = hc.status.as_ref().and_then(configured);
+    // The condition's reason is the first problem's.
     if let Some(c) = now.filter(|c| c.status == "False")
+        && let Some(first) = problems.first()
         && before.as_ref().map(|b| (&b.status, &b.message)) != Some((&c.status, &c.message))
     {
         ctx.events
-            .publish(hc, &Note::warning(&c.reason, c.message))
+            .publish(hc, &Note::warning(first.reason, c.message))
             .await;
     }
 }
@@ -193,7 +200,7 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
     let replacements = if pod_step_took_effect {
         plan.replacements
     } else {
-        plan.replacements_if_pod_step_fails
+        plan.replacements_if_pod_step_undone
     };
     let deleted = (pod_step_took_effect && outcome.removed::<Pod>(&pod_name))
         .then(|| observed.pod.as_ref().and_then(|p| p.uid()))
@@ -213,7 +220,7 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
         replacements,
     };
     let new_status = status::compute(hc, &observed_status, Time(Timestamp::now()));
-    report_problems(ctx, hc, &new_status).await;
+    report_problems(ctx, hc, &problems, &new_status).await;
     apply::write_status(&ctx.client, hc, hc.status.as_ref(), &new_status).await?;
     // A child that failed for a reason other than a refusal is retried with back-off, once the pod and
     // the status have had their turn.
