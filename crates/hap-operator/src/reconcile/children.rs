@@ -94,7 +94,7 @@ pub fn plan(
         pod: live_pod,
     } = observed;
     let pod_plan = plan::pod(live_pod.as_deref(), pod, runnable, history, now, backoff);
-    let steps = vec![
+    let in_apply_order = vec![
         plan::create_once(
             live_token_secret.as_deref(),
             token_secret,
@@ -122,6 +122,13 @@ pub fn plan(
         ),
         pod_plan.step,
     ];
+    // Deletions go last, in reverse apply order: whatever refers to a child (a RoleBinding to its Role)
+    // goes before it.
+    let (mut deletes, mut steps): (Vec<_>, Vec<_>) = in_apply_order
+        .into_iter()
+        .partition(|s| matches!(s.action, plan::Action::Delete(_)));
+    deletes.reverse();
+    steps.extend(deletes);
     Plan {
         steps,
         requeue: pod_plan.requeue,
@@ -227,8 +234,18 @@ mod tests {
             pod: None,
         };
         let plan = plan_of(&observed, &hc("{spark: {executors: 0}}"));
-        let kept = ORDER.iter().filter(|w| **w != "Service w-hapservice");
-        assert_eq!(writes(&plan), kept.copied().collect::<Vec<_>>());
+        assert_eq!(
+            writes(&plan),
+            [
+                "ConfigMap w-spark-conf",
+                "Pod w-happod",
+                // Removed last, in reverse apply order.
+                "Service w-spark-driver",
+                "RoleBinding w-spark",
+                "Role w-spark",
+                "ServiceAccount w-spark",
+            ]
+        );
         let deletes = plan
             .steps
             .iter()
