@@ -10,7 +10,7 @@ pub fn delay(n: u32, min: Duration, max: Duration) -> Duration {
     min.saturating_mul(2u32.saturating_pow(n.min(16))).min(max)
 }
 
-/// Consecutive failures per object (by `namespace/name`).
+/// Consecutive failures per object, by uid: an object made again under the same name starts afresh.
 #[derive(Default)]
 pub struct Retries {
     failures: Mutex<HashMap<String, u32>>,
@@ -27,6 +27,14 @@ impl Retries {
 
     pub fn succeeded(&self, key: &str) {
         self.failures.lock().expect("failure counts").remove(key);
+    }
+
+    /// Forgets the objects `alive` says are gone (deleted while failing).
+    pub fn retain(&self, alive: impl Fn(&str) -> bool) {
+        self.failures
+            .lock()
+            .expect("failure counts")
+            .retain(|k, _| alive(k));
     }
 }
 
@@ -53,5 +61,16 @@ mod tests {
         assert_eq!(r.next("ns/b", min, max), Duration::from_secs(1));
         r.succeeded("ns/a");
         assert_eq!(r.next("ns/a", min, max), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_counts_of_objects_gone_are_forgotten() {
+        let r = Retries::default();
+        let (min, max) = (Duration::from_secs(1), Duration::from_secs(60));
+        r.next("a", min, max);
+        r.next("b", min, max);
+        r.retain(|k| k == "b");
+        assert_eq!(r.next("a", min, max), Duration::from_secs(1));
+        assert_eq!(r.next("b", min, max), Duration::from_secs(2));
     }
 }

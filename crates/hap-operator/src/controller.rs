@@ -116,12 +116,18 @@ pub async fn run(
         role_bindings,
     };
     let build_config = config.build.clone();
-    let ctx = Arc::new(Context::new(client.clone(), config, caches, metrics));
     let controller = Controller::new(
         api::<HapContainer>(&client, &ns),
         watcher::Config::default(),
     );
     let hcs = controller.store();
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        config,
+        caches,
+        hcs.clone(),
+        metrics,
+    ));
     controller
         .owns_stream(pod_events)
         .owns_stream(service_events)

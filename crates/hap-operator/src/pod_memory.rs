@@ -68,6 +68,14 @@ impl PodMemory {
         }
     }
 
+    /// Forgets the owners `alive` says are gone.
+    pub fn retain(&self, alive: impl Fn(&str) -> bool) {
+        self.by_owner
+            .lock()
+            .expect("pod memory")
+            .retain(|k, _| alive(k));
+    }
+
     /// Keeps the count of replacements in a row once a plan was carried out, and the uid of the pod
     /// it deleted, if it did.
     pub fn record(&self, owner: &str, replacements: i32, deleted: Option<String>) {
@@ -132,6 +140,16 @@ mod tests {
             3,
             "a stale cached status does not reset it"
         );
+    }
+
+    #[test]
+    fn owners_gone_are_forgotten() {
+        let m = PodMemory::default();
+        m.record("u1", 3, None);
+        m.record("u2", 2, None);
+        m.retain(|k| k == "u2");
+        assert_eq!(m.history("u1", None, 0, at(0)).replacements, 0);
+        assert_eq!(m.history("u2", None, 0, at(0)).replacements, 2);
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod children;
 pub mod references;
 pub mod status;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,13 +86,21 @@ pub struct Context {
     pub caches: Caches,
     pub events: Events,
     pub metrics: Arc<Metrics>,
+    /// The controller's HapContainers: the in-memory state below is dropped for those gone.
+    owners: Store<HapContainer>,
     /// Consecutive failures per HapContainer, for exponential back-off.
     retries: Retries,
     pods: PodMemory,
 }
 
 impl Context {
-    pub fn new(client: Client, config: RunConfig, caches: Caches, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        client: Client,
+        config: RunConfig,
+        caches: Caches,
+        owners: Store<HapContainer>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let events = Events::new(client.clone(), &config.instance);
         Context {
             client,
@@ -99,6 +108,7 @@ impl Context {
             caches,
             events,
             metrics,
+            owners,
             retries: Retries::default(),
             pods: PodMemory::default(),
         }
@@ -108,16 +118,21 @@ impl Context {
         let (min, max) = (self.config.backoff_min, self.config.backoff_max);
         self.retries.next(&key(hc), min, max)
     }
+
+    /// Drops what is remembered of HapContainers no longer in the controller's store (deleted while
+    /// failing, say). A scan of the store on each reconcile is cheap next to the API calls.
+    fn forget_the_gone(&self) {
+        let alive: HashSet<String> = self.owners.state().iter().filter_map(|h| h.uid()).collect();
+        self.retries.retain(|k| alive.contains(k));
+        self.pods.retain(|k| alive.contains(k));
+    }
 }
 
+/// In-memory state is kept by uid: a HapContainer deleted and made again under the same name starts
+/// with no failures or replacements behind it.
 fn key(hc: &HapContainer) -> String {
-    format!("{}/{}", hc.namespace().unwrap_or_default(), hc.name_any())
-}
-
-/// The pod memory is kept by uid: a HapContainer deleted and made again under the same name starts
-/// with no replacements behind it.
-fn pod_memory_key(hc: &HapContainer) -> String {
-    hc.uid().unwrap_or_else(|| key(hc))
+    hc.uid()
+        .unwrap_or_else(|| format!("{}/{}", hc.namespace().unwrap_or_default(), hc.name_any()))
 }
 
 /// Announces configuration problems once, when they appear or change, not on every resync.
@@ -148,6 +163,7 @@ async fn report_problems(
 
 async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Error> {
     ctx.caches.ready().await;
+    ctx.forget_the_gone();
     let name = hc.name_any();
     let resolved = resolve(hc, &ctx.config.build);
     let secrets: Api<Secret> =
@@ -161,12 +177,9 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
         .as_ref()
         .and_then(|s| s.failed_pod_replacements)
         .unwrap_or(0);
-    let history = ctx.pods.history(
-        &pod_memory_key(hc),
-        observed.pod.as_deref(),
-        from_status,
-        now,
-    );
+    let history = ctx
+        .pods
+        .history(&key(hc), observed.pod.as_deref(), from_status, now);
     let backoff = Backoff {
         min: ctx.config.replace_min,
         max: ctx.config.replace_max,
@@ -205,7 +218,7 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
     let deleted = (pod_step_took_effect && outcome.removed::<Pod>(&pod_name))
         .then(|| observed.pod.as_ref().and_then(|p| p.uid()))
         .flatten();
-    ctx.pods.record(&pod_memory_key(hc), replacements, deleted);
+    ctx.pods.record(&key(hc), replacements, deleted);
     let (rejected, errors): (Vec<_>, Vec<_>) =
         outcome.errors.into_iter().partition(|e| e.is_rejection());
     problems.extend(rejected.iter().map(|e| Problem {
