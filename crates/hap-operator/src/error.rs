@@ -3,6 +3,7 @@
 //! chain (see `chain`) prints each cause once.
 
 use crate::events::Note;
+use crate::metrics::FailureLabels;
 
 /// The read step: a Secret the spec names could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +90,13 @@ fn api_reason(e: &kube::Error) -> String {
     }
 }
 
+fn labels(step: &'static str, e: &kube::Error) -> FailureLabels {
+    FailureLabels {
+        step,
+        reason: api_reason(e),
+    }
+}
+
 impl ReadError {
     pub fn event_reason(&self) -> &'static str {
         match self {
@@ -128,15 +136,22 @@ impl WriteError {
 }
 
 impl Error {
-    /// The metric label of the failure: the API's reason (of the first child, when several failed).
-    pub fn metric_reason(&self) -> String {
+    /// The metric labels of each failure: the step, set by the variant, and the API's reason.
+    pub fn metric_labels(&self) -> Vec<FailureLabels> {
         match self {
-            Error::Read(e) => api_reason(e.source_error()),
+            Error::Read(e) => vec![labels("read", e.source_error())],
             Error::Children(errors) => errors
-                .first()
-                .map(|e| api_reason(e.source_error()))
-                .unwrap_or_else(|| "Unknown".into()),
-            Error::Status(e) => api_reason(&e.source),
+                .iter()
+                .map(|e| {
+                    let step = match e {
+                        WriteError::Apply { .. } => "apply",
+                        WriteError::Create { .. } => "create",
+                        WriteError::Delete { .. } => "delete",
+                    };
+                    labels(step, e.source_error())
+                })
+                .collect(),
+            Error::Status(e) => vec![labels("status", &e.source)],
         }
     }
 
@@ -202,7 +217,18 @@ mod tests {
         let reasons: Vec<_> = notes.iter().map(|n| n.reason).collect();
         assert_eq!(reasons, ["ApplyFailed", "DeleteFailed"]);
         assert!(notes[1].message.starts_with("cannot delete Role w-spark: "));
-        assert_eq!(e.metric_reason(), "InternalError");
+        let steps: Vec<_> = e
+            .metric_labels()
+            .into_iter()
+            .map(|l| (l.step, l.reason))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                ("apply", "InternalError".to_string()),
+                ("delete", "Forbidden".to_string())
+            ]
+        );
         let (boom, no) = (
             api(500, "InternalError", "boom").to_string(),
             api(403, "Forbidden", "no").to_string(),

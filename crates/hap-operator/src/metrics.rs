@@ -25,14 +25,17 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabels {
+pub struct FailureLabels {
+    /// The step that failed: `read`, `apply`, `create`, `delete` or `status`.
+    pub step: &'static str,
+    /// The API's reason (`Forbidden`, `Conflict`, ...), `HTTP<code>`, or `Transport`.
     pub reason: String,
 }
 
 pub struct Metrics {
     registry: Mutex<Registry>,
     reconciles: Family<ResultLabels, Counter>,
-    failures: Family<ReasonLabels, Counter>,
+    failures: Family<FailureLabels, Counter>,
     duration: Histogram,
     leader: Gauge,
     ready: AtomicBool,
@@ -42,7 +45,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("hap_operator");
         let reconciles = Family::<ResultLabels, Counter>::default();
-        let failures = Family::<ReasonLabels, Counter>::default();
+        let failures = Family::<FailureLabels, Counter>::default();
         let duration = Histogram::new(exponential_buckets(0.001, 2.0, 14));
         let leader = Gauge::default();
         registry.register(
@@ -52,7 +55,7 @@ impl Default for Metrics {
         );
         registry.register(
             "reconcile_failures",
-            "Failed reconciliations, by reason",
+            "Failures within reconciliations, one per failed read or write, by step and reason",
             failures.clone(),
         );
         registry.register(
@@ -77,25 +80,21 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Records one reconciliation; `failure` is its reason when it failed.
-    pub fn observe(&self, took: Duration, failure: Option<&str>) {
+    /// Records one reconciliation and each of its failures (none when it succeeded).
+    pub fn observe(&self, took: Duration, failures: &[FailureLabels]) {
         self.duration.observe(took.as_secs_f64());
-        let result = if failure.is_some() {
-            "error"
-        } else {
+        let result = if failures.is_empty() {
             "success"
+        } else {
+            "error"
         };
         self.reconciles
             .get_or_create(&ResultLabels {
                 result: result.into(),
             })
             .inc();
-        if let Some(reason) = failure {
-            self.failures
-                .get_or_create(&ReasonLabels {
-                    reason: reason.into(),
-                })
-                .inc();
+        for f in failures {
+            self.failures.get_or_create(f).inc();
         }
     }
 
@@ -167,8 +166,15 @@ mod tests {
     #[test]
     fn reconciles_are_counted_by_result_and_reason() {
         let m = Metrics::default();
-        m.observe(Duration::from_millis(3), None);
-        m.observe(Duration::from_millis(5), Some("Forbidden"));
+        m.observe(Duration::from_millis(3), &[]);
+        let forbidden = |step| FailureLabels {
+            step,
+            reason: "Forbidden".into(),
+        };
+        m.observe(
+            Duration::from_millis(5),
+            &[forbidden("apply"), forbidden("delete")],
+        );
         m.set_leader(true);
         let text = m.render();
         assert!(
@@ -180,8 +186,16 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("hap_operator_reconcile_failures_total{reason=\"Forbidden\"} 1"),
+            text.contains(
+                "hap_operator_reconcile_failures_total{step=\"apply\",reason=\"Forbidden\"} 1"
+            ),
             "{text}"
+        );
+        assert!(
+            text.contains(
+                "hap_operator_reconcile_failures_total{step=\"delete\",reason=\"Forbidden\"} 1"
+            ),
+            "every failure is counted: {text}"
         );
         assert!(
             text.contains("hap_operator_reconcile_duration_seconds_count 2"),

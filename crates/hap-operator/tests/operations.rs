@@ -217,11 +217,19 @@ async fn health_readiness_and_metrics_endpoints() {
         get(metrics::router(m.clone()), "/readyz").await.0,
         StatusCode::OK
     );
-    m.observe(Duration::from_millis(2), Some("Forbidden"));
+    m.observe(
+        Duration::from_millis(2),
+        &[metrics::FailureLabels {
+            step: "read",
+            reason: "Forbidden".into(),
+        }],
+    );
     let (status, text) = get(metrics::router(m), "/metrics").await;
     assert_eq!(status, StatusCode::OK);
     assert!(
-        text.contains("hap_operator_reconcile_failures_total{reason=\"Forbidden\"} 1"),
+        text.contains(
+            "hap_operator_reconcile_failures_total{step=\"read\",reason=\"Forbidden\"} 1"
+        ),
         "{text}"
     );
     assert!(

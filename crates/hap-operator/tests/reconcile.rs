@@ -429,8 +429,16 @@ async fn api_errors_are_retried_with_back_off() {
     assert_eq!(failed("pods", 500), 2, "{requests:?}");
     assert_eq!(failed("hapcontainers/status", 409), 1, "{requests:?}");
     let metrics = h.metrics.render();
+    // Each failure under its step: the pod's apply, and the status write.
     assert!(
-        metrics.contains("hap_operator_reconcile_failures_total{reason=\"InternalError\"}"),
+        metrics.contains(
+            "hap_operator_reconcile_failures_total{step=\"apply\",reason=\"InternalError\"}"
+        ),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("hap_operator_reconcile_failures_total{step=\"status\",reason=\"Conflict\"}"),
         "{metrics}"
     );
     eventually(

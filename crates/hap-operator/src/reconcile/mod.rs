@@ -261,7 +261,11 @@ pub async fn reconcile(hc: Arc<HapContainer>, ctx: Arc<Context>) -> Result<Actio
     let result = reconcile_inner(&hc, &ctx).instrument(span).await;
     ctx.metrics.observe(
         started.elapsed(),
-        result.as_ref().err().map(Error::metric_reason).as_deref(),
+        &result
+            .as_ref()
+            .err()
+            .map(Error::metric_labels)
+            .unwrap_or_default(),
     );
     match &result {
         Ok(_) => {
