@@ -100,7 +100,7 @@ EOF
 check "tables.sql names s3a:// locations in the bucket" grep -q "s3a://$S3_BUCKET/detections/aqi_daily/" "$work/tables.sql"
 run_tables_sql() { trino_cli --file "$work/tables.sql" > "$work/tables.out" || { tail -5 "$work/trino-cli.err"; return 1; }; }
 check "tables.sql runs through the Trino CLI" run_tables_sql
-three_tables() { [ "$(trino_cli --execute 'SHOW TABLES' | tr -d '"' | LC_ALL=C sort | tr '\n' ' ')" = 'air_aqi_daily air_alerts air_hourly ' ]; }
+three_tables() { [ "$(trino_cli --execute 'SHOW TABLES' | tr -d '"' | LC_ALL=C sort | tr '\n' ' ')" = 'air_alerts air_aqi_daily air_hourly ' ]; }
 check "the three tables exist" three_tables
 
 # --- queries through Trino checked against the job's output ----------------------------------
