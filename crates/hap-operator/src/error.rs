@@ -53,16 +53,14 @@ pub struct StatusError {
     pub source: kube::Error,
 }
 
-/// Why a reconciliation failed. Every child that could not be written is kept, not only the first.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Read(#[from] ReadError),
-    /// Each child's message carries its own cause, as a list cannot have one source.
-    #[error("{}", .0.iter().map(|e| chain(e)).collect::<Vec<_>>().join("; "))]
-    Children(Vec<WriteError>),
-    #[error(transparent)]
-    Status(#[from] StatusError),
+/// Why a reconciliation failed: every Secret that could not be read, every child that could not be
+/// written and the status write, not only the first failure.
+#[derive(Debug, Default, thiserror::Error)]
+#[error("{}", self.all().map(chain).collect::<Vec<_>>().join("; "))]
+pub struct Error {
+    pub read: Vec<ReadError>,
+    pub children: Vec<WriteError>,
+    pub status: Option<StatusError>,
 }
 
 /// An error and its causes, outermost first: `cannot apply Pod w-happod: ApiError: ...`. A cause whose
@@ -136,36 +134,49 @@ impl WriteError {
 }
 
 impl Error {
+    pub fn is_empty(&self) -> bool {
+        self.read.is_empty() && self.children.is_empty() && self.status.is_none()
+    }
+
+    /// Each failure, in the order of the steps. Each one's message carries its own cause.
+    fn all(&self) -> impl Iterator<Item = &dyn std::error::Error> {
+        let read = self.read.iter().map(|e| e as &dyn std::error::Error);
+        let children = self.children.iter().map(|e| e as &dyn std::error::Error);
+        let status = self.status.iter().map(|e| e as &dyn std::error::Error);
+        read.chain(children).chain(status)
+    }
+
     /// The metric labels of each failure: the step, set by the variant, and the API's reason.
     pub fn metric_labels(&self) -> Vec<FailureLabels> {
-        match self {
-            Error::Read(e) => vec![labels("read", e.source_error())],
-            Error::Children(errors) => errors
-                .iter()
-                .map(|e| {
-                    let step = match e {
-                        WriteError::Apply { .. } => "apply",
-                        WriteError::Create { .. } => "create",
-                        WriteError::Delete { .. } => "delete",
-                    };
-                    labels(step, e.source_error())
-                })
-                .collect(),
-            Error::Status(e) => vec![labels("status", &e.source)],
-        }
+        let read = self.read.iter().map(|e| labels("read", e.source_error()));
+        let children = self.children.iter().map(|e| {
+            let step = match e {
+                WriteError::Apply { .. } => "apply",
+                WriteError::Create { .. } => "create",
+                WriteError::Delete { .. } => "delete",
+            };
+            labels(step, e.source_error())
+        });
+        let status = self.status.iter().map(|e| labels("status", &e.source));
+        read.chain(children).chain(status).collect()
     }
 
     /// One warning event per failure, each with its own reason: distinct reasons keep different
     /// failures from being folded into one event series.
     pub fn notes(&self) -> Vec<Note> {
-        match self {
-            Error::Read(e) => vec![Note::warning(e.event_reason(), chain(e))],
-            Error::Children(errors) => errors
-                .iter()
-                .map(|e| Note::warning(e.event_reason(), chain(e)))
-                .collect(),
-            Error::Status(e) => vec![Note::warning("StatusUpdateFailed", chain(e))],
-        }
+        let read = self
+            .read
+            .iter()
+            .map(|e| Note::warning(e.event_reason(), chain(e)));
+        let children = self
+            .children
+            .iter()
+            .map(|e| Note::warning(e.event_reason(), chain(e)));
+        let status = self
+            .status
+            .iter()
+            .map(|e| Note::warning("StatusUpdateFailed", chain(e)));
+        read.chain(children).chain(status).collect()
     }
 }
 
@@ -194,25 +205,31 @@ mod tests {
         );
         let cause = api(403, "Forbidden", "secrets \"keys\" is forbidden").to_string();
         assert_eq!(
-            chain(&Error::from(e)),
+            chain(&Error {
+                read: vec![e],
+                ..Default::default()
+            }),
             format!("cannot read Secret \"keys\" named in spec.s3.credentialsSecret: {cause}")
         );
     }
 
     #[test]
     fn every_child_error_is_reported_with_its_own_reason() {
-        let e = Error::Children(vec![
-            WriteError::Apply {
-                kind: "Pod".into(),
-                name: "w-happod".into(),
-                source: api(500, "InternalError", "boom"),
-            },
-            WriteError::Delete {
-                kind: "Role".into(),
-                name: "w-spark".into(),
-                source: api(403, "Forbidden", "no"),
-            },
-        ]);
+        let e = Error {
+            children: vec![
+                WriteError::Apply {
+                    kind: "Pod".into(),
+                    name: "w-happod".into(),
+                    source: api(500, "InternalError", "boom"),
+                },
+                WriteError::Delete {
+                    kind: "Role".into(),
+                    name: "w-spark".into(),
+                    source: api(403, "Forbidden", "no"),
+                },
+            ],
+            ..Default::default()
+        };
         let notes = e.notes();
         let reasons: Vec<_> = notes.iter().map(|n| n.reason).collect();
         assert_eq!(reasons, ["ApplyFailed", "DeleteFailed"]);

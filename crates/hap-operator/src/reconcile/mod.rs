@@ -168,7 +168,9 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
     let resolved = resolve(hc, &ctx.config.build);
     let secrets: Api<Secret> =
         Api::namespaced(ctx.client.clone(), &hc.namespace().unwrap_or_default());
-    let mut problems = references::problems(&secrets, &resolved).await?;
+    // A Secret that could not be read is retried with back-off; meanwhile the rest is still planned,
+    // applied and reported, but no pod is created or replaced on what was not checked.
+    let (mut problems, read_errors) = references::problems(&secrets, &resolved).await;
     let desired = build::build(hc, &resolved, &ctx.config.build);
     let observed = children::observe(&ctx.caches, hc);
     let now = Timestamp::now();
@@ -189,7 +191,7 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
         &observed,
         desired,
         uid.as_deref(),
-        problems.is_empty(),
+        problems.is_empty() && read_errors.is_empty(),
         history,
         now,
         backoff,
@@ -234,11 +236,16 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
     };
     let new_status = status::compute(hc, &observed_status, Time(Timestamp::now()));
     report_problems(ctx, hc, &problems, &new_status).await;
-    apply::write_status(&ctx.client, hc, hc.status.as_ref(), &new_status).await?;
-    // A child that failed for a reason other than a refusal is retried with back-off, once the pod and
-    // the status have had their turn.
-    if !errors.is_empty() {
-        return Err(Error::Children(errors));
+    let status = apply::write_status(&ctx.client, hc, hc.status.as_ref(), &new_status).await;
+    // A read, a child that failed for a reason other than a refusal, or the status write is retried
+    // with back-off, once the pod and the status have had their turn.
+    let failure = Error {
+        read: read_errors,
+        children: errors,
+        status: status.err(),
+    };
+    if !failure.is_empty() {
+        return Err(failure);
     }
     // A configuration problem is fixed by the user (a watched Secret appearing triggers a reconcile
     // too); meanwhile look again at growing intervals.

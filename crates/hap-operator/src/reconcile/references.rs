@@ -70,8 +70,9 @@ async fn check_secret(
     Ok(())
 }
 
-/// Every problem that stops the workspace from running, in the order the user should fix them.
-pub async fn problems(api: &Api<Secret>, resolved: &Resolved) -> Result<Vec<Problem>, ReadError> {
+/// Every problem that stops the workspace from running, in the order the user should fix them, and
+/// every Secret that could not be read (each is checked, whatever the others gave).
+pub async fn problems(api: &Api<Secret>, resolved: &Resolved) -> (Vec<Problem>, Vec<ReadError>) {
     let mut out: Vec<Problem> = resolved
         .problems
         .iter()
@@ -81,8 +82,11 @@ pub async fn problems(api: &Api<Secret>, resolved: &Resolved) -> Result<Vec<Prob
             blocking: true,
         })
         .collect();
+    let mut errors = Vec::new();
     for wanted in resolved.user_secrets() {
-        check_secret(api, &wanted, &mut out).await?;
+        if let Err(e) = check_secret(api, &wanted, &mut out).await {
+            errors.push(e);
+        }
     }
-    Ok(out)
+    (out, errors)
 }
