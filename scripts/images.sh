@@ -73,9 +73,8 @@ want() { local t; for t in "${targets[@]}"; do [ "$t" = "$1" ] && return 0; done
 
 # 1. The release binaries.
 release=${HAP_RELEASE_TARGET_DIR:-$cache/target-release}
-packages=()
-want operator && packages+=(-p hap-operator)
-want workspace && packages+=(-p hap-air-detection)
+# Always both: building one alone unifies dependency features differently and recompiles them.
+packages=(-p hap-operator -p hap-air-detection)
 log "cargo build --release ${packages[*]} (target dir $release)"
 started=$(date +%s)
 (cd "$repo" && CARGO_TARGET_DIR=$release cargo build --quiet --release --locked "${packages[@]}")
