@@ -3,8 +3,9 @@
 
 use std::fmt::Debug;
 use std::sync::Arc;
+use std::time::Duration;
 
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use hap_api::HapContainer;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{
@@ -17,6 +18,7 @@ use kube::runtime::watcher::{self, watcher};
 use kube::runtime::{Controller, WatchStreamExt};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
+use tokio::sync::watch;
 
 use crate::config::{BuildConfig, RunConfig};
 use crate::metrics::Metrics;
@@ -76,7 +78,18 @@ fn referencing(
         .collect()
 }
 
-/// Runs the controller until `shutdown` resolves.
+/// How long reconciles already running may take to finish once shutdown begins (within Kubernetes'
+/// default 30 s termination grace period, leaving time to release the Lease).
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
+
+/// Runs the controller until `shutdown` resolves, then lets the reconciles already running finish
+/// (for at most [`SHUTDOWN_GRACE`]) and returns.
+///
+/// Shutdown stops the controller's watches: from then on no cache is filled any more. So nothing may
+/// wait for a cache after it: a reconcile waiting for its caches gives up (see [`reconcile::reconcile`]),
+/// and if the HapContainer cache itself had not been filled yet, no reconcile ever started (the
+/// controller holds them until it is) and the controller, which would wait for it forever, is stopped at
+/// once.
 pub async fn run(
     client: Client,
     config: RunConfig,
@@ -84,6 +97,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let ns = config.watch_namespace.clone();
+    let (stopping_tx, stopping) = watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("controller shutting down: no new reconciles");
+        let _ = stopping_tx.send(true);
+    };
     // Whole objects where their content is compared (status, drift); metadata only, through an Api
     // over PartialObjectMeta, where the hash annotation is all that is needed.
     let (pods, pod_events) = full(api::<Pod>(&client, &ns), managed());
@@ -127,7 +146,25 @@ pub async fn run(
         caches,
         hcs.clone(),
         metrics,
+        stopping.clone(),
     ));
+    let forced = {
+        let (hcs, mut stopping) = (hcs.clone(), stopping);
+        async move {
+            if stopping.wait_for(|v| *v).await.is_err() {
+                return std::future::pending().await;
+            }
+            if hcs.wait_until_ready().now_or_never().is_none() {
+                tracing::info!("controller stopped before its first list of HapContainers");
+                return;
+            }
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            tracing::warn!(
+                grace = ?SHUTDOWN_GRACE,
+                "reconciles still running at the end of the shutdown grace period: abandoned"
+            );
+        }
+    };
     controller
         .owns_stream(pod_events)
         .owns_stream(service_events)
@@ -139,6 +176,7 @@ pub async fn run(
         .watches_stream(secret_events, move |s| referencing(&hcs, &s, &build_config))
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .take_until(forced)
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "controller event");

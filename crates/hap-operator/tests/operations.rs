@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{Harness, eventually, fast_config};
+use common::{Harness, eventually, fast_config, within};
 use hap_operator::config::{ProcessConfig, RunConfig};
 use hap_operator::metrics::{self, Metrics};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -27,6 +27,9 @@ fn process(lease_duration: Duration) -> ProcessConfig {
         json_logs: false,
     }
 }
+
+/// The controller's shutdown grace, the lease release, and time to spare.
+const STOP_LIMIT: Duration = Duration::from_secs(40);
 
 struct Instance {
     metrics: Arc<Metrics>,
@@ -87,7 +90,10 @@ async fn one_instance_leads_and_another_takes_over_when_it_stops() {
 
     // The leader stops (SIGTERM in a pod): it releases the Lease, and the standby takes over.
     leader.stop.send(true).unwrap();
-    leader.task.await.unwrap().unwrap();
+    within(STOP_LIMIT, "the leader instance to stop", leader.task)
+        .await
+        .unwrap()
+        .unwrap();
     eventually(Duration::from_secs(30), "the standby leading", || async {
         if leading(&standby) {
             Ok(())
@@ -99,7 +105,28 @@ async fn one_instance_leads_and_another_takes_over_when_it_stops() {
     h.create("apiVersion: hap.cloudian.com/v1alpha1\nkind: HapContainer\nmetadata: {name: two}\nspec: {}\n").await;
     h.wait_phase("two", "Running").await;
     standby.stop.send(true).unwrap();
-    standby.task.await.unwrap().unwrap();
+    within(STOP_LIMIT, "the standby instance to stop", standby.task)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+/// Stopped before it has listed anything (SIGTERM, or the Lease lost, right after start-up), the
+/// controller still returns: its watches stop with it, so it cannot wait for their first lists.
+#[tokio::test]
+async fn a_controller_stopped_before_its_first_list_returns() {
+    let h = Harness::start_idle().await;
+    within(
+        Duration::from_secs(10),
+        "the controller, stopped before its first list, to return",
+        hap_operator::controller::run(
+            h.operator.clone(),
+            fast_config(),
+            Arc::new(Metrics::default()),
+            std::future::ready(()),
+        ),
+    )
+    .await;
 }
 
 /// The operator's pod, as its Deployment would create it.
@@ -133,7 +160,10 @@ async fn a_rolling_update_hands_the_lease_to_the_new_pod() {
     // The rollout: the old pod gets SIGTERM and is deleted; the Lease, owned by the ServiceAccount,
     // outlives it.
     old.stop.send(true).unwrap();
-    old.task.await.unwrap().unwrap();
+    within(STOP_LIMIT, "the old instance to stop", old.task)
+        .await
+        .unwrap()
+        .unwrap();
     h.api::<Pod>()
         .delete("hap-operator-old", &DeleteParams::default())
         .await
@@ -154,7 +184,10 @@ async fn a_rolling_update_hands_the_lease_to_the_new_pod() {
         Some("hap-operator-new")
     );
     new.stop.send(true).unwrap();
-    new.task.await.unwrap().unwrap();
+    within(STOP_LIMIT, "the new instance to stop", new.task)
+        .await
+        .unwrap()
+        .unwrap();
 }
 
 #[tokio::test]

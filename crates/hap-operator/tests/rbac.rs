@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use common::{Harness, NS, OPERATOR_USER, deploy_file, fast_config};
+use common::{Harness, NS, OPERATOR_USER, deploy_file, fast_config, within};
 use hap_operator::config::ProcessConfig;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -117,7 +117,10 @@ spec:
     patch_spec(&h, json!({"size": 0})).await;
     h.wait_phase("ws", "Suspended").await;
     stop_tx.send(true).unwrap();
-    run.await.unwrap().unwrap();
+    within(Duration::from_secs(40), "the operator to stop", run)
+        .await
+        .unwrap()
+        .unwrap();
 
     let requests: Vec<_> = h
         .sim

@@ -22,6 +22,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, ResourceExt};
+use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::apply;
@@ -65,7 +66,8 @@ pub struct Caches {
 
 impl Caches {
     /// Waits until every cache has its first full list, so that a reconcile right after start-up does
-    /// not take children it has not seen yet for missing ones.
+    /// not take children it has not seen yet for missing ones. Only while the watches run: see
+    /// [`Context::caches_ready`].
     pub async fn ready(&self) {
         let _ = futures::join!(
             self.pods.wait_until_ready(),
@@ -88,6 +90,9 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// The controller's HapContainers: the in-memory state below is dropped for those gone.
     owners: Store<HapContainer>,
+    /// Turns true when the controller shuts down: its watches stop, so caches not filled by then never
+    /// will be.
+    stopping: watch::Receiver<bool>,
     /// Consecutive failures per HapContainer, for exponential back-off.
     retries: Retries,
     pods: PodMemory,
@@ -100,6 +105,7 @@ impl Context {
         caches: Caches,
         owners: Store<HapContainer>,
         metrics: Arc<Metrics>,
+        stopping: watch::Receiver<bool>,
     ) -> Self {
         let events = Events::new(client.clone(), &config.instance);
         Context {
@@ -109,8 +115,20 @@ impl Context {
             events,
             metrics,
             owners,
+            stopping,
             retries: Retries::default(),
             pods: PodMemory::default(),
+        }
+    }
+
+    /// Waits for [`Caches::ready`], unless the controller is shutting down: its watches no longer run
+    /// then, and a cache not yet filled never will be. False if it is shutting down first.
+    async fn caches_ready(&self) -> bool {
+        let mut stopping = self.stopping.clone();
+        tokio::select! {
+            biased;
+            _ = self.caches.ready() => true,
+            _ = stopping.wait_for(|v| *v) => false,
         }
     }
 
@@ -162,7 +180,6 @@ async fn report_problems(
 }
 
 async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Error> {
-    ctx.caches.ready().await;
     ctx.forget_the_gone();
     let name = hc.name_any();
     let resolved = resolve(hc, &ctx.config.build);
@@ -259,6 +276,15 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
 }
 
 pub async fn reconcile(hc: Arc<HapContainer>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if !ctx.caches_ready().await {
+        // Nothing was read or written: the next leader (or this one, started again) reconciles it.
+        tracing::debug!(
+            namespace = hc.namespace().unwrap_or_default(),
+            name = hc.name_any(),
+            "shutting down before the caches were filled: not reconciled"
+        );
+        return Ok(Action::await_change());
+    }
     let started = Instant::now();
     let span = tracing::info_span!(
         "reconcile",

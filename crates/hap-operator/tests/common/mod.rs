@@ -50,7 +50,20 @@ pub fn tool(name: &str) -> PathBuf {
     path
 }
 
-/// Polls `check` until it returns Some, or fails after `timeout` with the last observation.
+/// How long one test may run before the watchdog a [`Harness`] starts fails it: the last resort against
+/// a wait this file's timeouts do not cover (a request the API never answers, say).
+pub const TEST_LIMIT: Duration = Duration::from_secs(240);
+
+/// Awaits `fut`, failing after `limit` with a message saying what was awaited.
+pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out after {limit:?} waiting for {what}"),
+    }
+}
+
+/// Polls `check` until it returns Ok, or fails after `timeout` with the last observation. A check that
+/// does not answer by then fails too.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
@@ -58,13 +71,43 @@ where
 {
     let deadline = Instant::now() + timeout;
     loop {
-        match check().await {
-            Ok(v) => return v,
-            Err(last) if Instant::now() > deadline => {
-                panic!("timed out waiting for {what}; last seen: {last}")
+        let left = deadline.saturating_duration_since(Instant::now());
+        let outcome = tokio::time::timeout(left.max(Duration::from_secs(1)), check()).await;
+        match outcome {
+            Ok(Ok(v)) => return v,
+            Ok(Err(last)) if Instant::now() > deadline => {
+                panic!("timed out after {timeout:?} waiting for {what}; last seen: {last}")
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(_) => panic!(
+                "timed out after {timeout:?} waiting for {what}; the last check did not answer"
+            ),
+            Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
+    }
+}
+
+/// Fails the whole test process if the test that made it is still running after [`TEST_LIMIT`], so
+/// that a hang fails with a message rather than stalling the run. Dropping it disarms it.
+pub struct Watchdog {
+    _disarm: std::sync::mpsc::Sender<()>,
+}
+
+impl Watchdog {
+    pub fn arm(limit: Duration) -> Self {
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("a test")
+            .to_string();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+                eprintln!(
+                    "{test} still running after {limit:?}: it waits for something that does not come; failing the run"
+                );
+                std::process::exit(101);
+            }
+        });
+        Watchdog { _disarm: tx }
     }
 }
 
@@ -132,6 +175,7 @@ pub struct Harness {
     pub metrics: Arc<Metrics>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    _watchdog: Watchdog,
 }
 
 impl Harness {
@@ -147,6 +191,7 @@ impl Harness {
 
     /// The cluster and the operator's installation, with no controller running yet.
     pub async fn start_idle() -> Self {
+        let watchdog = Watchdog::arm(TEST_LIMIT);
         let sim = Sim::start(SimConfig {
             timings: fast_timings(),
             ..SimConfig::default()
@@ -173,6 +218,7 @@ impl Harness {
             metrics: Arc::new(Metrics::default()),
             stop: None,
             task: None,
+            _watchdog: watchdog,
         }
     }
 
@@ -194,7 +240,9 @@ impl Harness {
             let _ = tx.send(());
         }
         if let Some(t) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+            within(Duration::from_secs(30), "the controller to stop", t)
+                .await
+                .expect("the controller task ends without panicking");
         }
     }
 
