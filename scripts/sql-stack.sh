@@ -34,11 +34,9 @@ die() { log "$*"; exit 1; }
 
 # --- installation (each step skipped when its result is already in the cache) -----------------
 
-# Debian's private-apt helpers (debian_source, apt_download) from scripts/setup.sh, reused as they are.
-load_debian_helpers() {
-  eval "$(sed -n '/^debian_source() {/,/^}/p;/^apt_download() {/,/^}/p' "$repo/scripts/setup.sh")"
-  declare -F apt_download >/dev/null || die "scripts/setup.sh no longer defines apt_download"
-}
+# Debian's private-apt helpers (debian_source, apt_download), shared with setup.sh and cluster.sh.
+# shellcheck source=lib/debian.sh
+. "$repo/scripts/lib/debian.sh"
 
 # Packages from this machine's own Debian release, installed system-wide (CI runs as root).
 apt_install() {
@@ -57,13 +55,17 @@ install_system_packages() {
   apt_install mariadb-server-core mariadb-client-core openjdk-17-jre-headless maven python3-venv unzip
 }
 
-# Trino 476 needs Java 24+. Debian unstable's OpenJDK 25 is unpacked into the cache together with
-# unstable's C library, which it is built against, and run through that library's loader.
+# Trino 476 needs Java 24+: a JDK 25 the machine has (JAVA25_HOME, or one under /usr/lib/jvm), else
+# Debian unstable's OpenJDK 25, unpacked into the cache together with unstable's C library, which it is
+# built against, and run through that library's loader. Sets $jdk25 to the JDK's directory.
 install_jdk25() {
-  local dir=$home/jdk25
+  local dir=$home/jdk25 candidate
+  for candidate in ${JAVA25_HOME:-} /usr/lib/jvm/*-25-*; do
+    if [ -x "$candidate/bin/java" ]; then jdk25=$candidate; return; fi
+  done
+  jdk25=$dir
   [ -x "$dir/bin/java" ] && return
   log "fetching OpenJDK 25 from Debian unstable"
-  load_debian_helpers
   rm -rf "$dir" && mkdir -p "$dir/bin"
   apt_download sid openjdk-25-jre-headless "$dir/debs"
   apt_download sid libc6 "$dir/debs"
@@ -267,7 +269,7 @@ EOF
     render "$config/trino/$f" "$state/trino/etc/$f"
   done
   start trino env AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
-    "$home/trino/trino-server-$trino_version/bin/launcher" --jvm-dir "$home/jdk25" \
+    "$home/trino/trino-server-$trino_version/bin/launcher" --jvm-dir "$jdk25" \
     --etc-dir "$state/trino/etc" --data-dir "$state/trino/data" run
   wait_for trino 300 trino_ready
   log "Trino answered $((SECONDS - t0)) s after the start of the first server"
@@ -339,7 +341,7 @@ trino_ready() {
 }
 
 trino_cli() {
-  "$home/jdk25/bin/java" -jar "$home/trino/trino-cli-$trino_version-executable.jar" \
+  "$jdk25/bin/java" -jar "$home/trino/trino-cli-$trino_version-executable.jar" \
     --server "http://127.0.0.1:$TRINO_PORT" --user hap "$@"
 }
 
@@ -391,5 +393,14 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   install) install_all ;;
-  *) echo "usage: $0 up|down|status|install" >&2; exit 2 ;;
+  # The Trino CLI against the running stack, e.g. `trino --execute 'SHOW SCHEMAS FROM hive'`.
+  trino)
+    shift
+    all_running || die "the stack is not running: scripts/sql-stack.sh up"
+    install_jdk25
+    # shellcheck disable=SC1091
+    . "$state/env"
+    trino_cli "$@"
+    ;;
+  *) echo "usage: $0 up|down|status|install|trino [CLI ARGS]" >&2; exit 2 ;;
 esac

@@ -24,10 +24,12 @@ finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; 
 figure() { echo "measure $*"; }
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 
-# The air-quality job, built into the shared release target directory.
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
-(cd "$repo" && nice -n 15 cargo build --quiet --release -p hap-air-detection) || { bad "build hap-air-detection"; finish; }
-air=$CARGO_TARGET_DIR/release/hap-air-detection
+# The air-quality job, built as scripts/images.sh builds it: the same target directory and the same
+# packages (building hap-air-detection alone resolves other dependency features and rebuilds DataFusion).
+release=${HAP_RELEASE_TARGET_DIR:-$cache/target-release}
+(cd "$repo" && CARGO_TARGET_DIR=$release cargo build --quiet --release --locked -p hap-operator -p hap-air-detection) ||
+  { bad "build hap-air-detection"; finish; }
+air=$release/release/hap-air-detection
 
 # --- up --------------------------------------------------------------------------------------
 t0=$(date +%s.%N)
@@ -84,7 +86,7 @@ summary() { "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["outpu
 
 # --- tables.sql through the Trino CLI --------------------------------------------------------
 trino_cli() {  # the CLI's warnings about terminals go to a file, not into the results
-  "$home/jdk25/bin/java" -jar "$home"/trino/trino-cli-*-executable.jar --server "$TRINO_URL" --user hap-test \
+  "$stack" trino \
     --catalog "$TRINO_CATALOG" --schema "$TRINO_SCHEMA" "$@" 2>> "$work/trino-cli.err"
 }
 # The job wrote tables.sql next to its tables; read it back from the bucket as any client would.
