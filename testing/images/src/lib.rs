@@ -89,6 +89,13 @@ impl Drop for Container {
 /// s3s-fs, with one fix for Hadoop's S3A client: s3s-fs stores "directory" keys (`a/b/`) as
 /// directories and answers HEAD or GET on such a path with a 500, where S3 answers 404 (or, for the
 /// marker key `a/b/` itself, an empty object). S3A probes directories exactly that way.
+///
+/// And one guard: s3s-fs keeps an object's metadata in a single file named after the base64 of its
+/// bucket and key (`.bucket-<b64>.object-<b64>[.upload-<uuid>].metadata.json`), so in the bucket
+/// `air` a key over 165 bytes (`key_fits`) makes a name over the file system's 255-byte limit, and
+/// the write fails with a bare 500 `InternalError` that S3A retries for minutes. Spark's task-attempt
+/// paths (`<prefix>/_temporary/0/_temporary/attempt_<33 digits>_<job>_m_<task>_<tid>/part-<uuid>…`)
+/// come close. Such writes are refused at once with S3's `KeyTooLongError`, naming the key and limit.
 struct Store {
     fs: s3s_fs::FileSystem,
     root: PathBuf,
@@ -98,6 +105,33 @@ impl Store {
     fn is_directory(&self, bucket: &str, key: &str) -> bool {
         !key.contains("..") && self.root.join(bucket).join(key).is_dir()
     }
+}
+
+/// The longest file name s3s-fs can create (NAME_MAX on Linux).
+const NAME_MAX: usize = 255;
+
+/// Whether s3s-fs can store the metadata file of `bucket`/`key` (with `upload` for a multipart
+/// upload's, which adds `.upload-<uuid>`): its name holds both in unpadded base64. A directory
+/// marker (`a/b/`) becomes a directory and has no such file.
+fn key_fits(bucket: &str, key: &str, upload: bool) -> S3Result<()> {
+    if key.ends_with('/') {
+        return Ok(());
+    }
+    let base64 = |bytes: usize| (4 * bytes).div_ceil(3);
+    let name = ".bucket-".len()
+        + base64(bucket.len())
+        + ".object-".len()
+        + base64(key.len())
+        + if upload { ".upload-".len() + 36 } else { 0 }
+        + ".metadata.json".len();
+    if name > NAME_MAX {
+        return Err(s3_error!(
+            KeyTooLongError,
+            "the test S3 server (s3s-fs) cannot store key {key:?} ({} bytes): its metadata file name would be {name} bytes, over {NAME_MAX}; use a shorter prefix",
+            key.len()
+        ));
+    }
+    Ok(())
 }
 
 /// Implements `S3` for `Store` by forwarding each listed operation to s3s-fs, plus the given methods.
@@ -115,7 +149,6 @@ macro_rules! forward {
 
 forward! {
     create_bucket: CreateBucketInput => CreateBucketOutput,
-    copy_object: CopyObjectInput => CopyObjectOutput,
     delete_bucket: DeleteBucketInput => DeleteBucketOutput,
     delete_object: DeleteObjectInput => DeleteObjectOutput,
     delete_objects: DeleteObjectsInput => DeleteObjectsOutput,
@@ -124,13 +157,29 @@ forward! {
     list_buckets: ListBucketsInput => ListBucketsOutput,
     list_objects: ListObjectsInput => ListObjectsOutput,
     list_objects_v2: ListObjectsV2Input => ListObjectsV2Output,
-    put_object: PutObjectInput => PutObjectOutput,
-    create_multipart_upload: CreateMultipartUploadInput => CreateMultipartUploadOutput,
     upload_part: UploadPartInput => UploadPartOutput,
     upload_part_copy: UploadPartCopyInput => UploadPartCopyOutput,
     list_parts: ListPartsInput => ListPartsOutput,
     complete_multipart_upload: CompleteMultipartUploadInput => CompleteMultipartUploadOutput,
     abort_multipart_upload: AbortMultipartUploadInput => AbortMultipartUploadOutput;
+
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        key_fits(&req.input.bucket, &req.input.key, false)?;
+        self.fs.put_object(req).await
+    }
+
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        key_fits(&req.input.bucket, &req.input.key, false)?;
+        self.fs.copy_object(req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        key_fits(&req.input.bucket, &req.input.key, true)?;
+        self.fs.create_multipart_upload(req).await
+    }
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         if self.is_directory(&req.input.bucket, &req.input.key) {
