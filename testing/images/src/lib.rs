@@ -469,3 +469,26 @@ pub fn secrets(token: &str) -> BTreeMap<&str, &str> {
         ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::key_fits;
+
+    /// The key Spark's task attempt used when notebook 01 wrote to `spark/daily_pm25/`: 166 bytes,
+    /// one over what s3s-fs can store in the bucket `air`.
+    const ATTEMPT: &str = "spark/daily_pm25/_temporary/0/_temporary/attempt_202612030935243368306266147568007_0011_m_000000_8/part-00000-b33c171a-36c2-4ef1-bd31-59521a98a686-c000.snappy.parquet";
+
+    #[test]
+    fn keys_longer_than_s3s_fs_stores_are_refused() {
+        assert_eq!(ATTEMPT.len(), 166);
+        let err = key_fits("air", ATTEMPT, false).unwrap_err();
+        assert_eq!(err.code(), &s3s::S3ErrorCode::KeyTooLongError);
+        assert!(key_fits("air", &ATTEMPT[..165], false).is_ok());
+        assert!(key_fits("air", &ATTEMPT.replace("daily_pm25", "daily"), false).is_ok());
+        // A multipart upload's metadata name also holds the upload id.
+        assert!(key_fits("air", &ATTEMPT[..140], true).is_err());
+        assert!(key_fits("air", &ATTEMPT[..132], true).is_ok());
+        // Directory markers become directories: no metadata file.
+        assert!(key_fits("air", &format!("{ATTEMPT}/"), false).is_ok());
+    }
+}
