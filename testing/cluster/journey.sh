@@ -21,19 +21,9 @@ passed=0 failed=0
 t0=$SECONDS
 times=()
 
-check() {
-  local name=$1; shift
-  if "$@"; then
-    echo "ok    $name"; passed=$((passed + 1))
-  else
-    echo "FAIL  $name"; failed=$((failed + 1))
-  fi
-}
-# eventually SECONDS COMMAND...: COMMAND succeeds within SECONDS.
-eventually() {
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do [ "$SECONDS" -lt "$deadline" ] || return 1; sleep 2; done
-}
+# check and eventually
+# shellcheck source=checks.sh
+. "$repo/testing/cluster/checks.sh"
 # phase NAME: the previous phase ends, NAME begins; each one's duration is printed at the end.
 phase_name="" phase_t=$SECONDS
 phase_end() {

@@ -12,20 +12,9 @@ cluster=$repo/scripts/cluster.sh
 passed=0 failed=0
 t0=$SECONDS
 
-check() {
-  local name=$1; shift
-  if "$@"; then
-    echo "ok    $name"; passed=$((passed + 1))
-  else
-    echo "FAIL  $name"; failed=$((failed + 1))
-  fi
-}
-# eventually SECONDS COMMAND...: COMMAND succeeds within SECONDS (kube-proxy programs rules a moment
-# after a Service appears).
-eventually() {
-  local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do [ "$SECONDS" -lt "$deadline" ] || return 1; sleep 1; done
-}
+# check and eventually
+# shellcheck source=checks.sh
+. "$repo/testing/cluster/checks.sh"
 finish() { echo "smoke test took $((SECONDS - t0)) s"; echo "$passed passed, $failed failed"; [ "$failed" = 0 ]; exit; }
 
 [ -x "$kubectl" ] || "$repo/scripts/setup.sh" >/dev/null
