@@ -429,7 +429,7 @@ wait_for() {
   done
 }
 
-kubectl_() { "$kubectl" --kubeconfig "$state/admin.kubeconfig" "$@"; }
+kubectl_() { "${kubectl:-$cache/bin/kubectl}" --kubeconfig "$state/admin.kubeconfig" "$@"; }
 api_ready() { curl -sf --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" "https://$NODE_IP:6443/readyz"; }
 node_ready() { [ "$(kubectl_ get node "$NODE_NAME" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
 
@@ -444,6 +444,19 @@ setup_network() {
   # settings belong to this namespace alone.
   [ -d /proc/sys/net/bridge ] || modprobe br_netfilter
   in_ns sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
+  egress_rules
+}
+
+# Nothing in the cluster talks to addresses it did not make: the node, pods and containerd (an image
+# pull from a public registry, say) reach only loopback and 198.18.0.0/15, and get an immediate
+# "unreachable" for anything else. The rules live in the cluster's namespace and go with it.
+egress_rules() {
+  in_ns iptables -w -N HAP-EGRESS 2>/dev/null || return 0
+  in_ns iptables -w -A HAP-EGRESS -d 127.0.0.0/8 -j RETURN
+  in_ns iptables -w -A HAP-EGRESS -d 198.18.0.0/15 -j RETURN
+  in_ns iptables -w -A HAP-EGRESS -j REJECT --reject-with icmp-net-unreachable
+  in_ns iptables -w -I OUTPUT -j HAP-EGRESS
+  in_ns iptables -w -I FORWARD -j HAP-EGRESS
 }
 
 # Machine-wide settings the kubelet sets on start (as it does on any node); down puts them back.
@@ -452,8 +465,56 @@ kernel_tunables="vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_
 # The cgroup root the kubelet puts pods under, in every cgroup hierarchy mounted here.
 cgroup_dirs() { awk '$3 == "cgroup" || $3 == "cgroup2" {print $2 "/hap-cluster"}' /proc/mounts; }
 
+# Local volumes: a default StorageClass with no provisioner, and a pool of PersistentVolumes that are
+# directories under $state/volumes on the node. The kubelet gives a local volume to the pod's fsGroup,
+# so non-root pods can write to it (a hostPath volume stays root's). Each `up` wipes the volumes whose
+# claims are gone (Released or Failed) and offers them again; `down` deletes them all.
+VOLUME_POOL=12
+volumes() {
+  local name phase i
+  kubectl_ apply -f - >/dev/null <<EOF
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: local
+  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+provisioner: kubernetes.io/no-provisioner
+volumeBindingMode: WaitForFirstConsumer
+EOF
+  while read -r name phase; do
+    [ -n "$name" ] || continue
+    case $phase in Released|Failed)
+      kubectl_ delete pv "$name" --wait=true --timeout=30s >/dev/null
+      rm -rf "${state:?}/volumes/$name" ;;
+    esac
+  done < <(kubectl_ get pv -l hap.cloudian.com/local-volume -o 'jsonpath={range .items[*]}{.metadata.name} {.status.phase}{"\n"}{end}')
+  for i in $(seq -w 1 $VOLUME_POOL); do
+    name=hap-local-$i
+    kubectl_ get pv "$name" >/dev/null 2>&1 && continue
+    rm -rf "${state:?}/volumes/$name" && mkdir -p "$state/volumes/$name"
+    kubectl_ apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: PersistentVolume
+metadata:
+  name: $name
+  labels: {hap.cloudian.com/local-volume: "true"}
+spec:
+  capacity: {storage: 20Gi}
+  accessModes: [ReadWriteOnce]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: local
+  local: {path: "$state/volumes/$name"}
+  nodeAffinity:
+    required:
+      nodeSelectorTerms:
+      - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [$NODE_NAME]}]
+EOF
+  done
+}
+
 up() {
   if alive kube-apiserver && alive kubelet; then
+    volumes
     log "already running"
     echo "$state/admin.kubeconfig"
     return
@@ -516,6 +577,7 @@ up() {
   wait_for kube-controller-manager 60 kubectl_ get serviceaccount default
   wait_for coredns 60 in_ns curl -sf http://127.0.0.1:8181/ready
   for d in kube-scheduler kube-proxy; do alive "$d" || fail "$d" "$d exited"; done
+  volumes
   log "up in $((SECONDS - t0)) s: node $NODE_NAME at $NODE_IP, $("$hapkube" kube-apiserver --version 2>/dev/null)"
   echo "$state/admin.kubeconfig"
 }
@@ -577,7 +639,7 @@ down() {
   fi
   [ ! -f "$run/sysctl.saved" ] || sysctl -qp "$run/sysctl.saved"
   # A fresh cluster on each up; the images, certificates and logs stay.
-  rm -rf "$run" "$state/etcd" "$state/kubelet" "$state/pod-logs"
+  rm -rf "$run" "$state/etcd" "$state/kubelet" "$state/pod-logs" "$state/volumes"
   log "down in $((SECONDS - t0)) s"
 }
 

@@ -1,13 +1,15 @@
-//! The reconciler against kube-sim: the operator's real controller, with its own ServiceAccount's
-//! permissions from deploy/role.yaml, and faults injected into the API.
+//! The reconciler on the real local cluster: the operator's controller, with its own ServiceAccount's
+//! permissions from deploy/role.yaml, real pods from the real workspace image, and faults injected
+//! into its client.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{Harness, NS, OPERATOR_USER, condition, condition_in, eventually};
+use common::{Harness, condition, condition_in, eventually};
 use hap_operator::names;
+use http::Method;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
 };
@@ -15,7 +17,6 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
-use kube_sim::{Matcher, PodFault};
 use serde_json::json;
 
 const SAMPLE: &str = "apiVersion: hap.cloudian.com/v1alpha1
@@ -25,6 +26,18 @@ metadata:
 spec:
   size: 1
   image: \"hap-workspace:0.1.0\"
+";
+
+/// A workspace the kubelet evicts every time it starts: Jupyter's start-up writes more than its 1Ki
+/// of scratch space (container logs and writable layer) allows.
+const EVICTED: &str = "apiVersion: hap.cloudian.com/v1alpha1
+kind: HapContainer
+metadata:
+  name: NAME
+spec:
+  resources:
+    requests: {cpu: 50m, memory: 256Mi}
+    limits: {ephemeral-storage: 1Ki}
 ";
 
 const POD: &str = "example-hapcontainer-happod";
@@ -40,7 +53,7 @@ async fn pod_uid(h: &Harness) -> Option<String> {
 }
 
 async fn events_for(h: &Harness, name: &str) -> Vec<Event> {
-    let events: Api<Event> = Api::namespaced(h.admin.clone(), NS);
+    let events: Api<Event> = Api::namespaced(h.admin.clone(), &h.ns);
     events
         .list(&ListParams::default())
         .await
@@ -233,7 +246,7 @@ async fn a_spec_change_replaces_the_pod() {
     h.create(SAMPLE).await;
     h.wait_phase("example-hapcontainer", "Running").await;
     let before = h.api::<Pod>().get(POD).await.unwrap();
-    let patch = json!({"spec": {"image": "hap-workspace:0.2.0"}});
+    let patch = json!({"spec": {"env": [{"name": "HAP_TEST_ROUND", "value": "two"}]}});
     h.hapcontainers()
         .patch(
             "example-hapcontainer",
@@ -243,8 +256,8 @@ async fn a_spec_change_replaces_the_pod() {
         .await
         .unwrap();
     let after = eventually(
-        Duration::from_secs(30),
-        "a pod with the new image",
+        Duration::from_secs(90),
+        "a pod with the new environment",
         || async {
             let p = h
                 .api::<Pod>()
@@ -252,11 +265,16 @@ async fn a_spec_change_replaces_the_pod() {
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or("no pod")?;
-            let image = p.spec.as_ref().and_then(|s| s.containers[0].image.clone());
-            if image.as_deref() == Some("hap-workspace:0.2.0") {
+            let env = p.spec.as_ref().and_then(|s| s.containers[0].env.clone());
+            let round = env
+                .unwrap_or_default()
+                .into_iter()
+                .find(|e| e.name == "HAP_TEST_ROUND")
+                .and_then(|e| e.value);
+            if round.as_deref() == Some("two") {
                 Ok(p)
             } else {
-                Err(format!("{image:?}"))
+                Err(format!("{round:?}"))
             }
         },
     )
@@ -394,40 +412,22 @@ spec:
 async fn api_errors_are_retried_with_back_off() {
     let h = Harness::start().await;
     // The first two pod applies and the first status write fail: a 500 and a 409.
-    h.sim.faults().fail_next(
-        Matcher {
-            user: Some(OPERATOR_USER.into()),
-            ..Matcher::new("patch", "pods")
-        },
-        2,
-        500,
-    );
-    h.sim.faults().fail_next(
-        Matcher {
-            user: Some(OPERATOR_USER.into()),
-            ..Matcher::new("patch", "hapcontainers/status")
-        },
-        1,
-        409,
-    );
+    h.faults.fail_next(Method::PATCH, "pods", 2, 500);
+    h.faults
+        .fail_next(Method::PATCH, "hapcontainers/status", 1, 409);
     h.create(SAMPLE).await;
     h.wait_phase("example-hapcontainer", "Running").await;
     // Every injected failure was met (and retried past); other requests may legitimately fail too
     // (a retried create of the token Secret finds it already made: 409 AlreadyExists).
-    let requests = h.sim.requests();
+    let calls = h.faults.calls();
     let failed = |resource: &str, code: u16| {
-        requests
+        calls
             .iter()
-            .filter(|r| {
-                r.user == OPERATOR_USER
-                    && r.verb == "patch"
-                    && r.resource_with_sub() == resource
-                    && r.code == code
-            })
+            .filter(|c| c.is(Method::PATCH, resource) && c.code == code)
             .count()
     };
-    assert_eq!(failed("pods", 500), 2, "{requests:?}");
-    assert_eq!(failed("hapcontainers/status", 409), 1, "{requests:?}");
+    assert_eq!(failed("pods", 500), 2, "{calls:?}");
+    assert_eq!(failed("hapcontainers/status", 409), 1, "{calls:?}");
     let metrics = h.metrics.render();
     // Each failure under its step: the pod's apply, and the status write.
     assert!(
@@ -492,7 +492,7 @@ async fn a_converged_workspace_costs_no_writes_on_resync() {
     // without a write.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        h.sim.reset_requests();
+        h.faults.reset_calls();
         resyncs(1).await;
         if h.operator_writes().is_empty() {
             break;
@@ -504,7 +504,7 @@ async fn a_converged_workspace_costs_no_writes_on_resync() {
         );
     }
     // Then two more resyncs: still no write.
-    h.sim.reset_requests();
+    h.faults.reset_calls();
     resyncs(2).await;
     assert_eq!(
         h.operator_writes(),
@@ -516,17 +516,7 @@ async fn a_converged_workspace_costs_no_writes_on_resync() {
 #[tokio::test]
 async fn a_failed_pod_is_replaced_with_back_off() {
     let h = Harness::start().await;
-    h.sim.add_pod_fault("evicted", PodFault::Evict);
-    h.create(
-        "apiVersion: hap.cloudian.com/v1alpha1
-kind: HapContainer
-metadata:
-  name: flaky
-spec:
-  image: workspace-evicted:1
-",
-    )
-    .await;
+    h.create(EVICTED.replace("NAME", "flaky").as_str()).await;
     // The pod is evicted every time it starts: each failure is reported and the pod replaced, the
     // count of replacements in a row grows (the delay before each one is unit-tested with it).
     let hc = h
@@ -549,10 +539,10 @@ spec:
                 && e.note.as_deref().is_some_and(|n| n.contains("Evicted")))
     );
     let deletes = h
-        .sim
-        .requests()
+        .faults
+        .calls()
         .into_iter()
-        .filter(|r| r.user == OPERATOR_USER && r.verb == "delete" && r.resource == "pods")
+        .filter(|c| c.is(Method::DELETE, "pods") && c.code == 200)
         .count();
     assert!(deletes >= 2, "failed pods were deleted to be replaced");
 }
@@ -560,7 +550,9 @@ spec:
 #[tokio::test]
 async fn an_image_that_cannot_be_pulled_is_degraded() {
     let h = Harness::start().await;
-    h.sim.add_pod_fault("no-such-image", PodFault::ImagePull);
+    // The node holds no such image and may not pull one (no traffic leaves the machine): the
+    // kubelet's answer is ErrImageNeverPull, as a cluster without a registry's credentials answers
+    // ErrImagePull.
     h.create(
         "apiVersion: hap.cloudian.com/v1alpha1
 kind: HapContainer
@@ -568,13 +560,19 @@ metadata:
   name: typo
 spec:
   image: no-such-image:1
+  imagePullPolicy: Never
 ",
     )
     .await;
     let hc = h.wait_phase("typo", "Degraded").await;
     let ready = condition(&hc, "Ready");
     assert_eq!(ready.status, "False");
-    assert_eq!(ready.reason, "ErrImagePull");
+    assert_eq!(ready.reason, "ErrImageNeverPull");
+    assert!(
+        ready.message.contains("no-such-image:1"),
+        "{}",
+        ready.message
+    );
 }
 
 #[tokio::test]
@@ -654,13 +652,16 @@ spec:
         "spark.executor.instances 3",
         "spark.executor.cores 2",
         "spark.executor.memory 4096m",
-        "spark.kubernetes.namespace default",
+        &format!("spark.kubernetes.namespace {}", h.ns),
         "spark.kubernetes.authenticate.driver.serviceAccountName spark-spark",
         "spark.hadoop.fs.s3a.endpoint https://s3.example.com",
         "spark.hadoop.fs.s3a.path.style.access true",
         "spark.hadoop.fs.s3a.connection.ssl.enabled true",
         "spark.kubernetes.executor.secretKeyRef.AWS_SECRET_ACCESS_KEY keys:AWS_SECRET_ACCESS_KEY",
-        "spark.driver.host spark-happod.spark-spark-driver.default.svc.cluster.local",
+        &format!(
+            "spark.driver.host spark-happod.spark-spark-driver.{}.svc.cluster.local",
+            h.ns
+        ),
     ] {
         assert!(conf.lines().any(|l| l == line), "{line:?} in\n{conf}");
     }
@@ -813,7 +814,7 @@ async fn deleting_the_hapcontainer_removes_every_child() {
 #[tokio::test]
 async fn an_unschedulable_pod_is_pending_with_the_schedulers_reason() {
     let h = Harness::start().await;
-    // The simulated nodes have no GPUs.
+    // The local cluster's node has no GPUs.
     h.create(
         "apiVersion: hap.cloudian.com/v1alpha1
 kind: HapContainer
@@ -856,15 +857,13 @@ async fn a_failed_pod_waits_out_its_back_off_before_it_is_replaced() {
     // The first replacement waits 5 s from when the operator saw the failure, on its own clock (the
     // cap is raised too, or it would shorten the wait). The plan's unit tests prove the back-off with
     // the time passed in; this checks that the running operator does not cut it short.
-    let h = Harness::start_with(hap_operator::config::RunConfig {
+    let h = Harness::start_with(|config| hap_operator::config::RunConfig {
         replace_min: Duration::from_secs(5),
         replace_max: Duration::from_secs(5),
-        ..common::fast_config()
+        ..config
     })
     .await;
-    h.sim.add_pod_fault("evicted", PodFault::Evict);
-    h.create("apiVersion: hap.cloudian.com/v1alpha1\nkind: HapContainer\nmetadata: {name: patient}\nspec: {image: workspace-evicted:1}\n")
-        .await;
+    h.create(EVICTED.replace("NAME", "patient").as_str()).await;
     let failed = eventually(Duration::from_secs(30), "the pod failed", || async {
         let pod = h
             .api::<Pod>()
@@ -1048,8 +1047,8 @@ async fn a_restarted_operator_finds_everything_in_place_and_writes_nothing() {
             .unwrap_or(0)
     };
     let before = successes(&h);
-    h.sim.reset_requests();
-    h.run_controller(common::fast_config());
+    h.faults.reset_calls();
+    h.run_controller(h.fast_config());
     // Every workspace reconciled at least twice by the new instance (start-up, then a resync).
     eventually(
         Duration::from_secs(30),
@@ -1069,4 +1068,113 @@ async fn a_restarted_operator_finds_everything_in_place_and_writes_nothing() {
         vec![],
         "a restart changes nothing that is in place"
     );
+}
+
+#[tokio::test]
+async fn the_workspace_volume_keeps_its_files_across_spec_changes_and_pod_loss() {
+    let h = Harness::start().await;
+    h.create(
+        "apiVersion: hap.cloudian.com/v1alpha1
+kind: HapContainer
+metadata:
+  name: keeper
+spec:
+  volume: {size: 1Gi}
+",
+    )
+    .await;
+    h.wait_phase("keeper", "Running").await;
+    let file = format!("{}/results.csv", hap_operator::build::pod::WORK_DIR);
+    h.kubectl(&[
+        "exec",
+        "keeper-happod",
+        "--",
+        "sh",
+        "-c",
+        &format!("echo 'day,aqi' > {file}"),
+    ]);
+    let first = h.api::<Pod>().get("keeper-happod").await.unwrap().uid();
+    // A spec change replaces the pod; then the pod is lost outright.
+    let patch = json!({"spec": {"env": [{"name": "HAP_TEST_ROUND", "value": "two"}]}});
+    h.hapcontainers()
+        .patch("keeper", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    h.wait_status("keeper", "the changed spec running", |hc| {
+        hc.status
+            .as_ref()
+            .is_some_and(|s| s.observed_generation == Some(2) && s.ready.as_deref() == Some("1/1"))
+    })
+    .await;
+    let second = h.api::<Pod>().get("keeper-happod").await.unwrap().uid();
+    assert_ne!(first, second, "the spec change made a new pod");
+    assert_eq!(
+        h.kubectl(&["exec", "keeper-happod", "--", "cat", &file]),
+        "day,aqi\n"
+    );
+    h.api::<Pod>()
+        .delete("keeper-happod", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(120), "a third pod, ready", || async {
+        let pod = h
+            .api::<Pod>()
+            .get_opt("keeper-happod")
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("no pod")?;
+        if pod.uid() != second && hap_operator::pods::ready(&pod) {
+            Ok(())
+        } else {
+            Err("not yet".to_string())
+        }
+    })
+    .await;
+    assert_eq!(
+        h.kubectl(&["exec", "keeper-happod", "--", "cat", &file]),
+        "day,aqi\n"
+    );
+}
+
+#[tokio::test]
+async fn dropped_watches_and_a_slow_api_still_converge_and_heal() {
+    let mut h = Harness::start_idle().await;
+    // Every request waits 200 ms; every watch is closed by the server's side after 3 s (as an API
+    // server restart closes them), and the first three requests for pods after that (the
+    // re-established watch or a relist) fail with a 500.
+    h.faults.set_latency(Duration::from_millis(200));
+    h.faults.cut_watches_after(Some(Duration::from_secs(3)));
+    h.run_controller(h.fast_config());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    h.faults.fail_next(Method::GET, "pods", 3, 500);
+    h.create(SAMPLE).await;
+    h.wait_phase("example-hapcontainer", "Running").await;
+    let before = pod_uid(&h).await.expect("pod");
+    h.api::<Pod>()
+        .delete(POD, &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(120), "the pod back", || async {
+        match pod_uid(&h).await {
+            Some(uid) if uid != before => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    h.wait_phase("example-hapcontainer", "Running").await;
+    let watches = h
+        .faults
+        .calls()
+        .into_iter()
+        .filter(|c| c.uri.contains("watch=true"))
+        .count();
+    // Nine kinds watched: each re-opened its watch after the closes.
+    assert!(watches > 18, "the watches were re-opened: {watches}");
+    let refused = h
+        .faults
+        .calls()
+        .iter()
+        .filter(|c| c.is(Method::GET, "pods") && c.code == 500)
+        .count();
+    assert_eq!(refused, 3);
 }

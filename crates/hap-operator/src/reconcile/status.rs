@@ -22,6 +22,7 @@ pub struct Observed<'a> {
 const BROKEN: &[&str] = &[
     "CrashLoopBackOff",
     "ErrImagePull",
+    "ErrImageNeverPull",
     "ImagePullBackOff",
     "InvalidImageName",
     "CreateContainerConfigError",

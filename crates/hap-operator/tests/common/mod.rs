@@ -1,26 +1,30 @@
-//! Shared by the operator's tests: a simulated cluster with the operator installed from `deploy/`, the
-//! controller running as the operator's own ServiceAccount, and small helpers.
+//! Shared by the operator's tests: the real local Kubernetes cluster (`scripts/cluster.sh`), a fresh
+//! namespace per test with the operator installed from `deploy/`, the controller running in the test
+//! as the operator's own ServiceAccount behind a fault-injecting layer, and small helpers.
 #![allow(dead_code)]
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use hap_api::{HapContainer, HapContainerStatus};
 use hap_operator::config::RunConfig;
 use hap_operator::metrics::Metrics;
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::{ApiResource, Scope};
 use kube::{Client, Discovery, ResourceExt};
-use kube_sim::{Sim, SimConfig, Timings};
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub const NS: &str = "default";
-pub const OPERATOR_USER: &str = "system:serviceaccount:default:hap-operator";
+mod faults;
+pub use faults::{Call, Faults};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,7 +56,7 @@ pub fn tool(name: &str) -> PathBuf {
 
 /// How long one test may run before the watchdog a [`Harness`] starts fails it: the last resort against
 /// a wait this file's timeouts do not cover (a request the API never answers, say).
-pub const TEST_LIMIT: Duration = Duration::from_secs(240);
+pub const TEST_LIMIT: Duration = Duration::from_secs(360);
 
 /// Awaits `fut`, failing after `limit` with a message saying what was awaited.
 pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> T {
@@ -111,8 +115,9 @@ impl Watchdog {
     }
 }
 
-/// Applies every document of a manifest (server-side, as the admin), like `kubectl apply -f`.
-pub async fn apply_manifest(client: &Client, yaml: &str) {
+/// Applies every document of a manifest (server-side, as the admin) in namespace `ns` unless a
+/// document names its own, like `kubectl apply -n NS -f`.
+pub async fn apply_manifest(client: &Client, ns: &str, yaml: &str) {
     let discovery = Discovery::new(client.clone())
         .run()
         .await
@@ -126,14 +131,14 @@ pub async fn apply_manifest(client: &Client, yaml: &str) {
         let api: Api<DynamicObject> = match caps.scope {
             Scope::Namespaced => Api::namespaced_with(
                 client.clone(),
-                obj.namespace().as_deref().unwrap_or(NS),
+                obj.namespace().as_deref().unwrap_or(ns),
                 &ar,
             ),
             Scope::Cluster => Api::all_with(client.clone(), &ar),
         };
         api.patch(
             &obj.name_any(),
-            &PatchParams::apply("test").force(),
+            &PatchParams::apply("hap-operator-tests").force(),
             &Patch::Apply(&obj),
         )
         .await
@@ -141,21 +146,95 @@ pub async fn apply_manifest(client: &Client, yaml: &str) {
     }
 }
 
-/// Short simulated delays, so pods start and stop in tens of milliseconds.
-pub fn fast_timings() -> Timings {
-    Timings {
-        container_start: Duration::from_millis(50),
-        container_stop: Duration::from_millis(50),
-        job_run: Duration::from_millis(200),
-        bookmark_interval: Duration::from_secs(5),
-        crash_backoff: Duration::from_millis(500),
-    }
+/// The image the tests' workspaces run: the real one, loaded into the node.
+pub const WORKSPACE_IMAGE: &str = "hap-workspace:0.1.0";
+
+/// The Kubernetes cluster the tests run on.
+pub struct Cluster {
+    pub kubeconfig: PathBuf,
+    /// The API server's audit log (one JSON event per request), when the cluster is the local one.
+    pub audit_log: Option<PathBuf>,
 }
 
-/// The operator's test settings: quick resyncs and back-offs.
-pub fn fast_config() -> RunConfig {
+/// The cluster, found once per test binary: the one `HAP_TEST_KUBECONFIG` names (with its audit
+/// log in `HAP_TEST_AUDIT_LOG`, if any), or else the local cluster, which `scripts/cluster.sh up`
+/// starts or finds running, with the workspace image loaded into its node.
+pub fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        if let Some(kubeconfig) = std::env::var_os("HAP_TEST_KUBECONFIG") {
+            return Cluster {
+                kubeconfig: kubeconfig.into(),
+                audit_log: std::env::var_os("HAP_TEST_AUDIT_LOG").map(PathBuf::from),
+            };
+        }
+        let script = repo_root().join("scripts/cluster.sh");
+        let up = Command::new(&script)
+            .arg("up")
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("running scripts/cluster.sh up");
+        assert!(
+            up.status.success(),
+            "scripts/cluster.sh up failed (it needs root; see docs/local-cluster.md)"
+        );
+        let stdout = String::from_utf8_lossy(&up.stdout);
+        let kubeconfig = PathBuf::from(stdout.lines().last().expect("a kubeconfig path").trim());
+        let load = Command::new(&script)
+            .args(["load", WORKSPACE_IMAGE])
+            .status()
+            .expect("running scripts/cluster.sh load");
+        assert!(
+            load.success(),
+            "cannot load {WORKSPACE_IMAGE} into the node: build it with scripts/images.sh"
+        );
+        let state = kubeconfig.parent().expect("the cluster's state directory");
+        Cluster {
+            audit_log: Some(state.join("logs/audit.log")),
+            kubeconfig,
+        }
+    })
+}
+
+async fn admin_config() -> kube::Config {
+    let kubeconfig = kube::config::Kubeconfig::read_from(&cluster().kubeconfig)
+        .expect("the cluster's kubeconfig");
+    kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("a client configuration from the kubeconfig")
+}
+
+/// The CRD from `deploy/`, applied and established once per test binary.
+async fn install_crd(admin: &Client) {
+    static CRD: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    CRD.get_or_init(|| async {
+        apply_manifest(
+            admin,
+            "default",
+            &deploy_file("crds/hap.cloudian.com_hapcontainers_crd.yaml"),
+        )
+        .await;
+        let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
+        eventually(Duration::from_secs(30), "the CRD established", || async {
+            let crd = crds
+                .get("hapcontainers.hap.cloudian.com")
+                .await
+                .map_err(|e| e.to_string())?;
+            let established = crd.status.and_then(|s| s.conditions).is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            });
+            established.then_some(()).ok_or("not yet".to_string())
+        })
+        .await;
+    })
+    .await;
+}
+
+/// The operator's test settings for namespace `ns`: quick resyncs and back-offs.
+pub fn fast_config(ns: &str) -> RunConfig {
     RunConfig {
-        watch_namespace: Some(NS.into()),
+        watch_namespace: Some(ns.into()),
         resync: Duration::from_secs(1),
         backoff_min: Duration::from_millis(100),
         backoff_max: Duration::from_secs(2),
@@ -166,12 +245,16 @@ pub fn fast_config() -> RunConfig {
     }
 }
 
-/// A simulated cluster with the CRD and the operator's RBAC from `deploy/`, and the controller running
-/// with the operator's ServiceAccount credentials (so `deploy/role.yaml` is what it may do).
+/// One test's corner of the cluster: a fresh namespace with the CRD and the operator's
+/// ServiceAccount, Role and RoleBinding from `deploy/`, and the controller running in the test with
+/// that ServiceAccount's token (so `deploy/role.yaml` is what it may do), through [`Faults`].
 pub struct Harness {
-    pub sim: Sim,
+    pub ns: String,
     pub admin: Client,
     pub operator: Client,
+    /// The operator client's configuration (its ServiceAccount token), for more clients like it.
+    pub operator_config: kube::Config,
+    pub faults: Faults,
     pub metrics: Arc<Metrics>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -180,46 +263,61 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start() -> Self {
-        Self::start_with(fast_config()).await
-    }
-
-    pub async fn start_with(config: RunConfig) -> Self {
         let mut h = Self::start_idle().await;
-        h.run_controller(config);
+        h.run_controller(h.fast_config());
         h
     }
 
-    /// The cluster and the operator's installation, with no controller running yet.
+    pub async fn start_with(config: impl FnOnce(RunConfig) -> RunConfig) -> Self {
+        let mut h = Self::start_idle().await;
+        h.run_controller(config(h.fast_config()));
+        h
+    }
+
+    /// The namespace and the operator's installation, with no controller running yet.
     pub async fn start_idle() -> Self {
         let watchdog = Watchdog::arm(TEST_LIMIT);
-        let sim = Sim::start(SimConfig {
-            timings: fast_timings(),
-            ..SimConfig::default()
-        })
-        .await
-        .expect("kube-sim starts (run scripts/setup.sh if crdcheck is missing)");
-        let admin = sim.admin_client().await.expect("admin client");
-        for file in [
-            "crds/hap.cloudian.com_hapcontainers_crd.yaml",
-            "service_account.yaml",
-            "role.yaml",
-            "role_binding.yaml",
-        ] {
-            apply_manifest(&admin, &deploy_file(file)).await;
-        }
-        let operator = sim
-            .service_account_client(NS, "hap-operator")
+        let config = admin_config().await;
+        let admin = Client::try_from(config.clone()).expect("admin client");
+        install_crd(&admin).await;
+        let ns = format!("hap-test-{:08x}", rand::random::<u32>());
+        let namespace: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": ns, "labels": {"hap.cloudian.com/test": "operator"}}
+        }))
+        .unwrap();
+        Api::<Namespace>::all(admin.clone())
+            .create(&Default::default(), &namespace)
             .await
-            .expect("operator client");
+            .expect("the test's namespace");
+        for file in ["service_account.yaml", "role.yaml", "role_binding.yaml"] {
+            apply_manifest(&admin, &ns, &deploy_file(file)).await;
+        }
+        let operator_config = service_account_config(&admin, &ns, config).await;
+        let faults = Faults::default();
+        let operator = kube::client::ClientBuilder::try_from(operator_config.clone())
+            .expect("operator client")
+            .with_layer(&faults)
+            .build();
         Harness {
-            sim,
+            ns,
             admin,
             operator,
+            operator_config,
+            faults,
             metrics: Arc::new(Metrics::default()),
             stop: None,
             task: None,
             _watchdog: watchdog,
         }
+    }
+
+    pub fn fast_config(&self) -> RunConfig {
+        fast_config(&self.ns)
+    }
+
+    /// The operator's user name, as the API server authenticates it.
+    pub fn operator_user(&self) -> String {
+        format!("system:serviceaccount:{}:hap-operator", self.ns)
     }
 
     pub fn run_controller(&mut self, config: RunConfig) {
@@ -247,14 +345,14 @@ impl Harness {
     }
 
     pub fn hapcontainers(&self) -> Api<HapContainer> {
-        Api::namespaced(self.admin.clone(), NS)
+        Api::namespaced(self.admin.clone(), &self.ns)
     }
 
     pub fn api<K>(&self) -> Api<K>
     where
         K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
     {
-        Api::namespaced(self.admin.clone(), NS)
+        Api::namespaced(self.admin.clone(), &self.ns)
     }
 
     /// Whether an object of kind K with this name exists in the test namespace.
@@ -272,9 +370,18 @@ impl Harness {
             .is_some()
     }
 
-    /// Creates a HapContainer from YAML (as the admin).
+    /// Creates a HapContainer from YAML (as the admin). A spec with no resources asks for little
+    /// (50m CPU, 256Mi), so that the workspaces of tests running side by side fit on a two-core node.
     pub async fn create(&self, yaml: &str) -> HapContainer {
-        let hc: HapContainer = serde_saphyr::from_str(yaml).expect("HapContainer YAML");
+        let mut hc: HapContainer = serde_saphyr::from_str(yaml).expect("HapContainer YAML");
+        if hc.spec.resources.is_none() {
+            hc.spec.resources = Some(
+                serde_json::from_value(
+                    serde_json::json!({"requests": {"cpu": "50m", "memory": "256Mi"}}),
+                )
+                .unwrap(),
+            );
+        }
         self.hapcontainers()
             .create(&Default::default(), &hc)
             .await
@@ -301,13 +408,14 @@ impl Harness {
             .expect("Secret created");
     }
 
-    /// Waits until the HapContainer's status satisfies `check`, returning it.
+    /// Waits until the HapContainer's status satisfies `check`, returning it. Real pods start in
+    /// seconds to tens of seconds (Jupyter's readiness probe runs every 10 s).
     pub async fn wait_status<F>(&self, name: &str, what: &str, check: F) -> HapContainer
     where
         F: Fn(&HapContainer) -> bool,
     {
         let api = self.hapcontainers();
-        eventually(Duration::from_secs(30), what, || {
+        eventually(Duration::from_secs(120), what, || {
             let api = api.clone();
             let check = &check;
             async move {
@@ -329,20 +437,100 @@ impl Harness {
         .await
     }
 
-    /// Write requests the operator made since the log was last reset.
-    pub fn operator_writes(&self) -> Vec<kube_sim::RequestRecord> {
-        self.sim
-            .requests()
-            .into_iter()
-            .filter(|r| r.user == OPERATOR_USER && r.is_write())
+    /// `kubectl ARGS...` as the admin in the test's namespace: stdout, or a panic with stderr.
+    pub fn kubectl(&self, args: &[&str]) -> String {
+        let out = Command::new(tool("kubectl"))
+            .arg("--kubeconfig")
+            .arg(&cluster().kubeconfig)
+            .args(["--namespace", &self.ns])
+            .args(args)
+            .output()
+            .expect("kubectl runs");
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Write requests the operator's client made since the record was last reset.
+    pub fn operator_writes(&self) -> Vec<Call> {
+        self.faults.writes()
+    }
+
+    /// What the API server's audit log says the operator's ServiceAccount asked of this namespace
+    /// (and cluster-wide), as (API group, resource[/subresource], verb, response code).
+    pub fn audited_operator_requests(&self) -> Vec<(String, String, String, u16)> {
+        let path = cluster()
+            .audit_log
+            .as_ref()
+            .expect("the cluster's audit log (HAP_TEST_AUDIT_LOG for a cluster of your own)");
+        let user = self.operator_user();
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|e| e["user"]["username"] == user.as_str())
+            .map(|e| {
+                let object = &e["objectRef"];
+                let resource = match object["subresource"].as_str() {
+                    Some(sub) => format!("{}/{sub}", object["resource"].as_str().unwrap_or("")),
+                    None => object["resource"].as_str().unwrap_or("").to_string(),
+                };
+                (
+                    object["apiGroup"].as_str().unwrap_or("").to_string(),
+                    resource,
+                    e["verb"].as_str().unwrap_or("").to_string(),
+                    e["responseStatus"]["code"].as_u64().unwrap_or(0) as u16,
+                )
+            })
             .collect()
     }
+}
+
+/// A configuration like `admin`'s, authenticated with a fresh token of ServiceAccount
+/// `hap-operator` in `ns`: what the operator's pod gets.
+async fn service_account_config(
+    admin: &Client,
+    ns: &str,
+    mut config: kube::Config,
+) -> kube::Config {
+    let request: TokenRequest = serde_json::from_value(serde_json::json!({
+        "spec": {"audiences": [], "expirationSeconds": 3600}
+    }))
+    .unwrap();
+    let token = Api::<ServiceAccount>::namespaced(admin.clone(), ns)
+        .create_token_request("hap-operator", &Default::default(), &request)
+        .await
+        .expect("a token for the operator's ServiceAccount")
+        .status
+        .expect("a token")
+        .token;
+    config.auth_info = kube::config::AuthInfo {
+        token: Some(token.into()),
+        ..Default::default()
+    };
+    config.default_namespace = ns.to_string();
+    config
 }
 
 impl Drop for Harness {
     fn drop(&mut self) {
         if let Some(t) = &self.task {
             t.abort();
+        }
+        // The namespace and everything in it go, in the background; a failed test's namespace is
+        // kept for a look (HAP_TEST_KEEP_FAILED=1).
+        let keep = std::thread::panicking() && std::env::var_os("HAP_TEST_KEEP_FAILED").is_some();
+        if !keep {
+            let _ = Command::new(tool("kubectl"))
+                .arg("--kubeconfig")
+                .arg(&cluster().kubeconfig)
+                .args(["delete", "namespace", &self.ns, "--wait=false"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
