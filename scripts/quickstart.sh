@@ -1,96 +1,84 @@
 #!/usr/bin/env bash
-# The HAP quickstart, with no cluster needed: starts kube-sim (a SIMULATED Kubernetes control plane: the
-# API is real, but no container ever runs), installs the operator from deploy/ exactly as on a real
-# cluster, runs the hap-operator binary in place of its pod, creates the sample HapContainer and shows
-# the pods, the service and the HapContainer's status. Then it cleans up.
+# The HAP quickstart: the original README's walkthrough with real pods. It builds the images
+# (scripts/images.sh), starts the local Kubernetes cluster (scripts/cluster.sh, as root) and loads the
+# images into its node, installs the operator from deploy/ in the original's order, creates the sample
+# HapContainer, waits for Jupyter, shows the pods, the service, the status and the Jupyter URL with
+# its token, deletes the workspace pod to show it coming back, and cleans up in the original's order.
 #
-#   scripts/quickstart.sh          run the walkthrough and clean up
-#   scripts/quickstart.sh --keep   leave the simulated cluster running to explore with kubectl (Ctrl-C ends it)
+#   scripts/quickstart.sh                      on the local cluster, brought down at the end
+#   scripts/quickstart.sh --keep               leave the cluster and the workspace running to explore
+#   scripts/quickstart.sh --current-context    on the cluster of your current kubeconfig instead; its
+#                                              nodes must already have the two images (see the README)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-keep=false
-[ "${1:-}" = "--keep" ] && keep=true
+keep=false own_cluster=true
+for arg in "$@"; do
+  case $arg in
+    --keep) keep=true ;;
+    --current-context) own_cluster=false ;;
+    *) echo "usage: scripts/quickstart.sh [--keep] [--current-context]" >&2; exit 2 ;;
+  esac
+done
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+cache=${HAP_CACHE:-$HOME/.cache/hap}
 
-say "Installing the tools (kubectl, crdcheck) and building kube-sim and hap-operator"
-bin=$(scripts/setup.sh)
-cargo build --quiet -p kube-sim -p hap-operator
-target=$(cargo metadata --no-deps --format-version 1 | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug
-kubectl=$bin/kubectl
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+say "Installing kubectl"
+scripts/setup.sh >/dev/null
+kubectl=$cache/bin/kubectl
 
-say "Starting kube-sim: a simulated cluster (no containers run)"
-"$target/kube-sim" serve --listen 127.0.0.1:0 --kubeconfig "$work/admin.yaml" \
-  --sa-kubeconfig "default/hap-operator=$work/operator.yaml" > "$work/kube-sim.out" 2> "$work/kube-sim.log" &
-pids+=($!)
-for _ in $(seq 100); do grep -q serving "$work/kube-sim.out" 2>/dev/null && break; sleep 0.1; done
-cat "$work/kube-sim.out"
-export KUBECONFIG=$work/admin.yaml
-k() { echo "\$ kubectl $*"; "$kubectl" --cache-dir "$work/cache" "$@"; }
+if $own_cluster; then
+  say "Building the images (the first time takes a while: see the README)"
+  scripts/docker-engine.sh
+  testing/images/base-image.sh
+  scripts/images.sh
+  say "Starting the local cluster"
+  KUBECONFIG=$(scripts/cluster.sh up | tail -1)
+  export KUBECONFIG
+  scripts/cluster.sh load hap-operator:0.1.0 hap-workspace:0.1.0
+  $keep || trap 'scripts/cluster.sh down >/dev/null 2>&1 || true' EXIT
+fi
+k() { echo "\$ kubectl $*"; "$kubectl" "$@"; }
 
 say "Installing the operator, in the original README's order"
 for f in deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml deploy/service_account.yaml deploy/role.yaml \
          deploy/role_binding.yaml deploy/operator.yaml; do
   k apply -f "$f"
 done
-
-pod=""
-for _ in $(seq 100); do
-  pod=$("$kubectl" --cache-dir "$work/cache" get pods -l name=hap-operator -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)
-  [ -n "$pod" ] && break; sleep 0.1
-done
-say "Running the hap-operator binary as pod $pod would, with the hap-operator ServiceAccount's credentials"
-KUBECONFIG=$work/operator.yaml WATCH_NAMESPACE=default POD_NAME=$pod POD_NAMESPACE=default \
-  HAP_METRICS_ADDR=127.0.0.1:0 "$target/hap-operator" > "$work/operator.log" 2>&1 &
-pids+=($!)
+k wait --for=condition=Established crd/hapcontainers.hap.cloudian.com --timeout=60s
+k rollout status deployment/hap-operator --timeout=180s
 
 say "Creating the sample HapContainer"
 k apply -f deploy/crds/hap.cloudian.com_v1alpha1_hapcontainer_cr.yaml
-for _ in $(seq 150); do
-  "$kubectl" --cache-dir "$work/cache" get hapcontainer example-hapcontainer -o jsonpath='{.status.phase}' 2>/dev/null | grep -q Running && break
-  sleep 0.2
-done
+k wait --for=jsonpath='{.status.phase}'=Running hapcontainer/example-hapcontainer --timeout=300s
 
 say "The workspace"
 k get pods
 k get services
 k get hapcontainers
-k describe hapcontainer example-hapcontainer
+url=$("$kubectl" get hapcontainer example-hapcontainer -o jsonpath='{.status.jupyterUrl}')
+echo
+echo "Jupyter: $url"
+echo "Its token (generated into a Secret, never printed by the operator):"
+echo "  kubectl get secret example-hapcontainer-jupyter -o jsonpath='{.data.token}' | base64 -d"
 
 say "Self-healing: deleting the workspace pod"
 k delete pods example-hapcontainer-happod
-sleep 2
+k wait --for=jsonpath='{.status.phase}'=Running hapcontainer/example-hapcontainer --timeout=300s
 k get pods
 
-cat <<MSG
-
-This cluster is simulated: kube-sim serves the real Kubernetes API and simulates the scheduler,
-kubelets and controllers, so the pods above are "Running" without any container. The node IP and
-ports in the Jupyter URL are simulated too. On a real cluster the same manifests run Jupyter, Spark
-and TensorFlow (see "Install on a real cluster" in the README).
-MSG
-
 if $keep; then
-  say "kube-sim keeps running. In another shell:"
-  echo "  export KUBECONFIG=$KUBECONFIG"
+  say "Everything keeps running. To explore:"
+  echo "  export KUBECONFIG=${KUBECONFIG:-~/.kube/config}"
   echo "  $kubectl get pods"
-  echo "Press Ctrl-C to stop and clean up."
-  while true; do sleep 3600; done
+  $own_cluster && echo "When done: scripts/cluster.sh down"
+  exit 0
 fi
 
 say "Cleaning up, in the original README's order"
 for f in deploy/service_account.yaml deploy/role.yaml deploy/role_binding.yaml \
          deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml deploy/operator.yaml \
          deploy/crds/hap.cloudian.com_v1alpha1_hapcontainer_cr.yaml; do
-  k delete -f "$f" || echo "(expected: the CRD's deletion already removed the HapContainer)"
+  k delete -f "$f" --ignore-not-found --timeout=180s
 done
-sleep 1
 k get all

@@ -2,9 +2,7 @@
 # Installs what the tests need, without touching the system: everything goes under $HAP_CACHE
 # (default ~/.cache/hap) and is linked into $HAP_CACHE/bin, where the tests look for it.
 #
-#   kubectl        the current kubectl (Debian unstable's package)
-#   kubectl-debian the kubectl of this machine's Debian release (package kubernetes-client)
-#   crdcheck       the apiserver's CRD validation code (../shared/tools/crdcheck)
+#   kubectl        the current kubectl (Debian unstable's package), the local cluster's version
 #   kubernetes-validate  upstream JSON schemas for the manifests (PyPI), in a virtualenv
 #   maven          system-wide from Debian when missing (needs root), for the workspace image's jars
 #   docker-buildx  the BuildKit client plugin of the docker CLI (Debian unstable's docker-buildx; the
@@ -37,16 +35,7 @@ install_kubectl() {
   log "$name: $("$bin/$name" version --client 2>/dev/null | head -1)"
 }
 
-stable=$(debian_source | cut -d' ' -f2)
 install_kubectl kubectl sid kubectl
-install_kubectl kubectl-debian "$stable" kubernetes-client
-
-if [ ! -x "$bin/crdcheck" ] || [ "$repo/../shared/tools/crdcheck/main.go" -nt "$bin/crdcheck" ]; then
-  log "building crdcheck (first time: a few minutes)"
-  crdcheck=$(CRDCHECK_CACHE=${CRDCHECK_CACHE:-$cache/crdcheck} "$repo/../shared/tools/crdcheck/build.sh" | tail -1)
-  ln -sf "$crdcheck" "$bin/crdcheck"
-fi
-log "crdcheck: $bin/crdcheck"
 
 venv=$cache/venv
 if [ ! -x "$venv/bin/kubernetes-validate" ]; then

@@ -1,26 +1,47 @@
 #!/usr/bin/env bash
-# Runs every test of the project, set-up included: installs the tools the tests use (scripts/setup.sh:
-# kubectl, crdcheck, kubernetes-validate, docker-buildx), makes sure a Docker engine runs
+# Runs every test of the project, set-up included, as root: installs the tools the tests use
+# (scripts/setup.sh: kubectl, kubernetes-validate, docker-buildx), makes sure a Docker engine runs
 # (scripts/docker-engine.sh), builds the two images (scripts/images.sh, from a debian:trixie-slim base
-# that testing/images/base-image.sh makes when no registry has it), then runs the whole workspace's test
-# suite: unit tests, the reconcile tests against kube-sim, the kubectl end-to-end journey, the data job's
-# tests against an S3 server on loopback, and the images run the way the operator's pod runs them.
+# that testing/images/base-image.sh makes when no registry has it), starts the local Kubernetes
+# cluster (scripts/cluster.sh: upstream components built from the Go module, real pods) and loads the
+# images into its node, then runs:
+#   - the whole workspace's test suite: unit and snapshot tests, the CRD and the operator's reconcile,
+#     operations and RBAC tests on the real cluster, the data job against an S3 server on loopback,
+#     and the images run the way the operator's pod runs them;
+#   - the original user journey, verbatim, with kubectl 1.36 and real pods (testing/cluster/journey.sh);
+#   - Spark on Kubernetes with two real executor pods and a real S3 server (testing/cluster/spark.sh);
+#   - the cluster's own smoke test, which ends with `down` leaving nothing behind (testing/cluster/smoke.sh).
+# The cluster is brought down at the end, pass or fail (HAP_KEEP_CLUSTER=1 keeps it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh >/dev/null
 
-# The images, built once here; the tests in testing/images run them.
+# The images, built once here; the tests in testing/images run them, the cluster's pods too.
 images_started=$(date +%s)
 scripts/docker-engine.sh
 testing/images/base-image.sh
 scripts/images.sh
 echo "test: images ready in $(( $(date +%s) - images_started ))s" >&2
 
+cluster_started=$(date +%s)
+[ "${HAP_KEEP_CLUSTER:-0}" = 1 ] || trap 'scripts/cluster.sh down >/dev/null 2>&1 || true' EXIT
+scripts/cluster.sh up >/dev/null
+scripts/cluster.sh load hap-workspace:0.1.0 hap-operator:0.1.0
+echo "test: cluster up, images loaded in $(( $(date +%s) - cluster_started ))s" >&2
+
+status=0
 # Snapshot tests compare, never rewrite, in a test run.
 export INSTA_UPDATE=no
 if command -v cargo-nextest >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
+  cargo nextest run --workspace --no-fail-fast "$@" || status=1
 else
-  cargo test --workspace --no-fail-fast "$@"
+  cargo test --workspace --no-fail-fast "$@" || status=1
 fi
+
+for t in journey spark smoke; do
+  started=$(date +%s)
+  testing/cluster/$t.sh || status=1
+  echo "test: testing/cluster/$t.sh took $(( $(date +%s) - started ))s" >&2
+done
+exit $status
