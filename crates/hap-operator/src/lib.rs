@@ -23,6 +23,7 @@ pub mod names;
 pub mod plan;
 pub mod pod_memory;
 pub mod pods;
+pub mod query;
 pub mod reconcile;
 pub mod render;
 pub mod resolve;
