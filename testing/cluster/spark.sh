@@ -46,9 +46,10 @@ started=0
 cluster_status=$("$cluster" status 2>/dev/null)
 grep -q '^kube-apiserver: running' <<<"$cluster_status" || started=1
 
-ns="" crd_applied=0 s3_pid="" job=""
+ns="" crd_applied=0 s3_pid="" job="" job_b=""
 cleanup() {
   [ -z "$job" ] || kill "$job" 2>/dev/null
+  [ -z "$job_b" ] || kill "$job_b" 2>/dev/null
   if [ -n "$ns" ]; then
     kubectl delete namespace "$ns" --ignore-not-found --timeout=180s >/dev/null 2>&1
   fi
@@ -204,7 +205,7 @@ check "kubectl apply a HapContainer with spark.executors: 2 and the S3 server" b
 pod_running() {
   kubectl get pods --no-headers | awk -v p="$pod" '$1 == p && $2 == "1/1" && $3 == "Running" {n++} END {exit n != 1}'
 }
-check "$pod is 1/1 Running" eventually ${HAP_POD_WAIT:-600} pod_running
+check "$pod is 1/1 Running" eventually 600 pod_running
 pod_running || {
   kubectl get pods; kubectl get hapcontainer "$hc" -o yaml | sed -n '/^status:/,$p'
   kubectl get events --sort-by=.lastTimestamp | tail -20; kubectl logs deployment/hap-operator --tail=40
@@ -231,7 +232,7 @@ stop=/tmp/hap-spark-stop
 kubectl exec -i "$pod" -- sh -c 'cat > /tmp/hap-spark-job.py' <"$repo/testing/cluster/spark-job.py"
 kubectl exec "$pod" -- rm -f "$stop" >/dev/null 2>&1
 # Only what is the job's own goes on the command line: its name, its file and arguments.
-timeout 1500 "$kubectl_bin" exec "$pod" -- spark-submit --name hap-spark-test ${SPARK_SUBMIT_EXTRA:-} /tmp/hap-spark-job.py \
+timeout 1500 "$kubectl_bin" exec "$pod" -- spark-submit --name hap-spark-test /tmp/hap-spark-job.py \
   "s3a://$bucket/input/" "s3a://$bucket/output/per-sensor" "$stop" 2 >"$tmp/job.out" 2>&1 &
 job=$!
 t_job=$SECONDS
@@ -271,7 +272,8 @@ check "executors: the S3 keys from Secret spark-s3, never inline" \
 check "executors: owned by the workspace pod (spark.kubernetes.driver.pod.name)" \
   each "[.metadata.ownerReferences[] | select(.kind == \"Pod\" and .name == \"$pod\")] | length == 1"
 cpu=$(jq -r '[.items[].spec.containers[0].resources.requests.cpu] | unique | join(",")' "$tmp/executors.json")
-echo "      (executor CPU request: $cpu)"
+conf_cpu=$(sed -n 's/^spark.kubernetes.executor.request.cores //p' "$tmp/spark-defaults.conf")
+check "executors: the CPU request spark-defaults.conf sets ($conf_cpu)" test "$cpu" = "$conf_cpu"
 
 # The output, read back from the store and compared with what the input says.
 s3 s3 ls --recursive "s3://$bucket/output/per-sensor/" >"$tmp/output.ls" 2>&1
@@ -283,6 +285,39 @@ check "the output's per-sensor count, sum and max equal the input's (6 sensors)"
   "[ \$(wc -l <'$tmp/expected.csv') = 6 ] && cmp -s '$tmp/expected.csv' '$tmp/actual.csv'"
 cmp -s "$tmp/expected.csv" "$tmp/actual.csv" || { echo "expected:"; cat "$tmp/expected.csv"; echo "actual:"; cat "$tmp/actual.csv"; }
 check "no Spark attempt files are left in the bucket" bash -c "! grep -q _temporary '$tmp/output.ls'"
+
+phase "a second application alongside"
+# A second notebook of the same workspace starts its own application while the first still holds
+# its executors: its executor pod must get a name of its own (a fixed name prefix would make it
+# `...-exec-1` again, which the API server refuses). One executor is enough for that (job-specific).
+app_a=$(jq -r '[.items[].metadata.labels["spark-app-selector"]] | unique | join(",")' "$tmp/executors.json")
+stop_b=/tmp/hap-spark-stop-second
+kubectl exec -i "$pod" -- sh -c "rm -f $stop_b; cat > /tmp/hap-spark-second.py" <<EOF
+import os, time
+from pyspark.sql import SparkSession
+spark = SparkSession.builder.appName("hap-spark-second").getOrCreate()
+print("HAP-SPARK second", spark.sparkContext.applicationId, flush=True)
+deadline = time.time() + 600
+while not os.path.exists("$stop_b") and time.time() < deadline:
+    time.sleep(1)
+spark.stop()
+print("HAP-SPARK second end", flush=True)
+EOF
+timeout 900 "$kubectl_bin" exec "$pod" -- spark-submit --name hap-spark-second --conf spark.executor.instances=1 \
+  /tmp/hap-spark-second.py >"$tmp/second.out" 2>&1 &
+job_b=$!
+other_executor() {
+  kubectl get pods -l spark-role=executor -o json | jq -e --arg a "$app_a" \
+    '[.items[] | select(.metadata.labels["spark-app-selector"] != $a)] | length == 1' >/dev/null
+}
+check "a second application gets an executor pod of its own" eventually 600 other_executor
+kubectl get pods -l spark-role=executor -L spark-app-selector
+grep -m3 'already exists' "$tmp/second.out"
+check "the first application's two executors still run" two_running
+kubectl exec "$pod" -- touch "$stop_b" >/dev/null 2>&1
+wait "$job_b"; job_b_rc=$?; job_b=""
+check "the second spark-submit ended with status 0" bash -c "[ $job_b_rc = 0 ] && grep -q '^HAP-SPARK second end' '$tmp/second.out'"
+[ "$job_b_rc" = 0 ] || tail -30 "$tmp/second.out"
 
 phase "job end, executors gone"
 kubectl exec "$pod" -- touch "$stop" >/dev/null 2>&1
