@@ -9,8 +9,10 @@
 #
 # Downloads and installs are cached under $HAP_CACHE (default ~/.cache/hap)/sql-stack; the running
 # stack keeps its data, logs and generated credentials in $HAP_SQL_STACK_STATE (default
-# $HAP_CACHE/sql-stack/state, mode 0700). The configuration files are those in
-# testing/sql-stack/config, with their @NAME@ placeholders filled in. See docs/sql-stack.md.
+# $HAP_CACHE/sql-stack/state, mode 0700). The metastore's, Trino's and Superset's configuration files
+# are those `hap-operator render` prints for the sample HapQuery (deploy/crds/...hapquery_cr.yaml),
+# with the cluster's addresses replaced by loopback ones; the few loopback-only files are in
+# testing/sql-stack/config, with @NAME@ placeholders. See docs/sql-stack.md.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,9 +20,9 @@ cache=${HAP_CACHE:-$HOME/.cache/hap}
 home=$cache/sql-stack
 state=${HAP_SQL_STACK_STATE:-$home/state}
 config=$repo/testing/sql-stack/config
-bucket=air-quality
-region=us-east-1
-schema=air
+sample=$repo/deploy/crds/hap.cloudian.com_v1alpha1_hapquery_cr.yaml
+# hap-operator, built as testing/sql-stack/test.sh and scripts/images.sh build it.
+release=${HAP_RELEASE_TARGET_DIR:-$cache/target-release}
 
 trino_version=476
 versitygw_version=v1.8.0
@@ -180,14 +182,62 @@ start() {
 
 port_open() { python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$1"; }
 
-# render SRC DEST: a config file with its @NAME@ placeholders filled in from the ports and paths.
+# render SRC DEST: a loopback-only file with its @NAME@ placeholders filled in.
 render() {
   mkdir -p "$(dirname "$2")"
-  sed -e "s|@STATE@|$state|g" -e "s|@MARIADB_PORT@|$MARIADB_PORT|g" -e "s|@METASTORE_PORT@|$METASTORE_PORT|g" \
-      -e "s|@S3_ENDPOINT@|$S3_ENDPOINT|g" -e "s|@S3_REGION@|$region|g" -e "s|@S3_BUCKET@|$bucket|g" \
-      -e "s|@TRINO_PORT@|$TRINO_PORT|g" -e "s|@TRINO_NODE_ID@|$TRINO_NODE_ID|g" \
-      -e "s|@TRINO_PLUGIN_DIR@|$home/trino/plugins|g" "$1" > "$2"
+  sed -e "s|@STATE@|$state|g" -e "s|@MARIADB_PORT@|$MARIADB_PORT|g" "$1" > "$2"
   if grep -q '@[A-Z0-9_]*@' "$2"; then die "unfilled placeholder in $2"; fi
+}
+
+# The sample HapQuery's name and the spec values the stack is built around, as shell assignments.
+read_sample() {
+  "$home/superset-venv/bin/python" - "$sample" <<'EOF'
+import shlex, sys, yaml
+q = yaml.safe_load(open(sys.argv[1]))
+s3 = q["spec"]["s3"]
+for k, v in [("HAP_QUERY", q["metadata"]["name"]), ("TRINO_SCHEMA", q["spec"].get("schema", "air_quality")),
+             ("S3_BUCKET", s3["bucket"]), ("S3_REGION", s3.get("region", "us-east-1")),
+             ("SAMPLE_S3_ENDPOINT", s3["endpoint"])]:
+    print(f"{k}={shlex.quote(v)}")
+EOF
+}
+
+# `hap-operator render` of the sample, and every ConfigMap's files from it: one directory per
+# ConfigMap under $state/rendered, one file per key, exactly as the operator would apply them.
+render_sample() {
+  (cd "$repo" && CARGO_TARGET_DIR=$release cargo build --quiet --release --locked -p hap-operator -p hap-air-detection) >&2 ||
+    die "building hap-operator failed"
+  "$release/release/hap-operator" render -f "$sample" > "$state/rendered.yaml"
+  "$home/superset-venv/bin/python" - "$state/rendered.yaml" "$state/rendered" <<'EOF'
+import os, sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d["kind"] == "ConfigMap":
+        out = os.path.join(sys.argv[2], d["metadata"]["name"])
+        os.makedirs(out, exist_ok=True)
+        for key, text in d.get("data", {}).items():
+            with open(os.path.join(out, key), "w") as f:
+                f.write(text)
+EOF
+}
+
+# loopback CONFIGMAP/KEY DEST: a rendered file with the cluster's addresses replaced by this stack's:
+# the Services' names and ports by 127.0.0.1 and this run's ports, the bind-all address by
+# 127.0.0.1, the sample's S3 endpoint by the local S3 server, and Trino's data directory (/data/trino
+# in the image) by one under the state directory. Nothing else changes.
+loopback() {
+  local src=$state/rendered/$1
+  [ -f "$src" ] || die "hap-operator render printed no $1"
+  mkdir -p "$(dirname "$2")"
+  sed -e "s|$HAP_QUERY-mariadb:3306|127.0.0.1:$MARIADB_PORT|g" \
+      -e "s|$HAP_QUERY-metastore:9083|127.0.0.1:$METASTORE_PORT|g" \
+      -e "s|$HAP_QUERY-trino-coordinator:8080|127.0.0.1:$TRINO_PORT|g" \
+      -e "s|localhost:8080|127.0.0.1:$TRINO_PORT|g" \
+      -e "s|^http-server.http.port=8080\$|http-server.http.port=$TRINO_PORT|" \
+      -e "s|<name>metastore.thrift.port</name><value>9083</value>|<name>metastore.thrift.port</name><value>$METASTORE_PORT</value>|" \
+      -e "s|<value>0.0.0.0</value>|<value>127.0.0.1</value>|g" \
+      -e "s|$SAMPLE_S3_ENDPOINT|$S3_ENDPOINT|g" \
+      -e "s|/data/trino|$state/trino/data|g" "$src" > "$2"
+  if grep -q -e "$HAP_QUERY-" -e '0\.0\.0\.0' "$2"; then die "an in-cluster address is left in $2"; fi
 }
 
 print_lines() {
@@ -196,11 +246,11 @@ print_lines() {
   echo "TRINO_URL=http://127.0.0.1:$TRINO_PORT"
   echo "SUPERSET_URL=http://127.0.0.1:$SUPERSET_PORT"
   echo "S3_ENDPOINT=$S3_ENDPOINT"
-  echo "S3_BUCKET=$bucket"
+  echo "S3_BUCKET=$S3_BUCKET"
   echo "AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID"
   echo "AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY"
   echo "TRINO_CATALOG=hive"
-  echo "TRINO_SCHEMA=$schema"
+  echo "TRINO_SCHEMA=$TRINO_SCHEMA"
 }
 
 all_running() { for c in "${components[@]}"; do running "$c" || return 1; done; }
@@ -217,9 +267,11 @@ up() {
   METASTORE_PORT=$(free_port 9083); TRINO_PORT=$(free_port); SUPERSET_PORT=$(free_port)
   S3_ENDPOINT=http://127.0.0.1:$S3_PORT
   TRINO_NODE_ID=$(python3 -c 'import uuid; print(uuid.uuid4())')
+  local sample_values; sample_values=$(read_sample) || die "reading $sample failed"
   (umask 077; cat > "$state/env" <<EOF
 S3_PORT=$S3_PORT MARIADB_PORT=$MARIADB_PORT METASTORE_PORT=$METASTORE_PORT TRINO_PORT=$TRINO_PORT SUPERSET_PORT=$SUPERSET_PORT
 S3_ENDPOINT=$S3_ENDPOINT TRINO_NODE_ID=$TRINO_NODE_ID
+$(echo "$sample_values" | tr '\n' ' ')
 AWS_ACCESS_KEY_ID=hap$(secret 8) AWS_SECRET_ACCESS_KEY=$(secret 20)
 HAP_METASTORE_DB_PASSWORD=$(secret 16)
 SUPERSET_SECRET_KEY=$(secret 32) SUPERSET_ADMIN_USER=admin SUPERSET_ADMIN_PASSWORD=$(secret 12)
@@ -230,17 +282,20 @@ EOF
   local t0=$SECONDS
   # A failed start stops what it had started.
   trap 'rc=$?; if [ $rc -ne 0 ]; then log "start failed; stopping what was started"; down; fi' EXIT
+  log "rendering HapQuery $HAP_QUERY from $sample"
+  render_sample
 
-  log "S3 server on $S3_ENDPOINT, bucket $bucket"
+  log "S3 server on $S3_ENDPOINT, bucket $S3_BUCKET"
   # versitygw serves the directory tree under its root as buckets and objects, one plain file per
   # object, and checks every request's signature; its root keys come from the environment.
   start s3 env ROOT_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" ROOT_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
-    VGW_REGION="$region" "$home/versitygw/bin/versitygw" --port "127.0.0.1:$S3_PORT" posix "$state/s3"
+    VGW_REGION="$S3_REGION" "$home/versitygw/bin/versitygw" --port "127.0.0.1:$S3_PORT" posix "$state/s3"
   wait_for s3 30 port_open "$S3_PORT"
   create_bucket
 
   log "MariaDB on 127.0.0.1:$MARIADB_PORT"
   render "$config/mariadb/my.cnf" "$state/mariadb/my.cnf"
+  cp "$state/rendered/$HAP_QUERY-mariadb/hap.cnf" "$state/mariadb/hap.cnf"
   mariadb-install-db --defaults-file="$state/mariadb/my.cnf" --user="$(id -un)" \
     --skip-test-db > "$state/logs/mariadb-install.log" 2>&1 || die "mariadb-install-db failed; see $state/logs/mariadb-install.log"
   start mariadb mariadbd --defaults-file="$state/mariadb/my.cnf" --user="$(id -un)"
@@ -256,28 +311,36 @@ EOF
   log "Hive metastore schema"
   init_metastore_schema
   log "Hive metastore on 127.0.0.1:$METASTORE_PORT"
-  render "$config/metastore/metastore-site.xml" "$state/metastore/conf/metastore-site.xml"
-  render "$config/metastore/metastore-log4j2.properties" "$state/metastore/conf/metastore-log4j2.properties"
-  start metastore env HAP_METASTORE_DB_PASSWORD="$HAP_METASTORE_DB_PASSWORD" \
+  loopback "$HAP_QUERY-metastore/metastore-site.xml" "$state/metastore/conf/metastore-site.xml"
+  loopback "$HAP_QUERY-metastore/metastore-log4j2.properties" "$state/metastore/conf/metastore-log4j2.properties"
+  start metastore env HAP_METASTORE_DB_USER=hive HAP_METASTORE_DB_PASSWORD="$HAP_METASTORE_DB_PASSWORD" \
     AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
     "$(java17)" -Xmx512m $(java_opens) -cp "$state/metastore/conf:$home/metastore-lib/*" \
     org.apache.hadoop.hive.metastore.HiveMetaStore
   wait_for metastore 180 port_open "$METASTORE_PORT"
 
   log "Trino on 127.0.0.1:$TRINO_PORT"
-  for f in node.properties jvm.config config.properties log.properties catalog/hive.properties; do
-    render "$config/trino/$f" "$state/trino/etc/$f"
+  for f in node.properties jvm.config config.properties log.properties; do
+    loopback "$HAP_QUERY-trino-coordinator/$f" "$state/trino/etc/$f"
   done
+  loopback "$HAP_QUERY-trino-catalog/hive.properties" "$state/trino/etc/catalog/hive.properties"
+  # What a pod gets from its image and network rather than from these files: a node id (the pod's
+  # name there), the address to serve and announce on, and a plugin directory holding only the hive
+  # plugin, which starts much faster than the tarball's sixty.
   start trino env AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
     "$home/trino/trino-server-$trino_version/bin/launcher" --jvm-dir "$jdk25" \
-    --etc-dir "$state/trino/etc" --data-dir "$state/trino/data" run
+    --etc-dir "$state/trino/etc" --data-dir "$state/trino/data" \
+    -Dnode.id="$TRINO_NODE_ID" -Dnode.bind-ip=127.0.0.1 -Dnode.internal-address=127.0.0.1 \
+    -Dplugin.dir="$home/trino/plugins" run
   wait_for trino 300 trino_ready
   log "Trino answered $((SECONDS - t0)) s after the start of the first server"
 
   log "Superset on 127.0.0.1:$SUPERSET_PORT"
-  render "$config/superset/superset_config.py" "$state/superset/superset_config.py"
+  loopback "$HAP_QUERY-superset/superset_config.py" "$state/superset/superset_config.py"
+  loopback "$HAP_QUERY-superset/superset-init.sh" "$state/superset/superset-init.sh"
   superset_init
   start superset env SUPERSET_CONFIG_PATH="$state/superset/superset_config.py" SUPERSET_SECRET_KEY="$SUPERSET_SECRET_KEY" \
+    SUPERSET_HOME="$state/superset" \
     "$home/superset-venv/bin/gunicorn" --workers 1 --threads 4 --timeout 120 --bind "127.0.0.1:$SUPERSET_PORT" \
     'superset.app:create_app()'
   wait_for superset 180 curl -sf "http://127.0.0.1:$SUPERSET_PORT/health"
@@ -310,7 +373,7 @@ init_metastore_schema() {
 # The bucket, created through the S3 API as any client would.
 create_bucket() {
   AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
-    "$home/superset-venv/bin/python" - "$S3_ENDPOINT" "$bucket" "$region" <<'EOF'
+    "$home/superset-venv/bin/python" - "$S3_ENDPOINT" "$S3_BUCKET" "$S3_REGION" <<'EOF'
 import os, sys
 from urllib.parse import urlparse
 import pyarrow.fs as fs
@@ -345,15 +408,14 @@ trino_cli() {
     --server "http://127.0.0.1:$TRINO_PORT" --user hap "$@"
 }
 
+# Superset's first start: the init Job's script as rendered (tables, admin, roles, Trino registered).
 superset_init() {
   local venv=$home/superset-venv
-  export SUPERSET_CONFIG_PATH=$state/superset/superset_config.py SUPERSET_SECRET_KEY FLASK_APP=superset
-  "$venv/bin/superset" db upgrade > "$state/logs/superset-init.log" 2>&1 || die "superset db upgrade failed; see $state/logs/superset-init.log"
-  "$venv/bin/superset" fab create-admin --username "$SUPERSET_ADMIN_USER" --password "$SUPERSET_ADMIN_PASSWORD" \
-    --firstname HAP --lastname Admin --email admin@localhost >> "$state/logs/superset-init.log" 2>&1
-  "$venv/bin/superset" init >> "$state/logs/superset-init.log" 2>&1 || die "superset init failed; see $state/logs/superset-init.log"
-  "$venv/bin/superset" set-database-uri --database_name trino \
-    --uri "trino://superset@127.0.0.1:$TRINO_PORT/hive/$schema" >> "$state/logs/superset-init.log" 2>&1
+  env PATH="$venv/bin:$PATH" FLASK_APP=superset SUPERSET_CONFIG_PATH="$state/superset/superset_config.py" \
+    SUPERSET_HOME="$state/superset" SUPERSET_SECRET_KEY="$SUPERSET_SECRET_KEY" \
+    SUPERSET_ADMIN_PASSWORD="$SUPERSET_ADMIN_PASSWORD" \
+    sh "$state/superset/superset-init.sh" > "$state/logs/superset-init.log" 2>&1 ||
+    die "Superset's init failed; see $state/logs/superset-init.log"
 }
 
 down() {

@@ -60,13 +60,14 @@ loopback_only() {
 }
 check "every server listens on 127.0.0.1 only" loopback_only
 
-# The keys and passwords are in no config file and no log.
+# The keys and passwords are in no config file (nor in hap-operator's render they come from) and no log.
 no_secrets_written() {
   local secret
   for secret in "$AWS_SECRET_ACCESS_KEY" "$SUPERSET_ADMIN_PASSWORD" "$(grep -o 'HAP_METASTORE_DB_PASSWORD=[^ ]*' "$state/env" | cut -d= -f2)"; do
     [ ${#secret} -ge 16 ] || return 1
-    if grep -rlF -- "$secret" "$state/trino/etc" "$state/metastore/conf" "$state/mariadb/my.cnf" \
-         "$state/superset/superset_config.py" "$state/logs" "$work/up.err"; then return 1; fi
+    if grep -rlF -- "$secret" "$state/rendered.yaml" "$state/rendered" "$state/trino/etc" "$state/metastore/conf" \
+         "$state/mariadb/my.cnf" "$state/mariadb/hap.cnf" "$state/superset/superset_config.py" \
+         "$state/superset/superset-init.sh" "$state/logs" "$work/up.err"; then return 1; fi
   done
 }
 check "no secret in a config file or log" no_secrets_written

@@ -1,17 +1,20 @@
-//! The HAP custom resources: types, CRD generation and the checks a schema cannot express.
+//! The HAP custom resources (HapContainer, HapQuery): types, CRD generation and the checks a schema cannot express.
 //! No I/O: the operator and the tests build on these.
 #![forbid(unsafe_code)]
 
 pub mod hapcontainer;
+pub mod hapquery;
 pub mod quantity;
+pub mod s3;
 pub mod validation;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
 pub use hapcontainer::{HapContainer, HapContainerSpec, HapContainerStatus, Phase};
+pub use hapquery::{HapQuery, HapQuerySpec, HapQueryStatus};
 
 /// Every CRD the project ships, in the order `hap-operator crd` prints them.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![HapContainer::crd()]
+    vec![HapContainer::crd(), HapQuery::crd()]
 }

@@ -23,6 +23,7 @@ pub mod names;
 pub mod plan;
 pub mod pod_memory;
 pub mod pods;
+pub mod query;
 pub mod reconcile;
 pub mod render;
 pub mod resolve;
@@ -30,12 +31,18 @@ pub mod telemetry;
 #[cfg(test)]
 mod testing;
 
+/// One CRD as a YAML document, as its file in deploy/crds/ holds it.
+pub fn crd_yaml(
+    crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
+) -> anyhow::Result<String> {
+    Ok(format!("---\n{}", serde_saphyr::to_string(crd)?))
+}
+
 /// Every CRD the operator serves, as multi-document YAML (what `hap-operator crd` prints).
 pub fn crds_yaml() -> anyhow::Result<String> {
     let mut out = String::new();
     for crd in hap_api::crds() {
-        out.push_str("---\n");
-        out.push_str(&serde_saphyr::to_string(&crd)?);
+        out.push_str(&crd_yaml(&crd)?);
     }
     Ok(out)
 }

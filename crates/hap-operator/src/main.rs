@@ -1,5 +1,6 @@
 //! `hap-operator`: with no subcommand or `run`, the controller (as the original deploy/operator.yaml
-//! runs it); `crd` prints the CRDs; `render -f FILE` prints the children of the HapContainers in FILE.
+//! runs it); `crd` prints the CRDs; `render -f FILE` prints the children of the HapContainers and
+//! HapQueries in FILE.
 #![forbid(unsafe_code)]
 
 use std::io::Read;
@@ -27,7 +28,7 @@ enum Command {
     Run(RunArgs),
     /// Print every CRD as YAML.
     Crd,
-    /// Print the children of the HapContainers in a file as YAML, with no cluster.
+    /// Print the children of the HapContainers and HapQueries in a file as YAML, with no cluster.
     Render {
         /// The file to read; `-` for standard input.
         #[arg(short = 'f', long = "filename")]

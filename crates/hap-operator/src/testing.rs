@@ -1,4 +1,4 @@
-//! Shared by the unit tests: a HapContainer from a spec written as YAML.
+//! Shared by the unit tests: a HapContainer or a HapQuery from a spec written as YAML.
 
 use hap_api::HapContainer;
 
@@ -8,4 +8,12 @@ pub fn hapcontainer(spec: &str) -> HapContainer {
         "apiVersion: hap.cloudian.com/v1alpha1\nkind: HapContainer\nmetadata: {{name: w, namespace: ns, uid: u-1}}\nspec: {spec}\n"
     ))
     .expect("a HapContainer")
+}
+
+/// HapQuery `q` in namespace `ns`, with uid `u-2` and the given spec (a YAML mapping).
+pub fn hapquery(spec: &str) -> hap_api::HapQuery {
+    serde_saphyr::from_str(&format!(
+        "apiVersion: hap.cloudian.com/v1alpha1\nkind: HapQuery\nmetadata: {{name: q, namespace: ns, uid: u-2}}\nspec: {spec}\n"
+    ))
+    .expect("a HapQuery")
 }

@@ -1,7 +1,9 @@
 //! The build step (pure): what a HapContainer's children should look like, from the spec and its
-//! resolved form. Nothing here talks to the API; everything is unit-tested from YAML.
+//! resolved form (HapQuery's are in `query`). Nothing here talks to the API; everything is
+//! unit-tested from YAML.
 
 pub mod pod;
+pub mod query;
 pub mod rbac;
 pub mod service;
 pub mod spark;

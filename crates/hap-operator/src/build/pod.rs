@@ -26,7 +26,7 @@ pub const WORK_DIR: &str = "/home/jovyan/work";
 pub const USER_ID: i64 = 1000;
 pub const GROUP_ID: i64 = 100;
 
-fn env(name: &str, value: impl Into<String>) -> EnvVar {
+pub(crate) fn env(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar {
         name: name.into(),
         value: Some(value.into()),
@@ -34,7 +34,7 @@ fn env(name: &str, value: impl Into<String>) -> EnvVar {
     }
 }
 
-fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
+pub(crate) fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
     EnvVar {
         name: name.into(),
         value_from: Some(EnvVarSource {
@@ -49,7 +49,7 @@ fn secret_env(name: &str, secret: &str, key: &str) -> EnvVar {
     }
 }
 
-fn port(name: &str, number: i32) -> ContainerPort {
+pub(crate) fn port(name: &str, number: i32) -> ContainerPort {
     ContainerPort {
         name: Some(name.into()),
         container_port: number,
@@ -124,12 +124,17 @@ fn resources(hc: &HapContainer) -> ResourceRequirements {
 /// the image's unprivileged user, no privilege escalation, every capability dropped, RuntimeDefault
 /// seccomp.
 pub fn security() -> (PodSecurityContext, SecurityContext) {
+    security_as(USER_ID, GROUP_ID)
+}
+
+/// The same settings for an image whose unprivileged user has other ids (HapQuery's components).
+pub fn security_as(user: i64, group: i64) -> (PodSecurityContext, SecurityContext) {
     (
         PodSecurityContext {
             run_as_non_root: Some(true),
-            run_as_user: Some(USER_ID),
-            run_as_group: Some(GROUP_ID),
-            fs_group: Some(GROUP_ID),
+            run_as_user: Some(user),
+            run_as_group: Some(group),
+            fs_group: Some(group),
             seccomp_profile: Some(SeccompProfile {
                 type_: "RuntimeDefault".into(),
                 ..Default::default()

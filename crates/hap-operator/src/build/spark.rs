@@ -22,9 +22,16 @@ pub const CONF_DIR: &str = "/opt/hap/spark-conf";
 /// The ConfigMap key (and file) of the executors' pod template.
 pub const EXECUTOR_TEMPLATE: &str = "executor-pod-template.yaml";
 
-/// The executor pods' names start with this, so `kubectl get pods` groups them with their workspace.
-fn executor_prefix(name: &str) -> String {
-    format!("{name}-exec")
+/// The CPU an executor pod requests per executor core: half a core, as the workspace pod's own
+/// default request (500m) is half of what it may use. An interactive workspace's executors idle
+/// between jobs; the request is what the scheduler sets aside for them, not a cap (there is no CPU
+/// limit), and `spark.executor.cores` alone sets how many tasks an executor runs at once. Whole cores
+/// would keep the defaults (a 500m workspace and two one-core executors, 2.5 cores) off a 2-core node.
+pub const EXECUTOR_MILLICORES_PER_CORE: i32 = 500;
+
+/// `spark.kubernetes.executor.request.cores` for executors of `cores` cores, e.g. `500m` for 1.
+pub fn executor_cpu_request(cores: i32) -> String {
+    format!("{}m", cores * EXECUTOR_MILLICORES_PER_CORE)
 }
 
 /// The settings, by key. Sorted, so the file (and its hash) only changes when a setting does.
@@ -101,11 +108,10 @@ fn kubernetes(
         format!("{CONF_DIR}/{EXECUTOR_TEMPLATE}"),
     );
     // Executors get the driver pod as their owner, so deleting the workspace pod removes them.
+    // No `spark.kubernetes.executor.podNamePrefix`: Spark then names each application's executors
+    // `<app name>-<unique id>-exec-<n>`, so two applications of one workspace (two notebooks) do not
+    // both create `...-exec-1`, which the API server would refuse to the second.
     set("spark.kubernetes.driver.pod.name", names::pod(name));
-    set(
-        "spark.kubernetes.executor.podNamePrefix",
-        executor_prefix(name),
-    );
     set(
         "spark.driver.host",
         format!(
@@ -125,7 +131,7 @@ fn kubernetes(
     set("spark.executor.cores", executors.cores.to_string());
     set(
         "spark.kubernetes.executor.request.cores",
-        executors.cores.to_string(),
+        executor_cpu_request(executors.cores),
     );
     set(
         "spark.executor.memory",
@@ -179,4 +185,48 @@ pub fn defaults_conf(hc: &HapContainer, r: &Resolved, cfg: &BuildConfig) -> Stri
         out.push_str(&format!("{k} {v}\n"));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolve::resolve;
+
+    fn conf(spark: &str) -> BTreeMap<String, String> {
+        let yaml = format!(
+            "apiVersion: hap.cloudian.com/v1alpha1\nkind: HapContainer\nmetadata: {{name: w, namespace: ns}}\nspec: {{spark: {spark}}}\n"
+        );
+        let hc: HapContainer = serde_saphyr::from_str(&yaml).unwrap();
+        let cfg = BuildConfig::default();
+        settings(&hc, &resolve(&hc, &cfg), &cfg)
+    }
+
+    #[test]
+    fn an_executor_requests_half_a_core_per_core_and_runs_one_task_per_core() {
+        let one = conf("{executors: 2}");
+        assert_eq!(one["spark.executor.cores"], "1");
+        assert_eq!(one["spark.kubernetes.executor.request.cores"], "500m");
+        let four = conf("{executors: 2, executorCores: 4}");
+        assert_eq!(four["spark.executor.cores"], "4");
+        assert_eq!(four["spark.kubernetes.executor.request.cores"], "2000m");
+        assert!(!four.contains_key("spark.kubernetes.executor.limit.cores"));
+    }
+
+    #[test]
+    fn the_default_workspace_and_two_default_executors_fit_a_two_core_node() {
+        let request = conf("{executors: 2}")["spark.kubernetes.executor.request.cores"].clone();
+        let millicores: i32 = request.trim_end_matches('m').parse().unwrap();
+        // The workspace's default request is 500m (build::pod).
+        assert!(500 + 2 * millicores <= 2000, "{request}");
+    }
+
+    #[test]
+    fn each_application_names_its_own_executors() {
+        let s = conf("{executors: 2}");
+        assert!(
+            !s.contains_key("spark.kubernetes.executor.podNamePrefix"),
+            "a fixed prefix gives every application of the workspace the same executor pod names"
+        );
+        assert_eq!(s["spark.kubernetes.driver.pod.name"], "w-happod");
+    }
 }
