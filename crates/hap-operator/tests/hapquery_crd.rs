@@ -1,21 +1,15 @@
-//! The HapQuery CRD: generated, not hand-edited (a drift test), and judged by the apiserver's own
-//! apiextensions code (crdcheck): it is accepted, the sample is accepted, and invalid resources are
-//! rejected with messages that say what to fix, CEL rules included.
+//! The HapQuery CRD: generated, not hand-edited (a drift test), and judged by the real API server of
+//! the local cluster: it is established, the sample is admitted, and invalid resources are rejected
+//! with messages that say what to fix, CEL rules included.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use common::{Harness, repo_root};
+use hap_api::HapQuery;
 use kube::CustomResourceExt;
 
 const CRD_FILE: &str = "deploy/crds/hap.cloudian.com_hapqueries_crd.yaml";
 const SAMPLE: &str = "deploy/crds/hap.cloudian.com_v1alpha1_hapquery_cr.yaml";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 fn read(rel: &str) -> String {
     std::fs::read_to_string(repo_root().join(rel)).unwrap()
@@ -32,32 +26,9 @@ fn deploy_crd_is_what_the_operator_generates() {
     assert!(hap_operator::crds_yaml().unwrap().ends_with(&generated));
 }
 
-/// crdcheck (installed by scripts/setup.sh) runs the apiserver's CRD and CR validation offline.
-fn crdcheck(crs: &str) -> Vec<String> {
-    let cache = std::env::var_os("HAP_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/hap"));
-    let tool = cache.join("bin/crdcheck");
-    assert!(
-        tool.exists(),
-        "{} is missing: run scripts/setup.sh",
-        tool.display()
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("crs.yaml");
-    std::fs::write(&path, crs).unwrap();
-    let out = Command::new(tool)
-        .arg(repo_root().join(CRD_FILE))
-        .arg(&path)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "the CRD is invalid:\n{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text.lines().map(str::to_string).collect()
+/// The API server's verdict on each HapQuery in `crs`, in a namespace of their own.
+async fn verdicts(crs: &str) -> Vec<(String, Result<(), String>)> {
+    Harness::start_idle().await.admit::<HapQuery>(crs).await
 }
 
 fn cr(name: &str, spec: &str) -> String {
@@ -68,8 +39,8 @@ fn cr(name: &str, spec: &str) -> String {
 
 const S3: &str = "s3: {endpoint: 'http://s3:80', bucket: b}";
 
-#[test]
-fn the_crd_the_sample_and_other_valid_resources_are_accepted() {
+#[tokio::test]
+async fn the_crd_the_sample_and_other_valid_resources_are_accepted() {
     let crs = [
         read(SAMPLE),
         cr("minimal", S3),
@@ -84,14 +55,14 @@ fn the_crd_the_sample_and_other_valid_resources_are_accepted() {
             &format!("{S3}, dashboard: {{kind: none}}, trino: {{workers: 3}}"),
         ),
     ];
+    let ok = |name: &str| (name.to_string(), Ok(()));
     assert_eq!(
-        crdcheck(&crs.join("---\n")),
+        verdicts(&crs.join("---\n")).await,
         vec![
-            "crd ok hapqueries.hap.cloudian.com",
-            "accept HapQuery/example-hapquery",
-            "accept HapQuery/minimal",
-            "accept HapQuery/external",
-            "accept HapQuery/bare",
+            ok("example-hapquery"),
+            ok("minimal"),
+            ok("external"),
+            ok("bare")
         ]
     );
 }
@@ -185,21 +156,19 @@ const INVALID: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
-#[test]
-fn invalid_resources_are_rejected_with_messages_that_say_what_to_fix() {
+#[tokio::test]
+async fn invalid_resources_are_rejected_with_messages_that_say_what_to_fix() {
     let crs: Vec<String> = INVALID
         .iter()
         .map(|(name, spec, _)| cr(name, spec))
         .collect();
-    let lines = crdcheck(&crs.join("---\n"));
-    for (name, _, wanted) in INVALID {
-        let line = lines
-            .iter()
-            .find(|l| l.contains(&format!("HapQuery/{name}:")))
-            .unwrap_or_else(|| panic!("no verdict for {name}: {lines:?}"));
-        assert!(line.starts_with("reject"), "{line}");
+    let verdicts = verdicts(&crs.join("---\n")).await;
+    for ((name, _, wanted), (judged, verdict)) in INVALID.iter().zip(&verdicts) {
+        assert_eq!(name, judged);
+        let message = verdict.clone().expect_err(&format!("{name} is rejected"));
         for w in *wanted {
-            assert!(line.contains(w), "{name}: {w:?} not in {line}");
+            assert!(message.contains(w), "{name}: {w:?} not in {message}");
         }
     }
+    assert_eq!(verdicts.len(), INVALID.len());
 }

@@ -204,29 +204,32 @@ async fn admin_config() -> kube::Config {
         .expect("a client configuration from the kubeconfig")
 }
 
-/// The CRD from `deploy/`, applied and established once per test binary.
-async fn install_crd(admin: &Client) {
-    static CRD: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-    CRD.get_or_init(|| async {
-        apply_manifest(
-            admin,
-            "default",
-            &deploy_file("crds/hap.cloudian.com_hapcontainers_crd.yaml"),
-        )
-        .await;
-        let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
-        eventually(Duration::from_secs(30), "the CRD established", || async {
-            let crd = crds
-                .get("hapcontainers.hap.cloudian.com")
-                .await
-                .map_err(|e| e.to_string())?;
-            let established = crd.status.and_then(|s| s.conditions).is_some_and(|cs| {
-                cs.iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True")
-            });
-            established.then_some(()).ok_or("not yet".to_string())
-        })
-        .await;
+/// The CRDs from `deploy/`, applied and established once per test binary.
+async fn install_crds(admin: &Client) {
+    static CRDS: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    CRDS.get_or_init(|| async {
+        for (file, name) in [
+            (
+                "crds/hap.cloudian.com_hapcontainers_crd.yaml",
+                "hapcontainers.hap.cloudian.com",
+            ),
+            (
+                "crds/hap.cloudian.com_hapqueries_crd.yaml",
+                "hapqueries.hap.cloudian.com",
+            ),
+        ] {
+            apply_manifest(admin, "default", &deploy_file(file)).await;
+            let crds: Api<CustomResourceDefinition> = Api::all(admin.clone());
+            eventually(Duration::from_secs(30), "the CRD established", || async {
+                let crd = crds.get(name).await.map_err(|e| e.to_string())?;
+                let established = crd.status.and_then(|s| s.conditions).is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True")
+                });
+                established.then_some(()).ok_or("not yet".to_string())
+            })
+            .await;
+        }
     })
     .await;
 }
@@ -279,7 +282,7 @@ impl Harness {
         let watchdog = Watchdog::arm(TEST_LIMIT);
         let config = admin_config().await;
         let admin = Client::try_from(config.clone()).expect("admin client");
-        install_crd(&admin).await;
+        install_crds(&admin).await;
         let ns = format!("hap-test-{:08x}", rand::random::<u32>());
         let namespace: Namespace = serde_json::from_value(serde_json::json!({
             "metadata": {"name": ns, "labels": {"hap.cloudian.com/test": "operator"}}
@@ -435,6 +438,33 @@ impl Harness {
             hc.status.as_ref().and_then(|s| s.phase).map(|p| p.as_str()) == Some(phase)
         })
         .await
+    }
+
+    /// Asks the API server to admit each object of kind K in `yaml` (a multi-document YAML) into the
+    /// test's namespace, without storing it: each one's name, and Ok or the server's error message.
+    /// The objects stay untyped, so that invalid ones reach the server as written.
+    pub async fn admit<K>(&self, yaml: &str) -> Vec<(String, Result<(), String>)>
+    where
+        K: kube::Resource<DynamicType = ()>,
+    {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.admin.clone(), &self.ns, &ApiResource::erase::<K>(&()));
+        let dry_run = kube::api::PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        for doc in serde_saphyr::from_multiple::<Value>(yaml).expect("YAML") {
+            let mut obj: DynamicObject = serde_json::from_value(doc).expect("a Kubernetes object");
+            obj.metadata.namespace = None;
+            let verdict = match api.create(&dry_run, &obj).await {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(status)) => Err(status.message),
+                Err(other) => panic!("the API server did not answer: {other}"),
+            };
+            out.push((obj.name_any(), verdict));
+        }
+        out
     }
 
     /// `kubectl ARGS...` as the admin in the test's namespace: stdout, or a panic with stderr.
