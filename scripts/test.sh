@@ -26,7 +26,7 @@ echo "test: images ready in $(( $(date +%s) - images_started ))s" >&2
 
 cluster_started=$(date +%s)
 [ "${HAP_KEEP_CLUSTER:-0}" = 1 ] || trap 'scripts/cluster.sh down >/dev/null 2>&1 || true' EXIT
-scripts/cluster.sh up >/dev/null
+kubeconfig=$(scripts/cluster.sh up | tail -1)
 scripts/cluster.sh load hap-workspace:0.1.0 hap-operator:0.1.0
 echo "test: cluster up, images loaded in $(( $(date +%s) - cluster_started ))s" >&2
 
@@ -38,6 +38,11 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast "$@" || status=1
 fi
+
+# The Rust tests leave the CRDs installed; the journey installs and deletes its own, as the original
+# README does, and starts only on a cluster without one.
+"${HAP_CACHE:-$HOME/.cache/hap}/bin/kubectl" --kubeconfig "$kubeconfig" delete crd \
+  hapcontainers.hap.cloudian.com hapqueries.hap.cloudian.com --ignore-not-found --timeout=180s >/dev/null || status=1
 
 for t in journey spark smoke; do
   started=$(date +%s)
