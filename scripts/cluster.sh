@@ -444,19 +444,6 @@ setup_network() {
   # settings belong to this namespace alone.
   [ -d /proc/sys/net/bridge ] || modprobe br_netfilter
   in_ns sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1
-  egress_rules
-}
-
-# Nothing in the cluster talks to addresses it did not make: the node, pods and containerd (an image
-# pull from a public registry, say) reach only loopback and 198.18.0.0/15, and get an immediate
-# "unreachable" for anything else. The rules live in the cluster's namespace and go with it.
-egress_rules() {
-  in_ns iptables -w -N HAP-EGRESS 2>/dev/null || return 0
-  in_ns iptables -w -A HAP-EGRESS -d 127.0.0.0/8 -j RETURN
-  in_ns iptables -w -A HAP-EGRESS -d 198.18.0.0/15 -j RETURN
-  in_ns iptables -w -A HAP-EGRESS -j REJECT --reject-with icmp-net-unreachable
-  in_ns iptables -w -I OUTPUT -j HAP-EGRESS
-  in_ns iptables -w -I FORWARD -j HAP-EGRESS
 }
 
 # Machine-wide settings the kubelet sets on start (as it does on any node); down puts them back.
