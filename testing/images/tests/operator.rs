@@ -23,9 +23,14 @@ fn operator_runs_read_only_as_65532() {
         "crd",
     ]);
     assert!(out.status.success(), "crd failed: {}", text(&out.stderr));
-    let deployed =
-        std::fs::read_to_string(repo().join("deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml"))
-            .unwrap();
+    // Both CRDs, as deploy/crds holds them.
+    let deployed: String = [
+        "deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml",
+        "deploy/crds/hap.cloudian.com_hapqueries_crd.yaml",
+    ]
+    .iter()
+    .map(|f| std::fs::read_to_string(repo().join(f)).unwrap())
+    .collect();
     assert_eq!(text(&out.stdout), deployed);
 
     // The image's own user is the non-root one, so no securityContext is needed to get it.
