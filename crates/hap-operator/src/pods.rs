@@ -30,12 +30,29 @@ pub fn failed(pod: &Pod) -> bool {
     matches!(phase(pod), "Failed" | "Succeeded")
 }
 
-/// Why a failed pod failed, as its status says (`Evicted`, ...), or `Failed`.
+/// Why a failed pod failed: its status's reason (`Evicted`, ...) when the kubelet gave one, else its
+/// phase and how its container ended (an eviction whose container exited cleanly on the stop signal
+/// leaves only `Succeeded` and exit code 0; the eviction itself is a Kubernetes event on the pod).
 pub fn failure_reason(pod: &Pod) -> String {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.reason.clone())
-        .unwrap_or_else(|| "Failed".into())
+    let status = pod.status.as_ref();
+    if let Some(reason) = status.and_then(|s| s.reason.clone()) {
+        return reason;
+    }
+    let ended = status
+        .and_then(|s| s.container_statuses.as_ref())
+        .into_iter()
+        .flatten()
+        .find_map(|c| {
+            let t = c.state.as_ref()?.terminated.as_ref()?;
+            Some(format!(
+                "container {} exited with code {}",
+                c.name, t.exit_code
+            ))
+        });
+    match ended {
+        Some(how) => format!("{}, {how}", phase(pod)),
+        None => phase(pod).to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -54,5 +71,22 @@ mod tests {
         assert!(!failed(&pod("Running")));
         assert!(!failed(&pod("Pending")));
         assert_eq!(failure_reason(&pod("Succeeded")), "Evicted");
+    }
+
+    #[test]
+    fn a_pod_ended_without_a_reason_says_how_its_container_ended() {
+        let ended: Pod = serde_json::from_value(serde_json::json!({"status": {
+            "phase": "Succeeded",
+            "containerStatuses": [{"name": "workspace", "image": "i", "imageID": "", "ready": false,
+                "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}]
+        }}))
+        .unwrap();
+        assert_eq!(
+            failure_reason(&ended),
+            "Succeeded, container workspace exited with code 0"
+        );
+        let bare: Pod =
+            serde_json::from_value(serde_json::json!({"status": {"phase": "Failed"}})).unwrap();
+        assert_eq!(failure_reason(&bare), "Failed");
     }
 }

@@ -531,12 +531,18 @@ async fn a_failed_pod_is_replaced_with_back_off() {
         (ready.status.as_str(), ready.reason.as_str()),
         ("False", "PodFailed")
     );
+    // The kubelet reports the eviction as Failed/Evicted, or as Succeeded when Jupyter exited cleanly
+    // on the stop signal (timing decides); the operator's event says which.
     let events = events_for(&h, "flaky").await;
+    let notes: Vec<&str> = events
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("PodFailed"))
+        .filter_map(|e| e.note.as_deref())
+        .collect();
     assert!(
-        events
-            .iter()
-            .any(|e| e.reason.as_deref() == Some("PodFailed")
-                && e.note.as_deref().is_some_and(|n| n.contains("Evicted")))
+        notes.iter().any(|n| n.contains("(Evicted)")
+            || n.contains("(Succeeded, container workspace exited with code 0)")),
+        "{notes:?}"
     );
     let deletes = h
         .faults
@@ -864,7 +870,8 @@ async fn a_failed_pod_waits_out_its_back_off_before_it_is_replaced() {
     })
     .await;
     h.create(EVICTED.replace("NAME", "patient").as_str()).await;
-    let failed = eventually(Duration::from_secs(30), "the pod failed", || async {
+    // Evicted: Failed, or Succeeded when Jupyter exited cleanly on the stop signal.
+    let failed = eventually(Duration::from_secs(90), "the pod evicted", || async {
         let pod = h
             .api::<Pod>()
             .get_opt("patient-happod")
@@ -872,7 +879,7 @@ async fn a_failed_pod_waits_out_its_back_off_before_it_is_replaced() {
             .map_err(|e| e.to_string())?
             .ok_or("no pod")?;
         let phase = pod.status.as_ref().and_then(|s| s.phase.clone());
-        if phase.as_deref() == Some("Failed") {
+        if matches!(phase.as_deref(), Some("Failed" | "Succeeded")) {
             Ok(pod.uid())
         } else {
             Err(format!("{phase:?}"))
