@@ -315,9 +315,9 @@ healthzBindAddress: 127.0.0.1:10256
 # Leave the machine-wide conntrack settings alone.
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 EOF
-  # Every request of the workloads and of the admin, one JSON line each in logs/audit.log, so tests
+  # Every request of the workloads (ServiceAccounts), one JSON line each in logs/audit.log, so tests
   # can count what a client really did (the operator's writes on a resync, say). The cluster's own
-  # components are left out: they are most of the traffic.
+  # components and the admin (the tests poll as the admin) are left out: they are most of the traffic.
   cat > "$state/audit-policy.yaml" <<EOF
 apiVersion: audit.k8s.io/v1
 kind: Policy
@@ -326,7 +326,7 @@ rules:
 - level: None
   userGroups: ["system:nodes", "system:serviceaccounts:kube-system"]
 - level: None
-  users: ["system:kube-controller-manager", "system:kube-scheduler", "system:kube-proxy", "hap-coredns", "system:apiserver"]
+  users: ["system:kube-controller-manager", "system:kube-scheduler", "system:kube-proxy", "hap-coredns", "system:apiserver", "hap-admin"]
 - level: Metadata
 EOF
   cat > "$state/Corefile" <<EOF

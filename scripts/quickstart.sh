@@ -2,8 +2,8 @@
 # The HAP quickstart: the original README's walkthrough with real pods. It builds the images
 # (scripts/images.sh), starts the local Kubernetes cluster (scripts/cluster.sh, as root) and loads the
 # images into its node, installs the operator from deploy/ in the original's order, creates the sample
-# HapContainer, waits for Jupyter, shows the pods, the service, the status and the Jupyter URL with
-# its token, deletes the workspace pod to show it coming back, and cleans up in the original's order.
+# HapContainer, waits for Jupyter, shows the pods, the service, the status, the Jupyter URL and the
+# command that prints its token, deletes the workspace pod to show it coming back, and cleans up in the original's order.
 #
 #   scripts/quickstart.sh                      on the local cluster, brought down at the end
 #   scripts/quickstart.sh --keep               leave the cluster and the workspace running to explore
@@ -33,10 +33,10 @@ if $own_cluster; then
   testing/images/base-image.sh
   scripts/images.sh
   say "Starting the local cluster"
+  $keep || trap 'scripts/cluster.sh down >/dev/null 2>&1 || true' EXIT
   KUBECONFIG=$(scripts/cluster.sh up | tail -1)
   export KUBECONFIG
   scripts/cluster.sh load hap-operator:0.1.0 hap-workspace:0.1.0
-  $keep || trap 'scripts/cluster.sh down >/dev/null 2>&1 || true' EXIT
 fi
 k() { echo "\$ kubectl $*"; "$kubectl" "$@"; }
 
@@ -63,8 +63,14 @@ echo "Its token (generated into a Secret, never printed by the operator):"
 echo "  kubectl get secret example-hapcontainer-jupyter -o jsonpath='{.data.token}' | base64 -d"
 
 say "Self-healing: deleting the workspace pod"
+old=$("$kubectl" get pod example-hapcontainer-happod -o jsonpath='{.metadata.uid}')
 k delete pods example-hapcontainer-happod
-k wait --for=jsonpath='{.status.phase}'=Running hapcontainer/example-hapcontainer --timeout=300s
+for _ in $(seq 150); do
+  new=$("$kubectl" get pod example-hapcontainer-happod -o jsonpath='{.metadata.uid}' 2>/dev/null || true)
+  [ -n "$new" ] && [ "$new" != "$old" ] && break
+  sleep 2
+done
+k wait --for=condition=Ready pod/example-hapcontainer-happod --timeout=300s
 k get pods
 
 if $keep; then

@@ -17,8 +17,16 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh >/dev/null
 
-[ "${HAP_KEEP_CLUSTER:-0}" = 1 ] || trap 'scripts/cluster.sh down >/dev/null 2>&1 || true' EXIT
 logs=$(mktemp -d)
+cluster_job="" build_job=""
+# On the way out, pass or fail: the background builds stopped, then the cluster brought down.
+finish() {
+  [ -z "$build_job" ] || kill "$build_job" 2>/dev/null || true
+  [ -z "$cluster_job" ] || wait "$cluster_job" 2>/dev/null || true
+  [ "${HAP_KEEP_CLUSTER:-0}" = 1 ] || scripts/cluster.sh down >/dev/null 2>&1 || true
+  rm -rf "$logs"
+}
+trap finish EXIT
 
 # Three independent builds share the machine: the images (the release build and the Docker layers),
 # the local cluster (its Kubernetes components, compiled at nice 19, then `up`) and the tests' debug
@@ -40,6 +48,8 @@ if ! wait $cluster_job; then
   exit 1
 fi
 kubeconfig=$(tail -1 "$logs/cluster.out")
+# The Rust tests use this cluster as it is (they would otherwise run `up` and `load` themselves).
+export HAP_TEST_KUBECONFIG=$kubeconfig HAP_TEST_AUDIT_LOG=${kubeconfig%/*}/logs/audit.log
 scripts/cluster.sh load hap-workspace:0.1.0 hap-operator:0.1.0
 echo "test: cluster up, images loaded at $(( $(date +%s) - started ))s ($(grep -o 'up in .*' "$logs/cluster.log" || true))" >&2
 # A failed build shows again, with its errors, in the test run below.
@@ -49,11 +59,9 @@ echo "test: tests built at $(( $(date +%s) - started ))s" >&2
 status=0
 # Snapshot tests compare, never rewrite, in a test run.
 export INSTA_UPDATE=no
-if command -v cargo-nextest >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@" || status=1
-else
-  cargo test --workspace --no-fail-fast "$@" || status=1
-fi
+# cargo test, not nextest: the test binaries share one cluster and run one after another; within one,
+# a test that watches every namespace holds a lock the others wait on (tests/operations.rs).
+cargo test --workspace --no-fail-fast "$@" || status=1
 
 # The Rust tests leave the CRDs installed; the journey installs and deletes its own, as the original
 # README does, and starts only on a cluster without one.

@@ -253,7 +253,7 @@ pub fn pod(
         plan.requeue = Some(GONE_POLL);
         return plan;
     }
-    if pods::failed(live) {
+    if pods::ended(live) {
         let delay = backoff::delay(
             u32::try_from(plan.replacements).unwrap_or(0),
             backoff.min,

@@ -55,7 +55,7 @@ impl PodMemory {
         if r.deleted.as_deref() != live_uid {
             r.deleted = None;
         }
-        let failed_uid = live.filter(|p| pods::failed(p)).and_then(|p| p.uid());
+        let failed_uid = live.filter(|p| pods::ended(p)).and_then(|p| p.uid());
         r.failure = match (failed_uid, r.failure.take()) {
             (Some(uid), Some((seen, at))) if seen == uid => Some((seen, at)),
             (Some(uid), _) => Some((uid, now)),

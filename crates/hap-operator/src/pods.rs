@@ -26,7 +26,7 @@ pub fn phase(pod: &Pod) -> &str {
 /// Whether the pod has ended for good. A workspace's container restarts always, so a pod that ends was
 /// stopped from outside: evicted, or its node shut down. The kubelet then calls it Failed, or Succeeded
 /// when the container exited cleanly on the stop signal (as Jupyter does); both need a new pod.
-pub fn failed(pod: &Pod) -> bool {
+pub fn ended(pod: &Pod) -> bool {
     matches!(phase(pod), "Failed" | "Succeeded")
 }
 
@@ -38,7 +38,7 @@ pub fn failure_reason(pod: &Pod) -> String {
     if let Some(reason) = status.and_then(|s| s.reason.clone()) {
         return reason;
     }
-    let ended = status
+    let exit = status
         .and_then(|s| s.container_statuses.as_ref())
         .into_iter()
         .flatten()
@@ -49,7 +49,7 @@ pub fn failure_reason(pod: &Pod) -> String {
                 c.name, t.exit_code
             ))
         });
-    match ended {
+    match exit {
         Some(how) => format!("{}, {how}", phase(pod)),
         None => phase(pod).to_string(),
     }
@@ -66,10 +66,10 @@ mod tests {
 
     #[test]
     fn an_evicted_pod_has_ended_whichever_terminal_phase_the_kubelet_gave_it() {
-        assert!(failed(&pod("Failed")));
-        assert!(failed(&pod("Succeeded")));
-        assert!(!failed(&pod("Running")));
-        assert!(!failed(&pod("Pending")));
+        assert!(ended(&pod("Failed")));
+        assert!(ended(&pod("Succeeded")));
+        assert!(!ended(&pod("Running")));
+        assert!(!ended(&pod("Pending")));
         assert_eq!(failure_reason(&pod("Succeeded")), "Evicted");
     }
 

@@ -138,8 +138,8 @@ impl Drop for OperatorProcess {
     }
 }
 
-/// GET /metrics on loopback. A bare HTTP/1.0 request: the one call this test makes does not need an
-/// HTTP client crate.
+/// GET /metrics on loopback. A bare HTTP/1.0 request: a plain-text scrape of a local endpoint does
+/// not need an HTTP client crate.
 async fn scrape(port: u16) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -184,7 +184,16 @@ fn write_operator_kubeconfig(h: &Harness, dir: &Path) -> PathBuf {
     let path = dir.join("operator.kubeconfig");
     // Serialized with the token in it (kube-rs writes a kubeconfig's secrets out as they are).
     let value = serde_json::to_value(&kubeconfig).unwrap();
-    std::fs::write(&path, serde_json::to_string(&value).unwrap()).unwrap();
+    // The token's file is the owner's alone, as a kubeconfig should be.
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .unwrap();
+    std::io::Write::write_all(&mut file, serde_json::to_string(&value).unwrap().as_bytes())
+        .unwrap();
     path
 }
 
@@ -208,7 +217,9 @@ async fn two_operator_processes_one_leads_and_the_other_takes_over_on_sigterm() 
     h.wait_phase("one", "Running").await;
     let (leader, standby) = if first == "a" { (a, b) } else { (b, a) };
     assert!(!standby.leading().await, "only one instance leads");
-    let standby_metrics = scrape(standby.metrics_port).await.unwrap_or_default();
+    let standby_metrics = scrape(standby.metrics_port)
+        .await
+        .expect("the standby answers on its metrics port");
     assert!(
         !standby_metrics.contains("hap_operator_reconciles_total{"),
         "the standby reconciles nothing: {standby_metrics}"
@@ -339,7 +350,10 @@ async fn with_no_watch_namespace_every_namespace_is_reconciled() {
     let mut h = Harness::start_idle().await;
     // Watching all namespaces needs cluster-wide rights; the admin has them.
     let team = format!("{}-team-a", h.ns);
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": team}})).unwrap();
+    let ns: Namespace = serde_json::from_value(
+        json!({"metadata": {"name": team, "labels": {"hap.cloudian.com/test": "operator"}}}),
+    )
+    .unwrap();
     let namespaces = kube::Api::<Namespace>::all(h.admin.clone());
     namespaces
         .create(&PostParams::default(), &ns)
@@ -348,6 +362,7 @@ async fn with_no_watch_namespace_every_namespace_is_reconciled() {
     h.operator = h.admin.clone();
     h.run_controller(RunConfig {
         watch_namespace: None,
+        instance: "hap-operator-all-namespaces".into(),
         ..h.fast_config()
     });
     let hc: hap_api::HapContainer = serde_saphyr::from_str(

@@ -190,7 +190,7 @@ pub fn compute(hc: &HapContainer, observed: &Observed<'_>, now: Time) -> HapCont
                 "PodReady".into(),
                 format!("The pod {} is ready", names::pod(&name)),
             ),
-            Some(p) if pods::failed(p) => {
+            Some(p) if pods::ended(p) => {
                 let why = pods::failure_reason(p);
                 (
                     Phase::Degraded,

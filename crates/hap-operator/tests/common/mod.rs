@@ -56,7 +56,7 @@ pub fn tool(name: &str) -> PathBuf {
 
 /// How long one test may run before the watchdog a [`Harness`] starts fails it: the last resort against
 /// a wait this file's timeouts do not cover (a request the API never answers, say).
-pub const TEST_LIMIT: Duration = Duration::from_secs(360);
+pub const TEST_LIMIT: Duration = Duration::from_secs(600);
 
 /// Awaits `fut`, failing after `limit` with a message saying what was awaited.
 pub async fn within<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> T {
@@ -279,6 +279,8 @@ impl Harness {
 
     /// The namespace and the operator's installation, with no controller running yet.
     pub async fn start_idle() -> Self {
+        // Armed once the cluster is there: a cold `up` compiles Kubernetes first.
+        cluster();
         let watchdog = Watchdog::arm(TEST_LIMIT);
         let config = admin_config().await;
         let admin = Client::try_from(config.clone()).expect("admin client");
@@ -527,7 +529,7 @@ async fn service_account_config(
     mut config: kube::Config,
 ) -> kube::Config {
     let request: TokenRequest = serde_json::from_value(serde_json::json!({
-        "spec": {"audiences": [], "expirationSeconds": 3600}
+        "spec": {"audiences": [], "expirationSeconds": 600}
     }))
     .unwrap();
     let token = Api::<ServiceAccount>::namespaced(admin.clone(), ns)
