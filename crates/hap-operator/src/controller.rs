@@ -97,6 +97,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let ns = config.watch_namespace.clone();
+    let resync = config.resync;
     let (stopping_tx, stopping) = watch::channel(false);
     let shutdown = async move {
         shutdown.await;
@@ -165,7 +166,17 @@ pub async fn run(
             );
         }
     };
+    // Every resync period, every HapContainer in the cache is queued for a reconcile, whatever else
+    // triggered. Each reconcile also requeues itself, but only one that ran: on a real cluster, one of
+    // three HapContainers created while the controller started was never reconciled, and a controller
+    // taking over the Lease sat idle; this makes any lost trigger a delay of one period, not forever.
+    let period = resync;
+    let resyncs = futures::stream::unfold((), move |()| async move {
+        tokio::time::sleep(period).await;
+        Some(((), ()))
+    });
     controller
+        .reconcile_all_on(resyncs)
         .owns_stream(pod_events)
         .owns_stream(service_events)
         .owns_stream(config_map_events)

@@ -279,6 +279,14 @@ impl Harness {
 
     /// The namespace and the operator's installation, with no controller running yet.
     pub async fn start_idle() -> Self {
+        // The operator's logs in the test's output, filtered by RUST_LOG (default: warnings).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "warn".into()),
+            )
+            .with_test_writer()
+            .try_init();
         // Armed once the cluster is there: a cold `up` compiles Kubernetes first.
         cluster();
         let watchdog = Watchdog::arm(TEST_LIMIT);
