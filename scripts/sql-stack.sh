@@ -455,6 +455,8 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   install) install_all ;;
+  # Only the S3 server, for the cluster's Spark test (testing/cluster/spark.sh).
+  install-s3) install_s3 ;;
   # The Trino CLI against the running stack, e.g. `trino --execute 'SHOW SCHEMAS FROM hive'`.
   trino)
     shift

@@ -36,7 +36,8 @@ kubectl() { "$kubectl_bin" "$@"; }
 fail_now() { echo "FAIL  $*"; failed=$((failed + 1)); finish; }
 
 [ -x "$kubectl_bin" ] || "$repo/scripts/setup.sh" >/dev/null
-[ -x "$versitygw" ] || { echo "no versitygw at $versitygw: run scripts/sql-stack.sh install (it builds it)"; exit 1; }
+[ -x "$versitygw" ] || "$repo/scripts/sql-stack.sh" install-s3
+[ -x "$versitygw" ] || { echo "no versitygw at $versitygw: scripts/sql-stack.sh install-s3 builds it"; exit 1; }
 cd "$repo" || exit 1
 mkdir -p "$cache"
 tmp=$(mktemp -d "$cache/spark-test.XXXXXX")
