@@ -6,6 +6,9 @@
 #   scripts/sql-stack.sh up       install what is missing, start everything, print the connection lines
 #   scripts/sql-stack.sh status   say what runs
 #   scripts/sql-stack.sh down     stop everything and check that nothing is left
+#   scripts/sql-stack.sh dashboard
+#                                 provision the air-quality dashboard in Superset (once the job's
+#                                 tables.sql has run through Trino), print its URL
 #
 # Downloads and installs are cached under $HAP_CACHE (default ~/.cache/hap)/sql-stack; the running
 # stack keeps its data, logs and generated credentials in $HAP_SQL_STACK_STATE (default
@@ -466,5 +469,15 @@ case "${1:-}" in
     . "$state/env"
     trino_cli "$@"
     ;;
-  *) echo "usage: $0 up|down|status|install|trino [CLI ARGS]" >&2; exit 2 ;;
+  # The air-quality dashboard, through Superset's REST API (testing/sql-stack/dashboard.py):
+  # idempotent; prints DASHBOARD_URL=…. The admin's password reaches it in the environment only.
+  dashboard)
+    all_running || die "the stack is not running: scripts/sql-stack.sh up"
+    # shellcheck disable=SC1091
+    . "$state/env"
+    SUPERSET_URL=http://127.0.0.1:$SUPERSET_PORT TRINO_URL=http://127.0.0.1:$TRINO_PORT TRINO_SCHEMA=$TRINO_SCHEMA \
+      SUPERSET_ADMIN_USER=$SUPERSET_ADMIN_USER SUPERSET_ADMIN_PASSWORD=$SUPERSET_ADMIN_PASSWORD \
+      "$home/superset-venv/bin/python" "$repo/testing/sql-stack/dashboard.py"
+    ;;
+  *) echo "usage: $0 up|down|status|install|trino [CLI ARGS]|dashboard" >&2; exit 2 ;;
 esac
