@@ -7,13 +7,21 @@ it found on stderr and exits non-zero when a check fails.
   rows PREFIX         the daily-AQI rows through Trino equal the job's Parquet files read over S3
   superset COUNT      Superset runs a chart's query and a SQL Lab query through Trino; both give COUNT
   latency DIR         the daily-AQI query through Trino and through DuckDB over the same files in DIR
+  dashboard PART      the air-quality dashboard of `scripts/sql-stack.sh dashboard`: PART is
+                      layout (the dashboard holds both charts), unique (one of each object),
+                      data (each chart's data endpoint returns rows through Trino) or
+                      daily (the daily-AQI chart's rows equal the same query run through Trino)
 """
 import json
 import os
 import sys
 import time
 import uuid
+from datetime import date, datetime, timezone
 from urllib.parse import urlparse
+
+sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
+import dashboard as dash  # noqa: E402  the provisioning program: its names and its API session
 
 # The daily-AQI rows: one per sensor and day, in a fixed order.
 DAILY_AQI_COLUMNS = ["sensor_id", "date", "pm25_avg", "pm10_avg", "aqi_pm25", "aqi_pm10", "aqi", "category", "dominant"]
@@ -185,8 +193,94 @@ def cmd_latency(local_dir):
     return 0 if n_trino == n_duck else 1
 
 
+def provisioned_charts(s):
+    """The dashboard's charts by name, as Superset lists them."""
+    charts = s.call("GET", f"/api/v1/dashboard/{dash.DASHBOARD_SLUG}/charts")["result"]
+    return {c["slice_name"]: c["id"] for c in charts}
+
+
+def chart_data(s, chart):
+    """The chart's saved query run by Superset: GET /api/v1/chart/<id>/data/."""
+    return s.call("GET", f"/api/v1/chart/{chart}/data/")["result"][0]
+
+
+def day_of(value):
+    # A time column comes back from Superset as epoch milliseconds, from Trino as a datetime.
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value / 1000, timezone.utc).date().isoformat()
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()[:10]
+    return str(value)[:10]
+
+
+def check_layout(s):
+    d = s.call("GET", f"/api/v1/dashboard/{dash.DASHBOARD_SLUG}")["result"]
+    charts = provisioned_charts(s)
+    positions = json.loads(d["position_json"] or "{}")
+    placed = {v["meta"]["chartId"] for v in positions.values() if isinstance(v, dict) and v.get("type") == "CHART"}
+    say(f"dashboard {d['dashboard_title']!r} (id {d['id']}, published {d['published']}): charts {charts}, "
+        f"chart ids in its layout {sorted(placed)}")
+    return (d["dashboard_title"] == dash.DASHBOARD_TITLE and d["published"]
+            and set(charts) == {dash.DAILY_CHART, dash.ALERTS_CHART} and placed == set(charts.values()))
+
+
+def check_unique(s):
+    schema = os.environ["TRINO_SCHEMA"]
+    counts = {
+        "dashboard": len(s.call("GET", "/api/v1/dashboard/", params={"q": json.dumps(
+            {"filters": [{"col": "dashboard_title", "opr": "eq", "value": dash.DASHBOARD_TITLE}]})})["result"]),
+        "database": len(s.find("database", "database_name", dash.DATABASE)),
+    }
+    for name in (dash.DAILY_CHART, dash.ALERTS_CHART):
+        counts[name] = len(s.find("chart", "slice_name", name))
+    for table in (dash.DAILY_TABLE, dash.ALERTS_TABLE):
+        counts[table] = len([d for d in s.find("dataset", "table_name", table) if d["schema"] == schema])
+    say(f"objects: {counts}")
+    return all(n == 1 for n in counts.values())
+
+
+def check_data(s):
+    ok = True
+    for name, chart in sorted(provisioned_charts(s).items()):
+        result = chart_data(s, chart)
+        say(f"chart {name!r}: {len(result['data'])} rows, columns {result['colnames'][:4]}…; "
+            f"query: {' '.join(result['query'].split())[:160]}")
+        ok &= len(result["data"]) > 0 and "air_" in result["query"]
+    alerts = chart_data(s, provisioned_charts(s)[dash.ALERTS_CHART])
+    n = trino_rows("SELECT count(*) FROM air_alerts")[0][0]
+    say(f"alert episodes: chart {len(alerts['data'])}, Trino {n}")
+    return ok and len(alerts["data"]) == min(n, dash.ROW_LIMIT) and alerts["colnames"] == dash.ALERT_COLUMNS
+
+
+def check_daily(s):
+    result = chart_data(s, provisioned_charts(s)[dash.DAILY_CHART])
+    # The chart's rows: one per day, one column per sensor (the pivot the line chart draws).
+    chart = {}
+    for row in result["data"]:
+        day = day_of(row["date"])
+        for col, v in row.items():
+            if col != "date" and v is not None:
+                chart[(day, col.removeprefix("AQI, "))] = float(v)
+    # The SQL Superset ran, run through Trino directly, pivoted by hand; and the table's own rows.
+    direct = {(day_of(d), sensor): float(aqi) for d, sensor, aqi in trino_rows(result["query"].strip().rstrip(";"))}
+    table = {(day_of(d), sensor): float(aqi) for d, sensor, aqi in trino_rows('SELECT "date", "sensor_id", "aqi" FROM air_aqi_daily')}
+    say(f"daily AQI values: chart {len(chart)} over {len(result['data'])} days, "
+        f"its query through Trino {len(direct)}, the table {len(table)}")
+    for k in sorted(set(chart) | set(table)):
+        if chart.get(k) != direct.get(k) or chart.get(k) != table.get(k):
+            say(f"first difference at {k}: chart {chart.get(k)}, query through Trino {direct.get(k)}, table {table.get(k)}")
+            return False
+    return len(chart) > 0
+
+
+def cmd_dashboard(part):
+    check = {"layout": check_layout, "unique": check_unique, "data": check_data, "daily": check_daily}[part]
+    s = dash.Superset(os.environ["SUPERSET_URL"], os.environ["SUPERSET_ADMIN_USER"], os.environ["SUPERSET_ADMIN_PASSWORD"])
+    return 0 if check(s) else 1
+
+
 if __name__ == "__main__":
-    commands = {"rows": cmd_rows, "superset": cmd_superset, "latency": cmd_latency}
+    commands = {"rows": cmd_rows, "superset": cmd_superset, "latency": cmd_latency, "dashboard": cmd_dashboard}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__, file=sys.stderr)
         sys.exit(2)

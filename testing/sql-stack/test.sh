@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The SQL stack for real: `scripts/sql-stack.sh up`, the air-quality job writing into its S3
 # bucket, the job's tables.sql through the Trino CLI, the daily-AQI rows through Trino checked
-# against the job's own Parquet output, Superset running queries through Trino, then `down`
+# against the job's own Parquet output, Superset running queries through Trino, the air-quality
+# dashboard (`scripts/sql-stack.sh dashboard`, twice) with its charts' data through Trino, then `down`
 # leaving no process. Prints measured figures, then "N passed, N failed"; exits non-zero on a failure.
 set -uo pipefail
 
@@ -120,6 +121,23 @@ daily=$(summary aqi_daily)
 
 # --- Superset ---------------------------------------------------------------------------------
 check "Superset runs a chart's query and SQL Lab through Trino" "$py" "$here/checks.py" superset "$daily"
+
+# --- the air-quality dashboard ------------------------------------------------------------------
+# dashboard_run OUT: `scripts/sql-stack.sh dashboard`, which prints exactly the dashboard's URL.
+dashboard_run() {
+  "$stack" dashboard > "$1" 2>> "$work/dashboard.err" || { tail -5 "$work/dashboard.err" >&2; return 1; }
+  [ "$(cat "$1")" = "DASHBOARD_URL=$SUPERSET_URL/superset/dashboard/air-quality/" ]
+}
+t=$(date +%s.%N)
+check "dashboard provisions the air-quality dashboard and prints its URL" dashboard_run "$work/dashboard.out"
+figure "dashboard_seconds=$(elapsed "$t")"
+check "a second dashboard run prints the same URL" dashboard_run "$work/dashboard2.out"
+check "a second dashboard run duplicates nothing" "$py" "$here/checks.py" dashboard unique
+check "dashboard prints no secret" bash -c '! grep -qF -- "$1" "$2" "$3" "$4"' _ "$SUPERSET_ADMIN_PASSWORD" \
+  "$work/dashboard.out" "$work/dashboard2.out" "$work/dashboard.err"
+check "the dashboard holds both charts in its layout" "$py" "$here/checks.py" dashboard layout
+check "each chart's data endpoint returns rows through Trino" "$py" "$here/checks.py" dashboard data
+check "the daily-AQI chart's rows equal the same query through Trino" "$py" "$here/checks.py" dashboard daily
 
 # --- measurements ------------------------------------------------------------------------------
 rss() {  # resident memory of a component's process group, in MiB
