@@ -17,3 +17,12 @@ eventually() {
   local deadline=$((SECONDS + $1)); shift
   until "$@" >/dev/null 2>&1; do [ "$SECONDS" -lt "$deadline" ] || return 1; sleep 1; done
 }
+
+# phase NAME: the previous phase ends, NAME begins; each one's duration is kept in `times` for the
+# caller to print at the end.
+times=() phase_name="" phase_t=$SECONDS
+phase_end() {
+  [ -z "$phase_name" ] || times+=("$(printf '%-38s %4d s' "$phase_name" $((SECONDS - phase_t)))")
+  phase_name=""
+}
+phase() { phase_end; phase_name=$1 phase_t=$SECONDS; echo "--    $1"; }

@@ -19,18 +19,10 @@ kubectl_bin=$cache/bin/kubectl
 cluster=$repo/scripts/cluster.sh
 passed=0 failed=0
 t0=$SECONDS
-times=()
 
-# check and eventually
+# check, eventually, phase and phase_end
 # shellcheck source=checks.sh
 . "$repo/testing/cluster/checks.sh"
-# phase NAME: the previous phase ends, NAME begins; each one's duration is printed at the end.
-phase_name="" phase_t=$SECONDS
-phase_end() {
-  [ -z "$phase_name" ] || times+=("$(printf '%-34s %4d s' "$phase_name" $((SECONDS - phase_t)))")
-  phase_name=""
-}
-phase() { phase_end; phase_name=$1 phase_t=$SECONDS; echo "--    $1"; }
 kubectl() { "$kubectl_bin" "$@"; }
 
 [ -x "$kubectl_bin" ] || "$repo/scripts/setup.sh" >/dev/null

@@ -20,18 +20,10 @@ bucket=hap-spark
 hc=spark-job pod=spark-job-happod
 passed=0 failed=0
 t0=$SECONDS
-times=()
 
-# check and eventually
+# check, eventually, phase and phase_end
 # shellcheck source=checks.sh
 . "$repo/testing/cluster/checks.sh"
-# phase NAME: the previous phase ends, NAME begins; each one's duration is printed at the end.
-phase_name="" phase_t=$SECONDS
-phase_end() {
-  [ -z "$phase_name" ] || times+=("$(printf '%-38s %4d s' "$phase_name" $((SECONDS - phase_t)))")
-  phase_name=""
-}
-phase() { phase_end; phase_name=$1 phase_t=$SECONDS; echo "--    $1"; }
 kubectl() { "$kubectl_bin" "$@"; }
 fail_now() { echo "FAIL  $*"; failed=$((failed + 1)); finish; }
 

@@ -2,43 +2,15 @@
 //! objects and no secret values (snapshot-tested), a file may mix HapContainers and HapQueries, and
 //! every rendered object validates against the upstream Kubernetes schemas.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+mod common;
 
+use common::render::{docs, find, render};
+use common::{repo_root, tool};
 use serde_json::Value;
+use std::process::Command;
 
 const SAMPLE: &str = "deploy/crds/hap.cloudian.com_v1alpha1_hapquery_cr.yaml";
 const FULL: &str = "crates/hap-operator/tests/fixtures/hapquery-full.yaml";
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-fn render(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hap-operator"))
-        .arg("render")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
 
 fn render_file(rel: &str) -> String {
     let path = repo_root().join(rel);
@@ -46,20 +18,6 @@ fn render_file(rel: &str) -> String {
     assert!(ok, "{err}");
     assert!(err.is_empty(), "no warnings for {rel}: {err}");
     out
-}
-
-fn docs(yaml: &str) -> Vec<Value> {
-    serde_saphyr::from_multiple::<Value>(yaml)
-        .unwrap()
-        .into_iter()
-        .filter(|d| !d.is_null())
-        .collect()
-}
-
-fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    docs.iter()
-        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("no {kind} {name}"))
 }
 
 fn containers(d: &Value) -> Vec<&Value> {
@@ -202,15 +160,7 @@ fn rendered_full_spec_matches_its_snapshot() {
 /// kubernetes-validate (installed by scripts/setup.sh), strict: unknown fields are errors.
 #[test]
 fn rendered_objects_validate_against_upstream_schemas() {
-    let cache = std::env::var_os("HAP_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/hap"));
-    let tool = cache.join("bin/kubernetes-validate");
-    assert!(
-        tool.exists(),
-        "{} is missing: run scripts/setup.sh",
-        tool.display()
-    );
+    let tool = tool("kubernetes-validate");
     let dir = tempfile::tempdir().unwrap();
     for (name, rel) in [("sample", SAMPLE), ("full", FULL)] {
         let out = render_file(rel);

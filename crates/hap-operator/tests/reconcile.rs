@@ -436,15 +436,14 @@ async fn api_errors_are_retried_with_back_off() {
     h.wait_phase("example-hapcontainer", "Running").await;
     // Every injected failure was met (and retried past); other requests may legitimately fail too
     // (a retried create of the token Secret finds it already made: 409 AlreadyExists).
-    let calls = h.faults.calls();
-    let failed = |resource: &str, code: u16| {
-        calls
-            .iter()
-            .filter(|c| c.is(Method::PATCH, resource) && c.code == code)
-            .count()
-    };
-    assert_eq!(failed("pods", 500), 2, "{calls:?}");
-    assert_eq!(failed("hapcontainers/status", 409), 1, "{calls:?}");
+    let failed = |resource: &str, code: u16| h.faults.count(Method::PATCH, resource, code);
+    assert_eq!(failed("pods", 500), 2, "{:?}", h.faults.calls());
+    assert_eq!(
+        failed("hapcontainers/status", 409),
+        1,
+        "{:?}",
+        h.faults.calls()
+    );
     let metrics = h.metrics.render();
     // Each failure under its step: the pod's apply, and the status write.
     assert!(
@@ -486,13 +485,7 @@ async fn a_converged_workspace_costs_no_writes_on_resync() {
     let h = Harness::start().await;
     h.create(SAMPLE).await;
     h.wait_phase("example-hapcontainer", "Running").await;
-    let reconciles = || -> u64 {
-        let text = h.metrics.render();
-        text.lines()
-            .find(|l| l.starts_with("hap_operator_reconciles_total{result=\"success\"}"))
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap_or(0)
-    };
+    let reconciles = || h.successful_reconciles();
     // Waits until `n` more reconciles (resyncs every second here) have completed.
     let resyncs = |n: u64| {
         let target = reconciles() + n;
@@ -561,12 +554,7 @@ async fn a_failed_pod_is_replaced_with_back_off() {
             || n.contains("(Succeeded, container workspace exited with code 0)")),
         "{notes:?}"
     );
-    let deletes = h
-        .faults
-        .calls()
-        .into_iter()
-        .filter(|c| c.is(Method::DELETE, "pods") && c.code == 200)
-        .count();
+    let deletes = h.faults.count(Method::DELETE, "pods", 200);
     assert!(deletes >= 2, "failed pods were deleted to be replaced");
 }
 
@@ -1053,14 +1041,7 @@ async fn a_restarted_operator_finds_everything_in_place_and_writes_nothing() {
         h.wait_phase(name, "Running").await;
     }
     h.stop_controller().await;
-    let successes = |h: &Harness| -> u64 {
-        h.metrics
-            .render()
-            .lines()
-            .find(|l| l.starts_with("hap_operator_reconciles_total{result=\"success\"}"))
-            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-            .unwrap_or(0)
-    };
+    let successes = |h: &Harness| h.successful_reconciles();
     let before = successes(&h);
     h.faults.reset_calls();
     h.run_controller(h.fast_config());
@@ -1170,11 +1151,5 @@ async fn dropped_watches_and_a_slow_api_still_converge_and_heal() {
         watches > 2 * WATCHED_KINDS,
         "the watches were re-opened: {watches}"
     );
-    let refused = h
-        .faults
-        .calls()
-        .iter()
-        .filter(|c| c.is(Method::GET, "pods") && c.code == 500)
-        .count();
-    assert_eq!(refused, 3);
+    assert_eq!(h.faults.count(Method::GET, "pods", 500), 3);
 }

@@ -100,6 +100,14 @@ impl Faults {
         self.0.lock().unwrap().calls.clone()
     }
 
+    /// How many calls were a `method` on `resource` answered with `code`.
+    pub fn count(&self, method: Method, resource: &str, code: u16) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| c.is(method.clone(), resource) && c.code == code)
+            .count()
+    }
+
     pub fn writes(&self) -> Vec<Call> {
         self.calls().into_iter().filter(Call::is_write).collect()
     }

@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 mod faults;
+pub mod render;
 pub use faults::{Call, Faults};
 
 pub fn repo_root() -> PathBuf {
@@ -492,6 +493,16 @@ impl Harness {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Reconciles the controller completed without an error, from its metrics.
+    pub fn successful_reconciles(&self) -> u64 {
+        self.metrics
+            .render()
+            .lines()
+            .find(|l| l.starts_with("hap_operator_reconciles_total{result=\"success\"}"))
+            .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+            .unwrap_or(0)
     }
 
     /// Write requests the operator's client made since the record was last reset.
