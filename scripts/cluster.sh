@@ -681,10 +681,24 @@ load() {
       todo+=("$image")
     fi
   done
-  [ ${#todo[@]} -gt 0 ] || return 0
-  docker save "${todo[@]}" | ctr_ images import - >&2
-  for image in "${todo[@]}"; do in_node "$image" || die "$image: not in the node after the import"; done
-  log "loaded ${todo[*]}"
+  if [ ${#todo[@]} -gt 0 ]; then
+    docker save "${todo[@]}" | ctr_ images import - >&2
+    for image in "${todo[@]}"; do in_node "$image" || die "$image: not in the node after the import"; done
+    log "loaded ${todo[*]}"
+  fi
+  forget_replaced_images
+}
+
+# The kubelet refers to images by ID too (sha256:... references). A load that replaces an image
+# leaves its old ID's reference behind, holding gigabytes of layers: drop every ID reference whose
+# image no name points at any more, so that containerd's garbage collector frees them.
+forget_replaced_images() {
+  local named stale
+  named=$(ctr_ images ls 2>/dev/null | awk 'NR > 1 && $1 !~ /^sha256:/ {print $3}')
+  stale=$(ctr_ images ls 2>/dev/null |
+    awk -v named="$named" 'BEGIN {split(named, n, "\n"); for (i in n) keep[n[i]] = 1}
+      NR > 1 && $1 ~ /^sha256:/ && !($3 in keep) {print $1}')
+  [ -z "$stale" ] || ctr_ images rm $stale >/dev/null
 }
 
 case "${1:-}" in
