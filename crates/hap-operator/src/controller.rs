@@ -78,6 +78,40 @@ fn referencing(
         .collect()
 }
 
+/// How long the watches may take to list everything once before each one still waiting is reported.
+const FILL_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Reports, as warnings, the caches still without their first full list after [`FILL_PATIENCE`],
+/// and again each period after, until they are all filled or the controller stops. No reconcile runs
+/// before then, and the watches' own errors are retried quietly, so without this a watch that cannot
+/// list (a permission missing, an API server that does not answer) would leave the operator idle and
+/// silent.
+async fn report_unfilled_caches(
+    caches: Caches,
+    hcs: Store<HapContainer>,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let started = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(FILL_PATIENCE) => {}
+            _ = stopping.wait_for(|v| *v) => return,
+        }
+        let mut unfilled = caches.unfilled();
+        if hcs.wait_until_ready().now_or_never().is_none() {
+            unfilled.insert(0, "hapcontainers");
+        }
+        if unfilled.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            waited_seconds = started.elapsed().as_secs(),
+            caches = unfilled.join(", "),
+            "watches have not listed these resources yet: no reconcile runs until they have"
+        );
+    }
+}
+
 /// How long reconciles already running may take to finish once shutdown begins (within Kubernetes'
 /// default 30 s termination grace period, leaving time to release the Lease).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
@@ -149,6 +183,11 @@ pub async fn run(
         metrics,
         stopping.clone(),
     ));
+    tokio::spawn(report_unfilled_caches(
+        ctx.caches.clone(),
+        hcs.clone(),
+        stopping.clone(),
+    ));
     let forced = {
         let (hcs, mut stopping) = (hcs.clone(), stopping);
         async move {
@@ -189,8 +228,17 @@ pub async fn run(
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .take_until(forced)
         .for_each(|result| async move {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "controller event");
+            use kube::runtime::controller::Error as ControllerError;
+            match result {
+                // A watch that failed: retried with back-off, but worth seeing (a missing
+                // permission, an API server that refuses).
+                Err(ControllerError::QueueError(e)) => {
+                    tracing::warn!(error = %e, "watch failed; retrying")
+                }
+                // Reconcile failures are logged by the reconcile itself; a trigger for an object
+                // already gone is normal.
+                Err(e) => tracing::debug!(error = %e, "controller event"),
+                Ok(_) => {}
             }
         })
         .await;

@@ -78,6 +78,8 @@ fn leading(i: &Instance) -> bool {
 struct OperatorProcess {
     child: Child,
     metrics_port: u16,
+    /// Its log (debug for the controller and kube-runtime), printed if the test fails.
+    log: PathBuf,
 }
 
 impl OperatorProcess {
@@ -88,6 +90,7 @@ impl OperatorProcess {
             .local_addr()
             .unwrap()
             .port();
+        let log = kubeconfig.with_file_name(format!("{pod_name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_hap-operator"))
             .arg("run")
             .env("KUBECONFIG", kubeconfig)
@@ -97,14 +100,15 @@ impl OperatorProcess {
             .env("HAP_METRICS_ADDR", format!("127.0.0.1:{metrics_port}"))
             .env("HAP_LEASE_DURATION_SECONDS", "3")
             .env("HAP_RESYNC_SECONDS", "5")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", "info,hap_operator=debug,kube_runtime=debug")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("hap-operator run starts");
         OperatorProcess {
             child,
             metrics_port,
+            log,
         }
     }
 
@@ -116,7 +120,7 @@ impl OperatorProcess {
     }
 
     /// SIGTERM, as the kubelet stops a pod, and waits for the process to exit.
-    async fn terminate(mut self) -> std::process::ExitStatus {
+    async fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         within(STOP_LIMIT, "the operator process to exit", async {
@@ -135,6 +139,10 @@ impl Drop for OperatorProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("--- log of {}:\n{log}--- end of log", self.log.display());
+        }
     }
 }
 
@@ -215,7 +223,7 @@ async fn two_operator_processes_one_leads_and_the_other_takes_over_on_sigterm() 
     .await;
     h.create("apiVersion: hap.cloudian.com/v1alpha1\nkind: HapContainer\nmetadata: {name: one}\nspec: {}\n").await;
     h.wait_phase("one", "Running").await;
-    let (leader, standby) = if first == "a" { (a, b) } else { (b, a) };
+    let (mut leader, mut standby) = if first == "a" { (a, b) } else { (b, a) };
     assert!(!standby.leading().await, "only one instance leads");
     let standby_metrics = scrape(standby.metrics_port)
         .await

@@ -10,6 +10,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use hap_api::HapContainer;
 use hap_api::hapcontainer::HapContainerStatus;
 use jiff::Timestamp;
@@ -79,6 +80,29 @@ impl Caches {
             self.roles.wait_until_ready(),
             self.role_bindings.wait_until_ready(),
         );
+    }
+
+    /// The caches still waiting for their first full list, by resource.
+    pub fn unfilled(&self) -> Vec<&'static str> {
+        fn filled<K: kube::Resource + Clone>(store: &Store<K>) -> bool
+        where
+            K::DynamicType: Eq + std::hash::Hash + Clone,
+        {
+            store.wait_until_ready().now_or_never().is_some()
+        }
+        [
+            ("pods", filled(&self.pods)),
+            ("services", filled(&self.services)),
+            ("configmaps", filled(&self.config_maps)),
+            ("secrets", filled(&self.secrets)),
+            ("persistentvolumeclaims", filled(&self.claims)),
+            ("serviceaccounts", filled(&self.service_accounts)),
+            ("roles", filled(&self.roles)),
+            ("rolebindings", filled(&self.role_bindings)),
+        ]
+        .into_iter()
+        .filter_map(|(name, filled)| (!filled).then_some(name))
+        .collect()
     }
 }
 
