@@ -885,31 +885,52 @@ async fn a_failed_pod_waits_out_its_back_off_before_it_is_replaced() {
             .ok_or("no pod")?;
         let phase = pod.status.as_ref().and_then(|s| s.phase.clone());
         if matches!(phase.as_deref(), Some("Failed" | "Succeeded")) {
-            Ok(pod.uid())
+            Ok(pod)
         } else {
             Err(format!("{phase:?}"))
         }
     })
     .await;
-    // The operator saw the failure no later than this test did; the replacement comes 5 s after it
-    // did, so at least 4 s from here (a margin for how late this test saw it).
-    let seen = std::time::Instant::now();
-    eventually(
+    // The failure's time as the pod records it: its last status change (the kubelet writes these
+    // before the operator can see the pod failed). Measured from the pod's records and not from when
+    // this test saw them, so a slow poll on a busy machine cannot shorten the wait it measures.
+    let status = failed.status.clone().unwrap_or_default();
+    let finished = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.clone());
+    let transitions = status
+        .conditions
+        .iter()
+        .flatten()
+        .filter_map(|c| c.last_transition_time.clone());
+    let failed_at = finished
+        .chain(transitions)
+        .map(|t| t.0)
+        .max()
+        .expect("the failed pod records when its state changed");
+    let replacement = eventually(
         Duration::from_secs(60),
         "the failed pod replaced",
         || async {
-            let now = pod_uid(&h, "patient-happod").await;
-            if now.is_some() && now != failed {
-                Ok(())
-            } else {
-                Err(format!("{now:?}"))
+            match h.api::<Pod>().get_opt("patient-happod").await {
+                Ok(Some(p)) if p.uid() != failed.uid() => Ok(p),
+                other => Err(format!("{:?}", other.map(|p| p.map(|p| p.uid())))),
             }
         },
     )
     .await;
-    let waited = seen.elapsed();
+    let created = replacement
+        .metadata
+        .creation_timestamp
+        .expect("a created pod has a creation time")
+        .0;
+    // Both in whole seconds, from this machine's clock: 5 s apart at least, less one for the
+    // truncation.
+    let waited = created.duration_since(failed_at);
     assert!(
-        waited >= Duration::from_secs(4),
+        waited >= jiff::SignedDuration::from_secs(4),
         "replaced {waited:?} after the failure, before its 5 s back-off"
     );
 }
