@@ -19,20 +19,6 @@ use crate::controller;
 use crate::metrics::{self, Metrics};
 use crate::names;
 
-/// A future that resolves once `rx` holds `want`. Built on a oneshot so it is Send + Sync, as the
-/// controller's graceful shutdown requires.
-fn when(
-    mut rx: watch::Receiver<bool>,
-    want: bool,
-) -> impl Future<Output = ()> + Send + Sync + 'static {
-    let (tx, done) = oneshot::channel::<()>();
-    tokio::spawn(async move {
-        let _ = rx.wait_for(|v| *v == want).await;
-        let _ = tx.send(());
-    });
-    done.map(|_| ())
-}
-
 /// Resolves on SIGTERM or SIGINT.
 async fn terminated() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -114,7 +100,7 @@ pub async fn run(client: Client, config: RunConfig, process: ProcessConfig) -> a
     let server = tokio::spawn(metrics::serve(
         process.metrics_addr,
         metrics.clone(),
-        when(stop_rx.clone(), true),
+        controller::when_true(stop_rx.clone()),
     ));
     metrics.set_ready(true);
     lead(client, config, &process, metrics, stop_rx).await?;
@@ -133,7 +119,13 @@ pub async fn lead(
 ) -> anyhow::Result<()> {
     if !process.leader_election {
         metrics.set_leader(true);
-        controller::run(client, config, metrics.clone(), when(stop_rx.clone(), true)).await;
+        controller::run(
+            client,
+            config,
+            metrics.clone(),
+            controller::when_true(stop_rx.clone()),
+        )
+        .await;
         return Ok(());
     }
     let namespace = process

@@ -7,7 +7,7 @@ use std::fmt::Debug;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -81,6 +81,9 @@ macro_rules! with_kind {
             Object::PersistentVolumeClaim($o) => $body,
             Object::Service($o) => $body,
             Object::Pod($o) => $body,
+            Object::StatefulSet($o) => $body,
+            Object::Deployment($o) => $body,
+            Object::Job($o) => $body,
         }
     };
 }
@@ -142,6 +145,8 @@ async fn delete<K: Child>(client: &Client, target: K) -> Result<Done, WriteError
             uid: target.uid(),
             resource_version: None,
         }),
+        // A Job's pods go with it (the API orphans them by default, for Jobs alone).
+        propagation_policy: Some(PropagationPolicy::Background),
         ..Default::default()
     };
     match api(client, &target).delete(&name, &params).await {

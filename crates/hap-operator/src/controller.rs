@@ -1,13 +1,16 @@
-//! Wires the controller: a watch on HapContainers, watches on their children (metadata-only where that
-//! is enough), and on Secrets a HapContainer refers to, so that creating a missing Secret heals it.
+//! Wires the controllers: for HapContainers and for HapQueries, each a watch on its resource, watches
+//! on its children (metadata-only where that is enough), and on the Secrets it refers to, so that
+//! creating a missing Secret heals it. Both run while this instance leads, and stop together.
 
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{FutureExt, Stream, StreamExt};
-use hap_api::HapContainer;
+use hap_api::{HapContainer, HapQuery};
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
 };
@@ -23,6 +26,7 @@ use tokio::sync::watch;
 use crate::config::{BuildConfig, RunConfig};
 use crate::metrics::Metrics;
 use crate::names;
+use crate::query;
 use crate::reconcile::{self, Caches, Context};
 use crate::resolve::resolve;
 
@@ -78,17 +82,30 @@ fn referencing(
         .collect()
 }
 
+/// Resolves once `rx` holds true. Built on a oneshot so it is Send + Sync, as the controller's
+/// graceful shutdown requires.
+pub(crate) fn when_true(
+    mut rx: watch::Receiver<bool>,
+) -> impl Future<Output = ()> + Send + Sync + 'static {
+    let (tx, done) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = rx.wait_for(|v| *v).await;
+        let _ = tx.send(());
+    });
+    done.map(|_| ())
+}
+
 /// How long the watches may take to list everything once before each one still waiting is reported.
 const FILL_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Reports, as warnings, the caches still without their first full list after [`FILL_PATIENCE`],
 /// and again each period after, until they are all filled or the controller stops. No reconcile runs
-/// before then, and the watches' own errors are retried quietly, so without this a watch that cannot
-/// list (a permission missing, an API server that does not answer) would leave the operator idle and
-/// silent.
+/// before then, and the watches' own errors are retried with back-off, so without this a watch that
+/// cannot list (a permission missing, an API server that does not answer) would leave the operator
+/// idle and silent.
 async fn report_unfilled_caches(
-    caches: Caches,
-    hcs: Store<HapContainer>,
+    what: &'static str,
+    unfilled: impl Fn() -> Vec<&'static str> + Send + 'static,
     mut stopping: watch::Receiver<bool>,
 ) {
     let started = std::time::Instant::now();
@@ -97,47 +114,144 @@ async fn report_unfilled_caches(
             _ = tokio::time::sleep(FILL_PATIENCE) => {}
             _ = stopping.wait_for(|v| *v) => return,
         }
-        let mut unfilled = caches.unfilled();
-        if hcs.wait_until_ready().now_or_never().is_none() {
-            unfilled.insert(0, "hapcontainers");
-        }
-        if unfilled.is_empty() {
+        let waiting = unfilled();
+        if waiting.is_empty() {
             return;
         }
         tracing::warn!(
+            controller = what,
             waited_seconds = started.elapsed().as_secs(),
-            caches = unfilled.join(", "),
+            caches = waiting.join(", "),
             "watches have not listed these resources yet: no reconcile runs until they have"
         );
     }
+}
+
+/// Whether a cache has had its first full list.
+pub(crate) fn filled<K>(store: &Store<K>) -> bool
+where
+    K: Resource + Clone,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    store.wait_until_ready().now_or_never().is_some()
 }
 
 /// How long reconciles already running may take to finish once shutdown begins (within Kubernetes'
 /// default 30 s termination grace period, leaving time to release the Lease).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
-/// Runs the controller until `shutdown` resolves, then lets the reconciles already running finish
+/// Ends a controller's run after shutdown: at once if its resource's cache was never filled (no
+/// reconcile started, and the controller would wait for that cache forever), or after
+/// [`SHUTDOWN_GRACE`], abandoning reconciles still running.
+async fn forced_stop<K>(kind: &'static str, store: Store<K>, mut stopping: watch::Receiver<bool>)
+where
+    K: Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    if stopping.wait_for(|v| *v).await.is_err() {
+        return std::future::pending().await;
+    }
+    if !filled(&store) {
+        tracing::info!(kind, "controller stopped before its first list");
+        return;
+    }
+    tokio::time::sleep(SHUTDOWN_GRACE).await;
+    tracing::warn!(
+        grace = ?SHUTDOWN_GRACE,
+        "reconciles still running at the end of the shutdown grace period: abandoned"
+    );
+}
+
+/// Every resync period, every object in a controller's cache is queued for a reconcile, whatever else
+/// triggered. Each reconcile also requeues itself, but only one that ran: on a real cluster, one of
+/// three HapContainers created while the controller started was never reconciled, and a controller
+/// taking over the Lease sat idle; this makes any lost trigger a delay of one period, not forever.
+fn resyncs(period: Duration) -> impl Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold((), move |()| async move {
+        tokio::time::sleep(period).await;
+        Some(((), ()))
+    })
+}
+
+/// Logs what a controller's run yields: watch failures as warnings (retried with back-off, but worth
+/// seeing), the rest at debug (reconcile failures are logged by the reconcile itself, and a trigger
+/// for an object already gone is normal).
+fn log_controller_event<T, E1, E2>(result: Result<T, kube::runtime::controller::Error<E1, E2>>)
+where
+    E1: std::error::Error + 'static,
+    E2: std::error::Error + 'static,
+{
+    use kube::runtime::controller::Error as ControllerError;
+    match result {
+        Err(ControllerError::QueueError(e)) => tracing::warn!(error = %e, "watch failed; retrying"),
+        Err(e) => tracing::debug!(error = %e, "controller event"),
+        Ok(_) => {}
+    }
+}
+
+/// Whether the API serves HapQueries here (their CRD is installed, and the Role lets this operator
+/// list them). Without, the HapQuery controller stays off and HapContainers are served alone.
+async fn hapqueries_served(client: &Client, ns: &Option<String>) -> bool {
+    let lp = kube::api::ListParams::default().limit(1);
+    match api::<HapQuery>(client, ns).list_metadata(&lp).await {
+        Ok(_) => true,
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 403 => {
+            tracing::info!(
+                code = s.code,
+                "HapQueries are not served (CRD not installed, or not granted in the Role): only HapContainers are reconciled; restart the operator after installing them"
+            );
+            false
+        }
+        // Anything else may pass: the watch retries it.
+        Err(e) => {
+            tracing::warn!(error = %e, "could not tell whether HapQueries are served; watching them anyway");
+            true
+        }
+    }
+}
+
+/// Runs the controllers until `shutdown` resolves, then lets the reconciles already running finish
 /// (for at most [`SHUTDOWN_GRACE`]) and returns.
 ///
-/// Shutdown stops the controller's watches: from then on no cache is filled any more. So nothing may
+/// Shutdown stops the controllers' watches: from then on no cache is filled any more. So nothing may
 /// wait for a cache after it: a reconcile waiting for its caches gives up (see [`reconcile::reconcile`]),
-/// and if the HapContainer cache itself had not been filled yet, no reconcile ever started (the
-/// controller holds them until it is) and the controller, which would wait for it forever, is stopped at
-/// once.
+/// and a controller whose own resource's cache had not been filled yet is stopped at once.
 pub async fn run(
     client: Client,
     config: RunConfig,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let ns = config.watch_namespace.clone();
-    let resync = config.resync;
     let (stopping_tx, stopping) = watch::channel(false);
-    let shutdown = async move {
+    let signal = async move {
         shutdown.await;
-        tracing::info!("controller shutting down: no new reconciles");
+        tracing::info!("controllers shutting down: no new reconciles");
         let _ = stopping_tx.send(true);
     };
+    let queries = hapqueries_served(&client, &config.watch_namespace).await;
+    let workspaces = run_workspaces(
+        client.clone(),
+        config.clone(),
+        metrics.clone(),
+        stopping.clone(),
+    );
+    let hapqueries = async {
+        if queries {
+            run_queries(client, config, metrics, stopping).await;
+        }
+    };
+    // The signal ends with shutdown; the controllers end after it.
+    futures::join!(workspaces, hapqueries, signal.map(|_| ()).boxed());
+}
+
+async fn run_workspaces(
+    client: Client,
+    config: RunConfig,
+    metrics: Arc<Metrics>,
+    stopping: watch::Receiver<bool>,
+) {
+    let ns = config.watch_namespace.clone();
+    let resync = config.resync;
     // Whole objects where their content is compared (status, drift); metadata only, through an Api
     // over PartialObjectMeta, where the hash annotation is all that is needed.
     let (pods, pod_events) = full(api::<Pod>(&client, &ns), managed());
@@ -178,44 +292,29 @@ pub async fn run(
     let ctx = Arc::new(Context::new(
         client.clone(),
         config,
-        caches,
+        caches.clone(),
         hcs.clone(),
         metrics,
         stopping.clone(),
     ));
-    tokio::spawn(report_unfilled_caches(
-        ctx.caches.clone(),
-        hcs.clone(),
-        stopping.clone(),
-    ));
-    let forced = {
-        let (hcs, mut stopping) = (hcs.clone(), stopping);
-        async move {
-            if stopping.wait_for(|v| *v).await.is_err() {
-                return std::future::pending().await;
+    let unfilled = {
+        let hcs = hcs.clone();
+        move || {
+            let mut waiting = caches.unfilled();
+            if !filled(&hcs) {
+                waiting.insert(0, "hapcontainers");
             }
-            if hcs.wait_until_ready().now_or_never().is_none() {
-                tracing::info!("controller stopped before its first list of HapContainers");
-                return;
-            }
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-            tracing::warn!(
-                grace = ?SHUTDOWN_GRACE,
-                "reconciles still running at the end of the shutdown grace period: abandoned"
-            );
+            waiting
         }
     };
-    // Every resync period, every HapContainer in the cache is queued for a reconcile, whatever else
-    // triggered. Each reconcile also requeues itself, but only one that ran: on a real cluster, one of
-    // three HapContainers created while the controller started was never reconciled, and a controller
-    // taking over the Lease sat idle; this makes any lost trigger a delay of one period, not forever.
-    let period = resync;
-    let resyncs = futures::stream::unfold((), move |()| async move {
-        tokio::time::sleep(period).await;
-        Some(((), ()))
-    });
+    tokio::spawn(report_unfilled_caches(
+        "HapContainer",
+        unfilled,
+        stopping.clone(),
+    ));
+    let forced = forced_stop("HapContainer", hcs.clone(), stopping.clone());
     controller
-        .reconcile_all_on(resyncs)
+        .reconcile_all_on(resyncs(resync))
         .owns_stream(pod_events)
         .owns_stream(service_events)
         .owns_stream(config_map_events)
@@ -224,22 +323,116 @@ pub async fn run(
         .owns_stream(role_events)
         .owns_stream(binding_events)
         .watches_stream(secret_events, move |s| referencing(&hcs, &s, &build_config))
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(when_true(stopping))
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
         .take_until(forced)
-        .for_each(|result| async move {
-            use kube::runtime::controller::Error as ControllerError;
-            match result {
-                // A watch that failed: retried with back-off, but worth seeing (a missing
-                // permission, an API server that refuses).
-                Err(ControllerError::QueueError(e)) => {
-                    tracing::warn!(error = %e, "watch failed; retrying")
-                }
-                // Reconcile failures are logged by the reconcile itself; a trigger for an object
-                // already gone is normal.
-                Err(e) => tracing::debug!(error = %e, "controller event"),
-                Ok(_) => {}
-            }
+        .for_each(|result| async move { log_controller_event(result) })
+        .await;
+}
+
+/// The HapQueries a Secret matters to: those that own it, or name it in their spec.
+fn querying(hqs: &Store<HapQuery>, secret: &PartialObjectMeta<Secret>) -> Vec<ObjectRef<HapQuery>> {
+    let name = secret.name_any();
+    let namespace = secret.namespace();
+    let owners: Vec<String> = secret
+        .owner_references()
+        .iter()
+        .map(|r| r.uid.clone())
+        .collect();
+    hqs.state()
+        .into_iter()
+        .filter(|hq| hq.namespace() == namespace)
+        .filter(|hq| {
+            let resolved = query::resolve::resolve(hq);
+            resolved
+                .user_secrets(hq)
+                .iter()
+                .any(|(_, r)| r.name == name)
+                || hq.uid().is_some_and(|u| owners.contains(&u))
         })
+        .map(|hq| ObjectRef::from_obj(&*hq))
+        .collect()
+}
+
+async fn run_queries(
+    client: Client,
+    config: RunConfig,
+    metrics: Arc<Metrics>,
+    stopping: watch::Receiver<bool>,
+) {
+    let ns = config.watch_namespace.clone();
+    let resync = config.resync;
+    // Separate watches from the HapContainer controller's: a watch's events feed one controller.
+    let (pods, pod_events) = full(api::<Pod>(&client, &ns), managed());
+    let (services, service_events) = full(api::<Service>(&client, &ns), managed());
+    let (config_maps, config_map_events) = full(api::<ConfigMap>(&client, &ns), managed());
+    let (stateful_sets, sts_events) = full(api::<StatefulSet>(&client, &ns), managed());
+    let (deployments, deployment_events) = full(api::<Deployment>(&client, &ns), managed());
+    let (jobs, job_events) = full(api::<Job>(&client, &ns), managed());
+    let (secrets, secret_events) = full(
+        api::<PartialObjectMeta<Secret>>(&client, &ns),
+        watcher::Config::default(),
+    );
+    let caches = query::reconcile::Caches {
+        pods,
+        services,
+        config_maps,
+        secrets,
+        stateful_sets,
+        deployments,
+        jobs,
+    };
+    let controller = Controller::new(api::<HapQuery>(&client, &ns), watcher::Config::default());
+    let hqs = controller.store();
+    let ctx = Arc::new(query::reconcile::Context::new(
+        client.clone(),
+        config,
+        caches.clone(),
+        hqs.clone(),
+        metrics,
+        stopping.clone(),
+    ));
+    let unfilled = {
+        let hqs = hqs.clone();
+        move || {
+            let mut waiting = caches.unfilled();
+            if !filled(&hqs) {
+                waiting.insert(0, "hapqueries");
+            }
+            waiting
+        }
+    };
+    tokio::spawn(report_unfilled_caches(
+        "HapQuery",
+        unfilled,
+        stopping.clone(),
+    ));
+    let forced = forced_stop("HapQuery", hqs.clone(), stopping.clone());
+    // A component's pods are not the HapQuery's own (their ReplicaSet's, or their Job's): they map to
+    // it by the instance label.
+    let pod_owner = |pod: Pod| {
+        let labels = pod.labels();
+        let instance = labels.get("app.kubernetes.io/instance")?;
+        let namespace = pod.namespace()?;
+        (labels.get("app.kubernetes.io/name").map(String::as_str) == Some("hap-query"))
+            .then(|| ObjectRef::<HapQuery>::new(instance).within(&namespace))
+    };
+    controller
+        .reconcile_all_on(resyncs(resync))
+        .watches_stream(pod_events, pod_owner)
+        .owns_stream(service_events)
+        .owns_stream(config_map_events)
+        .owns_stream(sts_events)
+        .owns_stream(deployment_events)
+        .owns_stream(job_events)
+        .watches_stream(secret_events, move |s| querying(&hqs, &s))
+        .graceful_shutdown_on(when_true(stopping))
+        .run(
+            query::reconcile::reconcile,
+            query::reconcile::error_policy,
+            ctx,
+        )
+        .take_until(forced)
+        .for_each(|result| async move { log_controller_event(result) })
         .await;
 }

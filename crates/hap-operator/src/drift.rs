@@ -3,6 +3,7 @@
 //! annotation). Only the fields the operator sets are compared: the API server adds defaults and
 //! allocations (cluster IPs, node ports) that are not drift.
 
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServicePort};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 
@@ -41,6 +42,18 @@ pub fn role(live: &Role, desired: &Role) -> bool {
 
 pub fn role_binding(live: &RoleBinding, desired: &RoleBinding) -> bool {
     live.role_ref == desired.role_ref && live.subjects == desired.subjects
+}
+
+/// A Deployment scaled by hand is scaled back; the API server fills in too much of a pod template
+/// for a comparison of it to be worth its false alarms, so edits there are left to the hash.
+pub fn deployment(live: &Deployment, desired: &Deployment) -> bool {
+    let replicas = |d: &Deployment| d.spec.as_ref().and_then(|s| s.replicas);
+    replicas(desired).is_none() || replicas(live) == replicas(desired)
+}
+
+pub fn stateful_set(live: &StatefulSet, desired: &StatefulSet) -> bool {
+    let replicas = |s: &StatefulSet| s.spec.as_ref().and_then(|s| s.replicas);
+    replicas(desired).is_none() || replicas(live) == replicas(desired)
 }
 
 /// For kinds whose hash annotation is the whole comparison.

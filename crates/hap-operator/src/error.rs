@@ -118,6 +118,15 @@ impl WriteError {
         }
     }
 
+    /// The name of the child that could not be written.
+    pub fn child_name(&self) -> &str {
+        match self {
+            WriteError::Apply { name, .. }
+            | WriteError::Create { name, .. }
+            | WriteError::Delete { name, .. } => name,
+        }
+    }
+
     fn source_error(&self) -> &kube::Error {
         match self {
             WriteError::Apply { source, .. }

@@ -6,6 +6,8 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
 };
@@ -57,6 +59,9 @@ pub enum Object {
     PersistentVolumeClaim(PersistentVolumeClaim),
     Service(Service),
     Pod(Pod),
+    StatefulSet(StatefulSet),
+    Deployment(Deployment),
+    Job(Job),
 }
 
 /// Implements `Child` for each kind: what its cache holds, and how its content is compared.
@@ -90,6 +95,11 @@ children!(
     Service: Service => drift::service,
     // Pods are immutable: a changed pod has another hash and is replaced, never applied over.
     Pod: Pod => drift::always,
+    // Cached whole: their status is what a HapQuery's conditions report.
+    StatefulSet: StatefulSet => drift::stateful_set,
+    Deployment: Deployment => drift::deployment,
+    // Jobs are immutable too: a Job whose template changed is replaced.
+    Job: Job => drift::always,
 );
 
 /// A stage of a typed set of children: what each child is at that stage.

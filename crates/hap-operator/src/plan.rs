@@ -155,6 +155,40 @@ pub fn create_once(
     }
 }
 
+/// A run-to-completion child (a Job): created when missing, and, its template being immutable,
+/// deleted to be created anew once its hash changes. One that finished is kept as it is: it is
+/// the record that the work was done. Deleted when the spec stops calling for it, if it is the owner's.
+pub fn job<K: Child>(live: Option<&K::Live>, desired: Option<K>, owner_uid: Option<&str>) -> Step {
+    match (desired, live) {
+        (Some(d), Some(l)) if hash_on(l) != hash_on(&d) => Step {
+            action: Action::Replace(target::<K>(l.meta())),
+            note: Some(
+                Note::normal(
+                    reason::REPLACING,
+                    format!(
+                        "Deleted {} {} to run its changed template; it is created again once gone",
+                        kind::<K>(),
+                        l.name_any()
+                    ),
+                )
+                .about(l.object_ref(&())),
+            ),
+        },
+        (Some(_), Some(_)) => Step::keep(),
+        (desired, live) => ensure_or_remove(live, desired, owner_uid),
+    }
+}
+
+/// A child that must wait for another to be done first (a server for its schema Job): until `ready`,
+/// it is not created, and one that exists is kept at what it was, not changed to what it will be.
+pub fn ensure_when<K: Child>(live: Option<&K::Live>, desired: Option<K>, ready: bool) -> Step {
+    if ready {
+        ensure_if_desired(live, desired)
+    } else {
+        Step::keep()
+    }
+}
+
 /// What the pod plan knows of the past.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PodHistory {

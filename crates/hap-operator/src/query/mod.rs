@@ -1,4 +1,8 @@
-//! HapQuery's steps of the pipeline (see docs/architecture.md). So far: resolve; its builders are in
-//! `build::query`, and `render` prints what they build.
+//! HapQuery's steps of the pipeline (see docs/architecture.md): `resolve`, the builders in
+//! `build::query`, `children` (read from the caches and planned), `status`, and `reconcile`, which
+//! runs them with the steps every resource shares (`plan`, `apply`, `events`).
 
+pub mod children;
+pub mod reconcile;
 pub mod resolve;
+pub mod status;

@@ -11,7 +11,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::ResourceExt;
 
 use crate::build::query::names;
-use crate::resolve::S3Credentials;
+use crate::resolve::{S3Credentials, SecretReference};
 
 /// The metastore database's user when the operator runs MariaDB.
 pub const MARIADB_USER: &str = "hive";
@@ -65,6 +65,60 @@ pub struct TrinoNode {
     pub resources: ResourceRequirements,
     /// 80 % of the container's memory: the rest is the JVM's own and the OS's.
     pub heap_mib: u64,
+}
+
+impl Resolved {
+    /// The Secrets the user supplies, each with the component whose condition reports it when it or
+    /// a key is missing, in the order their problems are reported.
+    pub fn user_secrets(&self, hq: &HapQuery) -> Vec<(&'static str, SecretReference)> {
+        use crate::query::status::{DASHBOARD, DATABASE, METASTORE};
+        let mut out = Vec::new();
+        if self.database.managed.is_none() && !self.database.secret.is_empty() {
+            let mut keys = vec![self.database.password_key.clone()];
+            if let Username::FromSecret(k) = &self.database.username {
+                keys.insert(0, k.clone());
+            }
+            out.push((
+                DATABASE,
+                SecretReference {
+                    name: self.database.secret.clone(),
+                    keys,
+                    field: "spec.database.external.credentialsSecret",
+                    missing_reason: "DatabaseSecretNotFound",
+                    key_missing_reason: "DatabaseSecretKeyMissing",
+                },
+            ));
+        }
+        if let Some(c) = &self.s3_credentials {
+            // The metastore and Trino both read it; the metastore's condition reports it, and
+            // Trino's too (see `reconcile`).
+            out.push((
+                METASTORE,
+                SecretReference {
+                    name: c.secret.clone(),
+                    keys: vec![c.access_key_id_key.clone(), c.secret_access_key_key.clone()],
+                    field: "spec.s3.credentialsSecret",
+                    missing_reason: "S3CredentialsSecretNotFound",
+                    key_missing_reason: "S3CredentialsKeyMissing",
+                },
+            ));
+        }
+        if let (DashboardKind::Redash, Some(r)) =
+            (hq.spec.dashboard.kind, &hq.spec.dashboard.redash)
+        {
+            out.push((
+                DASHBOARD,
+                SecretReference {
+                    name: r.connection_secret.name.clone(),
+                    keys: Vec::new(),
+                    field: "spec.dashboard.redash.connectionSecret",
+                    missing_reason: "RedashSecretNotFound",
+                    key_missing_reason: "RedashSecretKeyMissing",
+                },
+            ));
+        }
+        out
+    }
 }
 
 impl Database {

@@ -10,7 +10,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::FutureExt;
 use hap_api::HapContainer;
 use hap_api::hapcontainer::HapContainerStatus;
 use jiff::Timestamp;
@@ -84,12 +83,7 @@ impl Caches {
 
     /// The caches still waiting for their first full list, by resource.
     pub fn unfilled(&self) -> Vec<&'static str> {
-        fn filled<K: kube::Resource + Clone>(store: &Store<K>) -> bool
-        where
-            K::DynamicType: Eq + std::hash::Hash + Clone,
-        {
-            store.wait_until_ready().now_or_never().is_some()
-        }
+        use crate::controller::filled;
         [
             ("pods", filled(&self.pods)),
             ("services", filled(&self.services)),

@@ -43,11 +43,16 @@ async fn check_secret(
         None => out.push(Problem {
             blocking: true,
             reason: missing_reason,
-            message: format!(
-                "Secret {name:?} ({field}) was not found in namespace {namespace:?}: create it with the key{} {}",
-                if keys.len() > 1 { "s" } else { "" },
-                keys.join(" and ")
-            ),
+            message: match keys.len() {
+                0 => format!(
+                    "Secret {name:?} ({field}) was not found in namespace {namespace:?}: create it"
+                ),
+                n => format!(
+                    "Secret {name:?} ({field}) was not found in namespace {namespace:?}: create it with the key{} {}",
+                    if n > 1 { "s" } else { "" },
+                    keys.join(" and ")
+                ),
+            },
         }),
         Some(secret) => {
             let missing: Vec<&str> = keys
@@ -73,20 +78,37 @@ async fn check_secret(
 /// Every problem that stops the workspace from running, in the order the user should fix them, and
 /// every Secret that could not be read (each is checked, whatever the others gave).
 pub async fn problems(api: &Api<Secret>, resolved: &Resolved) -> (Vec<Problem>, Vec<ReadError>) {
-    let mut out: Vec<Problem> = resolved
-        .problems
+    let mut out = spec_problems(&resolved.problems);
+    let (secrets, errors) = secret_problems(api, &resolved.user_secrets()).await;
+    out.extend(secrets.into_iter().flatten());
+    (out, errors)
+}
+
+/// The spec's own problems (what admission would have refused), as blocking problems.
+pub fn spec_problems(messages: &[String]) -> Vec<Problem> {
+    messages
         .iter()
         .map(|message| Problem {
             reason: "InvalidSpec",
             message: message.clone(),
             blocking: true,
         })
-        .collect();
-    let mut errors = Vec::new();
-    for wanted in resolved.user_secrets() {
-        if let Err(e) = check_secret(api, &wanted, &mut out).await {
+        .collect()
+}
+
+/// Checks each Secret: the problems found with each (in the order given), and the Secrets that
+/// could not be read.
+pub async fn secret_problems(
+    api: &Api<Secret>,
+    wanted: &[SecretReference],
+) -> (Vec<Vec<Problem>>, Vec<ReadError>) {
+    let (mut out, mut errors) = (Vec::new(), Vec::new());
+    for w in wanted {
+        let mut found = Vec::new();
+        if let Err(e) = check_secret(api, w, &mut found).await {
             errors.push(e);
         }
+        out.push(found);
     }
     (out, errors)
 }

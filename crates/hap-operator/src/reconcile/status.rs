@@ -19,7 +19,7 @@ pub struct Observed<'a> {
 }
 
 /// Container waiting reasons that mean the workspace is broken, not merely starting.
-const BROKEN: &[&str] = &[
+pub(crate) const BROKEN: &[&str] = &[
     "CrashLoopBackOff",
     "ErrImagePull",
     "ErrImageNeverPull",
@@ -30,7 +30,7 @@ const BROKEN: &[&str] = &[
 ];
 
 /// The first reason a container gives for not running, with its message.
-fn waiting_reason(pod: &Pod) -> Option<(String, String)> {
+pub(crate) fn waiting_reason(pod: &Pod) -> Option<(String, String)> {
     let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
     statuses.iter().find_map(|c| {
         let w = c.state.as_ref()?.waiting.as_ref()?;
@@ -38,7 +38,7 @@ fn waiting_reason(pod: &Pod) -> Option<(String, String)> {
     })
 }
 
-fn node_port(svc: &Service, name: &str) -> Option<i32> {
+pub(crate) fn node_port(svc: &Service, name: &str) -> Option<i32> {
     svc.spec
         .as_ref()?
         .ports
@@ -103,7 +103,7 @@ fn urls(
     }
 }
 
-fn condition(
+pub(crate) fn condition(
     kind: &str,
     ok: bool,
     reason: &str,
@@ -122,7 +122,7 @@ fn condition(
 }
 
 /// Keeps a condition's lastTransitionTime while its status stays the same, as the API conventions ask.
-fn carry_transition_times(previous: &[Condition], conditions: &mut [Condition]) {
+pub(crate) fn carry_transition_times(previous: &[Condition], conditions: &mut [Condition]) {
     for c in conditions {
         if let Some(p) = previous
             .iter()

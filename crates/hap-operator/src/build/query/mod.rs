@@ -25,6 +25,7 @@ use serde_json::Value;
 
 use super::pod::security_as;
 use crate::hash::{hash_of, hashed};
+use crate::kinds::{Desired, Observed, Stage};
 use crate::names::MANAGER;
 use crate::query::resolve::Resolved;
 
@@ -161,39 +162,70 @@ pub fn generated_secret(hq: &HapQuery, name: &str, component: &str) -> Secret {
     }
 }
 
-/// Every child a HapQuery can have, as the spec wants it (None where it does not call for it).
-pub struct Children {
-    pub database_secret: Option<Secret>,
-    pub database_config: Option<ConfigMap>,
-    pub database_service: Option<Service>,
-    pub database: Option<StatefulSet>,
-    pub metastore_config: Option<ConfigMap>,
-    pub metastore_schema: Option<Job>,
-    pub metastore_service: Option<Service>,
-    pub metastore: Option<Deployment>,
-    pub trino_catalog: Option<ConfigMap>,
-    pub trino_coordinator_config: Option<ConfigMap>,
-    pub trino_worker_config: Option<ConfigMap>,
-    pub trino_coordinator_service: Option<Service>,
-    pub trino_worker_service: Option<Service>,
-    pub trino_coordinator: Option<Deployment>,
-    pub trino_worker: Option<Deployment>,
-    pub dashboard_secret: Option<Secret>,
-    pub dashboard_config: Option<ConfigMap>,
-    pub dashboard_init: Option<Job>,
-    pub dashboard_service: Option<Service>,
-    pub dashboard: Option<Deployment>,
+/// Every child a HapQuery can have, at one stage: as the spec wants it (`Desired`, None where it does
+/// not call for it) or as the caches hold it (`Observed`). Taken apart without `..` wherever it is
+/// used, so a new child does not compile until it is planned, applied and rendered.
+pub struct Children<S: Stage> {
+    pub database_secret: S::Of<Secret>,
+    pub database_config: S::Of<ConfigMap>,
+    pub database_service: S::Of<Service>,
+    pub database: S::Of<StatefulSet>,
+    pub metastore_config: S::Of<ConfigMap>,
+    pub metastore_schema: S::Of<Job>,
+    pub metastore_service: S::Of<Service>,
+    pub metastore: S::Of<Deployment>,
+    pub trino_catalog: S::Of<ConfigMap>,
+    pub trino_coordinator_config: S::Of<ConfigMap>,
+    pub trino_worker_config: S::Of<ConfigMap>,
+    pub trino_coordinator_service: S::Of<Service>,
+    pub trino_worker_service: S::Of<Service>,
+    pub trino_coordinator: S::Of<Deployment>,
+    pub trino_worker: S::Of<Deployment>,
+    pub dashboard_secret: S::Of<Secret>,
+    pub dashboard_config: S::Of<ConfigMap>,
+    pub dashboard_init: S::Of<Job>,
+    pub dashboard_service: S::Of<Service>,
+    pub dashboard: S::Of<Deployment>,
     /// Redash's background worker.
-    pub dashboard_worker: Option<Deployment>,
+    pub dashboard_worker: S::Of<Deployment>,
+}
+
+impl Default for Children<Observed> {
+    /// Nothing observed.
+    fn default() -> Self {
+        Children {
+            database_secret: None,
+            database_config: None,
+            database_service: None,
+            database: None,
+            metastore_config: None,
+            metastore_schema: None,
+            metastore_service: None,
+            metastore: None,
+            trino_catalog: None,
+            trino_coordinator_config: None,
+            trino_worker_config: None,
+            trino_coordinator_service: None,
+            trino_worker_service: None,
+            trino_coordinator: None,
+            trino_worker: None,
+            dashboard_secret: None,
+            dashboard_config: None,
+            dashboard_init: None,
+            dashboard_service: None,
+            dashboard: None,
+            dashboard_worker: None,
+        }
+    }
 }
 
 fn push<T: Serialize + Resource>(out: &mut Vec<Value>, obj: Option<T>) {
     if let Some(o) = obj {
-        out.push(serde_json::to_value(hashed(o)).expect("built objects serialize"));
+        out.push(serde_json::to_value(o).expect("built objects serialize"));
     }
 }
 
-impl Children {
+impl Children<Desired> {
     /// The children in the order they are applied: each Secret and ConfigMap before what reads it,
     /// the database before the metastore, the metastore before Trino, Trino before the dashboard.
     /// Taken apart without `..`, so a new child does not compile until it has its place.
@@ -247,33 +279,34 @@ impl Children {
     }
 }
 
-pub fn build(hq: &HapQuery, r: &Resolved) -> Children {
+/// Every child, stamped with the hash of its content (see [`hashed`]).
+pub fn build(hq: &HapQuery, r: &Resolved) -> Children<Desired> {
     let db = database::build(hq, r);
     let ms = metastore::build(hq, r);
     let t = trino::build(hq, r);
     let d = dashboard::build(hq, r);
     Children {
-        database_secret: db.secret,
-        database_config: db.config,
-        database_service: db.service,
-        database: db.stateful_set,
-        metastore_config: Some(ms.config),
-        metastore_schema: Some(ms.schema_job),
-        metastore_service: Some(ms.service),
-        metastore: Some(ms.deployment),
-        trino_catalog: Some(t.catalog),
-        trino_coordinator_config: Some(t.coordinator_config),
-        trino_worker_config: Some(t.worker_config),
-        trino_coordinator_service: Some(t.coordinator_service),
-        trino_worker_service: Some(t.worker_service),
-        trino_coordinator: Some(t.coordinator),
-        trino_worker: Some(t.worker),
-        dashboard_secret: d.secret,
-        dashboard_config: d.config,
-        dashboard_init: d.init,
-        dashboard_service: d.service,
-        dashboard: d.deployment,
-        dashboard_worker: d.worker,
+        database_secret: db.secret.map(hashed),
+        database_config: db.config.map(hashed),
+        database_service: db.service.map(hashed),
+        database: db.stateful_set.map(hashed),
+        metastore_config: Some(hashed(ms.config)),
+        metastore_schema: Some(hashed(ms.schema_job)),
+        metastore_service: Some(hashed(ms.service)),
+        metastore: Some(hashed(ms.deployment)),
+        trino_catalog: Some(hashed(t.catalog)),
+        trino_coordinator_config: Some(hashed(t.coordinator_config)),
+        trino_worker_config: Some(hashed(t.worker_config)),
+        trino_coordinator_service: Some(hashed(t.coordinator_service)),
+        trino_worker_service: Some(hashed(t.worker_service)),
+        trino_coordinator: Some(hashed(t.coordinator)),
+        trino_worker: Some(hashed(t.worker)),
+        dashboard_secret: d.secret.map(hashed),
+        dashboard_config: d.config.map(hashed),
+        dashboard_init: d.init.map(hashed),
+        dashboard_service: d.service.map(hashed),
+        dashboard: d.deployment.map(hashed),
+        dashboard_worker: d.worker.map(hashed),
     }
 }
 

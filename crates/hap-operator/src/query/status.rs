@@ -1,0 +1,565 @@
+//! A HapQuery's status, computed from what was observed (pure): one condition per component, the
+//! phase they add up to, and the URLs. Messages say what is wrong and where to look; no Secret value
+//! or log line ever reaches them.
+
+use std::sync::Arc;
+
+use hap_api::HapQuery;
+use hap_api::hapquery::{DashboardKind, HapQueryStatus, QueryPhase};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::ResourceExt;
+
+use super::children::{database_ready, succeeded};
+use crate::build::query::{Children, trino};
+use crate::kinds::{self, Desired};
+use crate::reconcile::Problem;
+use crate::reconcile::status::{
+    BROKEN, carry_transition_times, condition, node_port, waiting_reason,
+};
+
+pub const DATABASE: &str = "Database";
+pub const METASTORE: &str = "Metastore";
+pub const TRINO: &str = "Trino";
+pub const DASHBOARD: &str = "Dashboard";
+
+/// Reasons that mean something ran and broke, rather than is on its way.
+const FAILURES: &[&str] = &[
+    "SchemaInitFailed",
+    "InitFailed",
+    "Unreachable",
+    "ChildRejected",
+    "ContainerNotRunning",
+];
+
+/// A problem, with the component whose condition reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ComponentProblem {
+    pub component: &'static str,
+    pub problem: Problem,
+}
+
+/// The pods of each component, as cached.
+#[derive(Default)]
+pub struct Pods {
+    pub database: Vec<Arc<Pod>>,
+    pub metastore: Vec<Arc<Pod>>,
+    pub trino: Vec<Arc<Pod>>,
+    pub dashboard: Vec<Arc<Pod>>,
+}
+
+/// What the status is computed from.
+pub struct Observed<'a> {
+    pub children: &'a Children<kinds::Observed>,
+    /// What the spec wants (for the Jobs' hashes and the worker count).
+    pub desired: &'a Children<Desired>,
+    pub pods: &'a Pods,
+    pub problems: &'a [ComponentProblem],
+    /// For a database the operator does not run: whether it answered a connection.
+    pub external_database: Option<&'a Result<(), String>>,
+}
+
+fn available(d: Option<&Deployment>) -> (i32, i32) {
+    let ready = d
+        .and_then(|d| d.status.as_ref()?.available_replicas)
+        .unwrap_or(0);
+    let wanted = d.and_then(|d| d.spec.as_ref()?.replicas).unwrap_or(1);
+    (ready, wanted)
+}
+
+/// The first pod of `pods` that is broken (crash loop, image missing, bad config), said as a message
+/// that names the container and where to read its log.
+fn broken(pods: &[Arc<Pod>]) -> Option<(String, String)> {
+    pods.iter().find_map(|pod| {
+        let (reason, _) = waiting_reason(pod).filter(|(r, _)| BROKEN.contains(&r.as_str()))?;
+        let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+        let container = statuses.iter().find(|c| {
+            c.state
+                .as_ref()
+                .and_then(|s| s.waiting.as_ref())
+                .and_then(|w| w.reason.as_ref())
+                == Some(&reason)
+        })?;
+        let exit = container
+            .last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .map(|t| format!(", last exit code {}", t.exit_code))
+            .unwrap_or_default();
+        Some((
+            reason.clone(),
+            format!(
+                "container {} of pod {} is not running ({reason}{exit}): kubectl logs -n {} {} -c {}",
+                container.name,
+                pod.name_any(),
+                pod.namespace().unwrap_or_default(),
+                pod.name_any(),
+                container.name
+            ),
+        ))
+    })
+}
+
+/// A Job's failure, as its Failed condition gives it.
+fn job_failure(job: Option<&Job>) -> Option<String> {
+    let job = job?;
+    let failed = job
+        .status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Failed" && c.status == "True")?;
+    Some(format!(
+        "Job {} failed ({}): kubectl logs -n {} job/{}",
+        job.name_any(),
+        failed
+            .message
+            .clone()
+            .or(failed.reason.clone())
+            .unwrap_or_default(),
+        job.namespace().unwrap_or_default(),
+        job.name_any()
+    ))
+}
+
+struct Verdict {
+    ok: bool,
+    reason: &'static str,
+    message: String,
+}
+
+fn ok(reason: &'static str, message: String) -> Verdict {
+    Verdict {
+        ok: true,
+        reason,
+        message,
+    }
+}
+
+fn not(reason: &'static str, message: String) -> Verdict {
+    Verdict {
+        ok: false,
+        reason,
+        message,
+    }
+}
+
+/// A problem of this component, if any: it comes first.
+fn problem_of(o: &Observed<'_>, component: &str) -> Option<Verdict> {
+    o.problems
+        .iter()
+        .find(|p| p.component == component)
+        .map(|p| Verdict {
+            ok: false,
+            reason: p.problem.reason,
+            message: p.problem.message.clone(),
+        })
+}
+
+/// A server behind a Deployment: ready, broken, or starting.
+fn server(deployment: Option<&Deployment>, pods: &[Arc<Pod>], what: &str) -> Verdict {
+    let (ready, wanted) = available(deployment);
+    if deployment.is_some() && ready >= wanted {
+        return ok("Ready", format!("{what} is ready"));
+    }
+    if let Some((reason, message)) = broken(pods) {
+        return Verdict {
+            ok: false,
+            reason: if reason == "CrashLoopBackOff" {
+                "CrashLoopBackOff"
+            } else {
+                "ContainerNotRunning"
+            },
+            message,
+        };
+    }
+    not("Starting", format!("waiting for {what} to be ready"))
+}
+
+fn database(o: &Observed<'_>) -> Verdict {
+    if let Some(v) = problem_of(o, DATABASE) {
+        return v;
+    }
+    if let Some(reachable) = o.external_database {
+        return match reachable {
+            Ok(()) => ok(
+                "Reachable",
+                "the external database answers connections".into(),
+            ),
+            Err(e) => not("Unreachable", e.clone()),
+        };
+    }
+    let sts: Option<&StatefulSet> = o.children.database.as_deref();
+    if database_ready(o.children, true) {
+        return ok("Ready", "MariaDB is ready".into());
+    }
+    if sts.is_none() {
+        return not(
+            "Creating",
+            "the MariaDB StatefulSet is being created".into(),
+        );
+    }
+    if let Some((reason, message)) = broken(&o.pods.database) {
+        return Verdict {
+            ok: false,
+            reason: if reason == "CrashLoopBackOff" {
+                "CrashLoopBackOff"
+            } else {
+                "ContainerNotRunning"
+            },
+            message,
+        };
+    }
+    not("Starting", "waiting for MariaDB to be ready".into())
+}
+
+/// A component prepared by a Job and then served by a Deployment.
+fn initialised_server(
+    o: &Observed<'_>,
+    job: Option<&Job>,
+    desired_job: Option<&Job>,
+    deployment: Option<&Deployment>,
+    pods: &[Arc<Pod>],
+    names: (&'static str, &'static str, &str),
+) -> Verdict {
+    let (failed_reason, running_reason, what) = names;
+    if !database_ready(o.children, o.desired.database.is_some()) {
+        return not(
+            "WaitingForDatabase",
+            format!("{what} starts once the database is ready"),
+        );
+    }
+    if !succeeded(job, desired_job) {
+        if let Some(message) = job_failure(job) {
+            return not(failed_reason, message);
+        }
+        let detail = broken(pods)
+            .map(|(_, m)| format!(": {m}"))
+            .unwrap_or_default();
+        return not(
+            running_reason,
+            format!("the {what} initialisation Job is running{detail}"),
+        );
+    }
+    server(deployment, pods, what)
+}
+
+fn metastore(o: &Observed<'_>) -> Verdict {
+    if let Some(v) = problem_of(o, METASTORE) {
+        return v;
+    }
+    initialised_server(
+        o,
+        o.children.metastore_schema.as_deref(),
+        o.desired.metastore_schema.as_ref(),
+        o.children.metastore.as_deref(),
+        &o.pods.metastore,
+        ("SchemaInitFailed", "InitializingSchema", "the metastore"),
+    )
+}
+
+fn trino(o: &Observed<'_>) -> Verdict {
+    if let Some(v) = problem_of(o, TRINO) {
+        return v;
+    }
+    let coordinator = server(
+        o.children.trino_coordinator.as_deref(),
+        &o.pods.trino,
+        "the Trino coordinator",
+    );
+    if !coordinator.ok {
+        return coordinator;
+    }
+    let (ready, wanted) = available(o.children.trino_worker.as_deref());
+    if ready < wanted {
+        if let Some(v) = Some(server(
+            o.children.trino_worker.as_deref(),
+            &o.pods.trino,
+            "the Trino workers",
+        ))
+        .filter(|v| v.reason != "Starting")
+        {
+            return v;
+        }
+        return not(
+            "WorkersStarting",
+            format!("the coordinator is ready; {ready} of {wanted} workers are"),
+        );
+    }
+    ok(
+        "Ready",
+        format!("the coordinator and {wanted} workers are ready"),
+    )
+}
+
+fn dashboard(o: &Observed<'_>, kind: DashboardKind) -> Verdict {
+    if kind == DashboardKind::None {
+        return ok("NotRequested", "spec.dashboard.kind is none".into());
+    }
+    if let Some(v) = problem_of(o, DASHBOARD) {
+        return v;
+    }
+    let what = match kind {
+        DashboardKind::Redash => "Redash",
+        _ => "Superset",
+    };
+    initialised_server(
+        o,
+        o.children.dashboard_init.as_deref(),
+        o.desired.dashboard_init.as_ref(),
+        o.children.dashboard.as_deref(),
+        &o.pods.dashboard,
+        ("InitFailed", "Initializing", what),
+    )
+}
+
+/// The dashboard's address at a node: a dashboard pod's node and the Service's node port.
+fn dashboard_url(o: &Observed<'_>) -> Option<String> {
+    let port = node_port(o.children.dashboard_service.as_deref()?, "http")?;
+    let host = o
+        .pods
+        .dashboard
+        .iter()
+        .find_map(|p| p.status.as_ref()?.host_ip.clone())?;
+    Some(format!("http://{host}:{port}/"))
+}
+
+pub fn compute(hq: &HapQuery, o: &Observed<'_>, now: Time) -> HapQueryStatus {
+    let generation = hq.metadata.generation;
+    let verdicts = [
+        (DATABASE, database(o)),
+        (METASTORE, metastore(o)),
+        (TRINO, trino(o)),
+        (DASHBOARD, dashboard(o, hq.spec.dashboard.kind)),
+    ];
+    let blocked = o.problems.iter().any(|p| p.problem.blocking);
+    let phase = if blocked {
+        QueryPhase::Failed
+    } else if verdicts.iter().all(|(_, v)| v.ok) {
+        QueryPhase::Running
+    } else if verdicts
+        .iter()
+        .any(|(_, v)| !v.ok && (FAILURES.contains(&v.reason) || BROKEN.contains(&v.reason)))
+    {
+        QueryPhase::Degraded
+    } else {
+        QueryPhase::Pending
+    };
+    let mut conditions: Vec<Condition> = verdicts
+        .into_iter()
+        .map(|(kind, v)| condition(kind, v.ok, v.reason, v.message, generation, &now))
+        .collect();
+    let previous = hq
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    carry_transition_times(previous, &mut conditions);
+    HapQueryStatus {
+        phase: Some(phase),
+        observed_generation: generation,
+        conditions,
+        trino_url: o
+            .children
+            .trino_coordinator_service
+            .as_ref()
+            .map(|_| trino::url(hq)),
+        dashboard_url: dashboard_url(o),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::query::build;
+    use crate::query::resolve::resolve;
+    use crate::testing::hapquery;
+    use serde_json::json;
+
+    const SPEC: &str = "{s3: {endpoint: 'http://s3:80', bucket: b}, schema: air}";
+
+    fn with_status<T: serde::de::DeserializeOwned + serde::Serialize>(
+        obj: &T,
+        status: serde_json::Value,
+    ) -> Arc<T> {
+        let mut v = serde_json::to_value(obj).unwrap();
+        v["status"] = status;
+        Arc::new(serde_json::from_value(v).unwrap())
+    }
+
+    fn compute_with(
+        hq: &HapQuery,
+        children: &Children<kinds::Observed>,
+        pods: &Pods,
+        problems: &[ComponentProblem],
+    ) -> HapQueryStatus {
+        let desired = build(hq, &resolve(hq));
+        compute(
+            hq,
+            &Observed {
+                children,
+                desired: &desired,
+                pods,
+                problems,
+                external_database: None,
+            },
+            Time(jiff::Timestamp::UNIX_EPOCH),
+        )
+    }
+
+    fn condition<'a>(s: &'a HapQueryStatus, kind: &str) -> &'a Condition {
+        s.conditions.iter().find(|c| c.type_ == kind).unwrap()
+    }
+
+    /// Every component up: MariaDB ready, both Jobs done, every Deployment available, and a
+    /// dashboard pod on a node.
+    fn all_up(hq: &HapQuery) -> (Children<kinds::Observed>, Pods) {
+        let d = build(hq, &resolve(hq));
+        let available = json!({"availableReplicas": 2});
+        let children = Children::<kinds::Observed> {
+            database: Some(with_status(
+                d.database.as_ref().unwrap(),
+                json!({"readyReplicas": 1}),
+            )),
+            metastore_schema: Some(with_status(
+                d.metastore_schema.as_ref().unwrap(),
+                json!({"succeeded": 1}),
+            )),
+            metastore: Some(with_status(
+                d.metastore.as_ref().unwrap(),
+                available.clone(),
+            )),
+            trino_coordinator_service: d.trino_coordinator_service.clone().map(Arc::new),
+            trino_coordinator: Some(with_status(
+                d.trino_coordinator.as_ref().unwrap(),
+                available.clone(),
+            )),
+            trino_worker: Some(with_status(
+                d.trino_worker.as_ref().unwrap(),
+                available.clone(),
+            )),
+            dashboard_init: Some(with_status(
+                d.dashboard_init.as_ref().unwrap(),
+                json!({"succeeded": 1}),
+            )),
+            dashboard: Some(with_status(d.dashboard.as_ref().unwrap(), available)),
+            dashboard_service: Some(with_status(
+                d.dashboard_service.as_ref().unwrap(),
+                json!({}),
+            ))
+            .map(|s| {
+                let mut s = (*s).clone();
+                s.spec.as_mut().unwrap().ports.as_mut().unwrap()[0].node_port = Some(30088);
+                Arc::new(s)
+            }),
+            ..Default::default()
+        };
+        let pod: Pod = serde_json::from_value(
+            json!({"metadata": {"name": "q-superset-x"}, "status": {"hostIP": "10.0.0.5"}}),
+        )
+        .unwrap();
+        let pods = Pods {
+            dashboard: vec![Arc::new(pod)],
+            ..Default::default()
+        };
+        (children, pods)
+    }
+
+    #[test]
+    fn every_component_ready_is_running_with_both_urls() {
+        let hq = hapquery(SPEC);
+        let (children, pods) = all_up(&hq);
+        let s = compute_with(&hq, &children, &pods, &[]);
+        assert_eq!(s.phase, Some(QueryPhase::Running), "{s:#?}");
+        assert!(s.conditions.iter().all(|c| c.status == "True"));
+        assert_eq!(
+            s.trino_url.as_deref(),
+            Some("http://q-trino-coordinator.ns.svc:8080")
+        );
+        assert_eq!(s.dashboard_url.as_deref(), Some("http://10.0.0.5:30088/"));
+    }
+
+    #[test]
+    fn a_failed_schema_job_degrades_the_metastore_and_says_where_to_look() {
+        let hq = hapquery(SPEC);
+        let (mut children, pods) = all_up(&hq);
+        let d = build(&hq, &resolve(&hq));
+        children.metastore_schema = Some(with_status(
+            d.metastore_schema.as_ref().unwrap(),
+            json!({"failed": 7, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit"}]}),
+        ));
+        let s = compute_with(&hq, &children, &pods, &[]);
+        assert_eq!(s.phase, Some(QueryPhase::Degraded));
+        let m = condition(&s, METASTORE);
+        assert_eq!(
+            (m.status.as_str(), m.reason.as_str()),
+            ("False", "SchemaInitFailed")
+        );
+        assert!(
+            m.message
+                .contains("kubectl logs -n ns job/q-metastore-schema"),
+            "{}",
+            m.message
+        );
+        assert_eq!(
+            condition(&s, TRINO).status,
+            "True",
+            "Trino is not the metastore"
+        );
+    }
+
+    #[test]
+    fn a_missing_secret_fails_the_components_that_read_it_and_nothing_else() {
+        let hq = hapquery(SPEC);
+        let problem = Problem {
+            reason: "S3CredentialsSecretNotFound",
+            message: "Secret \"keys\" (spec.s3.credentialsSecret) was not found".into(),
+            blocking: true,
+        };
+        let problems = [METASTORE, TRINO].map(|component| ComponentProblem {
+            component,
+            problem: problem.clone(),
+        });
+        let s = compute_with(&hq, &Children::default(), &Pods::default(), &problems);
+        assert_eq!(s.phase, Some(QueryPhase::Failed));
+        for kind in [METASTORE, TRINO] {
+            assert_eq!(condition(&s, kind).reason, "S3CredentialsSecretNotFound");
+        }
+        assert_eq!(condition(&s, DATABASE).reason, "Creating");
+    }
+
+    #[test]
+    fn a_crash_looping_trino_says_which_container_and_how_it_exited() {
+        let hq = hapquery(SPEC);
+        let (mut children, _) = all_up(&hq);
+        let d = build(&hq, &resolve(&hq));
+        children.trino_coordinator = Some(with_status(
+            d.trino_coordinator.as_ref().unwrap(),
+            json!({}),
+        ));
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "q-trino-coordinator-abc", "namespace": "ns"},
+            "status": {"containerStatuses": [{
+                "name": "trino", "image": "i", "imageID": "", "ready": false, "restartCount": 3,
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}},
+                "lastState": {"terminated": {"exitCode": 100}}
+            }]}
+        }))
+        .unwrap();
+        let pods = Pods {
+            trino: vec![Arc::new(pod)],
+            ..Default::default()
+        };
+        let s = compute_with(&hq, &children, &pods, &[]);
+        let t = condition(&s, TRINO);
+        assert_eq!(t.reason, "CrashLoopBackOff");
+        assert_eq!(
+            t.message,
+            "container trino of pod q-trino-coordinator-abc is not running (CrashLoopBackOff, last exit code 100): kubectl logs -n ns q-trino-coordinator-abc -c trino"
+        );
+        assert_eq!(s.phase, Some(QueryPhase::Degraded));
+    }
+}
