@@ -10,7 +10,7 @@ use hap_api::HapQuery;
 use hap_api::hapquery::HapQueryStatus;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, ObjectReference, Pod, Secret, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
@@ -214,13 +214,32 @@ async fn report(ctx: &Context, hq: &HapQuery, new: &HapQueryStatus) {
         });
         if worth_telling && !unchanged {
             let reason: &'static str = reason_of(&c.reason);
-            ctx.events
-                .publish(
-                    hq,
-                    &Note::warning(reason, format!("{}: {}", c.type_, c.message)),
-                )
-                .await;
+            let note = Note::warning(reason, format!("{}: {}", c.type_, c.message))
+                .about(component_object(hq, &c.type_));
+            ctx.events.publish(hq, &note).await;
         }
+    }
+}
+
+/// The object a component's events are about: naming it keeps two components' events of the same
+/// reason apart (the recorder folds events with one reason and one related object into a series).
+fn component_object(hq: &HapQuery, component: &str) -> ObjectReference {
+    let name = hq.name_any();
+    let (kind, object) = match component {
+        DATABASE => ("StatefulSet", build::names::mariadb(&name)),
+        METASTORE => ("Deployment", build::names::metastore(&name)),
+        TRINO => ("Deployment", build::names::trino_coordinator(&name)),
+        _ => match hq.spec.dashboard.kind {
+            hap_api::hapquery::DashboardKind::Redash => ("Deployment", build::names::redash(&name)),
+            _ => ("Deployment", build::names::superset(&name)),
+        },
+    };
+    ObjectReference {
+        api_version: Some("apps/v1".into()),
+        kind: Some(kind.into()),
+        name: Some(object),
+        namespace: hq.namespace(),
+        ..Default::default()
     }
 }
 

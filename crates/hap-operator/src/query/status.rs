@@ -82,6 +82,12 @@ fn broken(pods: &[Arc<Pod>]) -> Option<(String, String)> {
                 .and_then(|w| w.reason.as_ref())
                 == Some(&reason)
         })?;
+        // The kubelet alternates ErrImagePull and ImagePullBackOff while it retries: one reason,
+        // so that the condition does not change (and is not rewritten) with each attempt.
+        let reason = match reason.as_str() {
+            "ErrImagePull" => "ImagePullBackOff".to_string(),
+            _ => reason,
+        };
         let exit = container
             .last_state
             .as_ref()
