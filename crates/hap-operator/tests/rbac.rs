@@ -9,8 +9,12 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::{Harness, deploy_file, eventually, within};
+use hap_api::HapQuery;
 use hap_operator::config::ProcessConfig;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
@@ -46,6 +50,132 @@ async fn patch_spec(h: &Harness, spec: Value) {
         )
         .await
         .unwrap();
+}
+
+async fn query_status(h: &Harness, what: &str, check: impl Fn(&Value) -> bool) {
+    eventually(Duration::from_secs(120), what, || async {
+        let hq: Value =
+            serde_json::to_value(h.api::<HapQuery>().get("sql").await.unwrap()).unwrap();
+        if check(&hq["status"]) {
+            Ok(())
+        } else {
+            Err(format!("{:#}", hq["status"]))
+        }
+    })
+    .await;
+}
+
+fn reason(status: &Value, kind: &str) -> String {
+    status["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == kind)
+        .and_then(|c| c["reason"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A HapQuery's every kind of write: its MariaDB StatefulSet made and then deleted (the spec moves to
+/// an external database), its schema Job made and replaced (a new metastore image), and its dashboard
+/// Deployment deleted (the spec drops the dashboard). The components' images are not in the node, so
+/// the Superset Deployment that would run after its set-up Job is put in place here, as the operator
+/// would have made it.
+async fn run_a_hapquery_through_its_changes(h: &Harness) {
+    let small = json!({"requests": {"cpu": "10m", "memory": "64Mi"}});
+    let mut hq: HapQuery = serde_json::from_value(json!({
+        "apiVersion": "hap.cloudian.com/v1alpha1", "kind": "HapQuery",
+        "metadata": {"name": "sql"},
+        "spec": {
+            "s3": {"endpoint": "http://198.18.0.1:9000", "bucket": "air", "credentialsSecret": {"name": "keys"}},
+            "schema": "air",
+            "database": {"mariadb": {"storageSize": "1Gi", "resources": small}},
+            "metastore": {"resources": small},
+            "trino": {"workers": 0, "coordinator": {"resources": small}},
+            "dashboard": {"resources": small}
+        }
+    }))
+    .unwrap();
+    hq = h
+        .api::<HapQuery>()
+        .create(&PostParams::default(), &hq)
+        .await
+        .unwrap();
+    query_status(h, "MariaDB created", |s| {
+        matches!(
+            reason(s, "Database").as_str(),
+            "Starting" | "ContainerNotRunning"
+        )
+    })
+    .await;
+    let superset: Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "sql-superset", "labels": {"app.kubernetes.io/managed-by": "hap-operator"},
+            "ownerReferences": [{"apiVersion": "hap.cloudian.com/v1alpha1", "kind": "HapQuery",
+                "name": "sql", "uid": hq.uid(), "controller": true}]},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "sql-superset"}},
+            "template": {"metadata": {"labels": {"app": "sql-superset"}},
+                "spec": {"containers": [{"name": "superset", "image": "hap.local/pause:1"}]}}}
+    }))
+    .unwrap();
+    h.api::<Deployment>()
+        .create(&PostParams::default(), &superset)
+        .await
+        .unwrap();
+    h.create_secret("db", &[("username", "hive"), ("password", "p")])
+        .await;
+    let patch = |spec: Value| async move {
+        h.api::<HapQuery>()
+            .patch(
+                "sql",
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"spec": spec})),
+            )
+            .await
+            .unwrap();
+    };
+    patch(json!({
+        "database": {"mariadb": null, "external": {"kind": "mariadb", "host": "127.0.0.1", "port": 1,
+            "database": "metastore", "credentialsSecret": {"name": "db"}}},
+        "dashboard": {"kind": "none"}
+    }))
+    .await;
+    eventually(
+        Duration::from_secs(60),
+        "MariaDB and Superset removed, the schema Job made",
+        || async {
+            let gone = !h.exists::<StatefulSet>("sql-mariadb").await
+                && !h.exists::<Deployment>("sql-superset").await;
+            let job = h.exists::<Job>("sql-metastore-schema").await;
+            if gone && job {
+                Ok(())
+            } else {
+                Err(format!("gone {gone}, job {job}"))
+            }
+        },
+    )
+    .await;
+    let first = h
+        .api::<Job>()
+        .get("sql-metastore-schema")
+        .await
+        .unwrap()
+        .uid();
+    patch(json!({"metastore": {"image": "hap.local/metastore:2"}})).await;
+    eventually(
+        Duration::from_secs(60),
+        "the schema Job replaced",
+        || async {
+            match h.api::<Job>().get_opt("sql-metastore-schema").await {
+                Ok(Some(j)) if j.uid() != first => Ok(()),
+                other => Err(format!("{:?}", other.map(|j| j.map(|j| j.uid())))),
+            }
+        },
+    )
+    .await;
+    query_status(h, "the status after the changes", |s| {
+        s["observedGeneration"].as_i64() == Some(3) && reason(s, "Database") == "Unreachable"
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -123,6 +253,7 @@ spec:
     .await;
     patch_spec(&h, json!({"size": 0})).await;
     h.wait_phase("ws", "Suspended").await;
+    run_a_hapquery_through_its_changes(&h).await;
     stop_tx.send(true).unwrap();
     within(Duration::from_secs(40), "the operator to stop", run)
         .await
