@@ -27,6 +27,7 @@ use crate::config::{BuildConfig, RunConfig};
 use crate::metrics::Metrics;
 use crate::names;
 use crate::query;
+use crate::readiness::{self, Readiness};
 use crate::reconcile::{self, Caches, Context};
 use crate::resolve::resolve;
 
@@ -44,19 +45,70 @@ fn managed() -> watcher::Config {
     watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={}", names::MANAGER))
 }
 
-/// A cached watch whose events also trigger reconciles.
-fn full<K>(
+/// A cached watch: its store, the flag set once its first list is in the store, and its events
+/// (logged at trace level: what the cache was told, when one seems to miss something).
+fn cached<K>(
+    resource: &'static str,
     api: Api<K>,
     config: watcher::Config,
-) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>>)
+) -> (
+    Store<K>,
+    readiness::Flag,
+    impl Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+)
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (store, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, config))
-        .default_backoff()
-        .touched_objects();
-    (store, stream)
+    let (filled, flag) = readiness::flag(resource);
+    // After the reflector, so that the flag is set once the list is in the store.
+    let events = reflector::reflector(writer, watcher(api, config))
+        .inspect(move |e| {
+            if let Ok(watcher::Event::InitDone) = e {
+                filled.set();
+            }
+            trace_event(e);
+        })
+        .default_backoff();
+    (store, flag, events)
+}
+
+/// A cached watch whose events also trigger reconciles.
+fn full<K>(
+    resource: &'static str,
+    api: Api<K>,
+    config: watcher::Config,
+) -> (
+    Store<K>,
+    readiness::Flag,
+    impl Stream<Item = Result<K, watcher::Error>>,
+)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (store, flag, events) = cached(resource, api, config);
+    (store, flag, events.touched_objects())
+}
+
+fn trace_event<K: Resource<DynamicType = ()>>(e: &Result<watcher::Event<K>, watcher::Error>) {
+    if !tracing::enabled!(tracing::Level::TRACE) {
+        return;
+    }
+    let (what, obj) = match e {
+        Ok(watcher::Event::Init) => ("init", None),
+        Ok(watcher::Event::InitApply(o)) => ("init-apply", Some(o)),
+        Ok(watcher::Event::InitDone) => ("init-done", None),
+        Ok(watcher::Event::Apply(o)) => ("apply", Some(o)),
+        Ok(watcher::Event::Delete(o)) => ("delete", Some(o)),
+        Err(_) => ("error", None),
+    };
+    tracing::trace!(
+        kind = %K::kind(&()),
+        event = what,
+        name = obj.map(|o| o.meta().name.clone().unwrap_or_default()),
+        version = obj.and_then(|o| o.meta().resource_version.clone()),
+        "watch event"
+    );
 }
 
 /// The HapContainers a Secret matters to: those that own it, or name it in their spec.
@@ -105,7 +157,7 @@ const FILL_PATIENCE: Duration = Duration::from_secs(30);
 /// idle and silent.
 async fn report_unfilled_caches(
     what: &'static str,
-    unfilled: impl Fn() -> Vec<&'static str> + Send + 'static,
+    readiness: Readiness,
     mut stopping: watch::Receiver<bool>,
 ) {
     let started = std::time::Instant::now();
@@ -114,7 +166,7 @@ async fn report_unfilled_caches(
             _ = tokio::time::sleep(FILL_PATIENCE) => {}
             _ = stopping.wait_for(|v| *v) => return,
         }
-        let waiting = unfilled();
+        let waiting = readiness.waiting();
         if waiting.is_empty() {
             return;
         }
@@ -127,15 +179,6 @@ async fn report_unfilled_caches(
     }
 }
 
-/// Whether a cache has had its first full list.
-pub(crate) fn filled<K>(store: &Store<K>) -> bool
-where
-    K: Resource + Clone,
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    store.wait_until_ready().now_or_never().is_some()
-}
-
 /// How long reconciles already running may take to finish once shutdown begins (within Kubernetes'
 /// default 30 s termination grace period, leaving time to release the Lease).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
@@ -143,15 +186,15 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 /// Ends a controller's run after shutdown: at once if its resource's cache was never filled (no
 /// reconcile started, and the controller would wait for that cache forever), or after
 /// [`SHUTDOWN_GRACE`], abandoning reconciles still running.
-async fn forced_stop<K>(kind: &'static str, store: Store<K>, mut stopping: watch::Receiver<bool>)
-where
-    K: Resource + Clone + Send + Sync + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
-{
+async fn forced_stop(
+    kind: &'static str,
+    own: readiness::Flag,
+    mut stopping: watch::Receiver<bool>,
+) {
     if stopping.wait_for(|v| *v).await.is_err() {
         return std::future::pending().await;
     }
-    if !filled(&store) {
+    if !own.is_set() {
         tracing::info!(kind, "controller stopped before its first list");
         return;
     }
@@ -160,17 +203,6 @@ where
         grace = ?SHUTDOWN_GRACE,
         "reconciles still running at the end of the shutdown grace period: abandoned"
     );
-}
-
-/// Every resync period, every object in a controller's cache is queued for a reconcile, whatever else
-/// triggered. Each reconcile also requeues itself, but only one that ran: on a real cluster, one of
-/// three HapContainers created while the controller started was never reconciled, and a controller
-/// taking over the Lease sat idle; this makes any lost trigger a delay of one period, not forever.
-fn resyncs(period: Duration) -> impl Stream<Item = ()> + Send + 'static {
-    futures::stream::unfold((), move |()| async move {
-        tokio::time::sleep(period).await;
-        Some(((), ()))
-    })
 }
 
 /// Logs what a controller's run yields: watch failures as warnings (retried with back-off, but worth
@@ -251,28 +283,42 @@ async fn run_workspaces(
     stopping: watch::Receiver<bool>,
 ) {
     let ns = config.watch_namespace.clone();
-    let resync = config.resync;
     // Whole objects where their content is compared (status, drift); metadata only, through an Api
     // over PartialObjectMeta, where the hash annotation is all that is needed.
-    let (pods, pod_events) = full(api::<Pod>(&client, &ns), managed());
-    let (services, service_events) = full(api::<Service>(&client, &ns), managed());
-    let (config_maps, config_map_events) = full(api::<ConfigMap>(&client, &ns), managed());
-    let (roles, role_events) = full(api::<Role>(&client, &ns), managed());
-    let (role_bindings, binding_events) = full(api::<RoleBinding>(&client, &ns), managed());
-    let (claims, claim_events) = full(
+    let (pods, pods_filled, pod_events) = full("pods", api::<Pod>(&client, &ns), managed());
+    let (services, services_filled, service_events) =
+        full("services", api::<Service>(&client, &ns), managed());
+    let (config_maps, config_maps_filled, config_map_events) =
+        full("configmaps", api::<ConfigMap>(&client, &ns), managed());
+    let (roles, roles_filled, role_events) = full("roles", api::<Role>(&client, &ns), managed());
+    let (role_bindings, bindings_filled, binding_events) =
+        full("rolebindings", api::<RoleBinding>(&client, &ns), managed());
+    let (claims, claims_filled, claim_events) = full(
+        "persistentvolumeclaims",
         api::<PartialObjectMeta<PersistentVolumeClaim>>(&client, &ns),
         managed(),
     );
-    let (service_accounts, sa_events) = full(
+    let (service_accounts, accounts_filled, sa_events) = full(
+        "serviceaccounts",
         api::<PartialObjectMeta<ServiceAccount>>(&client, &ns),
         managed(),
     );
     // All Secrets, not only ours: a HapContainer waits for the user's S3 and token Secrets too.
-    let (secrets, secret_events) = full(
+    let (secrets, secrets_filled, secret_events) = full(
+        "secrets",
         api::<PartialObjectMeta<Secret>>(&client, &ns),
         watcher::Config::default(),
     );
-
+    let children = Readiness::new(vec![
+        pods_filled,
+        services_filled,
+        config_maps_filled,
+        roles_filled,
+        bindings_filled,
+        claims_filled,
+        accounts_filled,
+        secrets_filled,
+    ]);
     let caches = Caches {
         pods,
         services,
@@ -284,37 +330,30 @@ async fn run_workspaces(
         role_bindings,
     };
     let build_config = config.build.clone();
-    let controller = Controller::new(
+    let (hcs, own_filled, hc_events) = cached(
+        "hapcontainers",
         api::<HapContainer>(&client, &ns),
         watcher::Config::default(),
     );
-    let hcs = controller.store();
+    let controller = Controller::for_stream(hc_events.applied_objects(), hcs.clone());
     let ctx = Arc::new(Context::new(
         client.clone(),
         config,
-        caches.clone(),
+        caches,
+        children.clone(),
         hcs.clone(),
         metrics,
         stopping.clone(),
     ));
-    let unfilled = {
-        let hcs = hcs.clone();
-        move || {
-            let mut waiting = caches.unfilled();
-            if !filled(&hcs) {
-                waiting.insert(0, "hapcontainers");
-            }
-            waiting
-        }
-    };
+    let mut everything = vec![own_filled.clone()];
+    everything.extend(children.flags());
     tokio::spawn(report_unfilled_caches(
         "HapContainer",
-        unfilled,
+        Readiness::new(everything),
         stopping.clone(),
     ));
-    let forced = forced_stop("HapContainer", hcs.clone(), stopping.clone());
+    let forced = forced_stop("HapContainer", own_filled, stopping.clone());
     controller
-        .reconcile_all_on(resyncs(resync))
         .owns_stream(pod_events)
         .owns_stream(service_events)
         .owns_stream(config_map_events)
@@ -361,18 +400,31 @@ async fn run_queries(
     stopping: watch::Receiver<bool>,
 ) {
     let ns = config.watch_namespace.clone();
-    let resync = config.resync;
     // Separate watches from the HapContainer controller's: a watch's events feed one controller.
-    let (pods, pod_events) = full(api::<Pod>(&client, &ns), managed());
-    let (services, service_events) = full(api::<Service>(&client, &ns), managed());
-    let (config_maps, config_map_events) = full(api::<ConfigMap>(&client, &ns), managed());
-    let (stateful_sets, sts_events) = full(api::<StatefulSet>(&client, &ns), managed());
-    let (deployments, deployment_events) = full(api::<Deployment>(&client, &ns), managed());
-    let (jobs, job_events) = full(api::<Job>(&client, &ns), managed());
-    let (secrets, secret_events) = full(
+    let (pods, pods_filled, pod_events) = full("pods", api::<Pod>(&client, &ns), managed());
+    let (services, services_filled, service_events) =
+        full("services", api::<Service>(&client, &ns), managed());
+    let (config_maps, config_maps_filled, config_map_events) =
+        full("configmaps", api::<ConfigMap>(&client, &ns), managed());
+    let (stateful_sets, sts_filled, sts_events) =
+        full("statefulsets", api::<StatefulSet>(&client, &ns), managed());
+    let (deployments, deployments_filled, deployment_events) =
+        full("deployments", api::<Deployment>(&client, &ns), managed());
+    let (jobs, jobs_filled, job_events) = full("jobs", api::<Job>(&client, &ns), managed());
+    let (secrets, secrets_filled, secret_events) = full(
+        "secrets",
         api::<PartialObjectMeta<Secret>>(&client, &ns),
         watcher::Config::default(),
     );
+    let children = Readiness::new(vec![
+        pods_filled,
+        services_filled,
+        config_maps_filled,
+        sts_filled,
+        deployments_filled,
+        jobs_filled,
+        secrets_filled,
+    ]);
     let caches = query::reconcile::Caches {
         pods,
         services,
@@ -382,32 +434,29 @@ async fn run_queries(
         deployments,
         jobs,
     };
-    let controller = Controller::new(api::<HapQuery>(&client, &ns), watcher::Config::default());
-    let hqs = controller.store();
+    let (hqs, own_filled, hq_events) = cached(
+        "hapqueries",
+        api::<HapQuery>(&client, &ns),
+        watcher::Config::default(),
+    );
+    let controller = Controller::for_stream(hq_events.applied_objects(), hqs.clone());
     let ctx = Arc::new(query::reconcile::Context::new(
         client.clone(),
         config,
-        caches.clone(),
+        caches,
+        children.clone(),
         hqs.clone(),
         metrics,
         stopping.clone(),
     ));
-    let unfilled = {
-        let hqs = hqs.clone();
-        move || {
-            let mut waiting = caches.unfilled();
-            if !filled(&hqs) {
-                waiting.insert(0, "hapqueries");
-            }
-            waiting
-        }
-    };
+    let mut everything = vec![own_filled.clone()];
+    everything.extend(children.flags());
     tokio::spawn(report_unfilled_caches(
         "HapQuery",
-        unfilled,
+        Readiness::new(everything),
         stopping.clone(),
     ));
-    let forced = forced_stop("HapQuery", hqs.clone(), stopping.clone());
+    let forced = forced_stop("HapQuery", own_filled, stopping.clone());
     // A component's pods are not the HapQuery's own (their ReplicaSet's, or their Job's): they map to
     // it by the instance label.
     let pod_owner = |pod: Pod| {
@@ -418,7 +467,6 @@ async fn run_queries(
             .then(|| ObjectRef::<HapQuery>::new(instance).within(&namespace))
     };
     controller
-        .reconcile_all_on(resyncs(resync))
         .watches_stream(pod_events, pod_owner)
         .owns_stream(service_events)
         .owns_stream(config_map_events)

@@ -24,6 +24,7 @@ pub mod plan;
 pub mod pod_memory;
 pub mod pods;
 pub mod query;
+pub mod readiness;
 pub mod reconcile;
 pub mod render;
 pub mod resolve;

@@ -29,6 +29,7 @@ use crate::config::RunConfig;
 use crate::error::{Error, chain};
 use crate::events::{Events, Note};
 use crate::metrics::Metrics;
+use crate::readiness::Readiness;
 use crate::reconcile::Problem;
 use crate::reconcile::references;
 use crate::reconcile::status::BROKEN;
@@ -46,42 +47,12 @@ pub struct Caches {
     pub jobs: Store<Job>,
 }
 
-impl Caches {
-    /// Waits until every cache has its first full list (see `reconcile::Caches::ready`).
-    pub async fn ready(&self) {
-        let _ = futures::join!(
-            self.pods.wait_until_ready(),
-            self.services.wait_until_ready(),
-            self.config_maps.wait_until_ready(),
-            self.secrets.wait_until_ready(),
-            self.stateful_sets.wait_until_ready(),
-            self.deployments.wait_until_ready(),
-            self.jobs.wait_until_ready(),
-        );
-    }
-
-    /// The caches still waiting for their first full list, by resource.
-    pub fn unfilled(&self) -> Vec<&'static str> {
-        use crate::controller::filled;
-        [
-            ("pods", filled(&self.pods)),
-            ("services", filled(&self.services)),
-            ("configmaps", filled(&self.config_maps)),
-            ("secrets", filled(&self.secrets)),
-            ("statefulsets", filled(&self.stateful_sets)),
-            ("deployments", filled(&self.deployments)),
-            ("jobs", filled(&self.jobs)),
-        ]
-        .into_iter()
-        .filter_map(|(name, filled)| (!filled).then_some(name))
-        .collect()
-    }
-}
-
 pub struct Context {
     pub client: Client,
     pub config: RunConfig,
     pub caches: Caches,
+    /// Whether each cache has had its first list (see `readiness`).
+    readiness: Readiness,
     pub events: Events,
     pub metrics: Arc<Metrics>,
     /// The controller's HapQueries: failure counts of those gone are dropped.
@@ -96,6 +67,7 @@ impl Context {
         client: Client,
         config: RunConfig,
         caches: Caches,
+        readiness: Readiness,
         owners: Store<HapQuery>,
         metrics: Arc<Metrics>,
         stopping: watch::Receiver<bool>,
@@ -105,6 +77,7 @@ impl Context {
             client,
             config,
             caches,
+            readiness,
             events,
             metrics,
             owners,
@@ -117,7 +90,7 @@ impl Context {
         let mut stopping = self.stopping.clone();
         tokio::select! {
             biased;
-            _ = self.caches.ready() => true,
+            _ = self.readiness.all() => true,
             _ = stopping.wait_for(|v| *v) => false,
         }
     }

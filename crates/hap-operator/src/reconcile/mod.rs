@@ -35,6 +35,7 @@ use crate::metrics::Metrics;
 use crate::names;
 use crate::plan::Backoff;
 use crate::pod_memory::PodMemory;
+use crate::readiness::Readiness;
 use crate::resolve::resolve;
 
 /// Something the user must fix before the workspace can run, or before its last change applies.
@@ -64,46 +65,12 @@ pub struct Caches {
     pub role_bindings: Store<RoleBinding>,
 }
 
-impl Caches {
-    /// Waits until every cache has its first full list, so that a reconcile right after start-up does
-    /// not take children it has not seen yet for missing ones. Only while the watches run: see
-    /// [`Context::caches_ready`].
-    pub async fn ready(&self) {
-        let _ = futures::join!(
-            self.pods.wait_until_ready(),
-            self.services.wait_until_ready(),
-            self.config_maps.wait_until_ready(),
-            self.secrets.wait_until_ready(),
-            self.claims.wait_until_ready(),
-            self.service_accounts.wait_until_ready(),
-            self.roles.wait_until_ready(),
-            self.role_bindings.wait_until_ready(),
-        );
-    }
-
-    /// The caches still waiting for their first full list, by resource.
-    pub fn unfilled(&self) -> Vec<&'static str> {
-        use crate::controller::filled;
-        [
-            ("pods", filled(&self.pods)),
-            ("services", filled(&self.services)),
-            ("configmaps", filled(&self.config_maps)),
-            ("secrets", filled(&self.secrets)),
-            ("persistentvolumeclaims", filled(&self.claims)),
-            ("serviceaccounts", filled(&self.service_accounts)),
-            ("roles", filled(&self.roles)),
-            ("rolebindings", filled(&self.role_bindings)),
-        ]
-        .into_iter()
-        .filter_map(|(name, filled)| (!filled).then_some(name))
-        .collect()
-    }
-}
-
 pub struct Context {
     pub client: Client,
     pub config: RunConfig,
     pub caches: Caches,
+    /// Whether each cache has had its first list (see `readiness`).
+    readiness: Readiness,
     pub events: Events,
     pub metrics: Arc<Metrics>,
     /// The controller's HapContainers: the in-memory state below is dropped for those gone.
@@ -121,6 +88,7 @@ impl Context {
         client: Client,
         config: RunConfig,
         caches: Caches,
+        readiness: Readiness,
         owners: Store<HapContainer>,
         metrics: Arc<Metrics>,
         stopping: watch::Receiver<bool>,
@@ -130,6 +98,7 @@ impl Context {
             client,
             config,
             caches,
+            readiness,
             events,
             metrics,
             owners,
@@ -139,13 +108,15 @@ impl Context {
         }
     }
 
-    /// Waits for [`Caches::ready`], unless the controller is shutting down: its watches no longer run
-    /// then, and a cache not yet filled never will be. False if it is shutting down first.
+    /// Waits until every cache has its first full list (so that a reconcile right after start-up
+    /// does not take children it has not seen yet for missing ones), unless the controller is
+    /// shutting down: its watches no longer run then, and a cache not yet filled never will be.
+    /// False if it is shutting down first.
     async fn caches_ready(&self) -> bool {
         let mut stopping = self.stopping.clone();
         tokio::select! {
             biased;
-            _ = self.caches.ready() => true,
+            _ = self.readiness.all() => true,
             _ = stopping.wait_for(|v| *v) => false,
         }
     }
