@@ -10,7 +10,10 @@
 #     and the images run the way the operator's pod runs them;
 #   - the original user journey, verbatim, with kubectl 1.36 and real pods (testing/cluster/journey.sh);
 #   - Spark on Kubernetes with two real executor pods and a real S3 server (testing/cluster/spark.sh);
-#   - the cluster's own smoke test, which ends with `down` leaving nothing behind (testing/cluster/smoke.sh).
+#   - the cluster's own smoke test, which ends with `down` leaving nothing behind (testing/cluster/smoke.sh);
+#   - the SQL stack as real processes on loopback (MariaDB, the Hive metastore, Trino, Superset and an
+#     S3 server) with the air-quality job's tables queried through Trino and Superset
+#     (testing/sql-stack/test.sh; its installs run beside the builds).
 # The cluster is brought down at the end, pass or fail (HAP_KEEP_CLUSTER=1 keeps it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,10 +21,11 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
 
 logs=$(mktemp -d)
-cluster_job="" build_job=""
+cluster_job="" build_job="" sql_job=""
 # On the way out, pass or fail: the background builds stopped, then the cluster brought down.
 finish() {
   [ -z "$build_job" ] || kill "$build_job" 2>/dev/null || true
+  [ -z "$sql_job" ] || kill "$sql_job" 2>/dev/null || true
   [ -z "$cluster_job" ] || wait "$cluster_job" 2>/dev/null || true
   [ "${HAP_KEEP_CLUSTER:-0}" = 1 ] || scripts/cluster.sh down >/dev/null 2>&1 || true
   rm -rf "$logs"
@@ -38,6 +42,8 @@ cargo test --workspace --no-run > "$logs/build.log" 2>&1 & build_job=$!
 
 # The images, built once here; the tests in testing/images run them, the cluster's pods too.
 scripts/docker-engine.sh
+# The SQL stack's downloads and installs (Trino, the metastore's jars, Superset, the S3 server).
+scripts/sql-stack.sh install > "$logs/sql-install.log" 2>&1 & sql_job=$!
 testing/images/base-image.sh
 scripts/images.sh
 echo "test: images ready in $(( $(date +%s) - started ))s" >&2
@@ -73,4 +79,16 @@ for t in journey spark smoke; do
   testing/cluster/$t.sh || status=1
   echo "test: testing/cluster/$t.sh took $(( $(date +%s) - started ))s" >&2
 done
+
+# After the cluster is down, so that the stack has the machine's memory to itself.
+started=$(date +%s)
+if wait $sql_job; then
+  testing/sql-stack/test.sh || status=1
+else
+  cat "$logs/sql-install.log" >&2
+  echo "test: scripts/sql-stack.sh install failed" >&2
+  status=1
+fi
+sql_job=""
+echo "test: testing/sql-stack/test.sh took $(( $(date +%s) - started ))s" >&2
 exit $status
