@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the two images, hap-workspace:<version> and hap-operator:<version> (the workspace version from
-# Cargo.toml; never a "latest" tag), on the local Docker engine with BuildKit.
+# Builds the images, hap-workspace:<version>, hap-operator:<version> and hap-mariadb:<version> (the
+# workspace version from Cargo.toml; never a "latest" tag), on the local Docker engine with BuildKit.
 #
-#   scripts/images.sh [--ca-bundle FILE] [workspace] [operator]    (default: both)
+#   scripts/images.sh [--ca-bundle FILE] [workspace] [operator] [mariadb]    (default: all three)
 #
 # Steps:
 #   1. cargo build --release of hap-operator and hap-air-detection (target dir under $HAP_CACHE, so a
@@ -36,12 +36,12 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --ca-bundle) [ $# -ge 2 ] || die "--ca-bundle needs a file"; ca_bundle=$2; shift 2 ;;
     --ca-bundle=*) ca_bundle=${1#*=}; shift ;;
-    workspace|operator) targets+=("$1"); shift ;;
+    workspace|operator|mariadb) targets+=("$1"); shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see scripts/images.sh --help)" ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(workspace operator)
+[ ${#targets[@]} -gt 0 ] || targets=(workspace operator mariadb)
 
 version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' "$repo/Cargo.toml")
 [ -n "$version" ] || die "no [workspace.package] version in Cargo.toml"
@@ -131,4 +131,5 @@ build() {
 
 want operator && build operator
 want workspace && build workspace
+want mariadb && build mariadb
 exit 0

@@ -31,7 +31,7 @@ if $own_cluster; then
   say "Building the images (the first time takes a while: see the README)"
   scripts/docker-engine.sh
   testing/images/base-image.sh
-  scripts/images.sh
+  scripts/images.sh workspace operator
   say "Starting the local cluster"
   $keep || trap 'scripts/cluster.sh down >/dev/null 2>&1 || true' EXIT
   KUBECONFIG=$(scripts/cluster.sh up | tail -1)

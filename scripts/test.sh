@@ -56,7 +56,7 @@ fi
 kubeconfig=$(tail -1 "$logs/cluster.out")
 # The Rust tests use this cluster as it is (they would otherwise run `up` and `load` themselves).
 export HAP_TEST_KUBECONFIG=$kubeconfig HAP_TEST_AUDIT_LOG=${kubeconfig%/*}/logs/audit.log
-scripts/cluster.sh load hap-workspace:0.1.0 hap-operator:0.1.0
+scripts/cluster.sh load hap-workspace:0.1.0 hap-operator:0.1.0 hap-mariadb:0.1.0
 echo "test: cluster up, images loaded at $(( $(date +%s) - started ))s ($(grep -o 'up in .*' "$logs/cluster.log" || true))" >&2
 # A failed build shows again, with its errors, in the test run below.
 wait $build_job || true

@@ -415,3 +415,117 @@ async fn the_database_volume_stays_when_the_hapquery_goes_unless_told_otherwise(
         "and not being deleted"
     );
 }
+
+async fn mariadb_ready(h: &Harness, name: &str) -> HapQuery {
+    wait_query(h, name, "MariaDB ready", |s| {
+        reason_of(s, "Database") == "Ready"
+    })
+    .await
+}
+
+/// MariaDB for real (the `hap-mariadb` image): the Database condition turns `Ready`, the schema Job
+/// starts only then, and a table written into the metastore database survives a spec change that
+/// rolls MariaDB's pod, and the HapQuery's deletion and creation again (the claim and the generated
+/// passwords are kept together).
+#[tokio::test]
+async fn the_metastore_database_keeps_its_tables_across_spec_changes_and_deletion() {
+    let h = Harness::start().await;
+    let spec = |memory: &str| {
+        query(
+            "db",
+            &format!(
+                "  database: {{mariadb: {{image: '{}', storageSize: 1Gi, resources: {{requests: {{cpu: 10m, memory: 64Mi}}, limits: {{memory: {memory}}}}}}}}}\n  dashboard: {{kind: none}}\n",
+                common::MARIADB_IMAGE
+            ),
+        )
+    };
+    create(&h, &spec("512Mi")).await;
+    let hq = mariadb_ready(&h, "db").await;
+    assert_ne!(
+        condition(&hq, "Metastore").reason,
+        "WaitingForDatabase",
+        "the schema Job goes once the database is ready"
+    );
+    assert!(h.exists::<Job>("db-metastore-schema").await);
+    let sql = |statement: &str| {
+        h.kubectl(&[
+            "exec",
+            "db-mariadb-0",
+            "--",
+            "sh",
+            "-c",
+            &format!("mariadb -uhive -p\"$MARIADB_PASSWORD\" -N metastore -e '{statement}'"),
+        ])
+    };
+    sql("CREATE TABLE kept (v INT); INSERT INTO kept VALUES (42)");
+    assert_eq!(sql("SELECT v FROM kept").trim(), "42");
+
+    // A new memory limit changes the pod template: the StatefulSet replaces MariaDB's pod.
+    let first = h
+        .api::<k8s_openapi::api::core::v1::Pod>()
+        .get("db-mariadb-0")
+        .await
+        .unwrap()
+        .uid();
+    let changed: HapQuery = serde_saphyr::from_str(&spec("640Mi")).unwrap();
+    h.api::<HapQuery>()
+        .patch(
+            "db",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"database": changed.spec.database}})),
+        )
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(120),
+        "MariaDB's pod replaced and ready",
+        || async {
+            let pod = h
+                .api::<k8s_openapi::api::core::v1::Pod>()
+                .get_opt("db-mariadb-0")
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("no pod")?;
+            let ready = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            if pod.uid() != first && ready {
+                Ok(())
+            } else {
+                Err(format!("uid changed {}, ready {ready}", pod.uid() != first))
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        sql("SELECT v FROM kept").trim(),
+        "42",
+        "after the pod was replaced"
+    );
+
+    // Deleted and made again: the claim and the passwords were kept, so the tables are there.
+    h.api::<HapQuery>()
+        .delete("db", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(120), "the HapQuery gone", || async {
+        match h.api::<HapQuery>().get_opt("db").await {
+            Ok(None) => Ok(()),
+            other => Err(format!("{:?}", other.map(|q| q.is_some()))),
+        }
+    })
+    .await;
+    assert!(
+        h.exists::<Secret>("db-mariadb").await,
+        "the passwords stay with the volume"
+    );
+    create(&h, &spec("640Mi")).await;
+    mariadb_ready(&h, "db").await;
+    assert_eq!(
+        sql("SELECT v FROM kept").trim(),
+        "42",
+        "after the HapQuery was made again"
+    );
+}

@@ -149,6 +149,8 @@ pub async fn apply_manifest(client: &Client, ns: &str, yaml: &str) {
 
 /// The image the tests' workspaces run: the real one, loaded into the node.
 pub const WORKSPACE_IMAGE: &str = "hap-workspace:0.1.0";
+/// The image the tests' HapQueries run MariaDB from, loaded into the node too.
+pub const MARIADB_IMAGE: &str = "hap-mariadb:0.1.0";
 
 /// The Kubernetes cluster the tests run on.
 pub struct Cluster {
@@ -159,7 +161,7 @@ pub struct Cluster {
 
 /// The cluster, found once per test binary: the one `HAP_TEST_KUBECONFIG` names (with its audit
 /// log in `HAP_TEST_AUDIT_LOG`, if any), or else the local cluster, which `scripts/cluster.sh up`
-/// starts or finds running, with the workspace image loaded into its node.
+/// starts or finds running, with the workspace and MariaDB images loaded into its node.
 pub fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
     CLUSTER.get_or_init(|| {
@@ -182,12 +184,12 @@ pub fn cluster() -> &'static Cluster {
         let stdout = String::from_utf8_lossy(&up.stdout);
         let kubeconfig = PathBuf::from(stdout.lines().last().expect("a kubeconfig path").trim());
         let load = Command::new(&script)
-            .args(["load", WORKSPACE_IMAGE])
+            .args(["load", WORKSPACE_IMAGE, MARIADB_IMAGE])
             .status()
             .expect("running scripts/cluster.sh load");
         assert!(
             load.success(),
-            "cannot load {WORKSPACE_IMAGE} into the node: build it with scripts/images.sh"
+            "cannot load {WORKSPACE_IMAGE} and {MARIADB_IMAGE} into the node: build them with scripts/images.sh"
         );
         let state = kubeconfig.parent().expect("the cluster's state directory");
         Cluster {

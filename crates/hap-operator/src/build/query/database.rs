@@ -94,8 +94,14 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Database {
         status: None,
     };
     let stateful_set = stateful_set(hq, r, spec, &config, &name);
+    // The passwords go with the volume: a kept volume's users keep theirs, so the Secret is not the
+    // HapQuery's to take along when it is deleted (a HapQuery made again finds both).
+    let mut secret = generated_secret(hq, &name, COMPONENT);
+    if spec.keep_on_delete {
+        secret.metadata.owner_references = None;
+    }
     Database {
-        secret: Some(generated_secret(hq, &name, COMPONENT)),
+        secret: Some(secret),
         config: Some(config),
         service: Some(service),
         stateful_set: Some(stateful_set),

@@ -454,6 +454,18 @@ mod tests {
     }
 
     #[test]
+    fn a_discarded_database_takes_its_passwords_along() {
+        let discarded = objects(
+            "{s3: {endpoint: 'http://s3:80', bucket: b}, database: {mariadb: {keepOnDelete: false}}}",
+        );
+        let secret = discarded
+            .iter()
+            .find(|o| o["kind"] == "Secret" && o["metadata"]["name"] == "q-mariadb")
+            .unwrap();
+        assert_eq!(secret["metadata"]["ownerReferences"][0]["uid"], "u-2");
+    }
+
+    #[test]
     fn an_external_database_and_no_dashboard_leave_those_out() {
         let names = kinds_and_names(&objects(
             "{s3: {endpoint: 'http://s3:80', bucket: b}, database: {external: {kind: mysql, host: db, credentialsSecret: {name: c}}}, dashboard: {kind: none}}",
@@ -472,8 +484,13 @@ mod tests {
         for o in objects(SPEC) {
             let m = &o["metadata"];
             assert_eq!(m["namespace"], "ns");
-            assert_eq!(m["ownerReferences"][0]["uid"], "u-2", "{}", m["name"]);
-            assert_eq!(m["ownerReferences"][0]["controller"], true);
+            // The database's passwords stay with its kept volume (keepOnDelete, the default).
+            if o["kind"] == "Secret" && m["name"] == "q-mariadb" {
+                assert!(m.get("ownerReferences").is_none(), "{m}");
+            } else {
+                assert_eq!(m["ownerReferences"][0]["uid"], "u-2", "{}", m["name"]);
+                assert_eq!(m["ownerReferences"][0]["controller"], true);
+            }
             assert_eq!(m["labels"]["app.kubernetes.io/name"], "hap-query");
             assert_eq!(m["labels"]["app.kubernetes.io/instance"], "q");
             assert_eq!(m["labels"]["app.kubernetes.io/managed-by"], "hap-operator");
