@@ -26,14 +26,27 @@ fn cached<L: kube::Resource<DynamicType = ()> + Clone>(
     store.get(&ObjectRef::new(name).within(namespace))
 }
 
-/// What the caches hold of the HapQuery's children.
+/// Whether a cached child is this HapQuery's, as it is now: owned by its uid and not being deleted. A
+/// HapQuery deleted and made again under the same name finds its predecessor's children going away
+/// under the same names; they are neither its status nor in its place (the next apply takes over one
+/// of the same name that someone else made).
+fn current<L: kube::Resource>(obj: Arc<L>, uid: Option<&str>) -> Option<Arc<L>> {
+    let meta = obj.meta();
+    let owned = uid.is_none_or(|uid| meta.owner_references.iter().flatten().any(|r| r.uid == uid));
+    (owned && meta.deletion_timestamp.is_none()).then_some(obj)
+}
+
+/// What the caches hold of the HapQuery's children. The generated Secrets are looked up by name
+/// alone: the database's outlives its HapQuery on purpose (see `build::query::database`).
 pub fn observe(caches: &Caches, hq: &HapQuery) -> Children<Observed> {
     let (namespace, name) = (hq.namespace().unwrap_or_default(), hq.name_any());
     let ns = namespace.as_str();
-    let cm = |n: String| cached(&caches.config_maps, ns, &n);
-    let svc = |n: String| cached(&caches.services, ns, &n);
-    let deployment = |n: String| cached(&caches.deployments, ns, &n);
-    let job = |n: String| cached(&caches.jobs, ns, &n);
+    let uid = hq.uid();
+    let uid = uid.as_deref();
+    let cm = |n: String| cached(&caches.config_maps, ns, &n).and_then(|o| current(o, uid));
+    let svc = |n: String| cached(&caches.services, ns, &n).and_then(|o| current(o, uid));
+    let deployment = |n: String| cached(&caches.deployments, ns, &n).and_then(|o| current(o, uid));
+    let job = |n: String| cached(&caches.jobs, ns, &n).and_then(|o| current(o, uid));
     let secret = |n: String| cached(&caches.secrets, ns, &n);
     let (mariadb, metastore, superset_or_redash) = (
         names::mariadb(&name),
@@ -51,7 +64,7 @@ pub fn observe(caches: &Caches, hq: &HapQuery) -> Children<Observed> {
         database_secret: secret(mariadb.clone()),
         database_config: cm(mariadb.clone()),
         database_service: svc(mariadb.clone()),
-        database: cached(&caches.stateful_sets, ns, &mariadb),
+        database: cached(&caches.stateful_sets, ns, &mariadb).and_then(|o| current(o, uid)),
         metastore_config: cm(metastore.clone()),
         metastore_schema: job(names::metastore_schema(&name)),
         metastore_service: svc(metastore.clone()),
@@ -72,14 +85,15 @@ pub fn observe(caches: &Caches, hq: &HapQuery) -> Children<Observed> {
     }
 }
 
-/// The HapQuery's pods of one component (`database`, `trino-worker`, ...), as cached.
+/// The HapQuery's pods of one component (`database`, `trino-worker`, ...), as cached, except those
+/// going away.
 pub fn pods_of(caches: &Caches, hq: &HapQuery, component: &str) -> Vec<Arc<Pod>> {
     let name = hq.name_any();
     caches
         .pods
         .state()
         .into_iter()
-        .filter(|p| p.namespace() == hq.namespace())
+        .filter(|p| p.namespace() == hq.namespace() && p.metadata.deletion_timestamp.is_none())
         .filter(|p| {
             let labels = p.labels();
             labels.get("app.kubernetes.io/instance") == Some(&name)
@@ -448,5 +462,64 @@ mod tests {
             .position(|d| d == "delete Job q-superset-init")
             .unwrap();
         assert!(server_at < job_at && done[..server_at].iter().all(|d| !d.starts_with("delete")));
+    }
+}
+
+#[cfg(test)]
+mod observe_tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::StatefulSet;
+    use kube::runtime::{reflector, watcher};
+    use serde_json::json;
+
+    fn store_of<K>(objects: Vec<K>) -> Store<K>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone,
+    {
+        let (store, mut writer) = reflector::store();
+        writer.apply_watcher_event(&watcher::Event::Init);
+        for o in objects {
+            writer.apply_watcher_event(&watcher::Event::InitApply(o));
+        }
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        store
+    }
+
+    fn caches(stateful_sets: Vec<StatefulSet>) -> Caches {
+        Caches {
+            pods: store_of(vec![]),
+            services: store_of(vec![]),
+            config_maps: store_of(vec![]),
+            secrets: store_of(vec![]),
+            stateful_sets: store_of(stateful_sets),
+            deployments: store_of(vec![]),
+            jobs: store_of(vec![]),
+        }
+    }
+
+    fn mariadb(owner: &str, deleting: bool) -> StatefulSet {
+        serde_json::from_value(json!({
+            "metadata": {"name": "q-mariadb", "namespace": "ns",
+                "ownerReferences": [{"apiVersion": "hap.cloudian.com/v1alpha1", "kind": "HapQuery", "name": "q", "uid": owner}],
+                "deletionTimestamp": deleting.then_some("2026-12-03T10:00:00Z")},
+            "status": {"replicas": 1, "readyReplicas": 1}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_predecessors_children_going_away_are_not_this_hapquerys() {
+        let hq = crate::testing::hapquery("{s3: {endpoint: 'http://s3:80', bucket: b}}");
+        // The HapQuery of the same name deleted before this one (uid u-1) still has its MariaDB.
+        let old = observe(&caches(vec![mariadb("u-1", true)]), &hq);
+        assert!(old.database.is_none());
+        assert!(
+            !database_ready(&old, true),
+            "its ready pod is not this database's"
+        );
+        let deleting = observe(&caches(vec![mariadb("u-2", true)]), &hq);
+        assert!(deleting.database.is_none());
+        let own = observe(&caches(vec![mariadb("u-2", false)]), &hq);
+        assert!(database_ready(&own, true));
     }
 }
