@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Builds the images, hap-workspace:<version>, hap-operator:<version> and hap-mariadb:<version> (the
-# workspace version from Cargo.toml; never a "latest" tag), on the local Docker engine with BuildKit.
+# workspace version from Cargo.toml; never a "latest" tag), and, when named, hap-metastore:<version>
+# and hap-trino:<version>, on the local Docker engine with BuildKit.
 #
-#   scripts/images.sh [--ca-bundle FILE] [workspace] [operator] [mariadb]    (default: all three)
+#   scripts/images.sh [--ca-bundle FILE] [workspace] [operator] [mariadb] [metastore] [trino]
+#                                           (default: workspace, operator and mariadb)
+#
+# The metastore's class path and Trino's server and CLI come from Maven Central through
+# scripts/sql-stack.sh's installs (install-metastore, install-trino), which the loopback stack shares.
 #
 # Steps:
 #   1. cargo build --release of hap-operator and hap-air-detection (target dir under $HAP_CACHE, so a
@@ -29,6 +34,9 @@ die() { log "error: $*"; exit 1; }
 hadoop_version=3.4.1
 aws_sdk_version=2.24.6
 base_image=debian:trixie-slim
+# Where scripts/sql-stack.sh installs the metastore's class path and Trino (its version is there too).
+sql_stack=$cache/sql-stack
+trino_version=$(sed -n 's/^trino_version=//p' "$repo/scripts/sql-stack.sh")
 
 ca_bundle=${HAP_CA_BUNDLE:-}
 targets=()
@@ -36,7 +44,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --ca-bundle) [ $# -ge 2 ] || die "--ca-bundle needs a file"; ca_bundle=$2; shift 2 ;;
     --ca-bundle=*) ca_bundle=${1#*=}; shift ;;
-    workspace|operator|mariadb) targets+=("$1"); shift ;;
+    workspace|operator|mariadb|metastore|trino) targets+=("$1"); shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see scripts/images.sh --help)" ;;
   esac
@@ -71,14 +79,16 @@ fi
 
 want() { local t; for t in "${targets[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
 
-# 1. The release binaries.
+# 1. The release binaries, for the images that hold them.
 release=${HAP_RELEASE_TARGET_DIR:-$cache/target-release}
-# Always both: building one alone unifies dependency features differently and recompiles them.
-packages=(-p hap-operator -p hap-air-detection)
-log "cargo build --release ${packages[*]} (target dir $release)"
-started=$(date +%s)
-(cd "$repo" && CARGO_TARGET_DIR=$release cargo build --quiet --release --locked "${packages[@]}")
-log "binaries ready in $(( $(date +%s) - started ))s"
+if want operator || want workspace; then
+  # Always both: building one alone unifies dependency features differently and recompiles them.
+  packages=(-p hap-operator -p hap-air-detection)
+  log "cargo build --release ${packages[*]} (target dir $release)"
+  started=$(date +%s)
+  (cd "$repo" && CARGO_TARGET_DIR=$release cargo build --quiet --release --locked "${packages[@]}")
+  log "binaries ready in $(( $(date +%s) - started ))s"
+fi
 
 # 2. The S3A jars.
 jars=$cache/images/jars
@@ -118,6 +128,22 @@ build() {
       mkdir "$context/jars"
       link "$jars/hadoop-aws-$hadoop_version.jar" "$jars/bundle-$aws_sdk_version.jar" "$context/jars/"
       ;;
+    metastore)
+      "$repo/scripts/sql-stack.sh" install-metastore
+      rm "$context/pom.xml"
+      mkdir "$context/lib"
+      link "$sql_stack"/metastore-lib/*.jar "$context/lib/"
+      ;;
+    trino)
+      "$repo/scripts/sql-stack.sh" install-trino
+      local server=$sql_stack/trino/trino-server-$trino_version
+      mkdir -p "$context/trino-server/plugin"
+      cp -al "$server/bin" "$server/lib" "$context/trino-server/" 2>/dev/null ||
+        cp -a "$server/bin" "$server/lib" "$context/trino-server/"
+      cp -al "$server/plugin/hive" "$context/trino-server/plugin/" 2>/dev/null ||
+        cp -a "$server/plugin/hive" "$context/trino-server/plugin/"
+      link "$sql_stack/trino/trino-cli-$trino_version-executable.jar" "$context/trino-cli"
+      ;;
   esac
   log "building $image (log: $logfile)"
   started=$(date +%s)
@@ -132,4 +158,6 @@ build() {
 want operator && build operator
 want workspace && build workspace
 want mariadb && build mariadb
+want metastore && build metastore
+want trino && build trino
 exit 0

@@ -107,7 +107,7 @@ install_trino() {
 }
 
 install_metastore() {
-  local lib=$home/metastore-lib pom=$repo/testing/sql-stack/metastore-jars/pom.xml
+  local lib=$home/metastore-lib pom=$repo/images/metastore/pom.xml
   [ -f "$lib/.done" ] && [ "$lib/.done" -nt "$pom" ] && return
   log "fetching the Hive metastore and its class path"
   rm -rf "$lib"
@@ -461,6 +461,9 @@ case "${1:-}" in
   install) install_all ;;
   # Only the S3 server, for the cluster's Spark test (testing/cluster/spark.sh).
   install-s3) install_s3 ;;
+  # What scripts/images.sh copies into the metastore and Trino images.
+  install-metastore) apt_install openjdk-17-jre-headless maven; install_metastore ;;
+  install-trino) apt_install maven; install_trino ;;
   # The Trino CLI against the running stack, e.g. `trino --execute 'SHOW SCHEMAS FROM hive'`.
   trino)
     shift
