@@ -13,7 +13,7 @@ docker info >/dev/null 2>&1 && exit 0
 if ! command -v dockerd >/dev/null 2>&1; then
   [ "$(id -u)" = 0 ] || { log "no Docker engine here; install one (Debian: apt-get install docker.io) or run as root"; exit 1; }
   log "installing Debian's docker.io"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq docker.io >/dev/null
 fi
 command -v docker >/dev/null 2>&1 || { log "no docker CLI on PATH"; exit 1; }
 

@@ -50,7 +50,7 @@ log "kubernetes-validate: $("$bin/kubernetes-validate" --version 2>/dev/null | h
 if ! command -v mvn >/dev/null 2>&1; then
   [ "$(id -u)" = 0 ] || { log "Maven (mvn) is missing: install it (Debian: apt-get install maven)"; exit 1; }
   log "installing Debian's maven"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq maven >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq maven >/dev/null
 fi
 
 # The docker CLI finds plugins in $DOCKER_CONFIG/cli-plugins; scripts/images.sh points DOCKER_CONFIG there.

@@ -31,7 +31,7 @@ mirror() {
 
 if [ ! -s "$tarball" ]; then
   [ "$(id -u)" = 0 ] || { log "debootstrap needs root to make $image"; exit 1; }
-  command -v debootstrap >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+  command -v debootstrap >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq debootstrap >/dev/null
   uri=$(mirror)
   mkdir -p "$cache/images"
   root=$(mktemp -d "$cache/images/rootfs.XXXXXX")
