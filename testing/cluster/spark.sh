@@ -82,23 +82,8 @@ check "a fresh namespace, $ns, is the context's" eventually 60 kubectl get servi
 
 # --- 2. A real S3 server where pods reach it -----------------------------------------------------
 phase "S3 server, bucket, input"
-s3_port=$(python3 - "$host_ip" <<'EOF'
-import socket, sys
-s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1]); s.close()
-EOF
-)
-endpoint=http://$host_ip:$s3_port
-key_id=hap$(python3 -c 'import secrets; print(secrets.token_hex(8))')
-secret_key=$(python3 -c 'import secrets; print(secrets.token_hex(20))')
-mkdir -p "$tmp/s3"
-# versitygw serves the directories under its root as buckets, one file per object; its root keys come
-# from the environment, never the command line.
-ROOT_ACCESS_KEY_ID=$key_id ROOT_SECRET_ACCESS_KEY=$secret_key VGW_REGION=us-east-1 \
-  setsid "$versitygw" --port "$host_ip:$s3_port" posix "$tmp/s3" >"$tmp/s3.log" 2>&1 </dev/null &
-s3_pid=$!
-port_open() { python3 -c 'import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 1)' "$host_ip" "$s3_port"; }
-check "versitygw listens on $endpoint" eventually 60 port_open
-port_open || { tail -20 "$tmp/s3.log"; fail_now "no S3 server"; }
+start_s3 "$tmp/s3" || fail_now "no S3 server"
+endpoint=$s3_endpoint key_id=$s3_key_id secret_key=$s3_secret_key
 s3() {
   AWS_ACCESS_KEY_ID=$key_id AWS_SECRET_ACCESS_KEY=$secret_key AWS_DEFAULT_REGION=us-east-1 \
     aws --endpoint-url "$endpoint" "$@"

@@ -79,22 +79,9 @@ check "a fresh namespace, $ns, is the context's" eventually 60 kubectl get servi
 
 # --- 2. A real S3 server where pods reach it, and the job's tables in it -------------------------
 phase "S3 server and the job's tables"
-s3_port=$(python3 - "$host_ip" <<'EOF'
-import socket, sys
-s = socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1]); s.close()
-EOF
-)
-export S3_ENDPOINT=http://$host_ip:$s3_port S3_BUCKET=$bucket
-export AWS_ACCESS_KEY_ID=hap$(python3 -c 'import secrets; print(secrets.token_hex(8))')
-export AWS_SECRET_ACCESS_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(20))')
-mkdir -p "$tmp/s3/$bucket"
-# versitygw serves the directories under its root as buckets; its root keys come from the environment.
-ROOT_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID ROOT_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY VGW_REGION=us-east-1 \
-  setsid "$versitygw" --port "$host_ip:$s3_port" posix "$tmp/s3" >"$tmp/s3.log" 2>&1 </dev/null &
-s3_pid=$!
-port_open() { python3 -c 'import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 1)' "$host_ip" "$s3_port"; }
-check "versitygw listens on $S3_ENDPOINT" eventually 60 port_open
-port_open || { tail -20 "$tmp/s3.log"; fail_now "no S3 server"; }
+mkdir -p "$tmp/s3/$bucket" # versitygw serves each directory as a bucket
+start_s3 "$tmp/s3" || fail_now "no S3 server"
+export S3_ENDPOINT=$s3_endpoint S3_BUCKET=$bucket AWS_ACCESS_KEY_ID=$s3_key_id AWS_SECRET_ACCESS_KEY=$s3_secret_key
 (cd "$repo" && CARGO_TARGET_DIR=$release cargo build --quiet --release --locked -p hap-operator -p hap-air-detection) ||
   fail_now "build hap-air-detection"
 air=$release/release/hap-air-detection

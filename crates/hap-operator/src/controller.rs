@@ -28,6 +28,7 @@ use crate::metrics::Metrics;
 use crate::names;
 use crate::query;
 use crate::readiness::{self, Readiness};
+use crate::reconcile::shared::Shared;
 use crate::reconcile::{self, Caches, Context};
 use crate::resolve::resolve;
 
@@ -205,6 +206,24 @@ async fn forced_stop(
     );
 }
 
+/// What watches a controller's start and stop: a warning while caches stay unlisted, and the future
+/// that ends its run after shutdown (see [`forced_stop`]).
+fn supervise(
+    kind: &'static str,
+    own: readiness::Flag,
+    children: &Readiness,
+    stopping: &watch::Receiver<bool>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let mut everything = vec![own.clone()];
+    everything.extend(children.flags());
+    tokio::spawn(report_unfilled_caches(
+        kind,
+        Readiness::new(everything),
+        stopping.clone(),
+    ));
+    forced_stop(kind, own, stopping.clone())
+}
+
 /// Logs what a controller's run yields: watch failures as warnings (retried with back-off, but worth
 /// seeing), the rest at debug (reconcile failures are logged by the reconcile itself, and a trigger
 /// for an object already gone is normal).
@@ -336,23 +355,15 @@ async fn run_workspaces(
         watcher::Config::default(),
     );
     let controller = Controller::for_stream(hc_events.applied_objects(), hcs.clone());
-    let ctx = Arc::new(Context::new(
+    let shared = Shared::new(
         client.clone(),
         config,
-        caches,
         children.clone(),
-        hcs.clone(),
         metrics,
         stopping.clone(),
-    ));
-    let mut everything = vec![own_filled.clone()];
-    everything.extend(children.flags());
-    tokio::spawn(report_unfilled_caches(
-        "HapContainer",
-        Readiness::new(everything),
-        stopping.clone(),
-    ));
-    let forced = forced_stop("HapContainer", own_filled, stopping.clone());
+    );
+    let ctx = Arc::new(Context::new(shared, caches, hcs.clone()));
+    let forced = supervise("HapContainer", own_filled, &children, &stopping);
     controller
         .owns_stream(pod_events)
         .owns_stream(service_events)
@@ -440,23 +451,15 @@ async fn run_queries(
         watcher::Config::default(),
     );
     let controller = Controller::for_stream(hq_events.applied_objects(), hqs.clone());
-    let ctx = Arc::new(query::reconcile::Context::new(
+    let shared = Shared::new(
         client.clone(),
         config,
-        caches,
         children.clone(),
-        hqs.clone(),
         metrics,
         stopping.clone(),
-    ));
-    let mut everything = vec![own_filled.clone()];
-    everything.extend(children.flags());
-    tokio::spawn(report_unfilled_caches(
-        "HapQuery",
-        Readiness::new(everything),
-        stopping.clone(),
-    ));
-    let forced = forced_stop("HapQuery", own_filled, stopping.clone());
+    );
+    let ctx = Arc::new(query::reconcile::Context::new(shared, caches, hqs.clone()));
+    let forced = supervise("HapQuery", own_filled, &children, &stopping);
     // A component's pods are not the HapQuery's own (their ReplicaSet's, or their Job's): they map to
     // it by the instance label.
     let pod_owner = |pod: Pod| {

@@ -2,7 +2,6 @@
 //! steps a HapContainer goes through (`plan`, `apply`, `events`, `backoff`). Only the Secret reads,
 //! the external database's connection check, the apply and the status write do I/O.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,23 +14,19 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::Store;
-use kube::{Api, Client, ResourceExt};
-use tokio::sync::watch;
+use kube::{Api, ResourceExt};
 use tracing::Instrument;
 
 use super::children;
 use super::resolve::{Database, resolve};
 use super::status::{self, ComponentProblem, DASHBOARD, DATABASE, METASTORE, Pods, TRINO};
 use crate::apply;
-use crate::backoff::Retries;
 use crate::build::query::{self as build, dashboard, database, metastore, trino};
-use crate::config::RunConfig;
 use crate::error::{Error, chain};
-use crate::events::{Events, Note};
-use crate::metrics::Metrics;
-use crate::readiness::Readiness;
+use crate::events::Note;
 use crate::reconcile::Problem;
 use crate::reconcile::references;
+use crate::reconcile::shared::{self, Shared};
 use crate::reconcile::status::BROKEN;
 
 /// The caches of a HapQuery's children. Workloads are cached whole (their status is the
@@ -48,67 +43,24 @@ pub struct Caches {
 }
 
 pub struct Context {
-    pub client: Client,
-    pub config: RunConfig,
+    pub shared: Shared,
     pub caches: Caches,
-    /// Whether each cache has had its first list (see `readiness`).
-    readiness: Readiness,
-    pub events: Events,
-    pub metrics: Arc<Metrics>,
     /// The controller's HapQueries: failure counts of those gone are dropped.
     owners: Store<HapQuery>,
-    /// Turns true when the controller shuts down (see `reconcile::Context`).
-    stopping: watch::Receiver<bool>,
-    retries: Retries,
 }
 
 impl Context {
-    pub fn new(
-        client: Client,
-        config: RunConfig,
-        caches: Caches,
-        readiness: Readiness,
-        owners: Store<HapQuery>,
-        metrics: Arc<Metrics>,
-        stopping: watch::Receiver<bool>,
-    ) -> Self {
-        let events = Events::new(client.clone(), &config.instance);
+    pub fn new(shared: Shared, caches: Caches, owners: Store<HapQuery>) -> Self {
         Context {
-            client,
-            config,
+            shared,
             caches,
-            readiness,
-            events,
-            metrics,
             owners,
-            stopping,
-            retries: Retries::default(),
         }
-    }
-
-    async fn caches_ready(&self) -> bool {
-        let mut stopping = self.stopping.clone();
-        tokio::select! {
-            biased;
-            _ = self.readiness.all() => true,
-            _ = stopping.wait_for(|v| *v) => false,
-        }
-    }
-
-    fn next_backoff(&self, hq: &HapQuery) -> Duration {
-        let (min, max) = (self.config.backoff_min, self.config.backoff_max);
-        self.retries.next(&key(hq), min, max)
     }
 
     fn forget_the_gone(&self) {
-        let alive: HashSet<String> = self.owners.state().iter().filter_map(|h| h.uid()).collect();
-        self.retries.retain(|k| alive.contains(k));
+        self.shared.forget_all_but(&shared::alive(&self.owners));
     }
-}
-
-fn key(hq: &HapQuery) -> String {
-    hq.uid()
-        .unwrap_or_else(|| format!("{}/{}", hq.namespace().unwrap_or_default(), hq.name_any()))
 }
 
 /// How long the external database may take to accept a connection.
@@ -189,7 +141,7 @@ async fn report(ctx: &Context, hq: &HapQuery, new: &HapQueryStatus) {
             let reason: &'static str = reason_of(&c.reason);
             let note = Note::warning(reason, format!("{}: {}", c.type_, c.message))
                 .about(component_object(hq, &c.type_));
-            ctx.events.publish(hq, &note).await;
+            ctx.shared.events.publish(hq, &note).await;
         }
     }
 }
@@ -244,8 +196,10 @@ fn reason_of(reason: &str) -> &'static str {
 async fn reconcile_inner(hq: &HapQuery, ctx: &Context) -> Result<Action, Error> {
     ctx.forget_the_gone();
     let resolved = resolve(hq);
-    let secrets: Api<Secret> =
-        Api::namespaced(ctx.client.clone(), &hq.namespace().unwrap_or_default());
+    let secrets: Api<Secret> = Api::namespaced(
+        ctx.shared.client.clone(),
+        &hq.namespace().unwrap_or_default(),
+    );
     let mut problems: Vec<ComponentProblem> = references::spec_problems(&resolved.problems)
         .into_iter()
         .map(|p| ComponentProblem {
@@ -283,7 +237,7 @@ async fn reconcile_inner(hq: &HapQuery, ctx: &Context) -> Result<Action, Error> 
             hq.uid().as_deref(),
             hq.spec.dashboard.kind,
         );
-        apply::execute(&ctx.client, &ctx.events, hq, steps).await
+        apply::execute(&ctx.shared.client, &ctx.shared.events, hq, steps).await
     } else {
         apply::Outcome::default()
     };
@@ -322,7 +276,7 @@ async fn reconcile_inner(hq: &HapQuery, ctx: &Context) -> Result<Action, Error> 
         Time(jiff::Timestamp::now()),
     );
     report(ctx, hq, &new_status).await;
-    let status = apply::write_status(&ctx.client, hq, hq.status.as_ref(), &new_status).await;
+    let status = apply::write_status(&ctx.shared.client, hq, hq.status.as_ref(), &new_status).await;
     let failure = Error {
         read: read_errors,
         children: errors,
@@ -333,22 +287,22 @@ async fn reconcile_inner(hq: &HapQuery, ctx: &Context) -> Result<Action, Error> 
     }
     let settled = new_status.conditions.iter().all(|c| c.status == "True");
     let next = if !problems.is_empty() {
-        ctx.next_backoff(hq).max(Duration::from_secs(5))
+        ctx.shared.next_backoff(hq).max(Duration::from_secs(5))
     } else {
-        ctx.retries.succeeded(&key(hq));
+        ctx.shared.retries.succeeded(&shared::key(hq));
         if settled {
-            ctx.config.resync
+            ctx.shared.config.resync
         } else {
             // The children's watches bring most changes; this catches what they cannot (the
             // external database coming up).
-            PROGRESS_POLL.min(ctx.config.resync)
+            PROGRESS_POLL.min(ctx.shared.config.resync)
         }
     };
     Ok(Action::requeue(next))
 }
 
 pub async fn reconcile(hq: Arc<HapQuery>, ctx: Arc<Context>) -> Result<Action, Error> {
-    if !ctx.caches_ready().await {
+    if !ctx.shared.caches_ready().await {
         return Ok(Action::await_change());
     }
     let started = Instant::now();
@@ -359,7 +313,7 @@ pub async fn reconcile(hq: Arc<HapQuery>, ctx: Arc<Context>) -> Result<Action, E
         name = hq.name_any()
     );
     let result = reconcile_inner(&hq, &ctx).instrument(span).await;
-    ctx.metrics.observe(
+    ctx.shared.metrics.observe(
         started.elapsed(),
         &result
             .as_ref()
@@ -375,12 +329,12 @@ pub async fn reconcile(hq: Arc<HapQuery>, ctx: Arc<Context>) -> Result<Action, E
             "HapQuery reconcile failed"
         );
         for note in e.notes() {
-            ctx.events.publish(&*hq, &note).await;
+            ctx.shared.events.publish(&*hq, &note).await;
         }
     }
     result
 }
 
 pub fn error_policy(hq: Arc<HapQuery>, _error: &Error, ctx: Arc<Context>) -> Action {
-    Action::requeue(ctx.next_backoff(&hq))
+    Action::requeue(ctx.shared.next_backoff(hq.as_ref()))
 }

@@ -4,9 +4,9 @@
 
 pub mod children;
 pub mod references;
+pub mod shared;
 pub mod status;
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,22 +21,18 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::Store;
-use kube::{Api, Client, ResourceExt};
-use tokio::sync::watch;
+use kube::{Api, ResourceExt};
 use tracing::Instrument;
 
 use crate::apply;
-use crate::backoff::Retries;
 use crate::build;
-use crate::config::RunConfig;
 use crate::error::{Error, chain};
-use crate::events::{Events, Note};
-use crate::metrics::Metrics;
+use crate::events::Note;
 use crate::names;
 use crate::plan::Backoff;
 use crate::pod_memory::PodMemory;
-use crate::readiness::Readiness;
 use crate::resolve::resolve;
+use shared::Shared;
 
 /// Something the user must fix before the workspace can run, or before its last change applies.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,80 +62,30 @@ pub struct Caches {
 }
 
 pub struct Context {
-    pub client: Client,
-    pub config: RunConfig,
+    pub shared: Shared,
     pub caches: Caches,
-    /// Whether each cache has had its first list (see `readiness`).
-    readiness: Readiness,
-    pub events: Events,
-    pub metrics: Arc<Metrics>,
     /// The controller's HapContainers: the in-memory state below is dropped for those gone.
     owners: Store<HapContainer>,
-    /// Turns true when the controller shuts down: its watches stop, so caches not filled by then never
-    /// will be.
-    stopping: watch::Receiver<bool>,
-    /// Consecutive failures per HapContainer, for exponential back-off.
-    retries: Retries,
     pods: PodMemory,
 }
 
 impl Context {
-    pub fn new(
-        client: Client,
-        config: RunConfig,
-        caches: Caches,
-        readiness: Readiness,
-        owners: Store<HapContainer>,
-        metrics: Arc<Metrics>,
-        stopping: watch::Receiver<bool>,
-    ) -> Self {
-        let events = Events::new(client.clone(), &config.instance);
+    pub fn new(shared: Shared, caches: Caches, owners: Store<HapContainer>) -> Self {
         Context {
-            client,
-            config,
+            shared,
             caches,
-            readiness,
-            events,
-            metrics,
             owners,
-            stopping,
-            retries: Retries::default(),
             pods: PodMemory::default(),
         }
-    }
-
-    /// Waits until every cache has its first full list (so that a reconcile right after start-up
-    /// does not take children it has not seen yet for missing ones), unless the controller is
-    /// shutting down: its watches no longer run then, and a cache not yet filled never will be.
-    /// False if it is shutting down first.
-    async fn caches_ready(&self) -> bool {
-        let mut stopping = self.stopping.clone();
-        tokio::select! {
-            biased;
-            _ = self.readiness.all() => true,
-            _ = stopping.wait_for(|v| *v) => false,
-        }
-    }
-
-    fn next_backoff(&self, hc: &HapContainer) -> Duration {
-        let (min, max) = (self.config.backoff_min, self.config.backoff_max);
-        self.retries.next(&key(hc), min, max)
     }
 
     /// Drops what is remembered of HapContainers no longer in the controller's store (deleted while
     /// failing, say). A scan of the store on each reconcile is cheap next to the API calls.
     fn forget_the_gone(&self) {
-        let alive: HashSet<String> = self.owners.state().iter().filter_map(|h| h.uid()).collect();
-        self.retries.retain(|k| alive.contains(k));
+        let alive = shared::alive(&self.owners);
+        self.shared.forget_all_but(&alive);
         self.pods.retain(|k| alive.contains(k));
     }
-}
-
-/// In-memory state is kept by uid: a HapContainer deleted and made again under the same name starts
-/// with no failures or replacements behind it.
-fn key(hc: &HapContainer) -> String {
-    hc.uid()
-        .unwrap_or_else(|| format!("{}/{}", hc.namespace().unwrap_or_default(), hc.name_any()))
 }
 
 /// Announces configuration problems once, when they appear or change, not on every resync.
@@ -162,7 +108,8 @@ async fn report_problems(
         && let Some(first) = problems.first()
         && before.as_ref().map(|b| (&b.status, &b.message)) != Some((&c.status, &c.message))
     {
-        ctx.events
+        ctx.shared
+            .events
             .publish(hc, &Note::warning(first.reason, c.message))
             .await;
     }
@@ -171,13 +118,15 @@ async fn report_problems(
 async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Error> {
     ctx.forget_the_gone();
     let name = hc.name_any();
-    let resolved = resolve(hc, &ctx.config.build);
-    let secrets: Api<Secret> =
-        Api::namespaced(ctx.client.clone(), &hc.namespace().unwrap_or_default());
+    let resolved = resolve(hc, &ctx.shared.config.build);
+    let secrets: Api<Secret> = Api::namespaced(
+        ctx.shared.client.clone(),
+        &hc.namespace().unwrap_or_default(),
+    );
     // A Secret that could not be read is retried with back-off; meanwhile the rest is still planned,
     // applied and reported, but no pod is created or replaced on what was not checked.
     let (mut problems, read_errors) = references::problems(&secrets, &resolved).await;
-    let desired = build::build(hc, &resolved, &ctx.config.build);
+    let desired = build::build(hc, &resolved, &ctx.shared.config.build);
     let observed = children::observe(&ctx.caches, hc);
     let now = Timestamp::now();
     let from_status = hc
@@ -187,10 +136,10 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
         .unwrap_or(0);
     let history = ctx
         .pods
-        .history(&key(hc), observed.pod.as_deref(), from_status, now);
+        .history(&shared::key(hc), observed.pod.as_deref(), from_status, now);
     let backoff = Backoff {
-        min: ctx.config.replace_min,
-        max: ctx.config.replace_max,
+        min: ctx.shared.config.replace_min,
+        max: ctx.shared.config.replace_max,
     };
     let uid = hc.uid();
     let plan = children::plan(
@@ -202,7 +151,7 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
         now,
         backoff,
     );
-    let outcome = apply::execute(&ctx.client, &ctx.events, hc, plan.steps).await;
+    let outcome = apply::execute(&ctx.shared.client, &ctx.shared.events, hc, plan.steps).await;
 
     // What the status sees: the pod and service as written now, or as observed.
     let (pod_name, service_name) = (names::pod(&name), names::service(&name));
@@ -226,7 +175,7 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
     let deleted = (pod_step_took_effect && outcome.removed::<Pod>(&pod_name))
         .then(|| observed.pod.as_ref().and_then(|p| p.uid()))
         .flatten();
-    ctx.pods.record(&key(hc), replacements, deleted);
+    ctx.pods.record(&shared::key(hc), replacements, deleted);
     let (rejected, errors): (Vec<_>, Vec<_>) =
         outcome.errors.into_iter().partition(|e| e.is_rejection());
     problems.extend(rejected.iter().map(|e| Problem {
@@ -242,7 +191,7 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
     };
     let new_status = status::compute(hc, &observed_status, Time(Timestamp::now()));
     report_problems(ctx, hc, &problems, &new_status).await;
-    let status = apply::write_status(&ctx.client, hc, hc.status.as_ref(), &new_status).await;
+    let status = apply::write_status(&ctx.shared.client, hc, hc.status.as_ref(), &new_status).await;
     // A read, a child that failed for a reason other than a refusal, or the status write is retried
     // with back-off, once the pod and the status have had their turn.
     let failure = Error {
@@ -256,16 +205,16 @@ async fn reconcile_inner(hc: &HapContainer, ctx: &Context) -> Result<Action, Err
     // A configuration problem is fixed by the user (a watched Secret appearing triggers a reconcile
     // too); meanwhile look again at growing intervals.
     let fallback = if problems.is_empty() {
-        ctx.retries.succeeded(&key(hc));
-        ctx.config.resync
+        ctx.shared.retries.succeeded(&shared::key(hc));
+        ctx.shared.config.resync
     } else {
-        ctx.next_backoff(hc).max(Duration::from_secs(5))
+        ctx.shared.next_backoff(hc).max(Duration::from_secs(5))
     };
     Ok(Action::requeue(plan.requeue.unwrap_or(fallback)))
 }
 
 pub async fn reconcile(hc: Arc<HapContainer>, ctx: Arc<Context>) -> Result<Action, Error> {
-    if !ctx.caches_ready().await {
+    if !ctx.shared.caches_ready().await {
         // Nothing was read or written: the next leader (or this one, started again) reconciles it.
         tracing::debug!(
             namespace = hc.namespace().unwrap_or_default(),
@@ -281,7 +230,7 @@ pub async fn reconcile(hc: Arc<HapContainer>, ctx: Arc<Context>) -> Result<Actio
         name = hc.name_any()
     );
     let result = reconcile_inner(&hc, &ctx).instrument(span).await;
-    ctx.metrics.observe(
+    ctx.shared.metrics.observe(
         started.elapsed(),
         &result
             .as_ref()
@@ -305,7 +254,7 @@ pub async fn reconcile(hc: Arc<HapContainer>, ctx: Arc<Context>) -> Result<Actio
                 "reconcile failed"
             );
             for note in e.notes() {
-                ctx.events.publish(&*hc, &note).await;
+                ctx.shared.events.publish(&*hc, &note).await;
             }
         }
     }
@@ -314,5 +263,5 @@ pub async fn reconcile(hc: Arc<HapContainer>, ctx: Arc<Context>) -> Result<Actio
 
 /// After a failure: retry with exponential back-off per HapContainer.
 pub fn error_policy(hc: Arc<HapContainer>, _error: &Error, ctx: Arc<Context>) -> Action {
-    Action::requeue(ctx.next_backoff(&hc))
+    Action::requeue(ctx.shared.next_backoff(hc.as_ref()))
 }
