@@ -171,8 +171,13 @@ fn server(deployment: Option<&Deployment>, pods: &[Arc<Pod>], what: &str) -> Ver
     if deployment.is_some() && ready >= wanted {
         return ok("Ready", format!("{what} is ready"));
     }
-    if let Some((reason, message)) = broken(pods) {
-        return Verdict {
+    not_ready(pods, what)
+}
+
+/// A component whose pods are not ready yet: broken (crash loop, image, configuration), or starting.
+fn not_ready(pods: &[Arc<Pod>], what: &str) -> Verdict {
+    match broken(pods) {
+        Some((reason, message)) => Verdict {
             ok: false,
             reason: if reason == "CrashLoopBackOff" {
                 "CrashLoopBackOff"
@@ -180,9 +185,9 @@ fn server(deployment: Option<&Deployment>, pods: &[Arc<Pod>], what: &str) -> Ver
                 "ContainerNotRunning"
             },
             message,
-        };
+        },
+        None => not("Starting", format!("waiting for {what} to be ready")),
     }
-    not("Starting", format!("waiting for {what} to be ready"))
 }
 
 fn database(o: &Observed<'_>) -> Verdict {
@@ -208,18 +213,7 @@ fn database(o: &Observed<'_>) -> Verdict {
             "the MariaDB StatefulSet is being created".into(),
         );
     }
-    if let Some((reason, message)) = broken(&o.pods.database) {
-        return Verdict {
-            ok: false,
-            reason: if reason == "CrashLoopBackOff" {
-                "CrashLoopBackOff"
-            } else {
-                "ContainerNotRunning"
-            },
-            message,
-        };
-    }
-    not("Starting", "waiting for MariaDB to be ready".into())
+    not_ready(&o.pods.database, "MariaDB")
 }
 
 /// A component prepared by a Job and then served by a Deployment.
