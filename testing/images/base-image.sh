@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Test set-up for machines without a container registry: makes the base image the Dockerfiles start
-# FROM (debian:trixie-slim) out of Debian packages, so the Dockerfiles stay exactly what users build.
+# Test set-up for machines without a container registry: makes the base images the Dockerfiles start
+# FROM (debian:trixie-slim; debian:bookworm-slim for hap-superset) out of Debian packages, so the
+# Dockerfiles stay exactly what users build.
+#
+#   testing/images/base-image.sh [IMAGE ...]     (default: debian:trixie-slim)
 #
 # The root filesystem comes from debootstrap (minbase variant) against the Debian mirror this machine's
 # apt sources name, is trimmed the way Debian's slim images are (no docs, man pages or locales; empty apt
@@ -8,17 +11,13 @@
 # runs only import it. Nothing happens when the image already exists. Needs root (debootstrap).
 set -euo pipefail
 
-image=${HAP_BASE_IMAGE:-debian:trixie-slim}
-suite=${image#debian:}
-suite=${suite%-slim}
 cache=${HAP_CACHE:-$HOME/.cache/hap}
-tarball=$cache/images/$suite-slim-rootfs.tar
 log() { printf 'base-image: %s\n' "$*" >&2; }
 
-if docker image inspect "$image" >/dev/null 2>&1; then
-  log "$image present"
-  exit 0
-fi
+if [ $# -eq 0 ]; then set -- "${HAP_BASE_IMAGE:-debian:trixie-slim}"; fi
+for image in "$@"; do
+  [[ $image =~ ^debian:[a-z]+-slim$ ]] || { log "'$image' is not of the form debian:SUITE-slim"; exit 2; }
+done
 
 # The first non-security Debian mirror of this machine's apt sources (deb822 or one-line format).
 mirror() {
@@ -29,18 +28,30 @@ mirror() {
   echo "$uri"
 }
 
-if [ ! -s "$tarball" ]; then
-  [ "$(id -u)" = 0 ] || { log "debootstrap needs root to make $image"; exit 1; }
-  command -v debootstrap >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq debootstrap >/dev/null
-  uri=$(mirror)
-  mkdir -p "$cache/images"
-  root=$(mktemp -d "$cache/images/rootfs.XXXXXX")
-  trap 'rm -rf "$root"' EXIT
-  log "debootstrap $suite (minbase) from $uri"
-  debootstrap --variant=minbase "$suite" "$root" "$uri" >"$cache/images/debootstrap.log" 2>&1 ||
-    { tail -20 "$cache/images/debootstrap.log" >&2; log "debootstrap failed (log: $cache/images/debootstrap.log)"; exit 1; }
-  # Slim: dpkg leaves out docs, man pages and translations from now on, as in Debian's slim images.
-  cat >"$root/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
+# make IMAGE: debootstrap the suite into a cached tarball (once), then import it.
+make() {
+  local image=$1 suite tarball uri root
+  suite=${image#debian:}
+  suite=${suite%-slim}
+  tarball=$cache/images/$suite-slim-rootfs.tar
+  if docker image inspect "$image" >/dev/null 2>&1; then
+    log "$image present"
+    return
+  fi
+  if [ ! -s "$tarball" ]; then
+    [ "$(id -u)" = 0 ] || { log "debootstrap needs root to make $image"; exit 1; }
+    command -v debootstrap >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq debootstrap >/dev/null
+    uri=$(mirror)
+    mkdir -p "$cache/images"
+    root=$(mktemp -d "$cache/images/rootfs.XXXXXX")
+    # A global, so that the exit trap still sees it when debootstrap fails.
+    rootfs=$root
+    trap 'rm -rf "$rootfs"' EXIT
+    log "debootstrap $suite (minbase) from $uri"
+    debootstrap --variant=minbase "$suite" "$root" "$uri" >"$cache/images/debootstrap-$suite.log" 2>&1 ||
+      { tail -20 "$cache/images/debootstrap-$suite.log" >&2; log "debootstrap failed (log: $cache/images/debootstrap-$suite.log)"; exit 1; }
+    # Slim: dpkg leaves out docs, man pages and translations from now on, as in Debian's slim images.
+    cat >"$root/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
 path-exclude /usr/share/doc/*
 path-include /usr/share/doc/*/copyright
 path-exclude /usr/share/man/*
@@ -51,22 +62,27 @@ path-exclude /usr/share/linda/*
 path-exclude /usr/share/locale/*
 path-include /usr/share/locale/locale.alias
 EOF
-  # apt keeps no downloaded packages in images.
-  cat >"$root/etc/apt/apt.conf.d/docker-clean" <<'EOF'
+    # apt keeps no downloaded packages in images.
+    cat >"$root/etc/apt/apt.conf.d/docker-clean" <<'EOF'
 DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
 APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
 Dir::Cache::pkgcache "";
 Dir::Cache::srcpkgcache "";
 EOF
-  find "$root/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
-  rm -rf "$root/usr/share/man/"* "$root/usr/share/info/"* "$root/usr/share/locale/"* \
-    "$root/var/lib/apt/lists/"* "$root/var/cache/apt/"*.bin "$root/var/cache/apt/archives/"*.deb \
-    "$root/var/log/"*.log "$root/tmp/"*
-  tar --numeric-owner -C "$root" -cf "$tarball.part" .
-  mv "$tarball.part" "$tarball"
-  log "cached $tarball ($(du -h "$tarball" | cut -f1))"
-fi
+    find "$root/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+    rm -rf "$root/usr/share/man/"* "$root/usr/share/info/"* "$root/usr/share/locale/"* \
+      "$root/var/lib/apt/lists/"* "$root/var/cache/apt/"*.bin "$root/var/cache/apt/archives/"*.deb \
+      "$root/var/log/"*.log "$root/tmp/"*
+    tar --numeric-owner -C "$root" -cf "$tarball.part" .
+    mv "$tarball.part" "$tarball"
+    rm -rf "$root"
+    trap - EXIT
+    log "cached $tarball ($(du -h "$tarball" | cut -f1))"
+  fi
 
-docker import --change 'CMD ["bash"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-  "$tarball" "$image" >/dev/null
-log "imported $image from $tarball"
+  docker import --change 'CMD ["bash"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    "$tarball" "$image" >/dev/null
+  log "imported $image from $tarball"
+}
+
+for image in "$@"; do make "$image"; done
