@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds the images, hap-workspace:<version>, hap-operator:<version> and hap-mariadb:<version> (the
-# workspace version from Cargo.toml; never a "latest" tag), and, when named, hap-metastore:<version>
-# and hap-trino:<version>, on the local Docker engine with BuildKit.
+# workspace version from Cargo.toml; never a "latest" tag), and, when named, hap-metastore:<version>,
+# hap-trino:<version> and hap-superset:<version>, on the local Docker engine with BuildKit. The
+# metastore and Superset images are tagged with their Hive and Superset versions too
+# (hap-metastore:4.0.1, hap-superset:6.1.0), the images a HapQuery runs when it names none.
 #
-#   scripts/images.sh [--ca-bundle FILE] [workspace] [operator] [mariadb] [metastore] [trino]
+#   scripts/images.sh [--ca-bundle FILE] [workspace] [operator] [mariadb] [metastore] [trino] [superset]
 #                                           (default: workspace, operator and mariadb)
 #
 # The metastore's class path and Trino's server and CLI come from Maven Central through
@@ -21,8 +23,8 @@
 # it, the CA bundle this machine's pip is configured with (PIP_CERT, pip config global.cert) is used
 # when there is one. PIP_INDEX_URL, when set, is passed through the same way.
 #
-# The base image is debian:trixie-slim, pulled as usual. On a machine without a registry,
-# testing/images/base-image.sh makes it from Debian packages first.
+# The base images are debian:trixie-slim (debian:bookworm-slim for hap-superset), pulled as usual. On
+# a machine without a registry, testing/images/base-image.sh makes them from Debian packages first.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cache=${HAP_CACHE:-$HOME/.cache/hap}
@@ -33,7 +35,6 @@ die() { log "error: $*"; exit 1; }
 # against. The workspace Dockerfile checks hadoop-aws against the Hadoop jars Spark ships.
 hadoop_version=3.4.1
 aws_sdk_version=2.24.6
-base_image=debian:trixie-slim
 # Where scripts/sql-stack.sh installs the metastore's class path and Trino (its version is there too).
 sql_stack=$cache/sql-stack
 trino_version=$(sed -n 's/^trino_version=//p' "$repo/scripts/sql-stack.sh")
@@ -44,7 +45,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --ca-bundle) [ $# -ge 2 ] || die "--ca-bundle needs a file"; ca_bundle=$2; shift 2 ;;
     --ca-bundle=*) ca_bundle=${1#*=}; shift ;;
-    workspace|operator|mariadb|metastore|trino) targets+=("$1"); shift ;;
+    workspace|operator|mariadb|metastore|trino|superset) targets+=("$1"); shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (see scripts/images.sh --help)" ;;
   esac
@@ -71,13 +72,16 @@ if ! docker buildx version >/dev/null 2>&1; then
   export DOCKER_CONFIG=$cache/docker
 fi
 
-if ! docker image inspect "$base_image" >/dev/null 2>&1; then
+want() { local t; for t in "${targets[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
+
+# The base image each wanted Dockerfile starts FROM, pulled when missing.
+for t in "${targets[@]}"; do
+  base_image=$(sed -n 's/^FROM \([^ ]*\).*/\1/p' "$repo/images/$t/Dockerfile" | head -1)
+  docker image inspect "$base_image" >/dev/null 2>&1 && continue
   log "pulling $base_image"
   docker pull "$base_image" >&2 ||
-    die "the base image $base_image is not here and cannot be pulled; without a registry, make it from Debian packages with testing/images/base-image.sh"
-fi
-
-want() { local t; for t in "${targets[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
+    die "the base image $base_image is not here and cannot be pulled; without a registry, make it from Debian packages with testing/images/base-image.sh $base_image"
+done
 
 # 1. The release binaries, for the images that hold them.
 release=${HAP_RELEASE_TARGET_DIR:-$cache/target-release}
@@ -144,6 +148,8 @@ build() {
         cp -a "$server/plugin/hive" "$context/trino-server/plugin/"
       link "$sql_stack/trino/trino-cli-$trino_version-executable.jar" "$context/trino-cli"
       ;;
+    # The package-index check the workspace's build runs before pip, shared.
+    superset) cp "$repo/images/workspace/check-index.py" "$context/" ;;
   esac
   log "building $image (log: $logfile)"
   started=$(date +%s)
@@ -153,6 +159,16 @@ build() {
     die "building $image failed (log: $logfile)"
   fi
   log "built $image in $(( $(date +%s) - started ))s, $(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1 / 1e6}')"
+  # The tag a HapQuery uses when it names no image: the version of what the image runs.
+  local upstream=""
+  case "$name" in
+    metastore) upstream=$(sed -n 's|.*<hive.version>\(.*\)</hive.version>.*|\1|p' "$repo/images/metastore/pom.xml") ;;
+    superset) upstream=$(sed -n 's/^apache-superset==//p' "$repo/images/superset/requirements.txt") ;;
+  esac
+  if [ -n "$upstream" ]; then
+    docker tag "$image" "hap-$name:$upstream"
+    log "tagged hap-$name:$upstream (the HapQuery default)"
+  fi
 }
 
 want operator && build operator
@@ -160,4 +176,5 @@ want workspace && build workspace
 want mariadb && build mariadb
 want metastore && build metastore
 want trino && build trino
+want superset && build superset
 exit 0

@@ -29,10 +29,10 @@ release=${HAP_RELEASE_TARGET_DIR:-$cache/target-release}
 
 trino_version=476
 versitygw_version=v1.8.0
-# apache-superset 6.1.0's requirements are loose: its CLI needs rich and its database API
-# cachetools, neither of which it lists, and Flask-Caching 2.4+ passes an argument its metadata
-# cache does not take.
-superset_pins=(apache-superset==6.1.0 rich==15.0.0 cachetools==8.0.2 flask-caching==2.3.1 'trino[sqlalchemy]==0.340.0' duckdb==2.0.1 pyarrow==18.1.0)
+# Superset with the hap-superset image's pins (images/superset/requirements.txt), and DuckDB for the
+# loopback test's comparison.
+mapfile -t superset_pins < <(sed 's/#.*//; /^[[:space:]]*$/d' "$repo/images/superset/requirements.txt")
+superset_pins+=(duckdb==2.0.1)
 
 log() { printf 'sql-stack: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -473,7 +473,7 @@ case "${1:-}" in
     . "$state/env"
     trino_cli "$@"
     ;;
-  # The air-quality dashboard, through Superset's REST API (testing/sql-stack/dashboard.py):
+  # The air-quality dashboard, through Superset's REST API (the hap-superset image's program):
   # idempotent; prints DASHBOARD_URL=…. The admin's password reaches it in the environment only.
   dashboard)
     all_running || die "the stack is not running: scripts/sql-stack.sh up"
@@ -481,7 +481,7 @@ case "${1:-}" in
     . "$state/env"
     SUPERSET_URL=http://127.0.0.1:$SUPERSET_PORT TRINO_URL=http://127.0.0.1:$TRINO_PORT TRINO_SCHEMA=$TRINO_SCHEMA \
       SUPERSET_ADMIN_USER=$SUPERSET_ADMIN_USER SUPERSET_ADMIN_PASSWORD=$SUPERSET_ADMIN_PASSWORD \
-      "$home/superset-venv/bin/python" "$repo/testing/sql-stack/dashboard.py"
+      "$home/superset-venv/bin/python" "$repo/images/superset/air_quality_dashboard.py"
     ;;
   *) echo "usage: $0 up|down|status|install|trino [CLI ARGS]|dashboard" >&2; exit 2 ;;
 esac

@@ -21,7 +21,9 @@ from datetime import date, datetime, timezone
 from urllib.parse import urlparse
 
 sys.dont_write_bytecode = True  # no __pycache__ left in the source tree
-import dashboard as dash  # noqa: E402  the provisioning program: its names and its API session
+# The provisioning program the Superset image ships: its names and its API session.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "images", "superset"))
+import air_quality_dashboard as dash  # noqa: E402
 
 # The daily-AQI rows: one per sensor and day, in a fixed order.
 DAILY_AQI_COLUMNS = ["sensor_id", "date", "pm25_avg", "pm10_avg", "aqi_pm25", "aqi_pm10", "aqi", "category", "dominant"]

@@ -1,13 +1,23 @@
-"""The air-quality dashboard in Superset, provisioned through its REST API.
+#!/usr/bin/env python3
+"""The air-quality dashboard in Superset, provisioned through its REST API, once the air-quality job's
+tables.sql has registered its tables through Trino. Standard library only.
 
-Run by `scripts/sql-stack.sh dashboard` against the running loopback stack, after the air-quality
-job's tables.sql has registered its tables through Trino. Idempotent: each object is looked up by
-its name first and updated in place, so a second run creates nothing. Standard library only, so it
-runs in the stack's Superset virtualenv or in any python3.
+Where it runs:
+  on a cluster, in the HapQuery's Superset pod (the image holds it as hap-air-quality-dashboard):
+      kubectl exec deploy/NAME-superset -- hap-air-quality-dashboard
+  on the loopback stack: scripts/sql-stack.sh dashboard
 
-Reads from the environment (the script takes them from the stack's state directory):
-  SUPERSET_URL, SUPERSET_ADMIN_USER, SUPERSET_ADMIN_PASSWORD   Superset and its admin
-  TRINO_URL, TRINO_SCHEMA                                       Trino, for the database connection
+Idempotent: each object is looked up by its name first and updated in place, so a second run creates
+nothing.
+
+Reads from the environment:
+  SUPERSET_URL             Superset (default http://127.0.0.1:8088, the pod's own server)
+  SUPERSET_ADMIN_USER      its admin (default admin)
+  SUPERSET_ADMIN_PASSWORD  the admin's password, or SUPERSET_ADMIN_PASSWORD_FILE, a file holding it
+                           (the operator mounts the generated Secret's key there)
+  TRINO_URL, TRINO_SCHEMA  optional: the Trino and schema the `trino` database connection must point
+                           at. Unset (as in the pod), the connection the init Job registered is used
+                           as it is, and the schema is the one in its URI.
 
 Provisions:
   the database connection `trino` (only if missing, or if it points at another Trino);
@@ -15,7 +25,7 @@ Provisions:
   the chart "Daily AQI by sensor" (a time-series line: the day's AQI, one line per sensor);
   the chart "Pollution-alert episodes" (a table of episodes, newest first);
   the dashboard "Air quality" (slug air-quality) holding both.
-Prints DASHBOARD_URL=… on stdout, progress on stderr; never a credential.
+Prints DASHBOARD_URL=… (under SUPERSET_URL) on stdout, progress on stderr; never a credential.
 """
 import http.cookiejar
 import json
@@ -79,7 +89,7 @@ class Superset:
             detail = e.read().decode(errors="replace")[:600]
             raise Failed(f"{what or method + ' ' + path}: HTTP {e.code}: {detail}") from None
         except urllib.error.URLError as e:
-            raise Failed(f"{what or method + ' ' + path}: {e.reason}; is the stack up?") from None
+            raise Failed(f"{what or method + ' ' + path}: {e.reason}; is Superset running there?") from None
 
     def find(self, resource, column, value):
         """Every object of `resource` whose `column` equals `value`."""
@@ -252,11 +262,43 @@ def layout(charts):
     return pos
 
 
+def admin_password(env):
+    if env.get("SUPERSET_ADMIN_PASSWORD"):
+        return env["SUPERSET_ADMIN_PASSWORD"]
+    path = env.get("SUPERSET_ADMIN_PASSWORD_FILE")
+    if not path:
+        raise Failed("set SUPERSET_ADMIN_PASSWORD or SUPERSET_ADMIN_PASSWORD_FILE")
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError as e:
+        raise Failed(f"reading the admin's password from {path}: {e.strerror}") from None
+
+
+def registered_database(s):
+    """The `trino` connection the init Job registered, and the schema at the end of its URI
+    (trino://user@host:port/hive/SCHEMA)."""
+    found = s.find("database", "database_name", DATABASE)
+    if not found:
+        raise Failed(f"Superset has no database {DATABASE!r}: has the HapQuery's init Job succeeded?")
+    db = found[0]["id"]
+    uri = s.call("GET", f"/api/v1/database/{db}/connection")["result"].get("sqlalchemy_uri") or ""
+    parts = urllib.parse.urlparse(uri).path.strip("/").split("/")
+    if len(parts) != 2 or not parts[1]:
+        raise Failed(f"database {DATABASE!r} names no catalog and schema: {uri!r}")
+    say(f"database {DATABASE}: id {db}, as registered")
+    return db, parts[1]
+
+
 def main():
     env = os.environ
-    s = Superset(env["SUPERSET_URL"], env["SUPERSET_ADMIN_USER"], env["SUPERSET_ADMIN_PASSWORD"])
-    schema = env["TRINO_SCHEMA"]
-    db = ensure_database(s, trino_uri(env["TRINO_URL"], schema))
+    s = Superset(env.get("SUPERSET_URL", "http://127.0.0.1:8088"), env.get("SUPERSET_ADMIN_USER", "admin"),
+                 admin_password(env))
+    if env.get("TRINO_URL"):
+        schema = env["TRINO_SCHEMA"]
+        db = ensure_database(s, trino_uri(env["TRINO_URL"], schema))
+    else:
+        db, schema = registered_database(s)
     daily = ensure_dataset(s, db, schema, DAILY_TABLE, time_column="date")
     alerts = ensure_dataset(s, db, schema, ALERTS_TABLE)
 
@@ -297,5 +339,5 @@ if __name__ == "__main__":
         say(f"failed: {e}")
         sys.exit(1)
     except KeyError as e:
-        say(f"{e.args[0]} is not set; run this through scripts/sql-stack.sh dashboard")
+        say(f"{e.args[0]} is not set (TRINO_URL needs TRINO_SCHEMA)")
         sys.exit(2)
