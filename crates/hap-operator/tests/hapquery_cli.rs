@@ -27,7 +27,28 @@ fn containers(d: &Value) -> Vec<&Value> {
         .unwrap_or_default()
 }
 
-/// No Secret carries data, and no container gets a credential as a literal value.
+/// `path` is in a volume of `container` whose source is a Secret.
+fn assert_in_a_secret_volume(d: &Value, container: &Value, path: &str) {
+    let volumes = d["spec"]["template"]["spec"]["volumes"].as_array().unwrap();
+    let in_secret = container["volumeMounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| path.starts_with(&format!("{}/", m["mountPath"].as_str().unwrap())))
+        .any(|m| {
+            volumes
+                .iter()
+                .any(|v| v["name"] == m["name"] && v["secret"].is_object())
+        });
+    assert!(
+        in_secret,
+        "{} names {path}, which is not in a Secret's volume",
+        d["metadata"]["name"]
+    );
+}
+
+/// No Secret carries data, and no container gets a credential as a literal value (a `*_FILE`
+/// variable names a file in a Secret's volume).
 fn assert_no_secret_values(docs: &[Value]) {
     for d in docs {
         if d["kind"] == "Secret" {
@@ -49,6 +70,10 @@ fn assert_no_secret_values(docs: &[Value]) {
                 .iter()
                 .any(|w| name.contains(w))
                 {
+                    if name.ends_with("_FILE") {
+                        assert_in_a_secret_volume(d, c, e["value"].as_str().unwrap());
+                        continue;
+                    }
                     assert!(
                         e.get("value").is_none() && e["valueFrom"]["secretKeyRef"].is_object(),
                         "{} sets {name} other than from a Secret",

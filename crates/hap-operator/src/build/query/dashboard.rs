@@ -13,7 +13,10 @@ use hap_api::HapQuery;
 use hap_api::hapquery::{DashboardKind, SUPERSET_DATABASE};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
-use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, Secret, Service, ServiceSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, EnvVar, KeyToPath, Secret, SecretVolumeSource, Service, ServiceSpec,
+    Volume,
+};
 use kube::ResourceExt;
 
 use super::{
@@ -34,6 +37,9 @@ pub const ADMIN_PASSWORD_KEY: &str = "admin-password";
 pub const SUPERSET_GENERATED_KEYS: [&str; 2] = [SECRET_KEY_KEY, ADMIN_PASSWORD_KEY];
 /// Where the ConfigMap is mounted in Superset's pods.
 const SUPERSET_HAP_DIR: &str = "/app/hap";
+/// Where the web pod holds the admin's password, for `hap-air-quality-dashboard` run in it with
+/// `kubectl exec`: a file, so that no process's environment carries it.
+const SUPERSET_ADMIN_DIR: &str = "/app/hap-admin";
 pub const ADMIN_USER: &str = "admin";
 /// The database name Superset registers Trino under.
 pub const TRINO_DATABASE: &str = "trino";
@@ -95,7 +101,28 @@ RATELIMIT_STORAGE_URI = "memory://"
 "#,
             dialect = r.database.sqlalchemy_dialect()
         )
+        + if r.database.sqlalchemy_dialect().starts_with("mysql") {
+            MARIADB_SEQUENCES
+        } else {
+            ""
+        }
 }
+
+/// MariaDB spells a sequence's "no cycle" `NOCYCLE`; SQLAlchemy 1.4, which Superset 6.1 runs on,
+/// writes `NO CYCLE`, so `superset db upgrade` fails on Flask-AppBuilder's first sequence. A compiler
+/// hook (SQLAlchemy's own extension point) corrects the statement; MySQL has no sequences, so the hook
+/// changes nothing there. Superset fixed this after 6.1.0 (apache/superset#37582).
+const MARIADB_SEQUENCES: &str = r#"
+# MariaDB takes NOCYCLE where SQLAlchemy 1.4 writes NO CYCLE (fixed in Superset after 6.1.0).
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import CreateSequence
+
+
+@compiles(CreateSequence, "mysql")
+@compiles(CreateSequence, "mariadb")
+def _create_sequence_as_mariadb_spells_it(element, compiler, **kw):
+    return compiler.visit_create_sequence(element, **kw).replace(" NO CYCLE", " NOCYCLE")
+"#;
 
 /// `superset-init.sh`: Superset's first start, run by the init Job; each step may run again.
 pub fn superset_init(hq: &HapQuery) -> String {
@@ -184,7 +211,7 @@ fn web_deployment(
     component: &str,
     container: Container,
     config: &ConfigMap,
-    config_name: &str,
+    volumes: Vec<Volume>,
 ) -> Deployment {
     Deployment {
         metadata: meta(hq, name, component),
@@ -193,16 +220,30 @@ fn web_deployment(
             selector: label_selector(hq, component),
             template: template(
                 template_meta(hq, component, &[config]),
-                pod_spec(
-                    USER_ID,
-                    USER_ID,
-                    vec![container],
-                    vec![config_volume("hap", config_name, &[])],
-                ),
+                pod_spec(USER_ID, USER_ID, vec![container], volumes),
             ),
             ..Default::default()
         }),
         status: None,
+    }
+}
+
+/// The admin's password of the generated Secret, as a file: the kubelet makes it root's, so the
+/// pod's group (fsGroup) is what may read it; no one else may.
+fn admin_password_volume(secret: &str) -> Volume {
+    Volume {
+        name: "admin".into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.into()),
+            items: Some(vec![KeyToPath {
+                key: ADMIN_PASSWORD_KEY.into(),
+                path: ADMIN_PASSWORD_KEY.into(),
+                ..Default::default()
+            }]),
+            default_mode: Some(0o440),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
 }
 
@@ -236,13 +277,21 @@ fn superset(hq: &HapQuery, r: &Resolved, image: &str) -> Dashboard {
         ..Default::default()
     };
     // The image's own command serves the web application with gunicorn on 8088.
+    let mut web_env = environment;
+    web_env.push(env(
+        "SUPERSET_ADMIN_PASSWORD_FILE",
+        format!("{SUPERSET_ADMIN_DIR}/{ADMIN_PASSWORD_KEY}"),
+    ));
     let web = Container {
         name: "superset".into(),
         image: Some(image.into()),
-        env: Some(environment),
+        env: Some(web_env),
         ports: Some(vec![port("http", SUPERSET_PORT)]),
         resources: hq.spec.dashboard.resources.clone(),
-        volume_mounts: Some(vec![mount("hap", SUPERSET_HAP_DIR)]),
+        volume_mounts: Some(vec![
+            mount("hap", SUPERSET_HAP_DIR),
+            mount("admin", SUPERSET_ADMIN_DIR),
+        ]),
         readiness_probe: Some(http_probe("/health", "http", 15)),
         liveness_probe: Some(http_probe("/health", "http", 120)),
         ..Default::default()
@@ -257,7 +306,17 @@ fn superset(hq: &HapQuery, r: &Resolved, image: &str) -> Dashboard {
             &name,
         )),
         service: Some(node_port_service(hq, &name, "http", SUPERSET_PORT)),
-        deployment: Some(web_deployment(hq, &name, COMPONENT, web, &config, &name)),
+        deployment: Some(web_deployment(
+            hq,
+            &name,
+            COMPONENT,
+            web,
+            &config,
+            vec![
+                config_volume("hap", &name, &[]),
+                admin_password_volume(&name),
+            ],
+        )),
         worker: None,
         config: Some(config),
     }
@@ -357,14 +416,21 @@ fn redash(hq: &HapQuery, image: &str) -> Dashboard {
             &name,
         )),
         service: Some(node_port_service(hq, &name, "http", REDASH_PORT)),
-        deployment: Some(web_deployment(hq, &name, COMPONENT, server, &config, &name)),
+        deployment: Some(web_deployment(
+            hq,
+            &name,
+            COMPONENT,
+            server,
+            &config,
+            vec![config_volume("hap", &name, &[])],
+        )),
         worker: Some(web_deployment(
             hq,
             &names::redash_worker(&hq.name_any()),
             worker_component,
             worker,
             &config,
-            &name,
+            vec![config_volume("hap", &name, &[])],
         )),
         config: Some(config),
     }
@@ -420,6 +486,7 @@ mod tests {
         let conf = &data[SUPERSET_CONFIG];
         assert!(conf.contains("SECRET_KEY = os.environ[\"SUPERSET_SECRET_KEY\"]"));
         assert!(conf.contains("\"mysql+pymysql://%s:%s@%s:%s/superset\""));
+        assert!(conf.contains(".replace(\" NO CYCLE\", \" NOCYCLE\")"));
     }
 
     #[test]
@@ -433,8 +500,19 @@ mod tests {
         let env = web.containers[0].env.clone().unwrap();
         assert!(
             env.iter().all(|e| e.name != "SUPERSET_ADMIN_PASSWORD"),
-            "the web server needs no admin password"
+            "no process of the web server has the admin password in its environment"
         );
+        // hap-air-quality-dashboard, run in the pod, reads it from a file only the pod's group reads.
+        let file = env
+            .iter()
+            .find(|e| e.name == "SUPERSET_ADMIN_PASSWORD_FILE")
+            .and_then(|e| e.value.clone());
+        assert_eq!(file.as_deref(), Some("/app/hap-admin/admin-password"));
+        let admin = web.volumes.unwrap().into_iter().find(|v| v.name == "admin");
+        let secret = admin.unwrap().secret.unwrap();
+        assert_eq!(secret.secret_name.as_deref(), Some("q-superset"));
+        assert_eq!(secret.default_mode, Some(0o440));
+        assert_eq!(secret.items.unwrap()[0].key, "admin-password");
         assert!(d.worker.is_none());
     }
 
