@@ -16,9 +16,7 @@ use super::children::{database_ready, succeeded};
 use crate::build::query::{Children, trino};
 use crate::kinds::{self, Desired};
 use crate::reconcile::Problem;
-use crate::reconcile::status::{
-    BROKEN, carry_transition_times, condition, node_port, waiting_reason,
-};
+use crate::reconcile::status::{BROKEN, carry_transition_times, condition, node_port};
 
 pub const DATABASE: &str = "Database";
 pub const METASTORE: &str = "Metastore";
@@ -69,42 +67,51 @@ fn available(d: Option<&Deployment>) -> (i32, i32) {
     (ready, wanted)
 }
 
-/// The first pod of `pods` that is broken (crash loop, image missing, bad config), said as a message
-/// that names the container and where to read its log.
+/// The first broken container of these pods, as (reason, message): one the kubelet will not start
+/// (its image, its configuration), or one that exited with an error and waits to be restarted. The
+/// kubelet shows the latter as `terminated` for part of each back-off and as `CrashLoopBackOff` for
+/// the rest; both are said as `CrashLoopBackOff`, with one message, so the condition does not flap.
 fn broken(pods: &[Arc<Pod>]) -> Option<(String, String)> {
     pods.iter().find_map(|pod| {
-        let (reason, _) = waiting_reason(pod).filter(|(r, _)| BROKEN.contains(&r.as_str()))?;
-        let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
-        let container = statuses.iter().find(|c| {
-            c.state
-                .as_ref()
-                .and_then(|s| s.waiting.as_ref())
-                .and_then(|w| w.reason.as_ref())
-                == Some(&reason)
-        })?;
-        // The kubelet alternates ErrImagePull and ImagePullBackOff while it retries: one reason,
-        // so that the condition does not change (and is not rewritten) with each attempt.
-        let reason = match reason.as_str() {
-            "ErrImagePull" => "ImagePullBackOff".to_string(),
-            _ => reason,
-        };
-        let exit = container
-            .last_state
-            .as_ref()
-            .and_then(|s| s.terminated.as_ref())
-            .map(|t| format!(", last exit code {}", t.exit_code))
-            .unwrap_or_default();
-        Some((
-            reason.clone(),
-            format!(
-                "container {} of pod {} is not running ({reason}{exit}): kubectl logs -n {} {} -c {}",
-                container.name,
-                pod.name_any(),
-                pod.namespace().unwrap_or_default(),
-                pod.name_any(),
-                container.name
-            ),
-        ))
+        let status = pod.status.as_ref()?;
+        // A pod being deleted stops its containers, with whatever exit code they give then.
+        let restarted = pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()) != Some("Never")
+            && !matches!(status.phase.as_deref(), Some("Succeeded" | "Failed"))
+            && pod.metadata.deletion_timestamp.is_none();
+        status.container_statuses.as_ref()?.iter().find_map(|c| {
+            let state = c.state.as_ref()?;
+            let last_exit = || c.last_state.as_ref()?.terminated.as_ref().map(|t| t.exit_code);
+            let (reason, exit) = match (&state.waiting, &state.terminated) {
+                (Some(w), _) => {
+                    let reason = w.reason.clone().filter(|r| BROKEN.contains(&r.as_str()))?;
+                    // The kubelet alternates ErrImagePull and ImagePullBackOff while it retries:
+                    // one reason, so that the condition does not change with each attempt.
+                    let reason = match reason.as_str() {
+                        "ErrImagePull" => "ImagePullBackOff".to_string(),
+                        _ => reason,
+                    };
+                    (reason, last_exit())
+                }
+                (None, Some(t)) if t.exit_code != 0 && restarted => {
+                    ("CrashLoopBackOff".to_string(), Some(t.exit_code))
+                }
+                _ => return None,
+            };
+            let exit = exit
+                .map(|code| format!(", last exit code {code}"))
+                .unwrap_or_default();
+            Some((
+                reason.clone(),
+                format!(
+                    "container {} of pod {} is not running ({reason}{exit}): kubectl logs -n {} {} -c {}",
+                    c.name,
+                    pod.name_any(),
+                    pod.namespace().unwrap_or_default(),
+                    pod.name_any(),
+                    c.name
+                ),
+            ))
+        })
     })
 }
 
@@ -236,13 +243,19 @@ fn initialised_server(
         if let Some(message) = job_failure(job) {
             return not(failed_reason, message);
         }
-        let detail = broken(pods)
-            .map(|(_, m)| format!(": {m}"))
-            .unwrap_or_default();
-        return not(
-            running_reason,
-            format!("the {what} initialisation Job is running{detail}"),
-        );
+        return match broken(pods) {
+            // An attempt failed and the Job retries it: said at once, not after the back-off
+            // limit's minutes; a later attempt that succeeds makes the component ready again.
+            Some((reason, m)) if reason == "CrashLoopBackOff" => not(
+                failed_reason,
+                format!("{what}'s initialisation failed and is being retried: {m}"),
+            ),
+            Some((_, m)) => not("ContainerNotRunning", m),
+            None => not(
+                running_reason,
+                format!("{what}'s initialisation Job is running"),
+            ),
+        };
     }
     server(deployment, pods, what)
 }
@@ -531,6 +544,86 @@ mod tests {
         assert_eq!(condition(&s, DATABASE).reason, "Creating");
     }
 
+    /// A pod whose one container exited with `exit` and waits to be restarted.
+    fn crash_looping(pod: &str, container: &str, exit: i32) -> Arc<Pod> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": pod, "namespace": "ns"},
+                "status": {"containerStatuses": [{
+                    "name": container, "image": "i", "imageID": "", "ready": false, "restartCount": 3,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}},
+                    "lastState": {"terminated": {"exitCode": exit}}
+                }]}
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_schema_attempt_that_failed_is_said_at_once_while_the_job_retries() {
+        let hq = hapquery(SPEC);
+        let (mut children, mut pods) = all_up(&hq);
+        let d = build(&hq, &resolve(&hq));
+        children.metastore_schema = Some(with_status(
+            d.metastore_schema.as_ref().unwrap(),
+            json!({"active": 1}),
+        ));
+        children.metastore = None;
+        pods.metastore = vec![crash_looping("q-metastore-schema-x", "schema", 1)];
+        let s = compute_with(&hq, &children, &pods, &[]);
+        let m = condition(&s, METASTORE);
+        assert_eq!(
+            (m.status.as_str(), m.reason.as_str()),
+            ("False", "SchemaInitFailed")
+        );
+        assert_eq!(
+            m.message,
+            "the metastore's initialisation failed and is being retried: container schema of pod q-metastore-schema-x is not running (CrashLoopBackOff, last exit code 1): kubectl logs -n ns q-metastore-schema-x -c schema"
+        );
+        // Between two back-offs the kubelet shows the container terminated: the same condition.
+        pods.metastore = vec![exited("q-metastore-schema-x", "schema", 1, false)];
+        let between = compute_with(&hq, &children, &pods, &[]);
+        assert_eq!(condition(&between, METASTORE), m);
+        pods.metastore.clear();
+        let s = compute_with(&hq, &children, &pods, &[]);
+        assert_eq!(condition(&s, METASTORE).reason, "InitializingSchema");
+    }
+
+    /// A pod whose one container has exited with `exit` (and is being deleted, if `deleting`).
+    fn exited(pod: &str, container: &str, exit: i32, deleting: bool) -> Arc<Pod> {
+        let mut p: Pod = serde_json::from_value(json!({
+            "metadata": {"name": pod, "namespace": "ns"},
+            "spec": {"restartPolicy": "OnFailure", "containers": []},
+            "status": {"phase": "Running", "containerStatuses": [{
+                "name": container, "image": "i", "imageID": "", "ready": false, "restartCount": 3,
+                "state": {"terminated": {"exitCode": exit, "reason": "Error"}},
+                "lastState": {"terminated": {"exitCode": exit}}
+            }]}
+        }))
+        .unwrap();
+        if deleting {
+            p.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::UNIX_EPOCH));
+        }
+        Arc::new(p)
+    }
+
+    #[test]
+    fn a_container_stopped_by_its_pods_deletion_is_not_broken() {
+        let hq = hapquery(SPEC);
+        let (mut children, mut pods) = all_up(&hq);
+        let d = build(&hq, &resolve(&hq));
+        children.trino_coordinator = Some(with_status(
+            d.trino_coordinator.as_ref().unwrap(),
+            json!({}),
+        ));
+        pods.trino = vec![exited("q-trino-coordinator-old", "trino", 143, true)];
+        let s = compute_with(&hq, &children, &pods, &[]);
+        assert_eq!(condition(&s, TRINO).reason, "Starting");
+        pods.trino = vec![exited("q-trino-coordinator-old", "trino", 143, false)];
+        let s = compute_with(&hq, &children, &pods, &[]);
+        assert_eq!(condition(&s, TRINO).reason, "CrashLoopBackOff");
+    }
+
     #[test]
     fn a_crash_looping_trino_says_which_container_and_how_it_exited() {
         let hq = hapquery(SPEC);
@@ -540,17 +633,8 @@ mod tests {
             d.trino_coordinator.as_ref().unwrap(),
             json!({}),
         ));
-        let pod: Pod = serde_json::from_value(json!({
-            "metadata": {"name": "q-trino-coordinator-abc", "namespace": "ns"},
-            "status": {"containerStatuses": [{
-                "name": "trino", "image": "i", "imageID": "", "ready": false, "restartCount": 3,
-                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}},
-                "lastState": {"terminated": {"exitCode": 100}}
-            }]}
-        }))
-        .unwrap();
         let pods = Pods {
-            trino: vec![Arc::new(pod)],
+            trino: vec![crash_looping("q-trino-coordinator-abc", "trino", 100)],
             ..Default::default()
         };
         let s = compute_with(&hq, &children, &pods, &[]);
