@@ -501,6 +501,25 @@ mod tests {
 
     const MINIMAL: &str = r#"{"s3": {"endpoint": "http://s3.local:80", "bucket": "b"}}"#;
 
+    /// The default images are the ones scripts/images.sh tags: each names the version of what its
+    /// image is built from.
+    #[test]
+    fn default_image_tags_follow_what_the_images_are_built_from() {
+        let pom = include_str!("../../../images/metastore/pom.xml");
+        let hive = pom
+            .split("<hive.version>")
+            .nth(1)
+            .and_then(|rest| rest.split("</hive.version>").next())
+            .unwrap();
+        assert_eq!(DEFAULT_METASTORE_IMAGE, format!("hap-metastore:{hive}"));
+        let requirements = include_str!("../../../images/superset/requirements.txt");
+        let superset = requirements
+            .lines()
+            .find_map(|l| l.strip_prefix("apache-superset=="))
+            .unwrap();
+        assert_eq!(DEFAULT_SUPERSET_IMAGE, format!("hap-superset:{superset}"));
+    }
+
     #[test]
     fn a_minimal_spec_is_a_whole_stack_with_defaults() {
         let s = spec(MINIMAL);
