@@ -10,8 +10,9 @@
 #     and the images run the way the operator's pod runs them;
 #   - the original user journey, verbatim, with kubectl 1.36 and real pods (testing/cluster/journey.sh);
 #   - Spark on Kubernetes with two real executor pods and a real S3 server (testing/cluster/spark.sh);
-#   - the SQL stack from one HapQuery on the cluster: MariaDB, the metastore and Trino from the images
-#     built here, the air-quality tables queried through the Trino Service (testing/cluster/sql.sh);
+#   - the SQL stack from one HapQuery on the cluster: MariaDB, the metastore, Trino and Superset from
+#     the images built here, the air-quality tables queried through the Trino Service and the
+#     air-quality dashboard's charts through Superset (testing/cluster/sql.sh);
 #   - the cluster's own smoke test, which ends with `down` leaving nothing behind (testing/cluster/smoke.sh);
 #   - the SQL stack as real processes on loopback (MariaDB, the Hive metastore, Trino, Superset and an
 #     S3 server) with the air-quality job's tables queried through Trino and Superset
@@ -46,7 +47,7 @@ cargo test --workspace --no-run > "$logs/build.log" 2>&1 & build_job=$!
 scripts/docker-engine.sh
 # The SQL stack's downloads and installs (Trino, the metastore's jars, Superset, the S3 server).
 scripts/sql-stack.sh install > "$logs/sql-install.log" 2>&1 & sql_job=$!
-testing/images/base-image.sh
+testing/images/base-image.sh debian:trixie-slim debian:bookworm-slim
 scripts/images.sh
 echo "test: images ready in $(( $(date +%s) - started ))s" >&2
 
@@ -76,7 +77,7 @@ cargo test --workspace --no-fail-fast "$@" || status=1
 "${HAP_CACHE:-$HOME/.cache/hap}/bin/kubectl" --kubeconfig "$kubeconfig" delete crd \
   hapcontainers.hap.cloudian.com hapqueries.hap.cloudian.com --ignore-not-found --timeout=180s >/dev/null || status=1
 
-# The SQL stack's installs, which the metastore and Trino images are made from.
+# The SQL stack's installs, which the metastore and Trino images are made from (and Superset's pins).
 sql_installed=1
 if ! wait $sql_job; then
   cat "$logs/sql-install.log" >&2
@@ -87,12 +88,12 @@ sql_job=""
 cluster_tests=(journey spark smoke)
 if [ $sql_installed = 1 ]; then
   started=$(date +%s)
-  if scripts/images.sh metastore trino; then
+  if scripts/images.sh metastore trino superset; then
     cluster_tests=(journey spark sql smoke)
   else
     status=1
   fi
-  echo "test: metastore and Trino images built in $(( $(date +%s) - started ))s" >&2
+  echo "test: metastore, Trino and Superset images built in $(( $(date +%s) - started ))s" >&2
 fi
 for t in "${cluster_tests[@]}"; do
   started=$(date +%s)

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The SQL stack on the local cluster (scripts/cluster.sh), from one HapQuery, as root: the operator
 # (its Deployment's pod from hap-operator:0.1.0, with deploy/role.yaml only) runs MariaDB, the Hive
-# metastore and Trino (a coordinator and a worker) from the images built here (hap-mariadb,
-# hap-metastore, hap-trino), over a real S3 server (versitygw) on the host's end of the cluster's
-# veth, 198.18.0.1. The air-quality job writes its tables into the bucket; its tables.sql runs through
-# the Trino Service, and the daily-AQI rows that come back through it equal the job's own Parquet files.
+# metastore, Trino (a coordinator and a worker) and Superset from the images built here (hap-mariadb,
+# hap-metastore, hap-trino, hap-superset), over a real S3 server (versitygw) on the host's end of the
+# cluster's veth, 198.18.0.1. The air-quality job writes its tables into the bucket; its tables.sql
+# runs through the Trino Service, and the daily-AQI rows that come back through it equal the job's own
+# Parquet files. The air-quality dashboard is provisioned with the documented command
+# (`kubectl exec deploy/NAME-superset -- hap-air-quality-dashboard`), and its charts' data, asked of
+# Superset through its NodePort, comes through Trino. A second HapQuery, whose metastore database
+# refuses its password, shows the schema's failure as a condition and an event.
 #
 # A cluster that runs already is reused and left running; one this script starts it brings down at
 # the end, unless KEEP_CLUSTER=1. The CRDs are applied only when the cluster has none, and then deleted.
@@ -19,7 +23,7 @@ py=$cache/sql-stack/superset-venv/bin/python
 release=${HAP_RELEASE_TARGET_DIR:-$cache/target-release}
 host_ip=198.18.0.1 # the host's end of the cluster's veth: the only host address pods reach
 bucket=hap-sql hq=air schema=air_quality
-images=(hap-operator:0.1.0 hap-mariadb:0.1.0 hap-metastore:0.1.0 hap-trino:0.1.0)
+images=(hap-operator:0.1.0 hap-mariadb:0.1.0 hap-metastore:0.1.0 hap-trino:0.1.0 hap-superset:0.1.0)
 passed=0 failed=0
 t0=$SECONDS
 
@@ -125,14 +129,14 @@ spec:
     workers: 1
     coordinator: {resources: $(small 1280Mi)}
     worker: {resources: $(small 1280Mi)}
-  dashboard: {kind: none}
+  dashboard: {kind: superset, image: 'hap-superset:0.1.0', resources: $(small 1Gi)}
 EOF
 check "kubectl apply -f hapquery.yaml" bash -c "'$kubectl_bin' apply -f '$tmp/hapquery.yaml' >/dev/null"
 phase_of() { kubectl get hapquery "$hq" -o jsonpath='{.status.phase}'; }
 running() { [ "$(phase_of)" = Running ]; }
 t=$SECONDS
 if eventually 600 running; then
-  echo "ok    the HapQuery is Running ($((SECONDS - t)) s from apply: MariaDB, schema, metastore, Trino)"
+  echo "ok    the HapQuery is Running ($((SECONDS - t)) s from apply: MariaDB, schema, metastore, Trino, Superset)"
   passed=$((passed + 1))
 else
   echo "FAIL  the HapQuery is Running (phase $(phase_of))"
@@ -142,7 +146,7 @@ else
   finish
 fi
 conditions() { kubectl get hapquery "$hq" -o jsonpath='{range .status.conditions[*]}{.type}={.reason} {end}'; }
-check "each condition says why: $(conditions)" bash -c '[ "$1" = "Database=Ready Metastore=Ready Trino=Ready Dashboard=NotRequested " ]' _ "$(conditions)"
+check "each condition says why: $(conditions)" bash -c '[ "$1" = "Database=Ready Metastore=Ready Trino=Ready Dashboard=Ready " ]' _ "$(conditions)"
 check "the schema Job succeeded" bash -c "[ \"\$('$kubectl_bin' get job $hq-metastore-schema -o jsonpath='{.status.succeeded}')\" = 1 ]"
 trino_url=$(kubectl get hapquery "$hq" -o jsonpath='{.status.trinoUrl}')
 check "status.trinoUrl is the coordinator's Service" test "$trino_url" = "http://$hq-trino-coordinator.$ns.svc:8080"
@@ -183,13 +187,45 @@ t=$(date +%s%N)
 trino --execute 'SELECT "date", max(aqi) FROM air_aqi_daily GROUP BY 1 ORDER BY 1' > /dev/null
 echo "measure daily_aqi_query_through_the_service_s=$(awk -v a="$t" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }') (kubectl exec included)"
 
-# --- 5. Nothing secret in what the operator wrote ------------------------------------------------
-phase "no secret written"
-no_secret_in_config() {
-  ! kubectl get configmaps -o yaml | grep -qF -- "$AWS_SECRET_ACCESS_KEY" &&
-    ! kubectl get hapquery "$hq" -o yaml | grep -qF -- "$AWS_SECRET_ACCESS_KEY"
+# --- 5. The air-quality dashboard in Superset -----------------------------------------------------
+phase "the dashboard"
+# The documented command, in the Superset pod; it prints the dashboard's address on that server.
+provision() {
+  kubectl exec "deploy/$hq-superset" -c superset -- hap-air-quality-dashboard > "$1" 2>> "$tmp/dashboard.err" ||
+    { tail -5 "$tmp/dashboard.err"; return 1; }
+  [ "$(cat "$1")" = "DASHBOARD_URL=http://127.0.0.1:8088/superset/dashboard/air-quality/" ]
 }
-check "the S3 secret key is in no ConfigMap and not in the status" no_secret_in_config
+t=$SECONDS
+check "hap-air-quality-dashboard provisions the dashboard" provision "$tmp/dashboard.out"
+echo "measure dashboard_provisioning_s=$((SECONDS - t)) (kubectl exec included)"
+check "a second run prints the same" provision "$tmp/dashboard2.out"
+# Superset from outside the cluster, as a browser reaches it: the node's port in status.dashboardUrl.
+dashboard_url=$(kubectl get hapquery "$hq" -o jsonpath='{.status.dashboardUrl}')
+check "status.dashboardUrl is a node's port: $dashboard_url" bash -c '[[ $1 =~ ^http://[0-9.]+:3[0-9]{4}/$ ]]' _ "$dashboard_url"
+admin_password=$(kubectl get secret "$hq-superset" -o jsonpath='{.data.admin-password}' | base64 -d)
+superset_checks() {
+  env SUPERSET_URL="${dashboard_url%/}" SUPERSET_ADMIN_USER=admin SUPERSET_ADMIN_PASSWORD="$admin_password" \
+    TRINO_URL="http://127.0.0.1:$forward_port" TRINO_CATALOG=hive TRINO_SCHEMA="$schema" \
+    "$py" testing/sql-stack/checks.py "$@"
+}
+check "the dashboard holds both charts, through the NodePort" superset_checks dashboard layout
+check "a second run duplicated nothing" superset_checks dashboard unique
+check "each chart's data comes through Trino" superset_checks dashboard data
+check "the daily-AQI chart's rows equal the same query through Trino" superset_checks dashboard daily
+
+# --- 6. Nothing secret in what the operator wrote ------------------------------------------------
+phase "no secret written"
+no_secret_written() {
+  local secret
+  for secret in "$AWS_SECRET_ACCESS_KEY" "$admin_password"; do
+    [ -n "$secret" ] || return 1
+    ! kubectl get configmaps -o yaml | grep -qF -- "$secret" &&
+      ! kubectl get hapquery "$hq" -o yaml | grep -qF -- "$secret" &&
+      ! kubectl get events -o yaml | grep -qF -- "$secret" &&
+      ! grep -qF -- "$secret" "$tmp/dashboard.out" "$tmp/dashboard.err" || return 1
+  done
+}
+check "the S3 key and Superset's password are in no ConfigMap, status, event or output" no_secret_written
 memory() {
   local pod bytes
   for pod in $(kubectl get pods --field-selector=status.phase=Running -o name); do
@@ -200,4 +236,39 @@ memory() {
   done
 }
 echo "measure memory (MiB, each pod's cgroup): $(memory | tr '\n' ';')"
+
+# --- 7. A schema that cannot be made: a condition and an event, the operator unmoved -------------
+phase "schema failure"
+# The same MariaDB as an external database, with a password it refuses: the schema Job's first attempt
+# fails, and the Metastore condition says so while the Job retries.
+kubectl create secret generic wrong-db --from-literal=username=hive --from-literal=password=not-the-password >/dev/null
+cat > "$tmp/broken.yaml" <<EOF
+apiVersion: hap.cloudian.com/v1alpha1
+kind: HapQuery
+metadata: {name: broken}
+spec:
+  s3: {endpoint: '$S3_ENDPOINT', region: us-east-1, bucket: $bucket, pathStyle: true, credentialsSecret: {name: s3-keys}}
+  database: {external: {kind: mariadb, host: $hq-mariadb, credentialsSecret: {name: wrong-db}}}
+  metastore: {image: 'hap-metastore:0.1.0', resources: $(small 768Mi)}
+  trino: {image: 'hap-trino:0.1.0', workers: 0}
+  dashboard: {kind: none}
+EOF
+check "kubectl apply -f broken.yaml" bash -c "'$kubectl_bin' apply -f '$tmp/broken.yaml' >/dev/null"
+metastore_reason() { kubectl get hapquery broken -o jsonpath='{.status.conditions[?(@.type=="Metastore")].reason}'; }
+schema_failed() { [ "$(metastore_reason)" = SchemaInitFailed ]; }
+t=$SECONDS
+check "the Metastore condition is SchemaInitFailed" eventually 300 schema_failed
+echo "measure schema_failure_reported_s=$((SECONDS - t))"
+kubectl get hapquery broken -o jsonpath='{.status.conditions[?(@.type=="Metastore")].message}' > "$tmp/broken.message"
+check "its message names the retry and the logs command: $(cat "$tmp/broken.message")" \
+  grep -q "being retried: .*kubectl logs -n $ns broken-metastore-schema-" "$tmp/broken.message"
+warning_event() {
+  kubectl get events --field-selector "involvedObject.kind=HapQuery,involvedObject.name=broken,type=Warning" \
+    -o jsonpath='{range .items[*]}{.reason}{"\n"}{end}' | grep -qx SchemaInitFailed
+}
+check "a Warning event SchemaInitFailed about the HapQuery" eventually 60 warning_event
+check "the phase is Degraded" bash -c '[ "$("$1" get hapquery broken -o jsonpath="{.status.phase}")" = Degraded ]' _ "$kubectl_bin"
+restarts() { kubectl get pods -l app.kubernetes.io/name=hap-operator -o jsonpath='{.items[*].status.containerStatuses[*].restartCount}'; }
+check "the operator never restarted" bash -c '[ "$1" = 0 ]' _ "$(restarts)"
+check "the first HapQuery is still Running" running
 finish
