@@ -115,6 +115,37 @@ fn broken(pods: &[Arc<Pod>]) -> Option<(String, String)> {
     })
 }
 
+/// A Job's pod whose container has exited with an error and is restarted by the kubelet, as a
+/// message: the same while the container waits, runs again or has just exited (the exit code comes
+/// from its current or its previous run), so the condition stays put through the retries.
+fn failed_attempt(pods: &[Arc<Pod>]) -> Option<String> {
+    pods.iter()
+        .filter(|pod| {
+            pod.metadata.deletion_timestamp.is_none()
+                && pod.owner_references().iter().any(|o| o.kind == "Job")
+        })
+        .find_map(|pod| {
+            let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
+            statuses.iter().find_map(|c| {
+                let now = c.state.as_ref().and_then(|s| s.terminated.as_ref());
+                let before = c.last_state.as_ref().and_then(|s| s.terminated.as_ref());
+                let code = [now, before]
+                    .into_iter()
+                    .flatten()
+                    .map(|t| t.exit_code)
+                    .find(|code| *code != 0)?;
+                Some(format!(
+                    "container {} of pod {} exited with code {code}: kubectl logs -n {} {} -c {}",
+                    c.name,
+                    pod.name_any(),
+                    pod.namespace().unwrap_or_default(),
+                    pod.name_any(),
+                    c.name
+                ))
+            })
+        })
+}
+
 /// A Job's failure, as its Failed condition gives it.
 fn job_failure(job: Option<&Job>) -> Option<String> {
     let job = job?;
@@ -243,13 +274,15 @@ fn initialised_server(
         if let Some(message) = job_failure(job) {
             return not(failed_reason, message);
         }
-        return match broken(pods) {
-            // An attempt failed and the Job retries it: said at once, not after the back-off
-            // limit's minutes; a later attempt that succeeds makes the component ready again.
-            Some((reason, m)) if reason == "CrashLoopBackOff" => not(
+        // An attempt failed and the Job retries it: said at once, not after the back-off limit's
+        // minutes, and for as long as the retries last; an attempt that succeeds ends it.
+        if let Some(m) = failed_attempt(pods) {
+            return not(
                 failed_reason,
                 format!("{what}'s initialisation failed and is being retried: {m}"),
-            ),
+            );
+        }
+        return match broken(pods) {
             Some((_, m)) => not("ContainerNotRunning", m),
             None => not(
                 running_reason,
@@ -569,7 +602,23 @@ mod tests {
             json!({"active": 1}),
         ));
         children.metastore = None;
-        pods.metastore = vec![crash_looping("q-metastore-schema-x", "schema", 1)];
+        let schema_pod = |state: serde_json::Value| -> Arc<Pod> {
+            Arc::new(
+                serde_json::from_value(json!({
+                    "metadata": {"name": "q-metastore-schema-x", "namespace": "ns",
+                                 "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "q-metastore-schema", "uid": "u"}]},
+                    "spec": {"restartPolicy": "OnFailure", "containers": []},
+                    "status": {"phase": "Running", "containerStatuses": [{
+                        "name": "schema", "image": "i", "imageID": "", "ready": false, "restartCount": 2,
+                        "state": state, "lastState": {"terminated": {"exitCode": 1}}
+                    }]}
+                }))
+                .unwrap(),
+            )
+        };
+        pods.metastore = vec![schema_pod(
+            json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 20s"}}),
+        )];
         let s = compute_with(&hq, &children, &pods, &[]);
         let m = condition(&s, METASTORE);
         assert_eq!(
@@ -578,12 +627,20 @@ mod tests {
         );
         assert_eq!(
             m.message,
-            "the metastore's initialisation failed and is being retried: container schema of pod q-metastore-schema-x is not running (CrashLoopBackOff, last exit code 1): kubectl logs -n ns q-metastore-schema-x -c schema"
+            "the metastore's initialisation failed and is being retried: container schema of pod q-metastore-schema-x exited with code 1: kubectl logs -n ns q-metastore-schema-x -c schema"
         );
-        // Between two back-offs the kubelet shows the container terminated: the same condition.
-        pods.metastore = vec![exited("q-metastore-schema-x", "schema", 1, false)];
-        let between = compute_with(&hq, &children, &pods, &[]);
-        assert_eq!(condition(&between, METASTORE), m);
+        assert_eq!(s.phase, Some(QueryPhase::Degraded));
+        // The kubelet runs the next attempt, and shows it terminated before the next back-off:
+        // the same condition all along, so no new event and no flapping phase.
+        for state in [
+            json!({"running": {}}),
+            json!({"terminated": {"exitCode": 1, "reason": "Error"}}),
+        ] {
+            pods.metastore = vec![schema_pod(state)];
+            let again = compute_with(&hq, &children, &pods, &[]);
+            assert_eq!(condition(&again, METASTORE), m);
+            assert_eq!(again.phase, Some(QueryPhase::Degraded));
+        }
         pods.metastore.clear();
         let s = compute_with(&hq, &children, &pods, &[]);
         assert_eq!(condition(&s, METASTORE).reason, "InitializingSchema");
