@@ -115,14 +115,19 @@ fn broken(pods: &[Arc<Pod>]) -> Option<(String, String)> {
     })
 }
 
-/// A Job's pod whose container has exited with an error and is restarted by the kubelet, as a
+/// A pod of `job` (this very Job: a replaced one's pods may linger until the garbage collector
+/// takes them) whose container has exited with an error and is restarted by the kubelet, as a
 /// message: the same while the container waits, runs again or has just exited (the exit code comes
 /// from its current or its previous run), so the condition stays put through the retries.
-fn failed_attempt(pods: &[Arc<Pod>]) -> Option<String> {
+fn failed_attempt(job: Option<&Job>, pods: &[Arc<Pod>]) -> Option<String> {
+    let uid = job?.metadata.uid.as_deref()?;
     pods.iter()
         .filter(|pod| {
             pod.metadata.deletion_timestamp.is_none()
-                && pod.owner_references().iter().any(|o| o.kind == "Job")
+                && pod
+                    .owner_references()
+                    .iter()
+                    .any(|o| o.kind == "Job" && o.uid == uid)
         })
         .find_map(|pod| {
             let statuses = pod.status.as_ref()?.container_statuses.as_ref()?;
@@ -276,7 +281,7 @@ fn initialised_server(
         }
         // An attempt failed and the Job retries it: said at once, not after the back-off limit's
         // minutes, and for as long as the retries last; an attempt that succeeds ends it.
-        if let Some(m) = failed_attempt(pods) {
+        if let Some(m) = failed_attempt(job, pods) {
             return not(
                 failed_reason,
                 format!("{what}'s initialisation failed and is being retried: {m}"),
@@ -597,16 +602,16 @@ mod tests {
         let hq = hapquery(SPEC);
         let (mut children, mut pods) = all_up(&hq);
         let d = build(&hq, &resolve(&hq));
-        children.metastore_schema = Some(with_status(
-            d.metastore_schema.as_ref().unwrap(),
-            json!({"active": 1}),
-        ));
+        let mut job =
+            (*with_status(d.metastore_schema.as_ref().unwrap(), json!({"active": 1}))).clone();
+        job.metadata.uid = Some("this-job".into());
+        children.metastore_schema = Some(Arc::new(job));
         children.metastore = None;
-        let schema_pod = |state: serde_json::Value| -> Arc<Pod> {
+        let pod_of = |job_uid: &str, state: serde_json::Value| -> Arc<Pod> {
             Arc::new(
                 serde_json::from_value(json!({
                     "metadata": {"name": "q-metastore-schema-x", "namespace": "ns",
-                                 "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "q-metastore-schema", "uid": "u"}]},
+                                 "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "q-metastore-schema", "uid": job_uid}]},
                     "spec": {"restartPolicy": "OnFailure", "containers": []},
                     "status": {"phase": "Running", "containerStatuses": [{
                         "name": "schema", "image": "i", "imageID": "", "ready": false, "restartCount": 2,
@@ -616,6 +621,14 @@ mod tests {
                 .unwrap(),
             )
         };
+        let schema_pod = |state| pod_of("this-job", state);
+        // A replaced Job's pod, not yet collected, is not this Job's attempt.
+        pods.metastore = vec![pod_of(
+            "replaced-job",
+            json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 20s"}}),
+        )];
+        let s = compute_with(&hq, &children, &pods, &[]);
+        assert_ne!(condition(&s, METASTORE).reason, "SchemaInitFailed");
         pods.metastore = vec![schema_pod(
             json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 20s"}}),
         )];

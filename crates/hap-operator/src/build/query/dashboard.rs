@@ -196,7 +196,8 @@ fn init_job(
     Job {
         metadata: meta(hq, name, COMPONENT),
         spec: Some(JobSpec {
-            // Trino or the database may still be starting: retry, then report the failure.
+            // Trino or the database may still be starting: retry for a few minutes. The status
+            // reports each failed attempt at once, and says the Job retries.
             backoff_limit: Some(6),
             template: template(template_meta(hq, COMPONENT, &[config]), pod),
             ..Default::default()

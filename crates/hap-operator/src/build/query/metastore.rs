@@ -207,7 +207,8 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Metastore {
     let schema_job = Job {
         metadata: meta(hq, &names::metastore_schema(&hq.name_any()), COMPONENT),
         spec: Some(JobSpec {
-            // The database may still be starting: retry for a few minutes, then report the failure.
+            // A database that is not ready yet fails an attempt: retry for a few minutes. The status
+            // reports each failed attempt at once, and says the Job retries.
             backoff_limit: Some(6),
             template: template(template_meta(hq, COMPONENT, &[&config]), job_pod),
             ..Default::default()
