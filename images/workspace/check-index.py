@@ -10,6 +10,7 @@ import socket
 import ssl
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 
 ca_file = sys.argv[1]
@@ -18,6 +19,11 @@ if not index:
     from pip._internal.models.index import PyPI
 
     index = PyPI.simple_url
+# What the messages name: the index's scheme, host, port and path, never user information (an index
+# URL may carry credentials, and build logs are kept).
+parts = urllib.parse.urlsplit(index)
+host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+shown = parts._replace(netloc=host).geturl()
 
 
 def fail(message):
@@ -34,13 +40,13 @@ except urllib.error.URLError as e:
     reason = e.reason
     if isinstance(reason, ssl.SSLCertVerificationError):
         fail(
-            f"the package index {index} presented a certificate this build does not trust "
+            f"the package index {shown} presented a certificate this build does not trust "
             f"({reason.verify_message}). Behind a TLS-intercepting proxy, give the build the "
             "proxy's CA bundle: scripts/images.sh --ca-bundle FILE"
         )
     if isinstance(reason, (socket.gaierror, OSError)):
-        fail(f"no network: cannot reach the package index {index} ({reason})")
-    fail(f"cannot reach the package index {index} ({reason})")
+        fail(f"no network: cannot reach the package index {shown} ({reason})")
+    fail(f"cannot reach the package index {shown} ({reason})")
 except (TimeoutError, socket.timeout):
-    fail(f"no network: the package index {index} did not answer within 30 s")
-print(f"package index {index} reachable")
+    fail(f"no network: the package index {shown} did not answer within 30 s")
+print(f"package index {shown} reachable")

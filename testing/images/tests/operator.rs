@@ -91,6 +91,28 @@ fn package_index_check_names_the_cause() {
         "{err}"
     );
 
+    // An index URL with credentials in it: the message names the index without them.
+    let out = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-e",
+        "PIP_INDEX_URL=https://hap-user:hap-password@index.invalid:8443/simple/",
+        &image,
+        "python3",
+        script,
+        "/etc/ssl/certs/ca-certificates.crt",
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("the package index https://index.invalid:8443/simple/ ")
+            && !err.contains("hap-password")
+            && !err.contains("hap-user"),
+        "{err}"
+    );
+
     // A bundle holding one unrelated CA: nothing real verifies against it. Made in the container, so
     // the test needs no certificate tooling of its own.
     let out = docker(&[
