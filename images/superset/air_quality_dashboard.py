@@ -20,7 +20,8 @@ Reads from the environment:
                            as it is, and the schema is the one in its URI.
 
 Provisions:
-  the database connection `trino` (only if missing, or if it points at another Trino);
+  with TRINO_URL, the database connection `trino` (only if missing, or if it points at another
+  Trino); without it, the connection the init Job registered must exist, and is used as it is;
   datasets over hive.<schema>.air_aqi_daily and air_alerts;
   the chart "Daily AQI by sensor" (a time-series line: the day's AQI, one line per sensor);
   the chart "Pollution-alert episodes" (a table of episodes, newest first);
@@ -295,7 +296,9 @@ def main():
     s = Superset(env.get("SUPERSET_URL", "http://127.0.0.1:8088"), env.get("SUPERSET_ADMIN_USER", "admin"),
                  admin_password(env))
     if env.get("TRINO_URL"):
-        schema = env["TRINO_SCHEMA"]
+        schema = env.get("TRINO_SCHEMA")
+        if not schema:
+            raise Failed("TRINO_URL is set but TRINO_SCHEMA is not: name the schema the tables are in")
         db = ensure_database(s, trino_uri(env["TRINO_URL"], schema))
     else:
         db, schema = registered_database(s)
@@ -338,6 +341,3 @@ if __name__ == "__main__":
     except Failed as e:
         say(f"failed: {e}")
         sys.exit(1)
-    except KeyError as e:
-        say(f"{e.args[0]} is not set (TRINO_URL needs TRINO_SCHEMA)")
-        sys.exit(2)
