@@ -11,6 +11,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::problem::{Component, Problem};
 use crate::quantity;
 use crate::s3::S3Spec;
 
@@ -400,85 +401,123 @@ pub struct HapQueryStatus {
     pub dashboard_url: Option<String>,
 }
 
-/// The components, each with its condition type.
-pub const CONDITION_TYPES: [&str; 4] = ["Database", "Metastore", "Trino", "Dashboard"];
-
-/// Every problem of a HapQuery's spec, each saying what to fix. The CEL rules say the same at
-/// admission; this repeats them for `render`, which reads files no API server admitted.
-pub fn problems(spec: &HapQuerySpec) -> Vec<String> {
+/// Every problem of a HapQuery's spec, each saying what to fix, with the component it concerns. The
+/// CEL rules say the same at admission; this repeats them for `render`, which reads files no API
+/// server admitted.
+pub fn problems(spec: &HapQuerySpec) -> Vec<Problem> {
+    use Component::{Dashboard, Database, Metastore, Trino};
     let mut out = Vec::new();
+    let mut push = |component: Component, field: &str, message: String| {
+        out.push(Problem::new(field, message).of(component));
+    };
     let s3 = &spec.s3;
     if !(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://")) {
-        out.push(format!(
-            "spec.s3.endpoint {:?} must be an http:// or https:// URL",
-            s3.endpoint
-        ));
+        push(
+            Metastore,
+            "spec.s3.endpoint",
+            format!(
+                "spec.s3.endpoint {:?} must be an http:// or https:// URL",
+                s3.endpoint
+            ),
+        );
     }
     if s3.bucket.as_deref().is_none_or(str::is_empty) {
-        out.push(BUCKET_RULE_MESSAGE.into());
+        push(Metastore, "spec.s3.bucket", BUCKET_RULE_MESSAGE.into());
     }
     if !s3.verify_tls {
-        out.push(VERIFY_TLS_RULE_MESSAGE.into());
+        push(
+            Metastore,
+            "spec.s3.verifyTls",
+            VERIFY_TLS_RULE_MESSAGE.into(),
+        );
     }
     let db = &spec.database;
     if db.mariadb.is_some() && db.external.is_some() {
-        out.push("set database.mariadb (the operator runs MariaDB) or database.external (an existing server), not both".into());
+        push(Database, "spec.database", "set database.mariadb (the operator runs MariaDB) or database.external (an existing server), not both".into());
     }
     if let Some(m) = &db.mariadb
         && quantity::parse(&m.storage_size.0).is_none_or(|b| b <= 0.0)
     {
-        out.push(format!(
-            "database.mariadb.storageSize {:?} is not a positive quantity such as 5Gi",
-            m.storage_size.0
-        ));
+        push(
+            Database,
+            "spec.database.mariadb.storageSize",
+            format!(
+                "database.mariadb.storageSize {:?} is not a positive quantity such as 5Gi",
+                m.storage_size.0
+            ),
+        );
     }
     if let Some(e) = &db.external {
         if e.host.is_empty() {
-            out.push("database.external.host is required: the host name of the existing database server, e.g. mariadb.databases.svc".into());
+            push(Database, "spec.database.external.host", "database.external.host is required: the host name of the existing database server, e.g. mariadb.databases.svc".into());
         }
         if e.credentials_secret.is_none() {
-            out.push("database.external.credentialsSecret is required: a Secret with the user name and password the metastore connects with".into());
+            push(Database, "spec.database.external.credentialsSecret", "database.external.credentialsSecret is required: a Secret with the user name and password the metastore connects with".into());
         }
         if let Some(p) = e.port
             && !(1..=65535).contains(&p)
         {
-            out.push(format!(
-                "database.external.port {p} is not a port: use 1-65535"
-            ));
+            push(
+                Database,
+                "spec.database.external.port",
+                format!("database.external.port {p} is not a port: use 1-65535"),
+            );
         }
     }
     let t = &spec.trino;
     if t.version < MIN_TRINO_VERSION {
-        out.push(TRINO_VERSION_RULE_MESSAGE.into());
+        push(
+            Trino,
+            "spec.trino.version",
+            TRINO_VERSION_RULE_MESSAGE.into(),
+        );
     }
     if !(0..=100).contains(&t.workers) {
-        out.push(format!(
-            "trino.workers is {}: use 0 (the coordinator runs queries itself) to 100",
-            t.workers
-        ));
+        push(
+            Trino,
+            "spec.trino.workers",
+            format!(
+                "trino.workers is {}: use 0 (the coordinator runs queries itself) to 100",
+                t.workers
+            ),
+        );
     }
     if !(1..=3600).contains(&t.graceful_shutdown_seconds) {
-        out.push(format!(
-            "trino.gracefulShutdownSeconds is {}: use 1 to 3600",
-            t.graceful_shutdown_seconds
-        ));
+        push(
+            Trino,
+            "spec.trino.gracefulShutdownSeconds",
+            format!(
+                "trino.gracefulShutdownSeconds is {}: use 1 to 3600",
+                t.graceful_shutdown_seconds
+            ),
+        );
     }
     let d = &spec.dashboard;
     if let Some(p) = d.node_port
         && !(30000..=32767).contains(&p)
     {
-        out.push(format!(
-            "dashboard.nodePort {p} is outside the node port range 30000-32767"
-        ));
+        push(
+            Dashboard,
+            "spec.dashboard.nodePort",
+            format!("dashboard.nodePort {p} is outside the node port range 30000-32767"),
+        );
     }
     if d.kind == DashboardKind::None && d.node_port.is_some() {
-        out.push("dashboard.nodePort needs a dashboard: kind is none".into());
+        push(
+            Dashboard,
+            "spec.dashboard.nodePort",
+            "dashboard.nodePort needs a dashboard: kind is none".into(),
+        );
     }
     if d.kind == DashboardKind::Redash && d.redash.is_none() {
-        out.push("dashboard.redash.connectionSecret is required with kind redash: Redash keeps its data in PostgreSQL and its queue in Redis, which the operator does not run".into());
+        push(Dashboard, "spec.dashboard.redash", "dashboard.redash.connectionSecret is required with kind redash: Redash keeps its data in PostgreSQL and its queue in Redis, which the operator does not run".into());
     }
     if !schema_name_ok(&spec.schema) {
-        out.push(format!("schema {:?}: {SCHEMA_RULE_MESSAGE}", spec.schema));
+        push(
+            Metastore,
+            "spec.schema",
+            format!("schema {:?}: {SCHEMA_RULE_MESSAGE}", spec.schema),
+        );
     }
     out
 }
@@ -562,8 +601,18 @@ mod tests {
         ];
         assert_eq!(p.len(), wanted.len(), "{p:#?}");
         for (got, want) in p.iter().zip(wanted) {
-            assert!(got.contains(want), "{want:?} not in {got:?}");
+            assert!(got.message.contains(want), "{want:?} not in {got:?}");
         }
+        let components: Vec<_> = p.iter().filter_map(|p| p.component).collect();
+        use Component::{Dashboard, Database, Metastore, Trino};
+        assert_eq!(
+            components,
+            [
+                Metastore, Metastore, Metastore, Database, Database, Database, Database, Database,
+                Trino, Trino, Trino, Dashboard, Dashboard, Metastore
+            ],
+            "each problem is its component's"
+        );
     }
 
     #[test]
@@ -571,7 +620,9 @@ mod tests {
         let s = spec(
             r#"{"s3": {"endpoint": "http://s3:80", "bucket": "b"}, "dashboard": {"kind": "redash"}}"#,
         );
-        assert!(problems(&s)[0].contains("REDASH") || problems(&s)[0].contains("Redis"));
+        let first = &problems(&s)[0];
+        assert!(first.message.contains("REDASH") || first.message.contains("Redis"));
+        assert_eq!(first.component, Some(Component::Dashboard));
     }
 
     #[test]

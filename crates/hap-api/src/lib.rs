@@ -4,6 +4,7 @@
 
 pub mod hapcontainer;
 pub mod hapquery;
+pub mod problem;
 pub mod quantity;
 pub mod s3;
 pub mod validation;
@@ -13,6 +14,7 @@ use kube::CustomResourceExt;
 
 pub use hapcontainer::{HapContainer, HapContainerSpec, HapContainerStatus, Phase};
 pub use hapquery::{HapQuery, HapQuerySpec, HapQueryStatus};
+pub use problem::{Component, Problem};
 
 /// Every CRD the project ships, in the order `hap-operator crd` prints them.
 pub fn crds() -> Vec<CustomResourceDefinition> {

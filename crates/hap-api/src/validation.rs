@@ -6,6 +6,7 @@
 //! files that no API server admitted, and an object admitted under an older CRD skipped those rules.
 
 use crate::hapcontainer::HapContainerSpec;
+use crate::problem::Problem;
 use crate::quantity;
 
 /// Environment variables the operator sets itself; a user value would silently lose.
@@ -24,45 +25,60 @@ pub const RESERVED_ENV: &[&str] = &[
 ];
 
 /// Every problem found, each phrased as what is wrong and what to do.
-pub fn problems(spec: &HapContainerSpec) -> Vec<String> {
+pub fn problems(spec: &HapContainerSpec) -> Vec<Problem> {
     let mut out = Vec::new();
     if spec.size > 1 || spec.size < 0 {
-        out.push(format!(
-            "spec.size is {}: {}",
-            spec.size,
-            crate::hapcontainer::SIZE_RULE_MESSAGE
+        out.push(Problem::new(
+            "spec.size",
+            format!(
+                "spec.size is {}: {}",
+                spec.size,
+                crate::hapcontainer::SIZE_RULE_MESSAGE
+            ),
         ));
     }
-    for e in &spec.env {
+    for (i, e) in spec.env.iter().enumerate() {
         if RESERVED_ENV.contains(&e.name.as_str()) {
-            out.push(format!(
-                "spec.env sets {}, which the operator sets from spec.s3, spec.jupyter and spec.spark; remove it and use those fields",
-                e.name
+            out.push(Problem::new(
+                format!("spec.env[{i}].name"),
+                format!(
+                    "spec.env sets {}, which the operator sets from spec.s3, spec.jupyter and spec.spark; remove it and use those fields",
+                    e.name
+                ),
             ));
         }
     }
     if let Some(v) = &spec.volume
         && quantity::parse(&v.size.0).is_none_or(|b| b <= 0.0)
     {
-        out.push(format!(
-            "spec.volume.size {:?} is not a positive quantity such as 10Gi",
-            v.size.0
+        out.push(Problem::new(
+            "spec.volume.size",
+            format!(
+                "spec.volume.size {:?} is not a positive quantity such as 10Gi",
+                v.size.0
+            ),
         ));
     }
     if let Some(s) = &spec.spark
         && quantity::mebibytes(&s.executor_memory.0).is_none_or(|m| m == 0)
     {
-        out.push(format!(
-            "spec.spark.executorMemory {:?} is not a memory quantity such as 2Gi",
-            s.executor_memory.0
+        out.push(Problem::new(
+            "spec.spark.executorMemory",
+            format!(
+                "spec.spark.executorMemory {:?} is not a memory quantity such as 2Gi",
+                s.executor_memory.0
+            ),
         ));
     }
     if let Some(s3) = &spec.s3
         && !(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://"))
     {
-        out.push(format!(
-            "spec.s3.endpoint {:?} must be an http:// or https:// URL",
-            s3.endpoint
+        out.push(Problem::new(
+            "spec.s3.endpoint",
+            format!(
+                "spec.s3.endpoint {:?} must be an http:// or https:// URL",
+                s3.endpoint
+            ),
         ));
     }
     out
@@ -107,9 +123,12 @@ mod tests {
         };
         let p = problems(&spec);
         assert_eq!(p.len(), 4, "{p:#?}");
-        assert!(p[0].contains("spec.spark.executors"));
-        assert!(p[1].contains("JUPYTER_TOKEN") && p[1].contains("remove it"));
-        assert!(p[2].contains("10Gi"));
-        assert!(p[3].contains("2Gi"));
+        assert!(p[0].message.contains("spec.spark.executors"));
+        assert_eq!(p[0].field, "spec.size");
+        assert!(p[1].message.contains("JUPYTER_TOKEN") && p[1].message.contains("remove it"));
+        assert_eq!(p[1].field, "spec.env[0].name");
+        assert!(p[2].message.contains("10Gi"));
+        assert!(p[3].message.contains("2Gi"));
+        assert!(p.iter().all(|p| p.component.is_none()));
     }
 }

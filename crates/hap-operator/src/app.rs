@@ -14,10 +14,10 @@ use kube_lease_manager::LeaseManagerBuilder;
 use serde_json::json;
 use tokio::sync::{oneshot, watch};
 
-use crate::config::{ProcessConfig, RunConfig};
 use crate::controller;
 use crate::metrics::{self, Metrics};
-use crate::names;
+use crate::pipeline::MANAGER;
+use crate::pipeline::config::{ProcessConfig, RunConfig};
 
 /// Resolves on SIGTERM or SIGINT.
 async fn terminated() {
@@ -78,11 +78,7 @@ async fn tie_lease_to_service_account(
     });
     let leases: Api<Lease> = Api::namespaced(client.clone(), namespace);
     if let Err(e) = leases
-        .patch(
-            lease,
-            &PatchParams::apply(names::MANAGER),
-            &Patch::Apply(&body),
-        )
+        .patch(lease, &PatchParams::apply(MANAGER), &Patch::Apply(&body))
         .await
     {
         tracing::warn!(error = %e, "could not tie the lease to this operator's ServiceAccount");
@@ -100,7 +96,7 @@ pub async fn run(client: Client, config: RunConfig, process: ProcessConfig) -> a
     let server = tokio::spawn(metrics::serve(
         process.metrics_addr,
         metrics.clone(),
-        controller::when_true(stop_rx.clone()),
+        crate::shutdown::when_true(stop_rx.clone()),
     ));
     metrics.set_ready(true);
     lead(client, config, &process, metrics, stop_rx).await?;
@@ -123,7 +119,7 @@ pub async fn lead(
             client,
             config,
             metrics.clone(),
-            controller::when_true(stop_rx.clone()),
+            crate::shutdown::when_true(stop_rx.clone()),
         )
         .await;
         return Ok(());

@@ -1,36 +1,25 @@
-//! hap-operator: runs HapContainer workspaces (Jupyter, Spark and TensorFlow next to an S3 store).
+//! hap-operator: runs HapContainer workspaces (Jupyter, Spark and TensorFlow next to an S3 store) and
+//! HapQuery SQL stacks (a Hive metastore, Trino and a dashboard over the same store).
 //!
-//! Each resource goes through resolve -> read -> build -> plan -> apply -> status (see
-//! docs/architecture.md). For HapContainer: `resolve`, `reconcile::references` (read), `build`,
-//! `reconcile::children` (the typed set, read from the caches and planned), `apply`, and
-//! `reconcile::status`. Shared by every resource: `kinds`, `plan`, `apply`, `backoff`, `events`,
-//! `error`, `hash`, `drift`, `pods`. Only read, apply and the status write use the API.
+//! Each resource goes through one pipeline, resolve -> read -> build -> plan -> apply -> status (see
+//! docs/architecture.md): `pipeline` is the neutral core every resource is built from, and
+//! `hapcontainer` and `hapquery` are its two resources, side by side, importing from the core and
+//! never from each other. `controller` wires any of them to the shared `watches`; `render` prints the
+//! plan made against nothing observed; `app` is the process (leader election, signals, metrics).
 #![forbid(unsafe_code)]
 
 pub mod app;
-pub mod apply;
-pub mod backoff;
-pub mod build;
-pub mod config;
 pub mod controller;
-pub mod drift;
-pub mod error;
-pub mod events;
-pub mod hash;
-pub mod kinds;
+pub mod hapcontainer;
+pub mod hapquery;
 pub mod metrics;
-pub mod names;
-pub mod plan;
-pub mod pod_memory;
-pub mod pods;
-pub mod query;
-pub mod readiness;
-pub mod reconcile;
+pub mod pipeline;
 pub mod render;
-pub mod resolve;
+pub mod shutdown;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;
+pub mod watches;
 
 /// One CRD as a YAML document, as its file in deploy/crds/ holds it.
 pub fn crd_yaml(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use hap_operator::config::{BuildConfig, ProcessConfig, RunConfig, watch_namespace};
+use hap_operator::pipeline::config::{BuildConfig, ProcessConfig, RunConfig, watch_namespace};
 
 #[derive(Parser)]
 #[command(

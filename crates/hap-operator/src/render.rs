@@ -1,9 +1,9 @@
 //! `hap-operator render`: the children of the HapContainers and HapQueries in a file, as YAML, with
-//! no cluster. What it prints is what the operator would apply, except owner references (which need
-//! the object's uid) and the values of generated Secrets (the Jupyter token, the database, Superset
-//! and Redash passwords), which exist only in the cluster.
-
-use std::time::Duration;
+//! no cluster. What it prints is the plan each resource makes against nothing observed, so render and
+//! reconcile cannot disagree on what there is or in which order: what the operator would write into
+//! an empty namespace, except owner references (which need the object's uid) and the values of
+//! generated Secrets (the Jupyter token, the database, Superset and Redash passwords), which are drawn
+//! only when the operator creates them.
 
 use anyhow::{Context, bail};
 use hap_api::{HapContainer, HapQuery};
@@ -11,51 +11,64 @@ use jiff::Timestamp;
 use kube::Resource;
 use serde_json::Value;
 
-use crate::build::{self, Children};
-use crate::config::BuildConfig;
-use crate::plan::{Action, Backoff, PodHistory};
-use crate::reconcile::children;
-use crate::resolve::resolve;
+use crate::pipeline::config::{BuildConfig, RunConfig};
+use crate::pipeline::kinds::Child;
+use crate::pipeline::plan::Action;
+use crate::pipeline::{Planning, Reconciled};
 
-/// The children the operator would write into an empty namespace, in the order it applies them: the
-/// plan against nothing observed, so render and reconcile cannot disagree on what there is.
-fn children(hc: &HapContainer, cfg: &BuildConfig) -> anyhow::Result<Vec<Value>> {
-    let resolved = resolve(hc, cfg);
-    let desired = build::build(hc, &resolved, cfg);
-    // With no pod observed, neither the time nor the back-off plays a part.
-    let unused = Backoff {
-        min: Duration::ZERO,
-        max: Duration::ZERO,
+/// The children the operator would write for `obj` into an empty namespace, in the order it applies
+/// them (those it holds until another is done, in their place).
+pub fn children<R: Reconciled>(obj: &R, cfg: &BuildConfig) -> Vec<Value> {
+    let resolved = obj.resolve(cfg);
+    let desired = obj.build(&resolved, cfg);
+    let observed = R::Observed::default();
+    let mut memory = obj.memory();
+    let config = RunConfig {
+        build: cfg.clone(),
+        ..RunConfig::default()
     };
-    let plan = children::plan(
-        &Children::default(),
-        desired,
-        None,
-        true,
-        PodHistory::default(),
-        Timestamp::UNIX_EPOCH,
-        unused,
-    );
-    let mut out = Vec::new();
-    for step in plan.steps {
-        match step.action {
-            Action::Apply(obj) => out.push(serde_json::to_value(obj)?),
-            Action::CreateOnce(secret, _) => out.push(serde_json::to_value(secret)?),
-            Action::Keep | Action::Wait(_) | Action::Delete(_) | Action::Replace(_) => {}
-        }
-    }
-    Ok(out)
+    // With nothing observed, neither the time nor the back-off plays a part.
+    let plan = obj.plan(Planning {
+        resolved: &resolved,
+        observed: &observed,
+        desired: &desired,
+        runnable: true,
+        memory: &mut memory,
+        now: Timestamp::UNIX_EPOCH,
+        config: &config,
+    });
+    plan.steps
+        .into_iter()
+        .filter_map(|step| match step.action {
+            Action::Apply(obj) | Action::Later(obj) => Some(obj),
+            Action::CreateOnce(secret, _) => Some(secret.into_object()),
+            Action::Keep | Action::Wait(_) | Action::Delete(_) | Action::Replace(_) => None,
+        })
+        .map(|obj| serde_json::to_value(obj).expect("built objects serialize"))
+        .collect()
 }
 
-/// A HapQuery's children in the order they are applied. Until HapQuery is reconciled they are not
-/// planned: against nothing observed, a plan would apply every one of them anyway.
-fn query_children(hq: &HapQuery) -> (Vec<Value>, Vec<String>) {
-    let resolved = crate::query::resolve::resolve(hq);
-    let problems = resolved.problems.clone();
-    (
-        crate::build::query::build(hq, &resolved).in_apply_order(),
-        problems,
-    )
+/// One document of the input as a resource of kind R, in namespace `default` unless it names one,
+/// with its children and the problems the operator would report.
+fn render_one<R: Reconciled>(
+    doc: Value,
+    cfg: &BuildConfig,
+) -> anyhow::Result<(String, Vec<Value>, Vec<String>)> {
+    let kind = R::kind(&());
+    let mut obj: R = serde_json::from_value(doc).with_context(|| format!("reading a {kind}"))?;
+    let name = obj
+        .meta()
+        .name
+        .clone()
+        .with_context(|| format!("a {kind} has no metadata.name"))?;
+    obj.meta_mut()
+        .namespace
+        .get_or_insert_with(|| "default".into());
+    let problems = R::problems(&obj.resolve(cfg))
+        .into_iter()
+        .map(|p| format!("{kind} {name}: {}", p.message))
+        .collect();
+    Ok((name, children(&obj, cfg), problems))
 }
 
 /// Renders every HapContainer and HapQuery in `input` (multi-document YAML). Other documents are
@@ -70,40 +83,13 @@ pub fn render(input: &str, cfg: &BuildConfig) -> anyhow::Result<(String, Vec<Str
         if doc["apiVersion"] != Value::String(api_version.clone()) {
             continue;
         }
-        let (children, kind, name, problems) = match doc["kind"].as_str() {
-            Some("HapContainer") => {
-                let mut hc: HapContainer =
-                    serde_json::from_value(doc).context("reading a HapContainer")?;
-                let name = hc
-                    .metadata
-                    .name
-                    .clone()
-                    .context("a HapContainer has no metadata.name")?;
-                if hc.metadata.namespace.is_none() {
-                    hc.metadata.namespace = Some("default".into());
-                }
-                let problems = resolve(&hc, cfg).problems;
-                (children(&hc, cfg)?, "HapContainer", name, problems)
-            }
-            Some("HapQuery") => {
-                let mut hq: HapQuery = serde_json::from_value(doc).context("reading a HapQuery")?;
-                let name = hq
-                    .metadata
-                    .name
-                    .clone()
-                    .context("a HapQuery has no metadata.name")?;
-                if hq.metadata.namespace.is_none() {
-                    hq.metadata.namespace = Some("default".into());
-                }
-                let (children, problems) = query_children(&hq);
-                (children, "HapQuery", name, problems)
-            }
+        let (_, children, problems) = match doc["kind"].as_str() {
+            Some("HapContainer") => render_one::<HapContainer>(doc, cfg)?,
+            Some("HapQuery") => render_one::<HapQuery>(doc, cfg)?,
             _ => continue,
         };
         found += 1;
-        for p in problems {
-            warnings.push(format!("{kind} {name}: {p}"));
-        }
+        warnings.extend(problems);
         for child in children {
             out.push_str("---\n");
             out.push_str(&serde_saphyr::to_string(&child).context("writing YAML")?);

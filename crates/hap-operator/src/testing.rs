@@ -17,3 +17,14 @@ pub fn hapquery(spec: &str) -> hap_api::HapQuery {
     ))
     .expect("a HapQuery")
 }
+
+/// A built child as the API holds it once the operator applied it: stamped with the hash of its
+/// content (as the plan stamps what it writes), with `status` as its status.
+pub fn applied<T>(obj: &T, status: serde_json::Value) -> std::sync::Arc<T>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + kube::Resource + Clone,
+{
+    let mut v = serde_json::to_value(crate::pipeline::hash::hashed(obj.clone())).unwrap();
+    v["status"] = status;
+    std::sync::Arc::new(serde_json::from_value(v).unwrap())
+}

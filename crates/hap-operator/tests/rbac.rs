@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{Harness, deploy_file, eventually, within};
 use hap_api::HapQuery;
-use hap_operator::config::ProcessConfig;
+use hap_operator::pipeline::config::ProcessConfig;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -289,7 +289,8 @@ spec:
                 .map(|v| (group.clone(), resource.clone(), v.to_string()))
         })
         .collect();
-    let spark_rules = serde_json::to_value(hap_operator::build::rbac::spark_rules()).unwrap();
+    let spark_rules =
+        serde_json::to_value(hap_operator::hapcontainer::build::rbac::spark_rules()).unwrap();
     let delegated = atoms(&spark_rules);
     let role: Value = serde_saphyr::from_str(&deploy_file("role.yaml")).unwrap();
     let granted = atoms(&role["rules"]);

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{Harness, condition, condition_in, eventually};
-use hap_operator::names;
+use hap_operator::hapcontainer::names;
 use http::Method;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
@@ -62,13 +62,13 @@ async fn new_pod_ready(h: &Harness, name: &str, before: &str) {
             .await
             .map_err(|e| e.to_string())?
             .ok_or("no pod")?;
-        if pod.uid().as_deref() != Some(before) && hap_operator::pods::ready(&pod) {
+        if pod.uid().as_deref() != Some(before) && hap_operator::pipeline::pods::ready(&pod) {
             Ok(())
         } else {
             Err(format!(
                 "uid {:?}, ready {}",
                 pod.uid(),
-                hap_operator::pods::ready(&pod)
+                hap_operator::pipeline::pods::ready(&pod)
             ))
         }
     })
@@ -298,8 +298,8 @@ async fn a_spec_change_replaces_the_pod() {
         "pods are immutable: a new pod, not a patched one"
     );
     assert_ne!(
-        after.annotations().get(names::SPEC_HASH),
-        before.annotations().get(names::SPEC_HASH)
+        after.annotations().get(hap_operator::pipeline::SPEC_HASH),
+        before.annotations().get(hap_operator::pipeline::SPEC_HASH)
     );
     h.wait_status("example-hapcontainer", "generation 2 running", |hc| {
         hc.status.as_ref().is_some_and(|s| {
@@ -868,7 +868,7 @@ async fn a_failed_pod_waits_out_its_back_off_before_it_is_replaced() {
     // The first replacement waits 5 s from when the operator saw the failure, on its own clock (the
     // cap is raised too, or it would shorten the wait). The plan's unit tests prove the back-off with
     // the time passed in; this checks that the running operator does not cut it short.
-    let h = Harness::start_with(|config| hap_operator::config::RunConfig {
+    let h = Harness::start_with(|config| hap_operator::pipeline::config::RunConfig {
         replace_min: Duration::from_secs(5),
         replace_max: Duration::from_secs(5),
         ..config
@@ -1101,7 +1101,10 @@ spec:
     )
     .await;
     h.wait_phase("keeper", "Running").await;
-    let file = format!("{}/results.csv", hap_operator::build::pod::WORK_DIR);
+    let file = format!(
+        "{}/results.csv",
+        hap_operator::hapcontainer::build::pod::WORK_DIR
+    );
     h.kubectl(&[
         "exec",
         "keeper-happod",

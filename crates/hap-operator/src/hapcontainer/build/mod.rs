@@ -1,0 +1,199 @@
+//! The build step (pure): what a HapContainer's children should look like, from the spec and its
+//! resolved form. One builder per child (`pod`, `service`, `spark` for `spark-defaults.conf`, `rbac`,
+//! `volume`, `token`). Nothing here talks to the API; everything is unit-tested from YAML.
+
+pub mod pod;
+pub mod rbac;
+pub mod service;
+pub mod spark;
+pub mod token;
+pub mod volume;
+
+use std::collections::BTreeMap;
+
+use hap_api::HapContainer;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::ResourceExt;
+
+use super::children::Children;
+use super::names;
+use super::resolve::Resolved;
+use crate::pipeline::config::BuildConfig;
+use crate::pipeline::kinds::Desired;
+use crate::pipeline::objects;
+
+/// Metadata of a child: its name, the HapContainer's namespace, the workspace's labels, and a
+/// controller owner reference when the HapContainer has a uid (none when rendered from a file).
+pub fn meta(hc: &HapContainer, name: &str) -> ObjectMeta {
+    objects::meta(hc, name, names::labels(&hc.name_any()))
+}
+
+pub fn with_labels(meta: &mut ObjectMeta, extra: BTreeMap<String, String>) {
+    meta.labels.get_or_insert_with(BTreeMap::new).extend(extra);
+}
+
+pub fn spark_conf(hc: &HapContainer, r: &Resolved, cfg: &BuildConfig) -> ConfigMap {
+    let template =
+        serde_saphyr::to_string(&spark::executor_pod_template()).expect("a built pod serializes");
+    ConfigMap {
+        metadata: meta(hc, &names::spark_conf(&hc.name_any())),
+        data: Some(BTreeMap::from([
+            (
+                "spark-defaults.conf".to_string(),
+                spark::defaults_conf(hc, r, cfg),
+            ),
+            (spark::EXECUTOR_TEMPLATE.to_string(), template),
+        ])),
+        ..Default::default()
+    }
+}
+
+/// Every child the spec calls for.
+pub fn build(hc: &HapContainer, r: &Resolved, cfg: &BuildConfig) -> Children<Desired> {
+    let executors = r.executors.is_some();
+    Children {
+        token_secret: r.token.generated.then(|| token::build(hc, &r.token)),
+        spark_conf: Some(spark_conf(hc, r, cfg)),
+        service: Some(service::workspace(hc)),
+        volume: hc.spec.volume.as_ref().map(|v| volume::build(hc, v)),
+        spark_service_account: executors.then(|| rbac::service_account(hc)),
+        spark_role: executors.then(|| rbac::role(hc)),
+        spark_role_binding: executors.then(|| rbac::role_binding(hc)),
+        spark_driver_service: executors.then(|| service::spark_driver(hc)),
+        pod: r.runs.then(|| pod::build(hc, r)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hapcontainer::resolve::resolve;
+    use crate::pipeline::hash::hash_of;
+    use k8s_openapi::api::core::v1::Pod;
+
+    fn build_of(hc: &HapContainer, cfg: &BuildConfig) -> Children<Desired> {
+        build(hc, &resolve(hc, cfg), cfg)
+    }
+
+    fn conf_of(hc: &HapContainer, cfg: &BuildConfig) -> String {
+        spark::defaults_conf(hc, &resolve(hc, cfg), cfg)
+    }
+
+    fn hc(yaml: &str) -> HapContainer {
+        let mut hc: HapContainer = serde_saphyr::from_str(yaml).unwrap();
+        hc.metadata.namespace = Some("ns".into());
+        hc
+    }
+
+    const MINIMAL: &str = "apiVersion: hap.cloudian.com/v1alpha1\nkind: HapContainer\nmetadata: {name: w}\nspec: {}\n";
+
+    #[test]
+    fn the_original_resource_gets_the_original_names_and_a_generated_token() {
+        let d = build_of(&hc(MINIMAL), &BuildConfig::default());
+        let pod = d.pod.expect("size defaults to 1");
+        assert_eq!(pod.metadata.name.as_deref(), Some("w-happod"));
+        assert_eq!(
+            d.service.unwrap().metadata.name.as_deref(),
+            Some("w-hapservice")
+        );
+        assert_eq!(
+            d.token_secret.unwrap().metadata.name.as_deref(),
+            Some("w-jupyter")
+        );
+        assert!(d.volume.is_none() && d.spark_role.is_none() && d.spark_driver_service.is_none());
+        let c = &pod.spec.unwrap().containers[0];
+        assert_eq!(
+            c.image.as_deref(),
+            Some(hap_api::hapcontainer::DEFAULT_IMAGE)
+        );
+    }
+
+    #[test]
+    fn size_zero_builds_everything_but_the_pod() {
+        let d = build_of(
+            &hc(&MINIMAL.replace("spec: {}", "spec: {size: 0}")),
+            &BuildConfig::default(),
+        );
+        assert!(d.pod.is_none());
+        assert!(d.token_secret.is_some());
+    }
+
+    #[test]
+    fn hashes_follow_content() {
+        let cfg = BuildConfig::default();
+        let a = build_of(&hc(MINIMAL), &cfg).pod.unwrap();
+        let b = build_of(&hc(MINIMAL), &cfg).pod.unwrap();
+        let c = build_of(
+            &hc(&MINIMAL.replace("spec: {}", "spec: {image: other:1}")),
+            &cfg,
+        )
+        .pod
+        .unwrap();
+        assert_eq!(hash_of(&a), hash_of(&b));
+        assert_ne!(hash_of(&a), hash_of(&c));
+        assert_eq!(hash_of(&a).len(), 16);
+    }
+
+    #[test]
+    fn spark_runs_locally_without_executors_and_on_kubernetes_with_them() {
+        let cfg = BuildConfig::default();
+        let local = conf_of(&hc(MINIMAL), &cfg);
+        assert!(local.lines().any(|l| l == "spark.master local[*]"));
+        assert!(!local.contains("podTemplateFile"));
+        let scaled = hc(&MINIMAL.replace("spec: {}", "spec: {spark: {executors: 2}}"));
+        let conf = conf_of(&scaled, &cfg);
+        assert!(
+            conf.lines()
+                .any(|l| l == "spark.master k8s://https://kubernetes.default.svc:443")
+        );
+        assert!(conf.lines().any(|l| l == "spark.kubernetes.executor.podTemplateFile /opt/hap/spark-conf/executor-pod-template.yaml"));
+        assert!(
+            conf.lines().any(|l| l == "spark.executor.memory 2048m"),
+            "the 2Gi default"
+        );
+    }
+
+    #[test]
+    fn executors_run_as_restricted_as_the_workspace() {
+        let (h, cfg) = (hc(MINIMAL), BuildConfig::default());
+        let cm = spark_conf(&h, &resolve(&h, &cfg), &cfg);
+        let template: Pod =
+            serde_saphyr::from_str(&cm.data.unwrap()[spark::EXECUTOR_TEMPLATE]).unwrap();
+        let spec = template.spec.unwrap();
+        let (pod_security, container_security) = pod::security();
+        assert_eq!(spec.security_context, Some(pod_security));
+        assert_eq!(
+            spec.containers[0].security_context,
+            Some(container_security)
+        );
+        assert_eq!(spec.automount_service_account_token, Some(false));
+    }
+
+    #[test]
+    fn the_store_reaches_the_pod_as_aws_settings_with_keys_from_the_secret() {
+        let s3 = hc(&MINIMAL.replace(
+            "spec: {}",
+            "spec: {s3: {endpoint: 'http://s3.local:80', bucket: b, credentialsSecret: {name: keys, accessKeyIdKey: id}}}",
+        ));
+        let pod = build_of(&s3, &BuildConfig::default()).pod.unwrap();
+        let env = pod.spec.unwrap().containers[0].env.clone().unwrap();
+        let get = |n: &str| env.iter().find(|e| e.name == n).cloned().unwrap();
+        let id = get("AWS_ACCESS_KEY_ID")
+            .value_from
+            .unwrap()
+            .secret_key_ref
+            .unwrap();
+        assert_eq!((id.name.as_str(), id.key.as_str()), ("keys", "id"));
+        assert_eq!(
+            get("AWS_ENDPOINT_URL").value.as_deref(),
+            Some("http://s3.local:80")
+        );
+        assert_eq!(get("AWS_REGION").value.as_deref(), Some("us-east-1"));
+        assert_eq!(get("HAP_S3_BUCKET").value.as_deref(), Some("b"));
+        assert!(
+            env.iter().all(|e| e.value.as_deref() != Some("id")),
+            "no key value is inlined"
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! The workspace pod: Jupyter, Spark and TensorFlow, non-root, with the store's settings in its
+//! environment and the Jupyter token from a Secret.
+
+use std::collections::BTreeMap;
+
+use hap_api::HapContainer;
+use k8s_openapi::api::core::v1::{
+    ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction,
+    ObjectFieldSelector, PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec,
+    Probe, ResourceRequirements, SecurityContext, TCPSocketAction, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::ResourceExt;
+
+use super::spark::{BLOCK_MANAGER_PORT, CONF_DIR, DRIVER_PORT};
+use super::{meta, with_labels};
+use crate::hapcontainer::names;
+use crate::hapcontainer::resolve::Resolved;
+use crate::pipeline::objects::{env, port, secret_env, security_as};
+
+pub use crate::hapcontainer::names::{JUPYTER_PORT, SPARK_UI_PORT};
+/// The notebooks directory of the Jupyter images the workspace image builds on.
+pub const WORK_DIR: &str = "/home/jovyan/work";
+/// The unprivileged user and group of those images (jovyan, users).
+pub const USER_ID: i64 = 1000;
+pub const GROUP_ID: i64 = 100;
+
+fn environment(hc: &HapContainer, r: &Resolved) -> Vec<EnvVar> {
+    let mut out = vec![
+        secret_env("JUPYTER_TOKEN", &r.token.secret, &r.token.key),
+        env("SPARK_CONF_DIR", CONF_DIR),
+        EnvVar {
+            name: "POD_IP".into(),
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector {
+                    field_path: "status.podIP".into(),
+                    api_version: Some("v1".into()),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    ];
+    if let Some(s3) = &r.s3 {
+        out.extend(s3.credentials_env());
+        out.push(env("AWS_REGION", s3.region.clone()));
+        out.push(env("AWS_ENDPOINT_URL", s3.endpoint.clone()));
+        out.push(env("AWS_ENDPOINT_URL_S3", s3.endpoint.clone()));
+        out.push(env("HAP_S3_PATH_STYLE", s3.path_style.to_string()));
+        out.push(env("HAP_S3_VERIFY_TLS", s3.verify_tls.to_string()));
+        if let Some(bucket) = &s3.bucket {
+            out.push(env("HAP_S3_BUCKET", bucket.clone()));
+        }
+    }
+    out.extend(hc.spec.env.iter().cloned());
+    out
+}
+
+fn resources(hc: &HapContainer) -> ResourceRequirements {
+    let mut r = hc
+        .spec
+        .resources
+        .clone()
+        .unwrap_or_else(|| ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                ("cpu".to_string(), Quantity("500m".into())),
+                ("memory".to_string(), Quantity("2Gi".into())),
+            ])),
+            ..Default::default()
+        });
+    if let Some(gpus) = hc.spec.gpus.filter(|g| *g > 0) {
+        r.limits
+            .get_or_insert_with(BTreeMap::new)
+            .insert("nvidia.com/gpu".into(), Quantity(gpus.to_string()));
+    }
+    r
+}
+
+/// The pod and container security settings of the workspace, shared with Spark's executors:
+/// the image's unprivileged user, no privilege escalation, every capability dropped, RuntimeDefault
+/// seccomp.
+pub fn security() -> (PodSecurityContext, SecurityContext) {
+    security_as(USER_ID, GROUP_ID)
+}
+
+pub fn build(hc: &HapContainer, r: &Resolved) -> Pod {
+    let (pod_security, container_security) = security();
+    let name = hc.name_any();
+    let spark_on_k8s = r.executors.is_some();
+    let mut ports = vec![
+        port("jupyter", JUPYTER_PORT),
+        port("spark-ui", SPARK_UI_PORT),
+    ];
+    if spark_on_k8s {
+        ports.push(port("spark-driver", DRIVER_PORT));
+        ports.push(port("spark-blockmgr", BLOCK_MANAGER_PORT));
+    }
+    let work_volume = match &hc.spec.volume {
+        Some(_) => Volume {
+            name: "work".into(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: names::volume(&name),
+                read_only: None,
+            }),
+            ..Default::default()
+        },
+        None => Volume {
+            name: "work".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        },
+    };
+    let container = Container {
+        name: "workspace".into(),
+        image: Some(r.image.clone()),
+        image_pull_policy: hc.spec.image_pull_policy.map(|p| p.as_str().to_string()),
+        ports: Some(ports),
+        env: Some(environment(hc, r)),
+        resources: Some(resources(hc)),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "spark-conf".into(),
+                mount_path: CONF_DIR.into(),
+                read_only: Some(true),
+                ..Default::default()
+            },
+            VolumeMount {
+                name: "work".into(),
+                mount_path: WORK_DIR.into(),
+                ..Default::default()
+            },
+        ]),
+        // Jupyter's REST root answers without a token once the server is up.
+        readiness_probe: Some(Probe {
+            http_get: Some(HTTPGetAction {
+                path: Some("/api".into()),
+                port: IntOrString::String("jupyter".into()),
+                ..Default::default()
+            }),
+            period_seconds: Some(10),
+            ..Default::default()
+        }),
+        liveness_probe: Some(Probe {
+            tcp_socket: Some(TCPSocketAction {
+                port: IntOrString::String("jupyter".into()),
+                ..Default::default()
+            }),
+            initial_delay_seconds: Some(60),
+            period_seconds: Some(20),
+            failure_threshold: Some(6),
+            ..Default::default()
+        }),
+        security_context: Some(container_security),
+        ..Default::default()
+    };
+    let spec = PodSpec {
+        containers: vec![container],
+        volumes: Some(vec![
+            Volume {
+                name: "spark-conf".into(),
+                config_map: Some(ConfigMapVolumeSource {
+                    name: names::spark_conf(&name),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            work_volume,
+        ]),
+        security_context: Some(pod_security),
+        // Only a Spark driver needs the API; otherwise the pod gets no token at all.
+        service_account_name: spark_on_k8s.then(|| names::spark_rbac(&name)),
+        automount_service_account_token: Some(spark_on_k8s),
+        // Executors reach the driver at <pod>.<driver service>.
+        hostname: spark_on_k8s.then(|| names::pod(&name)),
+        subdomain: spark_on_k8s.then(|| names::spark_driver_service(&name)),
+        enable_service_links: Some(false),
+        restart_policy: Some("Always".into()),
+        termination_grace_period_seconds: Some(30),
+        node_selector: (!hc.spec.node_selector.is_empty()).then(|| hc.spec.node_selector.clone()),
+        tolerations: (!hc.spec.tolerations.is_empty()).then(|| hc.spec.tolerations.clone()),
+        ..Default::default()
+    };
+    let mut m = meta(hc, &names::pod(&name));
+    with_labels(&mut m, names::pod_selector(&name));
+    Pod {
+        metadata: m,
+        spec: Some(spec),
+        status: None,
+    }
+}

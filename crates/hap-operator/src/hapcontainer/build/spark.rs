@@ -1,0 +1,231 @@
+//! `spark-defaults.conf` for the workspace: S3A wired to the store, and Spark on Kubernetes when the
+//! HapContainer asks for executors. No secret goes in here: executors read the credentials from the same
+//! Secret the workspace does, through `secretKeyRef` settings.
+
+use std::collections::BTreeMap;
+
+use hap_api::HapContainer;
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+use kube::ResourceExt;
+
+use crate::hapcontainer::names;
+use crate::hapcontainer::resolve::{Executors, Resolved};
+use crate::pipeline::config::BuildConfig;
+
+/// The port the driver listens on for executors, and its block manager's.
+pub const DRIVER_PORT: i32 = 7078;
+pub const BLOCK_MANAGER_PORT: i32 = 7079;
+
+/// Where the ConfigMap is mounted, and what SPARK_CONF_DIR points at.
+pub const CONF_DIR: &str = "/opt/hap/spark-conf";
+
+/// The ConfigMap key (and file) of the executors' pod template.
+pub const EXECUTOR_TEMPLATE: &str = "executor-pod-template.yaml";
+
+/// The CPU an executor pod requests per executor core: half a core, as the workspace pod's own
+/// default request (500m) is half of what it may use. An interactive workspace's executors idle
+/// between jobs; the request is what the scheduler sets aside for them, not a cap (there is no CPU
+/// limit), and `spark.executor.cores` alone sets how many tasks an executor runs at once. Whole cores
+/// would keep the defaults (a 500m workspace and two one-core executors, 2.5 cores) off a 2-core node.
+pub const EXECUTOR_MILLICORES_PER_CORE: i32 = 500;
+
+/// `spark.kubernetes.executor.request.cores` for executors of `cores` cores, e.g. `500m` for 1.
+pub fn executor_cpu_request(cores: i32) -> String {
+    format!("{}m", cores * EXECUTOR_MILLICORES_PER_CORE)
+}
+
+/// The settings, by key. Sorted, so the file (and its hash) only changes when a setting does.
+pub fn settings(hc: &HapContainer, r: &Resolved, cfg: &BuildConfig) -> BTreeMap<String, String> {
+    let name = hc.name_any();
+    let namespace = hc.namespace().unwrap_or_default();
+    let mut s = BTreeMap::new();
+    let mut set = |k: &str, v: String| {
+        s.insert(k.to_string(), v);
+    };
+    set("spark.ui.port", "4040".into());
+    if let Some(s3) = &r.s3 {
+        set(
+            "spark.hadoop.fs.s3a.impl",
+            "org.apache.hadoop.fs.s3a.S3AFileSystem".into(),
+        );
+        set("spark.hadoop.fs.s3a.endpoint", s3.endpoint.clone());
+        set("spark.hadoop.fs.s3a.endpoint.region", s3.region.clone());
+        set(
+            "spark.hadoop.fs.s3a.path.style.access",
+            s3.path_style.to_string(),
+        );
+        set(
+            "spark.hadoop.fs.s3a.connection.ssl.enabled",
+            s3.tls().to_string(),
+        );
+        let provider = if s3.credentials.is_some() {
+            // Hadoop 3.4 maps this SDK v1 name to its v2 equivalent, so one name serves Spark 3 and 4.
+            "com.amazonaws.auth.EnvironmentVariableCredentialsProvider"
+        } else {
+            "org.apache.hadoop.fs.s3a.AnonymousAWSCredentialsProvider"
+        };
+        set(
+            "spark.hadoop.fs.s3a.aws.credentials.provider",
+            provider.into(),
+        );
+    }
+    match &r.executors {
+        Some(executors) => kubernetes(&mut set, r, executors, cfg, &name, &namespace),
+        None => set("spark.master", "local[*]".into()),
+    }
+    s
+}
+
+fn kubernetes(
+    set: &mut impl FnMut(&str, String),
+    r: &Resolved,
+    executors: &Executors,
+    cfg: &BuildConfig,
+    name: &str,
+    namespace: &str,
+) {
+    let service_account = names::spark_rbac(name);
+    set("spark.master", format!("k8s://{}", cfg.kubernetes_api));
+    set("spark.submit.deployMode", "client".into());
+    set("spark.kubernetes.namespace", namespace.into());
+    set("spark.kubernetes.container.image", executors.image.clone());
+    set(
+        "spark.kubernetes.authenticate.driver.serviceAccountName",
+        service_account.clone(),
+    );
+    set(
+        "spark.kubernetes.authenticate.caCertFile",
+        "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt".into(),
+    );
+    set(
+        "spark.kubernetes.authenticate.oauthTokenFile",
+        "/var/run/secrets/kubernetes.io/serviceaccount/token".into(),
+    );
+    // Executors run as restricted as the workspace (see `executor_pod_template`).
+    set(
+        "spark.kubernetes.executor.podTemplateFile",
+        format!("{CONF_DIR}/{EXECUTOR_TEMPLATE}"),
+    );
+    // Executors get the driver pod as their owner, so deleting the workspace pod removes them.
+    // No `spark.kubernetes.executor.podNamePrefix`: Spark then names each application's executors
+    // `<app name>-<unique id>-exec-<n>`, so two applications of one workspace (two notebooks) do not
+    // both create `...-exec-1`, which the API server would refuse to the second.
+    set("spark.kubernetes.driver.pod.name", names::pod(name));
+    set(
+        "spark.driver.host",
+        format!(
+            "{}.{}.{namespace}.svc.{}",
+            names::pod(name),
+            names::spark_driver_service(name),
+            cfg.cluster_domain
+        ),
+    );
+    set("spark.driver.bindAddress", "0.0.0.0".into());
+    set("spark.driver.port", DRIVER_PORT.to_string());
+    set(
+        "spark.driver.blockManager.port",
+        BLOCK_MANAGER_PORT.to_string(),
+    );
+    set("spark.executor.instances", executors.count.to_string());
+    set("spark.executor.cores", executors.cores.to_string());
+    set(
+        "spark.kubernetes.executor.request.cores",
+        executor_cpu_request(executors.cores),
+    );
+    set(
+        "spark.executor.memory",
+        format!("{}m", executors.memory_mib),
+    );
+    if let Some(s3) = &r.s3 {
+        if let Some(creds) = &s3.credentials {
+            set(
+                "spark.kubernetes.executor.secretKeyRef.AWS_ACCESS_KEY_ID",
+                format!("{}:{}", creds.secret, creds.access_key_id_key),
+            );
+            set(
+                "spark.kubernetes.executor.secretKeyRef.AWS_SECRET_ACCESS_KEY",
+                format!("{}:{}", creds.secret, creds.secret_access_key_key),
+            );
+        }
+        set("spark.executorEnv.AWS_REGION", s3.region.clone());
+        set("spark.executorEnv.AWS_ENDPOINT_URL", s3.endpoint.clone());
+    }
+}
+
+/// The pod template Spark starts executors from: the workspace's security settings (non-root, no
+/// privilege escalation, no capabilities, RuntimeDefault seccomp), and no API token, which executors do
+/// not need. Spark fills in the image, command, resources and environment.
+pub fn executor_pod_template() -> Pod {
+    let workspace = super::pod::security();
+    Pod {
+        metadata: Default::default(),
+        spec: Some(PodSpec {
+            automount_service_account_token: Some(false),
+            security_context: Some(workspace.0),
+            containers: vec![Container {
+                name: "spark-kubernetes-executor".into(),
+                security_context: Some(workspace.1),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// The file itself.
+pub fn defaults_conf(hc: &HapContainer, r: &Resolved, cfg: &BuildConfig) -> String {
+    let mut out = format!(
+        "# Written by hap-operator for HapContainer {}/{}; edits are overwritten.\n",
+        hc.namespace().unwrap_or_default(),
+        hc.name_any()
+    );
+    for (k, v) in settings(hc, r, cfg) {
+        out.push_str(&format!("{k} {v}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hapcontainer::resolve::resolve;
+
+    fn conf(spark: &str) -> BTreeMap<String, String> {
+        let yaml = format!(
+            "apiVersion: hap.cloudian.com/v1alpha1\nkind: HapContainer\nmetadata: {{name: w, namespace: ns}}\nspec: {{spark: {spark}}}\n"
+        );
+        let hc: HapContainer = serde_saphyr::from_str(&yaml).unwrap();
+        let cfg = BuildConfig::default();
+        settings(&hc, &resolve(&hc, &cfg), &cfg)
+    }
+
+    #[test]
+    fn an_executor_requests_half_a_core_per_core_and_runs_one_task_per_core() {
+        let one = conf("{executors: 2}");
+        assert_eq!(one["spark.executor.cores"], "1");
+        assert_eq!(one["spark.kubernetes.executor.request.cores"], "500m");
+        let four = conf("{executors: 2, executorCores: 4}");
+        assert_eq!(four["spark.executor.cores"], "4");
+        assert_eq!(four["spark.kubernetes.executor.request.cores"], "2000m");
+        assert!(!four.contains_key("spark.kubernetes.executor.limit.cores"));
+    }
+
+    #[test]
+    fn the_default_workspace_and_two_default_executors_fit_a_two_core_node() {
+        let request = conf("{executors: 2}")["spark.kubernetes.executor.request.cores"].clone();
+        let millicores: i32 = request.trim_end_matches('m').parse().unwrap();
+        // The workspace's default request is 500m (build::pod).
+        assert!(500 + 2 * millicores <= 2000, "{request}");
+    }
+
+    #[test]
+    fn each_application_names_its_own_executors() {
+        let s = conf("{executors: 2}");
+        assert!(
+            !s.contains_key("spark.kubernetes.executor.podNamePrefix"),
+            "a fixed prefix gives every application of the workspace the same executor pod names"
+        );
+        assert_eq!(s["spark.kubernetes.driver.pod.name"], "w-happod");
+    }
+}

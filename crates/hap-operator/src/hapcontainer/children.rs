@@ -1,0 +1,276 @@
+//! A HapContainer's children: the one typed set of them, read from the caches, and planned. The plan
+//! is the one place that lists them in the order they are applied, an order that lets each find what
+//! it refers to (the Spark ServiceAccount before the pod that runs as it, the ConfigMap before the pod
+//! that mounts it); `render` prints that plan made against nothing observed.
+
+use std::time::Duration;
+
+use hap_api::HapContainer;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::ResourceExt;
+
+use super::names;
+use super::pod_plan::{self, Backoff, PodHistory};
+use super::resolve::Resolved;
+use crate::pipeline::caches::Caches;
+use crate::pipeline::kinds::{Desired, Observed, Stage};
+use crate::pipeline::plan::{self, Step};
+
+/// Every child a HapContainer can have, at one stage: as the spec wants it (`Desired`, None where the
+/// spec does not call for it) or as the caches hold it (`Observed`). The plan takes both apart without
+/// `..`, so a child added here does not compile until it is planned, applied and rendered.
+#[derive(Default)]
+pub struct Children<S: Stage> {
+    /// The generated Jupyter token's Secret (not desired when the user supplies one).
+    pub token_secret: S::Of<Secret>,
+    /// What lets the workspace start Spark executors (desired with executors only).
+    pub spark_service_account: S::Of<ServiceAccount>,
+    pub spark_role: S::Of<Role>,
+    pub spark_role_binding: S::Of<RoleBinding>,
+    pub spark_conf: S::Of<ConfigMap>,
+    pub volume: S::Of<PersistentVolumeClaim>,
+    pub service: S::Of<Service>,
+    pub spark_driver_service: S::Of<Service>,
+    /// Not desired while the workspace is suspended (size 0).
+    pub pod: S::Of<Pod>,
+}
+
+/// What the caches hold of the workspace's children. A pod of the same name that the HapContainer does
+/// not own is not its pod (it is taken over by the next apply).
+pub fn observe(caches: &Caches, hc: &HapContainer, r: &Resolved) -> Children<Observed> {
+    let (namespace, name) = (hc.namespace().unwrap_or_default(), hc.name_any());
+    let ns = namespace.as_str();
+    let uid = hc.uid();
+    let owned = |p: &std::sync::Arc<Pod>| {
+        p.owner_references()
+            .iter()
+            .any(|r| Some(&r.uid) == uid.as_ref())
+    };
+    let rbac = names::spark_rbac(&name);
+    Children {
+        token_secret: caches.get::<Secret>(ns, &r.token.secret),
+        spark_service_account: caches.get::<ServiceAccount>(ns, &rbac),
+        spark_role: caches.get::<Role>(ns, &rbac),
+        spark_role_binding: caches.get::<RoleBinding>(ns, &rbac),
+        spark_conf: caches.get::<ConfigMap>(ns, &names::spark_conf(&name)),
+        volume: caches.get::<PersistentVolumeClaim>(ns, &names::volume(&name)),
+        service: caches.get::<Service>(ns, &names::service(&name)),
+        spark_driver_service: caches.get::<Service>(ns, &names::spark_driver_service(&name)),
+        pod: caches.get::<Pod>(ns, &names::pod(&name)).filter(owned),
+    }
+}
+
+/// The steps for every child, in apply order, and what follows from the pod's.
+pub struct Plan {
+    pub steps: Vec<Step>,
+    /// When to look again, if sooner than the resync.
+    pub requeue: Option<Duration>,
+    pub pod: pod_plan::PodPlan,
+}
+
+/// Plans every child (pure). `owner_uid` is the HapContainer's (None when rendered from a file);
+/// when the HapContainer is not `runnable` (a configuration problem), no pod is created or replaced.
+#[allow(clippy::too_many_arguments)]
+pub fn plan(
+    observed: &Children<Observed>,
+    desired: &Children<Desired>,
+    r: &Resolved,
+    owner_uid: Option<&str>,
+    runnable: bool,
+    history: PodHistory,
+    now: Timestamp,
+    backoff: Backoff,
+) -> Plan {
+    let Children {
+        token_secret,
+        spark_service_account,
+        spark_role,
+        spark_role_binding,
+        spark_conf,
+        volume,
+        service,
+        spark_driver_service,
+        pod,
+    } = desired;
+    let Children {
+        token_secret: live_token_secret,
+        spark_service_account: live_spark_service_account,
+        spark_role: live_spark_role,
+        spark_role_binding: live_spark_role_binding,
+        spark_conf: live_spark_conf,
+        volume: live_volume,
+        service: live_service,
+        spark_driver_service: live_spark_driver_service,
+        pod: live_pod,
+    } = observed;
+    let pod_plan = pod_plan::pod(
+        live_pod.as_deref(),
+        pod.as_ref(),
+        runnable,
+        history,
+        now,
+        backoff,
+    );
+    let in_apply_order = vec![
+        plan::create_once(
+            live_token_secret.as_deref(),
+            token_secret.as_ref(),
+            &[r.token.key.as_str()],
+            "a generated Jupyter token",
+        ),
+        plan::ensure_or_remove(
+            live_spark_service_account.as_deref(),
+            spark_service_account.as_ref(),
+            owner_uid,
+        ),
+        plan::ensure_or_remove(live_spark_role.as_deref(), spark_role.as_ref(), owner_uid),
+        plan::ensure_or_remove(
+            live_spark_role_binding.as_deref(),
+            spark_role_binding.as_ref(),
+            owner_uid,
+        ),
+        plan::ensure_if_desired(live_spark_conf.as_deref(), spark_conf.as_ref()),
+        plan::ensure_if_desired(live_volume.as_deref(), volume.as_ref()),
+        plan::ensure_if_desired(live_service.as_deref(), service.as_ref()),
+        plan::ensure_or_remove(
+            live_spark_driver_service.as_deref(),
+            spark_driver_service.as_ref(),
+            owner_uid,
+        ),
+        pod_plan.step.clone(),
+    ];
+    Plan {
+        steps: plan::in_order(in_apply_order),
+        requeue: pod_plan.requeue,
+        pod: pod_plan,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::hapcontainer::resolve::resolve;
+    use crate::pipeline::config::BuildConfig;
+    use crate::pipeline::kinds::Object;
+    use crate::pipeline::plan::Action;
+
+    use crate::testing::{applied, hapcontainer as hc};
+    use serde_json::json;
+
+    const ORDER: [&str; 7] = [
+        "ServiceAccount w-spark",
+        "Role w-spark",
+        "RoleBinding w-spark",
+        "ConfigMap w-spark-conf",
+        "Service w-hapservice",
+        "Service w-spark-driver",
+        "Pod w-happod",
+    ];
+
+    fn desired(hc: &HapContainer) -> Children<Desired> {
+        let cfg = BuildConfig::default();
+        crate::hapcontainer::build::build(hc, &resolve(hc, &cfg), &cfg)
+    }
+
+    fn plan_of(observed: &Children<Observed>, hc: &HapContainer) -> Plan {
+        let history = PodHistory::default();
+        let backoff = Backoff {
+            min: Duration::from_secs(1),
+            max: Duration::from_secs(1),
+        };
+        plan(
+            observed,
+            &desired(hc),
+            &resolve(hc, &BuildConfig::default()),
+            hc.metadata.uid.as_deref(),
+            true,
+            history,
+            Timestamp::UNIX_EPOCH,
+            backoff,
+        )
+    }
+
+    /// The kind and name of what each step writes, in order.
+    fn writes(plan: &Plan) -> Vec<String> {
+        plan.steps
+            .iter()
+            .filter_map(|s| match &s.action {
+                Action::Apply(o) | Action::Delete(o) | Action::Replace(o) => Some(o),
+                _ => None,
+            })
+            .map(|o| {
+                let v = serde_json::to_value(o).unwrap();
+                format!(
+                    "{} {}",
+                    v["kind"].as_str().unwrap_or("?"),
+                    v["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_empty_namespace_gets_every_child_in_apply_order() {
+        let scaled = hc("{spark: {executors: 2}}");
+        let plan = plan_of(&Children::default(), &scaled);
+        assert!(
+            matches!(&plan.steps[0].action, Action::CreateOnce(s, keys) if s.metadata.name.as_deref() == Some("w-jupyter") && keys == &["token"])
+        );
+        assert_eq!(writes(&plan), ORDER);
+    }
+
+    #[test]
+    fn spark_children_go_when_executors_go_and_what_is_in_place_is_kept() {
+        let scaled = hc("{spark: {executors: 2}}");
+        let built = desired(&scaled);
+        let meta_of = |sa: &k8s_openapi::api::core::v1::ServiceAccount| {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "v1", "kind": "ServiceAccount", "metadata": sa.metadata
+            }))
+            .unwrap()
+        };
+        let observed = Children::<Observed> {
+            token_secret: Some(Arc::new(serde_json::from_value(serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "w-jupyter", "namespace": "ns"}
+            })).unwrap())),
+            spark_service_account: built.spark_service_account.as_ref().map(|sa| Arc::new(meta_of(sa))),
+            spark_role: built.spark_role.map(|r| applied(&r, json!(null))),
+            spark_role_binding: built.spark_role_binding.map(|b| applied(&b, json!(null))),
+            spark_conf: None,
+            volume: None,
+            service: built.service.map(|s| applied(&s, json!(null))),
+            spark_driver_service: built.spark_driver_service.map(|s| applied(&s, json!(null))),
+            pod: None,
+        };
+        let plan = plan_of(&observed, &hc("{spark: {executors: 0}}"));
+        assert_eq!(
+            writes(&plan),
+            [
+                "ConfigMap w-spark-conf",
+                "Pod w-happod",
+                // Removed last, in reverse apply order.
+                "Service w-spark-driver",
+                "RoleBinding w-spark",
+                "Role w-spark",
+                "ServiceAccount w-spark",
+            ]
+        );
+        let deletes = plan
+            .steps
+            .iter()
+            .filter(|s| matches!(s.action, Action::Delete(_)))
+            .count();
+        assert_eq!(deletes, 4, "the RBAC and the driver service are removed");
+        assert!(
+            matches!(&plan.steps[0].action, Action::Keep),
+            "the token is never rewritten"
+        );
+        assert!(plan.steps.iter().all(|s| !matches!(&s.action, Action::Apply(Object::Service(svc)) if svc.metadata.name.as_deref() == Some("w-hapservice"))), "an unchanged service is kept");
+    }
+}

@@ -1,0 +1,137 @@
+//! HapContainer: a workspace (Jupyter, Spark and TensorFlow in one pod, behind a Service), through
+//! the shared pipeline. Its steps: `resolve`, `build`, `children` (the typed set, observed and
+//! planned), `pod_plan` (its single pod and what is remembered of it), `status`; `names` gives the
+//! original operator's names.
+
+pub mod build;
+pub mod children;
+pub mod names;
+pub mod pod_plan;
+pub mod resolve;
+pub mod status;
+
+use hap_api::HapContainer;
+use hap_api::hapcontainer::HapContainerStatus;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::ResourceExt;
+
+use crate::pipeline::apply::Outcome;
+use crate::pipeline::caches::Caches;
+use crate::pipeline::conditions::Verdicts;
+use crate::pipeline::config::BuildConfig;
+use crate::pipeline::kinds::{Desired, Observed};
+use crate::pipeline::problem::Problem;
+use crate::pipeline::references::SecretReference;
+use crate::pipeline::{Plan, Planning, Reconciled, Seen};
+use children::Children;
+use pod_plan::Backoff;
+use resolve::Resolved;
+
+impl Reconciled for HapContainer {
+    const PLURAL: &'static str = "hapcontainers";
+    const APP: &'static str = names::APP;
+    const ANNOUNCED: &'static [&'static str] = &[status::CONFIGURED];
+
+    type Resolved = Resolved;
+    type Desired = Children<Desired>;
+    type Observed = Children<Observed>;
+    type Memory = pod_plan::Memory;
+    type Checked = ();
+    type Status = HapContainerStatus;
+
+    fn resolve(&self, cfg: &BuildConfig) -> Resolved {
+        resolve::resolve(self, cfg)
+    }
+
+    fn problems(r: &Resolved) -> Vec<Problem> {
+        r.problems.clone()
+    }
+
+    fn secrets(r: &Resolved) -> Vec<SecretReference> {
+        r.user_secrets()
+    }
+
+    fn build(&self, r: &Resolved, cfg: &BuildConfig) -> Children<Desired> {
+        build::build(self, r, cfg)
+    }
+
+    fn observe(&self, r: &Resolved, caches: &Caches) -> Children<Observed> {
+        children::observe(caches, self, r)
+    }
+
+    /// The status's count of failed pods replaced in a row, until the operator knows better.
+    fn memory(&self) -> pod_plan::Memory {
+        pod_plan::Memory::seeded(
+            self.status
+                .as_ref()
+                .and_then(|s| s.failed_pod_replacements)
+                .unwrap_or(0),
+        )
+    }
+
+    fn plan(&self, p: Planning<'_, Self>) -> Plan {
+        let history = p.memory.history(p.observed.pod.as_deref(), p.now);
+        let backoff = Backoff {
+            min: p.config.replace_min,
+            max: p.config.replace_max,
+        };
+        let plan = children::plan(
+            p.observed,
+            p.desired,
+            p.resolved,
+            self.uid().as_deref(),
+            p.runnable,
+            history,
+            p.now,
+            backoff,
+        );
+        p.memory.expect(
+            &names::pod(&self.name_any()),
+            p.observed.pod.as_deref(),
+            &plan.pod,
+        );
+        Plan {
+            steps: plan.steps,
+            requeue: plan.requeue,
+        }
+    }
+
+    fn remember(memory: &mut pod_plan::Memory, outcome: &Outcome) {
+        memory.settle(outcome);
+    }
+
+    async fn check(&self, _: &Resolved, _: bool) {}
+
+    /// What the status sees of the pod and the Service: each as written now, or as observed.
+    fn status(&self, seen: Seen<'_, Self>) -> (HapContainerStatus, Verdicts) {
+        let name = self.name_any();
+        let (pod_name, service_name) = (names::pod(&name), names::service(&name));
+        let outcome = seen.outcome;
+        let pod = match outcome.written::<Pod>(&pod_name) {
+            Some(p) => Some(p),
+            None if outcome.removed::<Pod>(&pod_name) => None,
+            None => seen.observed.pod.as_deref(),
+        };
+        let service = match outcome.written::<Service>(&service_name) {
+            Some(s) => Some(s),
+            None if outcome.failed::<Service>(&service_name) => None,
+            None => seen.observed.service.as_deref(),
+        };
+        let observed = status::Observed {
+            pod,
+            service,
+            problems: seen.problems,
+            replacements: seen.memory.replacements(),
+        };
+        status::compute(self, &observed, seen.now)
+    }
+
+    fn status_now(&self) -> Option<&HapContainerStatus> {
+        self.status.as_ref()
+    }
+
+    fn conditions(status: &HapContainerStatus) -> &[Condition] {
+        &status.conditions
+    }
+}

@@ -1,0 +1,277 @@
+//! The metastore's database when the operator runs it: MariaDB as a StatefulSet with one volume, a
+//! headless Service, its settings (`hap.cnf`, also used by the loopback stack), and the generated
+//! credentials Secret `<name>-mariadb`. With an external database there is nothing to build here.
+
+use std::collections::BTreeMap;
+
+use hap_api::HapQuery;
+use hap_api::hapquery::{DashboardKind, MariaDbSpec, SUPERSET_DATABASE};
+use k8s_openapi::api::apps::v1::{
+    StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
+};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, PersistentVolumeClaim, PersistentVolumeClaimSpec, Service, ServiceSpec,
+    VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::ResourceExt;
+
+use super::{config_map, generated_secret, header, label_selector, meta, template_meta};
+use crate::hapquery::children::Database;
+use crate::hapquery::names;
+use crate::hapquery::resolve::{
+    MARIADB_DATABASE, MARIADB_PORT, MARIADB_ROOT_PASSWORD_KEY, MARIADB_USER, Resolved,
+};
+use crate::pipeline::kinds::Desired;
+use crate::pipeline::objects::{
+    config_volume, env, mount, pod_spec, port, secret_env, service_port, tcp_probe, template,
+};
+
+pub const COMPONENT: &str = "database";
+/// The settings file, in the image's `/etc/mysql/conf.d`.
+pub const SETTINGS: &str = "hap.cnf";
+/// Run once by the image's entrypoint on an empty volume, after it created the user and database.
+pub const SUPERSET_SQL: &str = "superset.sql";
+/// The official image's `mysql` user.
+const USER_ID: i64 = 999;
+const DATA_DIR: &str = "/var/lib/mysql";
+
+/// `hap.cnf`: the server settings the metastore's schema depends on.
+pub fn settings(hq: &HapQuery) -> String {
+    header(hq, "#")
+        + "[mariadbd]
+# Clients are matched by address, never by a DNS look-up.
+skip-name-resolve
+# A small metastore needs little memory; the default pool is 128M.
+innodb_buffer_pool_size = 64M
+# Case-sensitive table names, and the single-byte character set Hive's MySQL schema assumes for
+# its long indexed keys.
+character-set-server = latin1
+collation-server     = latin1_bin
+"
+}
+
+/// Superset's metadata database on the same server, for the metastore's user. No password in it.
+pub fn superset_sql(hq: &HapQuery) -> String {
+    header(hq, "--")
+        + &format!(
+            "CREATE DATABASE IF NOT EXISTS {SUPERSET_DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+GRANT ALL PRIVILEGES ON {SUPERSET_DATABASE}.* TO '{MARIADB_USER}'@'%';
+"
+        )
+}
+
+/// MariaDB's children, when the operator runs it.
+pub fn build(hq: &HapQuery, r: &Resolved) -> Database<Desired> {
+    let Some(spec) = &r.database.managed else {
+        return Database::default();
+    };
+    let name = names::mariadb(&hq.name_any());
+    let mut files = vec![(SETTINGS, settings(hq))];
+    if hq.spec.dashboard.kind == DashboardKind::Superset {
+        files.push((SUPERSET_SQL, superset_sql(hq)));
+    }
+    let config = config_map(hq, &name, COMPONENT, &files);
+    let service = Service {
+        metadata: meta(hq, &name, COMPONENT),
+        spec: Some(ServiceSpec {
+            // Headless: the StatefulSet's own Service; clients reach its one pod by this name.
+            cluster_ip: Some("None".into()),
+            selector: Some(super::selector(hq, COMPONENT)),
+            ports: Some(vec![service_port("mysql", MARIADB_PORT, None)]),
+            ..Default::default()
+        }),
+        status: None,
+    };
+    let stateful_set = stateful_set(hq, r, spec, &config, &name);
+    // The passwords go with the volume: a kept volume's users keep theirs, so the Secret is not the
+    // HapQuery's to take along when it is deleted (a HapQuery made again finds both).
+    let mut secret = generated_secret(hq, &name, COMPONENT);
+    if spec.keep_on_delete {
+        secret.metadata.owner_references = None;
+    }
+    Database {
+        secret: Some(secret),
+        config: Some(config),
+        service: Some(service),
+        server: Some(stateful_set),
+    }
+}
+
+fn stateful_set(
+    hq: &HapQuery,
+    r: &Resolved,
+    spec: &MariaDbSpec,
+    config: &ConfigMap,
+    name: &str,
+) -> StatefulSet {
+    let secret = &r.database.secret;
+    let has_superset = config
+        .data
+        .as_ref()
+        .is_some_and(|d| d.contains_key(SUPERSET_SQL));
+    let mut mounts = vec![
+        mount("config", "/etc/mysql/conf.d"),
+        k8s_openapi::api::core::v1::VolumeMount {
+            name: "data".into(),
+            mount_path: DATA_DIR.into(),
+            ..Default::default()
+        },
+    ];
+    let mut volumes = vec![config_volume("config", name, &[SETTINGS])];
+    if has_superset {
+        mounts.push(mount("init", "/docker-entrypoint-initdb.d"));
+        volumes.push(config_volume("init", name, &[SUPERSET_SQL]));
+    }
+    let container = Container {
+        name: "mariadb".into(),
+        image: Some(spec.image.clone()),
+        // The image's entrypoint creates the database and the user on an empty volume from these.
+        env: Some(vec![
+            secret_env("MARIADB_ROOT_PASSWORD", secret, MARIADB_ROOT_PASSWORD_KEY),
+            env("MARIADB_DATABASE", MARIADB_DATABASE),
+            env("MARIADB_USER", MARIADB_USER),
+            secret_env("MARIADB_PASSWORD", secret, &r.database.password_key),
+        ]),
+        ports: Some(vec![port("mysql", MARIADB_PORT)]),
+        resources: spec.resources.clone(),
+        volume_mounts: Some(mounts),
+        readiness_probe: Some(tcp_probe("mysql", 5)),
+        liveness_probe: Some(tcp_probe("mysql", 30)),
+        ..Default::default()
+    };
+    let claim = PersistentVolumeClaim {
+        metadata: ObjectMeta {
+            name: Some("data".into()),
+            labels: Some(super::selector(hq, COMPONENT)),
+            ..Default::default()
+        },
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec!["ReadWriteOnce".into()]),
+            storage_class_name: spec.storage_class_name.clone(),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_string(),
+                    spec.storage_size.clone(),
+                )])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        status: None,
+    };
+    // The claim holds the tables' definitions: kept when the HapQuery goes unless the spec says not.
+    let when_deleted = if spec.keep_on_delete {
+        "Retain"
+    } else {
+        "Delete"
+    };
+    StatefulSet {
+        metadata: meta(hq, name, COMPONENT),
+        spec: Some(StatefulSetSpec {
+            replicas: Some(1),
+            service_name: Some(name.into()),
+            selector: label_selector(hq, COMPONENT),
+            template: template(
+                template_meta(hq, COMPONENT, &[config]),
+                pod_spec(USER_ID, USER_ID, vec![container], volumes),
+            ),
+            volume_claim_templates: Some(vec![claim]),
+            persistent_volume_claim_retention_policy: Some(
+                StatefulSetPersistentVolumeClaimRetentionPolicy {
+                    when_deleted: Some(when_deleted.into()),
+                    when_scaled: Some("Retain".into()),
+                },
+            ),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hapquery::resolve::resolve;
+    use crate::testing::hapquery as hq;
+
+    fn built(spec: &str) -> Database<Desired> {
+        let q = hq(spec);
+        build(&q, &resolve(&q))
+    }
+
+    #[test]
+    fn mariadb_keeps_its_volume_by_default_and_reads_passwords_from_the_generated_secret() {
+        let d = built("{s3: {endpoint: 'http://s3:80', bucket: b}}");
+        assert!(d.secret.unwrap().data.is_none());
+        let sts = d.server.unwrap().spec.unwrap();
+        assert_eq!(
+            sts.persistent_volume_claim_retention_policy
+                .unwrap()
+                .when_deleted
+                .as_deref(),
+            Some("Retain")
+        );
+        let claim = &sts.volume_claim_templates.unwrap()[0];
+        assert_eq!(
+            claim
+                .spec
+                .as_ref()
+                .unwrap()
+                .resources
+                .as_ref()
+                .unwrap()
+                .requests
+                .as_ref()
+                .unwrap()["storage"]
+                .0,
+            "5Gi"
+        );
+        let pod = sts.template.spec.unwrap();
+        let env = pod.containers[0].env.clone().unwrap();
+        for (var, key) in [
+            ("MARIADB_ROOT_PASSWORD", "root-password"),
+            ("MARIADB_PASSWORD", "password"),
+        ] {
+            let e = env.iter().find(|e| e.name == var).unwrap();
+            assert!(e.value.is_none());
+            let s = e
+                .value_from
+                .as_ref()
+                .unwrap()
+                .secret_key_ref
+                .as_ref()
+                .unwrap();
+            assert_eq!((s.name.as_str(), s.key.as_str()), ("q-mariadb", key));
+        }
+        assert_eq!(pod.security_context.unwrap().run_as_user, Some(999));
+    }
+
+    #[test]
+    fn keep_on_delete_false_lets_the_claim_go_with_the_stateful_set() {
+        let d = built(
+            "{s3: {endpoint: 'http://s3:80', bucket: b}, database: {mariadb: {keepOnDelete: false, storageSize: 1Gi, storageClassName: fast}}, dashboard: {kind: none}}",
+        );
+        let sts = d.server.unwrap().spec.unwrap();
+        assert_eq!(
+            sts.persistent_volume_claim_retention_policy
+                .unwrap()
+                .when_deleted
+                .as_deref(),
+            Some("Delete")
+        );
+        let claim = sts.volume_claim_templates.unwrap()[0].spec.clone().unwrap();
+        assert_eq!(claim.storage_class_name.as_deref(), Some("fast"));
+        assert!(
+            !d.config.unwrap().data.unwrap().contains_key(SUPERSET_SQL),
+            "no Superset, no database for it"
+        );
+    }
+
+    #[test]
+    fn settings_keep_hives_character_set() {
+        let s = settings(&hq("{s3: {endpoint: 'http://s3:80', bucket: b}}"));
+        assert!(s.starts_with("# Written by hap-operator for HapQuery ns/q"));
+        assert!(s.lines().any(|l| l == "collation-server     = latin1_bin"));
+    }
+}

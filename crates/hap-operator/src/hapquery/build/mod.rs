@@ -1,0 +1,270 @@
+//! The build step (pure) for a HapQuery: its children, one builder per component (`database`,
+//! `metastore`, `trino`, `dashboard`) and one function per configuration file. Credentials never
+//! enter a built object: containers read them from Secrets as environment variables at start, and
+//! the generated Secrets are built as shapes whose values are drawn when they are first created.
+
+pub mod dashboard;
+pub mod database;
+pub mod metastore;
+pub mod trino;
+
+use std::collections::BTreeMap;
+
+use hap_api::HapQuery;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use kube::ResourceExt;
+
+use super::children::Children;
+use super::names::APP;
+use super::resolve::Resolved;
+use crate::pipeline::MANAGER;
+use crate::pipeline::hash::hash_of;
+use crate::pipeline::kinds::Desired;
+use crate::pipeline::objects;
+
+/// The annotation on a pod template holding the hash of the configuration files its pods mount: a
+/// changed file changes the template, so the Deployment rolls its pods.
+pub const CONFIG_HASH: &str = "hap.cloudian.com/config-hash";
+
+/// What a component's pods are selected by.
+pub fn selector(hq: &HapQuery, component: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".to_string(), APP.to_string()),
+        ("app.kubernetes.io/instance".to_string(), hq.name_any()),
+        (
+            "app.kubernetes.io/component".to_string(),
+            component.to_string(),
+        ),
+    ])
+}
+
+fn labels(hq: &HapQuery, component: &str) -> BTreeMap<String, String> {
+    let mut l = selector(hq, component);
+    l.insert("app.kubernetes.io/managed-by".into(), MANAGER.into());
+    l
+}
+
+/// Metadata of a child: its name, the HapQuery's namespace, the common labels, and a controller owner
+/// reference when the HapQuery has a uid (it has none when rendered from a file).
+pub fn meta(hq: &HapQuery, name: &str, component: &str) -> ObjectMeta {
+    objects::meta(hq, name, labels(hq, component))
+}
+
+/// A pod template's metadata: the component's labels, and the hash of the files it mounts.
+pub fn template_meta(hq: &HapQuery, component: &str, config: &[&ConfigMap]) -> ObjectMeta {
+    let data: Vec<_> = config.iter().map(|c| &c.data).collect();
+    ObjectMeta {
+        labels: Some(labels(hq, component)),
+        annotations: (!config.is_empty())
+            .then(|| BTreeMap::from([(CONFIG_HASH.to_string(), hash_of(&data))])),
+        ..Default::default()
+    }
+}
+
+pub fn label_selector(hq: &HapQuery, component: &str) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(selector(hq, component)),
+        ..Default::default()
+    }
+}
+
+/// The header every generated file starts with, in the file's comment syntax.
+pub fn header(hq: &HapQuery, comment: &str) -> String {
+    format!(
+        "{comment} Written by hap-operator for HapQuery {}/{}; edits are overwritten.\n",
+        hq.namespace().unwrap_or_default(),
+        hq.name_any()
+    )
+}
+
+pub fn config_map(
+    hq: &HapQuery,
+    name: &str,
+    component: &str,
+    files: &[(&str, String)],
+) -> ConfigMap {
+    ConfigMap {
+        metadata: meta(hq, name, component),
+        data: Some(
+            files
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
+/// The shape of a Secret the operator generates: no data. Its keys get random values when it is
+/// first created (at apply time, never here), and it is never rewritten.
+pub fn generated_secret(hq: &HapQuery, name: &str, component: &str) -> Secret {
+    Secret {
+        metadata: meta(hq, name, component),
+        type_: Some("Opaque".into()),
+        ..Default::default()
+    }
+}
+
+/// Every child the spec calls for, by component.
+pub fn build(hq: &HapQuery, r: &Resolved) -> Children<Desired> {
+    Children {
+        database: database::build(hq, r),
+        metastore: metastore::build(hq, r),
+        trino: trino::build(hq, r),
+        dashboard: dashboard::build(hq, r),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::build;
+    use crate::pipeline::plan::Action;
+    use crate::testing::hapquery as hq;
+    use serde_json::Value;
+
+    const SPEC: &str =
+        "{s3: {endpoint: 'http://s3:80', bucket: b, credentialsSecret: {name: keys}}}";
+
+    /// The children in the order they are applied: the plan made against nothing observed.
+    fn objects(spec: &str) -> Vec<Value> {
+        let q = hq(spec);
+        let r = crate::hapquery::resolve::resolve(&q);
+        let steps = crate::hapquery::children::plan(&Default::default(), &build(&q, &r), &r, None);
+        steps
+            .into_iter()
+            .filter_map(|s| match s.action {
+                Action::Apply(o) | Action::Later(o) => Some(serde_json::to_value(o).unwrap()),
+                Action::CreateOnce(o, _) => Some(serde_json::to_value(o).unwrap()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn kinds_and_names(objs: &[Value]) -> Vec<String> {
+        objs.iter()
+            .map(|o| {
+                format!(
+                    "{} {}",
+                    o["kind"].as_str().unwrap(),
+                    o["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_default_hapquery_has_every_component_named_after_it() {
+        assert_eq!(
+            kinds_and_names(&objects(SPEC)),
+            [
+                "Secret q-mariadb",
+                "ConfigMap q-mariadb",
+                "Service q-mariadb",
+                "StatefulSet q-mariadb",
+                "ConfigMap q-metastore",
+                "Job q-metastore-schema",
+                "Service q-metastore",
+                "Deployment q-metastore",
+                "ConfigMap q-trino-catalog",
+                "ConfigMap q-trino-coordinator",
+                "ConfigMap q-trino-worker",
+                "Service q-trino-coordinator",
+                "Service q-trino-worker",
+                "Deployment q-trino-coordinator",
+                "Deployment q-trino-worker",
+                "Secret q-superset",
+                "ConfigMap q-superset",
+                "Job q-superset-init",
+                "Service q-superset",
+                "Deployment q-superset",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_discarded_database_takes_its_passwords_along() {
+        let discarded = objects(
+            "{s3: {endpoint: 'http://s3:80', bucket: b}, database: {mariadb: {keepOnDelete: false}}}",
+        );
+        let secret = discarded
+            .iter()
+            .find(|o| o["kind"] == "Secret" && o["metadata"]["name"] == "q-mariadb")
+            .unwrap();
+        assert_eq!(secret["metadata"]["ownerReferences"][0]["uid"], "u-2");
+    }
+
+    #[test]
+    fn an_external_database_and_no_dashboard_leave_those_out() {
+        let names = kinds_and_names(&objects(
+            "{s3: {endpoint: 'http://s3:80', bucket: b}, database: {external: {kind: mysql, host: db, credentialsSecret: {name: c}}}, dashboard: {kind: none}}",
+        ));
+        assert!(
+            !names
+                .iter()
+                .any(|n| n.contains("mariadb") || n.contains("superset")),
+            "{names:?}"
+        );
+        assert!(names.contains(&"Deployment q-trino-worker".to_string()));
+    }
+
+    #[test]
+    fn every_child_is_owned_labelled_and_hashed() {
+        for o in objects(SPEC) {
+            let m = &o["metadata"];
+            assert_eq!(m["namespace"], "ns");
+            // The database's passwords stay with its kept volume (keepOnDelete, the default).
+            if o["kind"] == "Secret" && m["name"] == "q-mariadb" {
+                assert!(m.get("ownerReferences").is_none(), "{m}");
+            } else {
+                assert_eq!(m["ownerReferences"][0]["uid"], "u-2", "{}", m["name"]);
+                assert_eq!(m["ownerReferences"][0]["controller"], true);
+            }
+            assert_eq!(m["labels"]["app.kubernetes.io/name"], "hap-query");
+            assert_eq!(m["labels"]["app.kubernetes.io/instance"], "q");
+            assert_eq!(m["labels"]["app.kubernetes.io/managed-by"], "hap-operator");
+            assert!(m["annotations"][crate::pipeline::SPEC_HASH].is_string());
+        }
+    }
+
+    #[test]
+    fn no_secret_has_data_and_no_pod_runs_as_root() {
+        for o in objects(
+            "{s3: {endpoint: 'http://s3:80', bucket: b, credentialsSecret: {name: keys}}, dashboard: {kind: redash, redash: {connectionSecret: {name: r}}}}",
+        ) {
+            if o["kind"] == "Secret" {
+                assert!(
+                    o.get("data").is_none() && o.get("stringData").is_none(),
+                    "{o}"
+                );
+            }
+            let pod = match o["kind"].as_str().unwrap() {
+                "Deployment" | "StatefulSet" | "Job" => &o["spec"]["template"]["spec"],
+                _ => continue,
+            };
+            let name = &o["metadata"]["name"];
+            assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{name}");
+            assert_eq!(
+                pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault",
+                "{name}"
+            );
+            assert_eq!(pod["automountServiceAccountToken"], false, "{name}");
+            for c in pod["containers"].as_array().unwrap() {
+                let sc = &c["securityContext"];
+                assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
+                assert_eq!(sc["capabilities"]["drop"][0], "ALL", "{name}");
+                // Credentials come from Secrets; the only literal values are settings.
+                for e in c["env"].as_array().into_iter().flatten() {
+                    let n = e["name"].as_str().unwrap();
+                    if n.contains("PASSWORD")
+                        || n.contains("SECRET")
+                        || n.ends_with("_URL") && n.starts_with("REDASH")
+                    {
+                        assert!(e.get("value").is_none(), "{name}: {n} is inlined");
+                        assert!(e["valueFrom"]["secretKeyRef"].is_object(), "{name}: {n}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,544 @@
+//! Trino: a coordinator Deployment and a worker Deployment (replicas = `workers`, 0 allowed), their
+//! Services, and one builder per file Trino reads: `node.properties`, `jvm.config`,
+//! `config.properties`, `log.properties` per role, and the `hive` catalog shared by both. A changed
+//! file changes the pod template's config hash, so the pods roll. The S3 keys reach Trino through
+//! the environment (`${ENV:...}` in the catalog), set from the credentials Secret.
+//!
+//! Property names are Trino 476's (the CRD admits 476 and later). Trino refuses to start on a
+//! property nothing binds, so a release that renames one needs its own row here, checked by
+//! starting that release (docs/sql-stack.md).
+
+use hap_api::HapQuery;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, EmptyDirVolumeSource, ExecAction, Lifecycle, LifecycleHandler, Service,
+    ServiceSpec, Volume, VolumeMount,
+};
+use kube::ResourceExt;
+
+use super::metastore;
+use super::{config_map, header, label_selector, meta, template_meta};
+use crate::hapquery::children::Trino;
+use crate::hapquery::names;
+use crate::hapquery::resolve::{Resolved, TrinoNode};
+use crate::pipeline::kinds::Desired;
+use crate::pipeline::objects::{
+    config_volume, http_probe, mount, pod_spec, port, service_port, template,
+};
+
+pub const COORDINATOR: &str = "trino-coordinator";
+pub const WORKER: &str = "trino-worker";
+pub const PORT: i32 = 8080;
+pub const NODE: &str = "node.properties";
+pub const JVM: &str = "jvm.config";
+pub const CONFIG: &str = "config.properties";
+pub const LOG: &str = "log.properties";
+pub const CATALOG: &str = "hive.properties";
+/// The layout of the `trinodb/trino` image.
+const ETC: &str = "/etc/trino";
+const DATA_DIR: &str = "/data/trino";
+const USER_ID: i64 = 1000;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Coordinator,
+    Worker,
+}
+
+/// Nodes that should find each other share an environment name: the HapQuery's, as Trino wants it
+/// (lower-case letters, digits and underscores).
+fn environment_name(hq: &HapQuery) -> String {
+    hq.name_any()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+pub fn node_properties(hq: &HapQuery) -> String {
+    header(hq, "#")
+        + &format!(
+            "# Nodes that should form one cluster share an environment name. node.id is the pod's name,
+# which the image's entrypoint passes when this file names none.
+node.environment={}
+# Logs and spill files.
+node.data-dir={DATA_DIR}
+",
+            environment_name(hq)
+        )
+}
+
+pub fn jvm_config(hq: &HapQuery, node: &TrinoNode) -> String {
+    header(hq, "#")
+        + &format!(
+            "-server
+-Xmx{}M
+-XX:InitialRAMPercentage=10
+-XX:+UseG1GC
+-XX:+ExitOnOutOfMemoryError
+-XX:+HeapDumpOnOutOfMemoryError
+-XX:HeapDumpPath={DATA_DIR}
+-XX:ReservedCodeCacheSize=256M
+-XX:PerMethodRecompilationCutoff=10000
+-XX:PerBytecodeRecompilationCutoff=10000
+-Djdk.attach.allowAttachSelf=true
+-Djdk.nio.maxCachedBufferSize=2000000
+-XX:+EnableDynamicAgentLoading
+-Dfile.encoding=UTF-8
+",
+            node.heap_mib
+        )
+}
+
+/// Half the heap per query on a node, within Trino's default 30 % headroom.
+fn per_node_mb(node: &TrinoNode) -> u64 {
+    node.heap_mib / 2
+}
+
+/// One query's memory across the cluster: every node that runs tasks.
+fn cluster_mb(hq: &HapQuery, r: &Resolved) -> u64 {
+    match hq.spec.trino.workers {
+        w if w > 0 => per_node_mb(&r.worker) * w as u64,
+        _ => per_node_mb(&r.coordinator),
+    }
+}
+
+fn config_properties(hq: &HapQuery, r: &Resolved, role: Role) -> String {
+    let name = hq.name_any();
+    let workers = hq.spec.trino.workers;
+    let mut out = header(hq, "#");
+    let node = match role {
+        Role::Coordinator => {
+            out += &format!(
+                "coordinator=true
+# With no workers the coordinator runs query tasks itself.
+node-scheduler.include-coordinator={}
+http-server.http.port={PORT}
+# The coordinator announces itself to its own discovery service.
+discovery.uri=http://localhost:{PORT}
+",
+                workers == 0
+            );
+            &r.coordinator
+        }
+        Role::Worker => {
+            out += &format!(
+                "coordinator=false
+http-server.http.port={PORT}
+discovery.uri=http://{}:{PORT}
+# A worker asked to stop takes no new tasks, finishes its running ones, and waits this long on
+# either side (the pod's termination grace period is longer).
+shutdown.grace-period={}s
+",
+                names::trino_coordinator(&name),
+                hq.spec.trino.graceful_shutdown_seconds
+            );
+            &r.worker
+        }
+    };
+    out += &format!(
+        "# Only the catalogs in etc/catalog.
+catalog.management=static
+# Memory for one query, per node (half the heap of jvm.config) and in all.
+query.max-memory={}MB
+query.max-memory-per-node={}MB
+",
+        cluster_mb(hq, r),
+        per_node_mb(node)
+    );
+    out
+}
+
+pub fn coordinator_config(hq: &HapQuery, r: &Resolved) -> String {
+    config_properties(hq, r, Role::Coordinator)
+}
+
+pub fn worker_config(hq: &HapQuery, r: &Resolved) -> String {
+    config_properties(hq, r, Role::Worker)
+}
+
+pub fn log_properties(hq: &HapQuery) -> String {
+    header(hq, "#") + "io.trino=INFO\n"
+}
+
+/// `catalog/hive.properties`: tables described in the metastore, data read by Trino's own S3 client.
+pub fn catalog(hq: &HapQuery, r: &Resolved) -> String {
+    let s3 = &r.s3;
+    let mut out = header(hq, "#");
+    out += &format!(
+        "connector.name=hive
+hive.metastore.uri=thrift://{}:{}
+# The metastore's first calls can take longer than the default 10s on a busy node; a timed-out
+# call would be retried while the first still runs.
+hive.metastore-timeout=60s
+# Trino's native S3 file system (the legacy Hadoop one is off).
+fs.native-s3.enabled=true
+s3.endpoint={}
+s3.region={}
+s3.path-style-access={}
+",
+        names::metastore(&hq.name_any()),
+        metastore::PORT,
+        s3.endpoint,
+        s3.region,
+        s3.path_style
+    );
+    if r.s3.credentials.is_some() {
+        out +=
+            "# Replaced by Trino at start from its environment, so the keys are never in this file.
+s3.aws-access-key=${ENV:AWS_ACCESS_KEY_ID}
+s3.aws-secret-key=${ENV:AWS_SECRET_ACCESS_KEY}
+";
+    }
+    out
+}
+
+fn role_files(hq: &HapQuery, r: &Resolved, role: Role) -> Vec<(&'static str, String)> {
+    let node = match role {
+        Role::Coordinator => &r.coordinator,
+        Role::Worker => &r.worker,
+    };
+    vec![
+        (NODE, node_properties(hq)),
+        (JVM, jvm_config(hq, node)),
+        (CONFIG, config_properties(hq, r, role)),
+        (LOG, log_properties(hq)),
+    ]
+}
+
+/// The worker's preStop: ask Trino to shut down gracefully, then wait until it has, so the kubelet's
+/// SIGTERM only comes once the running tasks are done.
+pub fn shutdown_command() -> Vec<String> {
+    vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        format!(
+            "curl -sf -X PUT -H 'Content-Type: application/json' -H 'X-Trino-User: hap-operator' -d '\"SHUTTING_DOWN\"' http://localhost:{PORT}/v1/info/state && while curl -sf -o /dev/null http://localhost:{PORT}/v1/info; do sleep 1; done"
+        ),
+    ]
+}
+
+fn deployment(
+    hq: &HapQuery,
+    r: &Resolved,
+    role: Role,
+    config: &ConfigMap,
+    catalog: &ConfigMap,
+) -> Deployment {
+    let name = hq.name_any();
+    let (component, deployment_name, node, replicas) = match role {
+        Role::Coordinator => (
+            COORDINATOR,
+            names::trino_coordinator(&name),
+            &r.coordinator,
+            1,
+        ),
+        Role::Worker => (
+            WORKER,
+            names::trino_worker(&name),
+            &r.worker,
+            hq.spec.trino.workers,
+        ),
+    };
+    let config_name = config.metadata.name.clone().unwrap_or_default();
+    let mut container = Container {
+        name: "trino".into(),
+        image: Some(r.trino_image.clone()),
+        env: Some(r.s3.credentials_env()),
+        ports: Some(vec![port("http", PORT)]),
+        resources: Some(node.resources.clone()),
+        volume_mounts: Some(vec![
+            mount("config", ETC),
+            mount("catalog", &format!("{ETC}/catalog")),
+            VolumeMount {
+                name: "data".into(),
+                mount_path: DATA_DIR.into(),
+                ..Default::default()
+            },
+        ]),
+        readiness_probe: Some(http_probe("/v1/info", "http", 10)),
+        liveness_probe: Some(http_probe("/v1/info", "http", 60)),
+        ..Default::default()
+    };
+    let volumes = vec![
+        config_volume("config", &config_name, &[]),
+        config_volume("catalog", &names::trino_catalog(&name), &[]),
+        Volume {
+            name: "data".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        },
+    ];
+    let grace = hq.spec.trino.graceful_shutdown_seconds as i64;
+    if role == Role::Worker {
+        container.lifecycle = Some(Lifecycle {
+            pre_stop: Some(LifecycleHandler {
+                exec: Some(ExecAction {
+                    command: Some(shutdown_command()),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
+    let mut pod = pod_spec(USER_ID, USER_ID, vec![container], volumes);
+    // A worker waits the grace period before and after its tasks finish: twice that, and a margin.
+    pod.termination_grace_period_seconds = Some(match role {
+        Role::Worker => 2 * grace + 30,
+        Role::Coordinator => 30,
+    });
+    Deployment {
+        metadata: meta(hq, &deployment_name, component),
+        spec: Some(DeploymentSpec {
+            replicas: Some(replicas),
+            selector: label_selector(hq, component),
+            // Two coordinators at once would split the cluster: the old one goes first.
+            strategy: (role == Role::Coordinator).then(|| DeploymentStrategy {
+                type_: Some("Recreate".into()),
+                ..Default::default()
+            }),
+            template: template(template_meta(hq, component, &[config, catalog]), pod),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+fn service(hq: &HapQuery, component: &str, name: String, headless: bool) -> Service {
+    Service {
+        metadata: meta(hq, &name, component),
+        spec: Some(ServiceSpec {
+            cluster_ip: headless.then(|| "None".into()),
+            selector: Some(super::selector(hq, component)),
+            ports: Some(vec![service_port("http", PORT, None)]),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// Trino's URL inside the cluster, for the status and the dashboard.
+pub fn url(hq: &HapQuery) -> String {
+    format!(
+        "http://{}.{}.svc:{PORT}",
+        names::trino_coordinator(&hq.name_any()),
+        hq.namespace().unwrap_or_default()
+    )
+}
+
+/// Trino's children: the catalog, each role's files, Services and Deployment.
+pub fn build(hq: &HapQuery, r: &Resolved) -> Trino<Desired> {
+    let name = hq.name_any();
+    let catalog = config_map(
+        hq,
+        &names::trino_catalog(&name),
+        COORDINATOR,
+        &[(CATALOG, catalog(hq, r))],
+    );
+    let coordinator_config = config_map(
+        hq,
+        &names::trino_coordinator(&name),
+        COORDINATOR,
+        &role_files(hq, r, Role::Coordinator),
+    );
+    let worker_config = config_map(
+        hq,
+        &names::trino_worker(&name),
+        WORKER,
+        &role_files(hq, r, Role::Worker),
+    );
+    Trino {
+        coordinator: Some(deployment(
+            hq,
+            r,
+            Role::Coordinator,
+            &coordinator_config,
+            &catalog,
+        )),
+        worker: Some(deployment(hq, r, Role::Worker, &worker_config, &catalog)),
+        coordinator_service: Some(service(
+            hq,
+            COORDINATOR,
+            names::trino_coordinator(&name),
+            false,
+        )),
+        // Headless: workers need no virtual IP, only names the coordinator's discovery does not use.
+        worker_service: Some(service(hq, WORKER, names::trino_worker(&name), true)),
+        catalog: Some(catalog),
+        coordinator_config: Some(coordinator_config),
+        worker_config: Some(worker_config),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hapquery::build::CONFIG_HASH;
+    use crate::hapquery::resolve::resolve;
+    use crate::testing::hapquery as hq;
+
+    const SPEC: &str = "{s3: {endpoint: 'http://s3.local:80', bucket: air, credentialsSecret: {name: keys}}, trino: {workers: 2, gracefulShutdownSeconds: 90, worker: {resources: {limits: {memory: 4Gi}}}}}";
+
+    fn built(spec: &str) -> Trino<Desired> {
+        let q = hq(spec);
+        build(&q, &resolve(&q))
+    }
+
+    fn file(cm: &Option<ConfigMap>, key: &str) -> String {
+        cm.as_ref().unwrap().data.as_ref().unwrap()[key].clone()
+    }
+
+    #[test]
+    fn the_catalog_uses_native_s3_with_path_style_and_keys_from_the_environment() {
+        let hive = file(&built(SPEC).catalog, CATALOG);
+        for line in [
+            "connector.name=hive",
+            "hive.metastore.uri=thrift://q-metastore:9083",
+            "fs.native-s3.enabled=true",
+            "s3.endpoint=http://s3.local:80",
+            "s3.region=us-east-1",
+            "s3.path-style-access=true",
+            "s3.aws-access-key=${ENV:AWS_ACCESS_KEY_ID}",
+            "s3.aws-secret-key=${ENV:AWS_SECRET_ACCESS_KEY}",
+        ] {
+            assert!(hive.lines().any(|l| l == line), "{line} not in\n{hive}");
+        }
+    }
+
+    #[test]
+    fn workers_shut_down_gracefully_within_a_longer_termination_grace() {
+        let t = built(SPEC);
+        let conf = file(&t.worker_config, CONFIG);
+        assert!(conf.lines().any(|l| l == "shutdown.grace-period=90s"));
+        assert!(
+            conf.lines()
+                .any(|l| l == "discovery.uri=http://q-trino-coordinator:8080")
+        );
+        assert!(
+            conf.lines()
+                .any(|l| l == "query.max-memory-per-node=1638MB")
+        );
+        assert!(conf.lines().any(|l| l == "query.max-memory=3276MB"));
+        let spec = t.worker.unwrap().spec.unwrap();
+        assert_eq!(spec.replicas, Some(2));
+        let pod = spec.template.spec.unwrap();
+        assert_eq!(pod.termination_grace_period_seconds, Some(210));
+        let c = &pod.containers[0];
+        let stop = c
+            .lifecycle
+            .clone()
+            .unwrap()
+            .pre_stop
+            .unwrap()
+            .exec
+            .unwrap()
+            .command
+            .unwrap();
+        assert!(
+            stop[2].contains("-X PUT")
+                && stop[2].contains("\"SHUTTING_DOWN\"")
+                && stop[2].contains("/v1/info/state")
+        );
+        assert_eq!(
+            c.liveness_probe
+                .clone()
+                .unwrap()
+                .http_get
+                .unwrap()
+                .path
+                .as_deref(),
+            Some("/v1/info")
+        );
+        let coordinator = file(&t.coordinator_config, CONFIG);
+        assert!(
+            coordinator
+                .lines()
+                .any(|l| l == "node-scheduler.include-coordinator=false")
+        );
+    }
+
+    #[test]
+    fn without_workers_the_coordinator_runs_tasks_and_the_worker_deployment_is_scaled_to_zero() {
+        let t = built(
+            "{s3: {endpoint: 'http://s3:80', bucket: b}, trino: {workers: 0, coordinator: {resources: {limits: {memory: 1280Mi}}}}}",
+        );
+        let conf = file(&t.coordinator_config, CONFIG);
+        assert!(
+            conf.lines()
+                .any(|l| l == "node-scheduler.include-coordinator=true")
+        );
+        assert!(conf.lines().any(|l| l == "query.max-memory=512MB"));
+        assert!(
+            file(&t.coordinator_config, JVM)
+                .lines()
+                .any(|l| l == "-Xmx1024M")
+        );
+        assert_eq!(t.worker.unwrap().spec.unwrap().replicas, Some(0));
+        assert!(
+            !file(&t.catalog, CATALOG).contains("aws-access-key"),
+            "no Secret, no keys"
+        );
+    }
+
+    #[test]
+    fn a_changed_file_changes_the_pod_templates_config_hash() {
+        let hash = |t: &Trino<Desired>| {
+            t.coordinator
+                .as_ref()
+                .unwrap()
+                .spec
+                .as_ref()
+                .unwrap()
+                .template
+                .metadata
+                .as_ref()
+                .unwrap()
+                .annotations
+                .as_ref()
+                .unwrap()[CONFIG_HASH]
+                .clone()
+        };
+        let a = built(SPEC);
+        let b = built(&SPEC.replace("s3.local:80", "s3.other:80"));
+        assert_eq!(hash(&a), hash(&built(SPEC)));
+        assert_ne!(hash(&a), hash(&b), "the catalog changed");
+        let env = a
+            .coordinator
+            .unwrap()
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+            .containers[0]
+            .env
+            .clone()
+            .unwrap();
+        assert!(
+            env.iter().all(|e| e.value.is_none()),
+            "keys come from the Secret"
+        );
+    }
+
+    #[test]
+    fn node_environment_is_a_trino_name() {
+        let q: HapQuery = serde_saphyr::from_str(
+            "apiVersion: hap.cloudian.com/v1alpha1\nkind: HapQuery\nmetadata: {name: Example-HQ.1}\nspec: {s3: {endpoint: 'http://s3:80', bucket: b}}\n",
+        )
+        .unwrap();
+        assert!(
+            node_properties(&q)
+                .lines()
+                .any(|l| l == "node.environment=example_hq_1")
+        );
+        assert_eq!(
+            url(&hq("{s3: {endpoint: 'http://s3:80', bucket: b}}")),
+            "http://q-trino-coordinator.ns.svc:8080"
+        );
+    }
+}

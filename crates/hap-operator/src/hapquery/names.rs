@@ -1,0 +1,42 @@
+//! Names of a HapQuery's children, `<name>-<component>[-<role>]`, and its `app.kubernetes.io/name`.
+
+/// `app.kubernetes.io/name` of every child of a HapQuery.
+pub const APP: &str = "hap-query";
+
+pub fn mariadb(name: &str) -> String {
+    format!("{name}-mariadb")
+}
+/// The claim a StatefulSet creates from its `data` template for its only pod.
+pub fn mariadb_volume(name: &str) -> String {
+    format!("data-{name}-mariadb-0")
+}
+pub fn metastore(name: &str) -> String {
+    format!("{name}-metastore")
+}
+pub fn metastore_schema(name: &str) -> String {
+    format!("{name}-metastore-schema")
+}
+pub fn trino_coordinator(name: &str) -> String {
+    format!("{name}-trino-coordinator")
+}
+pub fn trino_worker(name: &str) -> String {
+    format!("{name}-trino-worker")
+}
+pub fn trino_catalog(name: &str) -> String {
+    format!("{name}-trino-catalog")
+}
+pub fn superset(name: &str) -> String {
+    format!("{name}-superset")
+}
+pub fn superset_init(name: &str) -> String {
+    format!("{name}-superset-init")
+}
+pub fn redash(name: &str) -> String {
+    format!("{name}-redash")
+}
+pub fn redash_worker(name: &str) -> String {
+    format!("{name}-redash-worker")
+}
+pub fn redash_init(name: &str) -> String {
+    format!("{name}-redash-init")
+}

@@ -1,0 +1,254 @@
+//! The apply step: carries out a plan's steps with the API (server-side apply with the operator's
+//! field manager, create-once for generated Secrets, deletes with the observed uid as a precondition),
+//! sends each step's event once it is done, and writes a status that changed. It decides nothing.
+
+use std::fmt::Debug;
+
+use hap_api::Component;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::MANAGER;
+use super::error::{StatusError, WriteError};
+use super::events::Events;
+use super::kinds::{Child, Object};
+use super::plan::{Action, Step};
+
+/// What carrying out the steps left behind.
+#[derive(Default)]
+pub struct Outcome {
+    /// The objects applied, as the API returned them.
+    pub written: Vec<Object>,
+    /// The children deleted (or already gone), by kind and name.
+    pub removed: Vec<(String, String)>,
+    /// The children whose step found it done already (a delete of one gone, a create of one that
+    /// exists): no event follows, and nothing is counted.
+    pub found_done: Vec<(String, String)>,
+    /// The children whose step failed, by kind and name, and every failure with the component of
+    /// the child it failed on.
+    pub failed: Vec<(String, String)>,
+    pub errors: Vec<(Option<Component>, WriteError)>,
+}
+
+impl Outcome {
+    /// The child of kind K named `name` as written now, if it was.
+    pub fn written<K: Child>(&self, name: &str) -> Option<&K> {
+        self.written
+            .iter()
+            .filter_map(K::from_object)
+            .find(|o| o.name_any() == name)
+    }
+
+    pub fn removed<K: Child>(&self, name: &str) -> bool {
+        self.removed.contains(&(kind::<K>(), name.to_string()))
+    }
+
+    pub fn failed<K: Child>(&self, name: &str) -> bool {
+        self.failed.contains(&(kind::<K>(), name.to_string()))
+    }
+
+    /// Whether the step for the child of kind K named `name` changed something.
+    pub fn took_effect<K: Child>(&self, name: &str) -> bool {
+        let key = (kind::<K>(), name.to_string());
+        !self.failed.contains(&key) && !self.found_done.contains(&key)
+    }
+}
+
+fn kind<K: Resource<DynamicType = ()>>() -> String {
+    K::kind(&()).to_string()
+}
+
+fn api<K>(client: &Client, obj: &K) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>,
+{
+    Api::namespaced(client.clone(), &obj.namespace().unwrap_or_default())
+}
+
+/// Runs `$body` with `$o` bound to the typed object inside an `Object`, whatever its kind.
+macro_rules! with_kind {
+    ($obj:expr, $o:ident => $body:expr) => {
+        match $obj {
+            Object::Secret($o) => $body,
+            Object::ServiceAccount($o) => $body,
+            Object::Role($o) => $body,
+            Object::RoleBinding($o) => $body,
+            Object::ConfigMap($o) => $body,
+            Object::PersistentVolumeClaim($o) => $body,
+            Object::Service($o) => $body,
+            Object::Pod($o) => $body,
+            Object::StatefulSet($o) => $body,
+            Object::Deployment($o) => $body,
+            Object::Job($o) => $body,
+        }
+    };
+}
+
+async fn apply<K: Child>(client: &Client, desired: K) -> Result<Object, WriteError> {
+    let name = desired.name_any();
+    api(client, &desired)
+        .patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&desired),
+        )
+        .await
+        .map(Child::into_object)
+        .map_err(|source| WriteError::Apply {
+            kind: kind::<K>(),
+            name,
+            source,
+        })
+}
+
+/// Whether a step changed something (true), or found it done already (false).
+type Done = bool;
+
+/// Creates the Secret as given (its generated values drawn already, by `generated::fill`). One that
+/// exists already (the cache had not caught up with an earlier create) is left as it is, which is
+/// all that is needed.
+async fn create_once(client: &Client, secret: Secret) -> Result<Done, WriteError> {
+    let name = secret.name_any();
+    let params = PostParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    match api(client, &secret).create(&params, &secret).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+        Err(source) => Err(WriteError::Create {
+            kind: "Secret".into(),
+            name,
+            source,
+        }),
+    }
+}
+
+/// Deletes the child the target names, if it is still the one observed (same uid).
+async fn delete<K: Child>(client: &Client, target: K) -> Result<Done, WriteError> {
+    let name = target.name_any();
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: target.uid(),
+            resource_version: None,
+        }),
+        // A Job's pods go with it (the API orphans them by default, for Jobs alone).
+        propagation_policy: Some(PropagationPolicy::Background),
+        ..Default::default()
+    };
+    match api(client, &target).delete(&name, &params).await {
+        Ok(_) => Ok(true),
+        // Already gone, or replaced by someone else: either way the observed child is no more, but
+        // this delete did nothing.
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(false),
+        Err(source) => Err(WriteError::Delete {
+            kind: kind::<K>(),
+            name,
+            source,
+        }),
+    }
+}
+
+fn key_of(obj: &Object) -> (String, String) {
+    with_kind!(obj, o => (kind_of(o), o.name_any()))
+}
+
+fn kind_of<K: Resource<DynamicType = ()>>(_: &K) -> String {
+    kind::<K>()
+}
+
+/// Carries out every step, in order. A failed step does not stop the others: the pod keeps healing
+/// and the status keeps being written while one child cannot be.
+pub async fn execute<O>(client: &Client, events: &Events, owner: &O, steps: Vec<Step>) -> Outcome
+where
+    O: Resource<DynamicType = ()>,
+{
+    let mut out = Outcome::default();
+    for Step {
+        action,
+        note,
+        component,
+    } in steps
+    {
+        let result = match action {
+            Action::Keep | Action::Wait(_) | Action::Later(_) => continue,
+            Action::Apply(obj) => {
+                let key = key_of(&obj);
+                (
+                    key,
+                    with_kind!(obj, o => apply(client, o).await).map(|w| {
+                        out.written.push(w);
+                        true
+                    }),
+                )
+            }
+            Action::CreateOnce(secret, _) => {
+                let key = ("Secret".to_string(), secret.name_any());
+                (key, create_once(client, secret).await)
+            }
+            Action::Delete(obj) | Action::Replace(obj) => {
+                let key = key_of(&obj);
+                let result = with_kind!(obj, o => delete(client, o).await);
+                if result.is_ok() {
+                    out.removed.push(key.clone());
+                }
+                (key, result)
+            }
+        };
+        match result {
+            (_, Ok(true)) => {
+                if let Some(note) = &note {
+                    events.publish(owner, note).await;
+                }
+            }
+            (key, Ok(false)) => out.found_done.push(key),
+            (key, Err(e)) => {
+                out.failed.push(key);
+                out.errors.push((component, e));
+            }
+        }
+    }
+    out
+}
+
+/// Writes `status` through the status subresource, unless it is what the object already says.
+pub async fn write_status<K, S>(
+    client: &Client,
+    obj: &K,
+    current: Option<&S>,
+    status: &S,
+) -> Result<(), StatusError>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug,
+    S: Serialize + PartialEq,
+{
+    if current == Some(status) {
+        return Ok(());
+    }
+    let body = json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api(client, obj)
+        .patch_status(
+            &obj.name_any(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&body),
+        )
+        .await
+        .map_err(|source| StatusError {
+            kind: K::kind(&()).to_string(),
+            name: obj.name_any(),
+            source,
+        })?;
+    Ok(())
+}

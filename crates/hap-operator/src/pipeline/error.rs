@@ -1,0 +1,288 @@
+//! Errors, one enum per pipeline step. A variant names what failed (which Secret, which child), sets
+//! the event reason, and keeps the API's error as its source: the message never repeats it, so an error
+//! chain (see `chain`) prints each cause once.
+
+use super::events::Note;
+use super::reason::Reason;
+use crate::metrics::FailureLabels;
+
+/// The read step: a Secret the spec names could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read Secret {name:?} named in {field}")]
+    Secret {
+        name: String,
+        field: &'static str,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// The apply step: one child could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("cannot apply {kind} {name}")]
+    Apply {
+        kind: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot create {kind} {name}")]
+    Create {
+        kind: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("cannot delete {kind} {name}")]
+    Delete {
+        kind: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// The status step: the status could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot update the status of {kind} {name}")]
+pub struct StatusError {
+    pub kind: String,
+    pub name: String,
+    #[source]
+    pub source: kube::Error,
+}
+
+/// Why a reconciliation failed: every Secret that could not be read, every child that could not be
+/// written and the status write, not only the first failure.
+#[derive(Debug, Default, thiserror::Error)]
+#[error("{}", self.all().map(chain).collect::<Vec<_>>().join("; "))]
+pub struct Error {
+    pub read: Vec<ReadError>,
+    pub children: Vec<WriteError>,
+    pub status: Option<StatusError>,
+}
+
+/// An error and its causes, outermost first: `cannot apply Pod w-happod: ApiError: ...`. A cause whose
+/// text is already there is left out (the API's error prints its own status in its message).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
+/// A short label for metrics: the API's reason, or what kind of failure it was.
+fn api_reason(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if !s.reason.is_empty() => s.reason.clone(),
+        kube::Error::Api(s) => format!("HTTP{}", s.code),
+        _ => "Transport".into(),
+    }
+}
+
+/// The metric's `step` label of a failure with this event reason.
+fn step_of(reason: Reason) -> &'static str {
+    match reason {
+        Reason::ReadFailed => "read",
+        Reason::ApplyFailed => "apply",
+        Reason::CreateFailed => "create",
+        Reason::DeleteFailed => "delete",
+        _ => "status",
+    }
+}
+
+fn labels(reason: Reason, e: &kube::Error) -> FailureLabels {
+    FailureLabels {
+        step: step_of(reason),
+        reason: api_reason(e),
+    }
+}
+
+impl ReadError {
+    pub fn event_reason(&self) -> Reason {
+        match self {
+            ReadError::Secret { .. } => Reason::ReadFailed,
+        }
+    }
+
+    fn source_error(&self) -> &kube::Error {
+        match self {
+            ReadError::Secret { source, .. } => source,
+        }
+    }
+}
+
+impl WriteError {
+    pub fn event_reason(&self) -> Reason {
+        match self {
+            WriteError::Apply { .. } => Reason::ApplyFailed,
+            WriteError::Create { .. } => Reason::CreateFailed,
+            WriteError::Delete { .. } => Reason::DeleteFailed,
+        }
+    }
+
+    fn source_error(&self) -> &kube::Error {
+        match self {
+            WriteError::Apply { source, .. }
+            | WriteError::Create { source, .. }
+            | WriteError::Delete { source, .. } => source,
+        }
+    }
+
+    /// Whether the API refused the request as it stands (400, 422): retrying it unchanged cannot
+    /// succeed, so it is a problem for the user rather than an error to retry.
+    pub fn is_rejection(&self) -> bool {
+        matches!(self.source_error(), kube::Error::Api(s) if s.code == 400 || s.code == 422)
+    }
+}
+
+impl Error {
+    pub fn is_empty(&self) -> bool {
+        self.read.is_empty() && self.children.is_empty() && self.status.is_none()
+    }
+
+    /// Each failure, in the order of the steps. Each one's message carries its own cause.
+    fn all(&self) -> impl Iterator<Item = &dyn std::error::Error> {
+        let read = self.read.iter().map(|e| e as &dyn std::error::Error);
+        let children = self.children.iter().map(|e| e as &dyn std::error::Error);
+        let status = self.status.iter().map(|e| e as &dyn std::error::Error);
+        read.chain(children).chain(status)
+    }
+
+    /// The metric labels of each failure: the step, from the variant's event reason, and the API's
+    /// reason.
+    pub fn metric_labels(&self) -> Vec<FailureLabels> {
+        let read = self
+            .read
+            .iter()
+            .map(|e| labels(e.event_reason(), e.source_error()));
+        let children = self
+            .children
+            .iter()
+            .map(|e| labels(e.event_reason(), e.source_error()));
+        let status = self
+            .status
+            .iter()
+            .map(|e| labels(Reason::StatusUpdateFailed, &e.source));
+        read.chain(children).chain(status).collect()
+    }
+
+    /// One warning event per failure, each with its own reason: distinct reasons keep different
+    /// failures from being folded into one event series.
+    pub fn notes(&self) -> Vec<Note> {
+        let read = self
+            .read
+            .iter()
+            .map(|e| Note::warning(e.event_reason(), chain(e)));
+        let children = self
+            .children
+            .iter()
+            .map(|e| Note::warning(e.event_reason(), chain(e)));
+        let status = self
+            .status
+            .iter()
+            .map(|e| Note::warning(Reason::StatusUpdateFailed, chain(e)));
+        read.chain(children).chain(status).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: u16, reason: &str, message: &str) -> kube::Error {
+        kube::Error::Api(
+            kube::core::Status::failure(message, reason)
+                .with_code(code)
+                .boxed(),
+        )
+    }
+
+    #[test]
+    fn messages_name_the_object_and_print_the_cause_once() {
+        let e = ReadError::Secret {
+            name: "keys".into(),
+            field: "spec.s3.credentialsSecret",
+            source: api(403, "Forbidden", "secrets \"keys\" is forbidden"),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot read Secret \"keys\" named in spec.s3.credentialsSecret"
+        );
+        let cause = api(403, "Forbidden", "secrets \"keys\" is forbidden").to_string();
+        assert_eq!(
+            chain(&Error {
+                read: vec![e],
+                ..Default::default()
+            }),
+            format!("cannot read Secret \"keys\" named in spec.s3.credentialsSecret: {cause}")
+        );
+    }
+
+    #[test]
+    fn every_child_error_is_reported_with_its_own_reason() {
+        let e = Error {
+            children: vec![
+                WriteError::Apply {
+                    kind: "Pod".into(),
+                    name: "w-happod".into(),
+                    source: api(500, "InternalError", "boom"),
+                },
+                WriteError::Delete {
+                    kind: "Role".into(),
+                    name: "w-spark".into(),
+                    source: api(403, "Forbidden", "no"),
+                },
+            ],
+            ..Default::default()
+        };
+        let notes = e.notes();
+        let reasons: Vec<_> = notes.iter().map(|n| n.reason).collect();
+        assert_eq!(reasons, [Reason::ApplyFailed, Reason::DeleteFailed]);
+        assert!(notes[1].message.starts_with("cannot delete Role w-spark: "));
+        let steps: Vec<_> = e
+            .metric_labels()
+            .into_iter()
+            .map(|l| (l.step, l.reason))
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                ("apply", "InternalError".to_string()),
+                ("delete", "Forbidden".to_string())
+            ]
+        );
+        let (boom, no) = (
+            api(500, "InternalError", "boom").to_string(),
+            api(403, "Forbidden", "no").to_string(),
+        );
+        assert_eq!(
+            chain(&e),
+            format!("cannot apply Pod w-happod: {boom}; cannot delete Role w-spark: {no}")
+        );
+    }
+
+    #[test]
+    fn refusals_are_told_apart_from_failures() {
+        let refused = WriteError::Apply {
+            kind: "Service".into(),
+            name: "s".into(),
+            source: api(422, "Invalid", "port taken"),
+        };
+        let failed = WriteError::Apply {
+            kind: "Service".into(),
+            name: "s".into(),
+            source: api(500, "InternalError", "boom"),
+        };
+        assert!(refused.is_rejection() && !failed.is_rejection());
+    }
+}

@@ -1,0 +1,348 @@
+//! The plan step (pure): from a live child (as cached) and the desired one, what to do and which event
+//! to send once it is done. Every resource plans its children with these functions, and the executor
+//! (`apply`) only carries the steps out.
+
+use std::time::Duration;
+
+use hap_api::Component;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::PartialObjectMeta;
+use kube::{Resource, ResourceExt};
+
+use super::events::Note;
+use super::hash::{hashed, same_hash};
+use super::kinds::{Child, Object};
+use super::reason::Reason;
+
+/// How long to wait before looking again at a pod that is going away.
+pub const GONE_POLL: Duration = Duration::from_secs(2);
+
+/// What to do about one child.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// Nothing: it is as it should be, or it is not the operator's to touch.
+    Keep,
+    /// Server-side apply: it is missing, changed, or was edited.
+    Apply(Object),
+    /// Create this Secret once, with a fresh random value for each of these keys (drawn by
+    /// `generated::fill` between the plan and the executor), and never write it again.
+    CreateOnce(Secret, Vec<String>),
+    /// Delete it: the spec no longer calls for it.
+    Delete(Object),
+    /// Delete it to create it anew once it is gone (a pod that failed, or whose spec changed).
+    Replace(Object),
+    /// Leave it for now and look again after this long.
+    Wait(Duration),
+    /// Not yet: this is what it will be once what it waits for is done (a server waits for its
+    /// schema Job). Nothing is written now; `render` prints it in its place.
+    Later(Object),
+}
+
+/// One child's action, the event to send once it is done, and the component it belongs to (whose
+/// condition reports a failure to write it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub action: Action,
+    pub note: Option<Note>,
+    pub component: Option<Component>,
+}
+
+impl Step {
+    pub fn keep() -> Self {
+        Step {
+            action: Action::Keep,
+            note: None,
+            component: None,
+        }
+    }
+
+    fn new(action: Action, note: Note) -> Self {
+        Step {
+            action,
+            note: Some(note),
+            component: None,
+        }
+    }
+
+    /// The same step, as part of `component`.
+    pub fn of(self, component: Component) -> Self {
+        Step {
+            component: Some(component),
+            ..self
+        }
+    }
+}
+
+/// The steps in the order they are carried out: as given (the apply order), except deletions, which
+/// go last and in reverse, so that whatever refers to a child (a RoleBinding to its Role, a server to
+/// the files it reads) goes before it.
+pub fn in_order(in_apply_order: Vec<Step>) -> Vec<Step> {
+    let (mut deletes, mut steps): (Vec<_>, Vec<_>) = in_apply_order
+        .into_iter()
+        .partition(|s| matches!(s.action, Action::Delete(_)));
+    deletes.reverse();
+    steps.extend(deletes);
+    steps
+}
+
+fn kind<K: Resource<DynamicType = ()>>() -> String {
+    K::kind(&()).to_string()
+}
+
+/// The live child as a target for a delete: its kind, name and uid (the uid makes sure the delete
+/// removes the child that was observed, not a successor of the same name).
+pub fn target<K: Child>(meta: &ObjectMeta) -> Object {
+    let mut obj = K::default();
+    *obj.meta_mut() = ObjectMeta {
+        name: meta.name.clone(),
+        namespace: meta.namespace.clone(),
+        uid: meta.uid.clone(),
+        ..Default::default()
+    };
+    obj.into_object()
+}
+
+fn owned_by(meta: &ObjectMeta, owner_uid: &str) -> bool {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.uid == owner_uid)
+}
+
+/// A child that should exist as built: applied (stamped with the hash of its content) when it is
+/// missing, when its hash differs, or when it was edited since.
+pub fn ensure<K: Child>(live: Option<&K::Live>, desired: &K) -> Step {
+    if let Some(l) = live
+        && same_hash(l, desired)
+        && K::unchanged(l, desired)
+    {
+        return Step::keep();
+    }
+    let verb = if live.is_some() {
+        Reason::Updated
+    } else {
+        Reason::Created
+    };
+    let note = Note::normal(
+        verb,
+        format!("{verb} {} {}", kind::<K>(), desired.name_any()),
+    )
+    .about(desired.object_ref(&()));
+    Step::new(Action::Apply(hashed(desired.clone()).into_object()), note)
+}
+
+/// A child the spec may stop calling for (Spark's RBAC after executors went to 0): ensured while it is
+/// desired, deleted after, if it is the owner's.
+pub fn ensure_or_remove<K: Child>(
+    live: Option<&K::Live>,
+    desired: Option<&K>,
+    owner_uid: Option<&str>,
+) -> Step {
+    match (desired, live) {
+        (Some(d), _) => ensure(live, d),
+        (None, Some(l)) if owner_uid.is_some_and(|uid| owned_by(l.meta(), uid)) => Step::new(
+            Action::Delete(target::<K>(l.meta())),
+            Note::normal(
+                Reason::Deleted,
+                format!("Deleted {} {}: no longer needed", kind::<K>(), l.name_any()),
+            )
+            .about(l.object_ref(&())),
+        ),
+        (None, _) => Step::keep(),
+    }
+}
+
+/// A child the spec may stop calling for, kept when it does (a volume holds the user's notebooks).
+pub fn ensure_if_desired<K: Child>(live: Option<&K::Live>, desired: Option<&K>) -> Step {
+    desired.map_or_else(Step::keep, |d| ensure(live, d))
+}
+
+/// A Secret created once with generated values (`generate` names their keys) and never rewritten:
+/// rotating a generated token would log every user out. `what` says what was generated, for the event.
+pub fn create_once(
+    live: Option<&PartialObjectMeta<Secret>>,
+    desired: Option<&Secret>,
+    generate: &[&str],
+    what: &str,
+) -> Step {
+    match (desired, live) {
+        (Some(d), None) => {
+            let note = Note::normal(
+                Reason::Created,
+                format!("Created Secret {} with {what}", d.name_any()),
+            )
+            .about(d.object_ref(&()));
+            let keys = generate.iter().map(|k| k.to_string()).collect();
+            Step::new(Action::CreateOnce(hashed(d.clone()), keys), note)
+        }
+        _ => Step::keep(),
+    }
+}
+
+/// A run-to-completion child (a Job): created when missing, and, its template being immutable,
+/// deleted to be created anew once its hash changes. One that finished is kept as it is: it is
+/// the record that the work was done. Deleted when the spec stops calling for it, if it is the owner's.
+pub fn job<K: Child>(live: Option<&K::Live>, desired: Option<&K>, owner_uid: Option<&str>) -> Step {
+    match (desired, live) {
+        (Some(d), Some(l)) if !same_hash(l, d) => Step::new(
+            Action::Replace(target::<K>(l.meta())),
+            Note::normal(
+                Reason::Replacing,
+                format!(
+                    "Deleted {} {} to run its changed template; it is created again once gone",
+                    kind::<K>(),
+                    l.name_any()
+                ),
+            )
+            .about(l.object_ref(&())),
+        ),
+        (Some(_), Some(_)) => Step::keep(),
+        (desired, live) => ensure_or_remove(live, desired, owner_uid),
+    }
+}
+
+/// A step that must wait for something else to be done first (a Job for its database, a server for
+/// its Job): until `ready`, nothing is written; a child that exists is kept as it was, not changed to
+/// what it will be, and one to create is held as `Later`.
+pub fn after(ready: bool, step: Step) -> Step {
+    if ready {
+        return step;
+    }
+    match step.action {
+        Action::Apply(obj) => Step {
+            action: Action::Later(obj),
+            note: None,
+            component: step.component,
+        },
+        _ => Step::keep(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    /// The ConfigMap as built (no hash yet: the plan stamps what it applies).
+    fn config_map(data: &str) -> ConfigMap {
+        ConfigMap {
+            metadata: ObjectMeta {
+                name: Some("w-spark-conf".into()),
+                namespace: Some("ns".into()),
+                ..Default::default()
+            },
+            data: Some([("k".to_string(), data.to_string())].into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn children_are_applied_when_missing_changed_or_edited() {
+        let desired = config_map("a");
+        let created = ensure::<ConfigMap>(None, &desired);
+        assert!(matches!(
+            created.action,
+            Action::Apply(Object::ConfigMap(_))
+        ));
+        assert_eq!(
+            created.note.unwrap().message,
+            "Created ConfigMap w-spark-conf"
+        );
+        let Action::Apply(Object::ConfigMap(applied)) = created.action else {
+            unreachable!()
+        };
+        assert_eq!(
+            applied.metadata.annotations.as_ref().unwrap()[crate::pipeline::SPEC_HASH],
+            crate::pipeline::hash::hash_of(&desired),
+            "stamped with the hash of the content as built"
+        );
+        assert_eq!(ensure(Some(&applied), &desired), Step::keep());
+        let mut edited = applied.clone();
+        edited.data = Some([("k".to_string(), "edited".to_string())].into());
+        let undone = ensure(Some(&edited), &desired);
+        assert_eq!(undone.note.unwrap().reason, Reason::Updated);
+        let changed = ensure(Some(&applied), &config_map("b"));
+        assert!(matches!(changed.action, Action::Apply(_)));
+    }
+
+    #[test]
+    fn only_owned_children_are_removed() {
+        let mut live = config_map("a");
+        live.metadata.uid = Some("c1".into());
+        live.metadata.owner_references = Some(vec![
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                uid: "owner".into(),
+                ..Default::default()
+            },
+        ]);
+        let removed = ensure_or_remove::<ConfigMap>(Some(&live), None, Some("owner"));
+        assert!(
+            matches!(removed.action, Action::Delete(Object::ConfigMap(ref c)) if c.metadata.uid.as_deref() == Some("c1"))
+        );
+        assert_eq!(
+            removed.note.unwrap().message,
+            "Deleted ConfigMap w-spark-conf: no longer needed"
+        );
+        assert_eq!(
+            ensure_or_remove::<ConfigMap>(Some(&live), None, Some("someone else")),
+            Step::keep()
+        );
+        assert_eq!(
+            ensure_if_desired::<ConfigMap>(Some(&live), None),
+            Step::keep()
+        );
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    #[test]
+    fn deletions_go_last_in_reverse_and_held_children_are_written_later() {
+        let del = |n: &str| Step {
+            action: Action::Delete(Object::ConfigMap(ConfigMapNamed::named(n))),
+            note: None,
+            component: None,
+        };
+        let apply = |n: &str| Step {
+            action: Action::Apply(Object::ConfigMap(ConfigMapNamed::named(n))),
+            note: None,
+            component: Some(Component::Trino),
+        };
+        let names = |steps: &[Step]| -> Vec<String> {
+            steps
+                .iter()
+                .map(|s| match &s.action {
+                    Action::Apply(Object::ConfigMap(c)) | Action::Delete(Object::ConfigMap(c)) => {
+                        c.metadata.name.clone().unwrap()
+                    }
+                    _ => String::new(),
+                })
+                .collect()
+        };
+        let steps = in_order(vec![del("a"), apply("b"), del("c"), apply("d")]);
+        assert_eq!(names(&steps), ["b", "d", "c", "a"]);
+        let held = after(false, apply("e"));
+        assert!(matches!(held.action, Action::Later(_)));
+        assert_eq!(
+            held.component,
+            Some(Component::Trino),
+            "still its component's"
+        );
+        assert_eq!(after(false, del("f")), Step::keep(), "a held child is kept");
+        assert_eq!(after(true, apply("g")), apply("g"));
+    }
+
+    trait ConfigMapNamed {
+        fn named(name: &str) -> Self;
+    }
+    impl ConfigMapNamed for k8s_openapi::api::core::v1::ConfigMap {
+        fn named(name: &str) -> Self {
+            let mut c = Self::default();
+            c.metadata.name = Some(name.into());
+            c
+        }
+    }
+}
