@@ -88,9 +88,16 @@ go_build() {
     local start=$SECONDS go
     go=$(go_tool)
     mkdir -p "$(dirname "$out")"
-    # Modules come through the Go module proxy this machine's Go is configured with.
-    (cd "$dir" && GOFLAGS="${GOFLAGS:-} -p=2" CGO_ENABLED=0 GOTOOLCHAIN=local nice -n 19 \
-      "$go" build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg") && mv "$out.tmp" "$out"
+    # Modules come through the Go module proxy this machine's Go is configured with. A download that
+    # times out (a busy machine can miss Go's 10 s TLS handshake limit) is tried again; what was
+    # fetched and compiled already is kept in Go's caches.
+    local attempt
+    for attempt in 1 2 3; do
+      (cd "$dir" && GOFLAGS="${GOFLAGS:-} -p=2" CGO_ENABLED=0 GOTOOLCHAIN=local nice -n 19 \
+        "$go" build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$pkg") && mv "$out.tmp" "$out" && break
+      [ "$attempt" = 3 ] || { log "building $name failed (attempt $attempt of 3); trying again"; sleep 10; }
+    done
+    [ -x "$out" ] || die "building $name from $dir failed (see the go errors above)"
     log "built $name in $((SECONDS - start)) s"
   fi
   echo "$out"

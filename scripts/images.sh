@@ -2,8 +2,8 @@
 # Builds the images, hap-workspace:<version>, hap-operator:<version> and hap-mariadb:<version> (the
 # workspace version from Cargo.toml; never a "latest" tag), and, when named, hap-metastore:<version>,
 # hap-trino:<version> and hap-superset:<version>, on the local Docker engine with BuildKit. The
-# metastore and Superset images are tagged with their Hive and Superset versions too
-# (hap-metastore:4.0.1, hap-superset:6.1.0), the images a HapQuery runs when it names none.
+# metastore and Superset images are also tagged as versions.env's METASTORE_IMAGE and SUPERSET_IMAGE
+# (their Hive and Superset versions), the images a HapQuery runs when it names none.
 #
 #   scripts/images.sh [--ca-bundle FILE] [workspace] [operator] [mariadb] [metastore] [trino] [superset]
 #                                           (default: workspace, operator and mariadb)
@@ -31,13 +31,13 @@ cache=${HAP_CACHE:-$HOME/.cache/hap}
 log() { printf 'images: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# Versions of the S3A jars: Spark 4.0.1's Hadoop (3.4.1) and the AWS SDK v2 that Hadoop release is built
-# against. The workspace Dockerfile checks hadoop-aws against the Hadoop jars Spark ships.
-hadoop_version=3.4.1
-aws_sdk_version=2.24.6
-# Where scripts/sql-stack.sh installs the metastore's class path and Trino (its version is there too).
+# The versions (versions.env): the S3A jars match Spark's Hadoop (SPARK_HADOOP_VERSION, AWS_SDK_VERSION;
+# the workspace Dockerfile checks hadoop-aws against the Hadoop jars Spark ships), Trino's, and the
+# tags of the images a HapQuery runs by default. Each Dockerfile gets the ones it declares with ARG.
+# shellcheck source=../versions.env
+. "$repo/versions.env"
+# Where scripts/sql-stack.sh installs the metastore's class path and Trino.
 sql_stack=$cache/sql-stack
-trino_version=$(sed -n 's/^trino_version=//p' "$repo/scripts/sql-stack.sh")
 
 ca_bundle=${HAP_CA_BUNDLE:-}
 targets=()
@@ -98,7 +98,7 @@ fi
 jars=$cache/images/jars
 if want workspace; then
   mkdir -p "$jars"
-  for artifact in org.apache.hadoop:hadoop-aws:$hadoop_version software.amazon.awssdk:bundle:$aws_sdk_version; do
+  for artifact in org.apache.hadoop:hadoop-aws:$SPARK_HADOOP_VERSION software.amazon.awssdk:bundle:$AWS_SDK_VERSION; do
     IFS=: read -r _ name ver <<<"$artifact"
     [ -s "$jars/$name-$ver.jar" ] && continue
     command -v mvn >/dev/null 2>&1 || die "mvn is needed to fetch $artifact (Debian: apt-get install maven)"
@@ -125,12 +125,20 @@ build() {
   local logfile=$cache/images/build-$1.log started
   rm -rf "$context" && mkdir -p "$context"
   cp -a "$repo/images/$name/." "$context/"
+  # The build steps every Dockerfile shares, bind-mounted by its RUNs (never copied into a layer).
+  cp -a "$repo/images/build" "$context/build"
+  # The versions this Dockerfile declares with ARG, as build arguments.
+  local args=() arg
+  for arg in $(sed -n 's/^ARG \([A-Z0-9_]*\)$/\1/p' "$context/Dockerfile"); do
+    [ -n "${!arg:-}" ] || die "images/$name/Dockerfile declares ARG $arg, which versions.env does not set"
+    args+=(--build-arg "$arg=${!arg}")
+  done
   case "$name" in
     operator) link "$release/release/hap-operator" "$context/" ;;
     workspace)
       link "$release/release/hap-air-detection" "$context/"
       mkdir "$context/jars"
-      link "$jars/hadoop-aws-$hadoop_version.jar" "$jars/bundle-$aws_sdk_version.jar" "$context/jars/"
+      link "$jars/hadoop-aws-$SPARK_HADOOP_VERSION.jar" "$jars/bundle-$AWS_SDK_VERSION.jar" "$context/jars/"
       ;;
     metastore)
       "$repo/scripts/sql-stack.sh" install-metastore
@@ -140,34 +148,32 @@ build() {
       ;;
     trino)
       "$repo/scripts/sql-stack.sh" install-trino
-      local server=$sql_stack/trino/trino-server-$trino_version
+      local server=$sql_stack/trino/trino-server-$TRINO_VERSION
       mkdir -p "$context/trino-server/plugin"
       cp -al "$server/bin" "$server/lib" "$context/trino-server/" 2>/dev/null ||
         cp -a "$server/bin" "$server/lib" "$context/trino-server/"
       cp -al "$server/plugin/hive" "$context/trino-server/plugin/" 2>/dev/null ||
         cp -a "$server/plugin/hive" "$context/trino-server/plugin/"
-      link "$sql_stack/trino/trino-cli-$trino_version-executable.jar" "$context/trino-cli"
+      link "$sql_stack/trino/trino-cli-$TRINO_VERSION-executable.jar" "$context/trino-cli"
       ;;
-    # The package-index check the workspace's build runs before pip, shared.
-    superset) cp "$repo/images/workspace/check-index.py" "$context/" ;;
   esac
   log "building $image (log: $logfile)"
   started=$(date +%s)
-  if ! docker buildx build --progress=plain "${secrets[@]}" -t "$image" "$context" >"$logfile" 2>&1; then
+  if ! docker buildx build --progress=plain "${secrets[@]}" "${args[@]}" -t "$image" "$context" >"$logfile" 2>&1; then
     grep -h 'BUILD ERROR' "$logfile" | sed 's/^#[0-9]* [0-9.]* //' | sort -u >&2 || true
     tail -25 "$logfile" >&2
     die "building $image failed (log: $logfile)"
   fi
   log "built $image in $(( $(date +%s) - started ))s, $(docker image inspect -f '{{.Size}}' "$image" | awk '{printf "%.0f MB", $1 / 1e6}')"
-  # The tag a HapQuery uses when it names no image: the version of what the image runs.
-  local upstream=""
+  # The tag a HapQuery uses when it names no image (versions.env), the version of what the image runs.
+  local default=""
   case "$name" in
-    metastore) upstream=$(sed -n 's|.*<hive.version>\(.*\)</hive.version>.*|\1|p' "$repo/images/metastore/pom.xml") ;;
-    superset) upstream=$(sed -n 's/^apache-superset==//p' "$repo/images/superset/requirements.txt") ;;
+    metastore) default=$METASTORE_IMAGE ;;
+    superset) default=$SUPERSET_IMAGE ;;
   esac
-  if [ -n "$upstream" ]; then
-    docker tag "$image" "hap-$name:$upstream"
-    log "tagged hap-$name:$upstream (the HapQuery default)"
+  if [ -n "$default" ]; then
+    docker tag "$image" "$default"
+    log "tagged $default (the HapQuery default)"
   fi
 }
 

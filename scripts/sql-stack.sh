@@ -27,12 +27,16 @@ sample=$repo/deploy/crds/hap.cloudian.com_v1alpha1_hapquery_cr.yaml
 # hap-operator, built as testing/sql-stack/test.sh and scripts/images.sh build it.
 release=${HAP_RELEASE_TARGET_DIR:-$cache/target-release}
 
-trino_version=476
-versitygw_version=v1.8.0
-# Superset with the hap-superset image's pins (images/superset/requirements.txt), and DuckDB for the
-# loopback test's comparison.
-mapfile -t superset_pins < <(sed 's/#.*//; /^[[:space:]]*$/d' "$repo/images/superset/requirements.txt")
-superset_pins+=(duckdb==2.0.1)
+# The versions (TRINO_VERSION, HIVE_VERSION, SUPERSET_VERSION, ...), exported for Maven's pom and pip's
+# requirements files, which name them.
+set -a
+# shellcheck source=../versions.env
+. "$repo/versions.env"
+set +a
+# Superset with the hap-superset image's requirements (images/superset/requirements.txt), and DuckDB
+# for the loopback test's comparison.
+superset_requirements=$repo/images/superset/requirements.txt
+superset_extra=duckdb==2.0.1
 
 log() { printf 'sql-stack: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -91,46 +95,52 @@ EOF
 
 install_trino() {
   local dir=$home/trino
-  if [ ! -x "$dir/trino-server-$trino_version/bin/launcher" ]; then
-    log "fetching Trino $trino_version (about 800 MB)"
+  if [ ! -x "$dir/trino-server-$TRINO_VERSION/bin/launcher" ]; then
+    log "fetching Trino $TRINO_VERSION (about 800 MB)"
     mkdir -p "$home/dl" "$dir"
-    mvn -q -B dependency:copy -Dartifact="io.trino:trino-server:$trino_version:tar.gz" -DoutputDirectory="$home/dl" >&2
-    tar -xzf "$home/dl/trino-server-$trino_version.tar.gz" -C "$dir"
-    rm "$home/dl/trino-server-$trino_version.tar.gz"
+    mvn -q -B dependency:copy -Dartifact="io.trino:trino-server:$TRINO_VERSION:tar.gz" -DoutputDirectory="$home/dl" >&2
+    tar -xzf "$home/dl/trino-server-$TRINO_VERSION.tar.gz" -C "$dir"
+    rm "$home/dl/trino-server-$TRINO_VERSION.tar.gz"
   fi
   # Only the plugin this stack uses: loading all sixty would slow every start.
   mkdir -p "$dir/plugins"
-  ln -sfn "$dir/trino-server-$trino_version/plugin/hive" "$dir/plugins/hive"
-  if [ ! -f "$dir/trino-cli-$trino_version-executable.jar" ]; then
-    mvn -q -B dependency:copy -Dartifact="io.trino:trino-cli:$trino_version:jar:executable" -DoutputDirectory="$dir" >&2
+  ln -sfn "$dir/trino-server-$TRINO_VERSION/plugin/hive" "$dir/plugins/hive"
+  if [ ! -f "$dir/trino-cli-$TRINO_VERSION-executable.jar" ]; then
+    mvn -q -B dependency:copy -Dartifact="io.trino:trino-cli:$TRINO_VERSION:jar:executable" -DoutputDirectory="$dir" >&2
   fi
 }
 
 install_metastore() {
-  local lib=$home/metastore-lib pom=$repo/images/metastore/pom.xml
-  [ -f "$lib/.done" ] && [ "$lib/.done" -nt "$pom" ] && return
+  local lib=$home/metastore-lib pom=$repo/images/metastore/pom.xml wanted
+  # Fetched again when the pom or a version it takes changes (by content: a fresh clone's files are
+  # all new).
+  wanted="$HIVE_VERSION $METASTORE_HADOOP_VERSION $MARIADB_JDBC_VERSION $(sha256sum <"$pom" | cut -c1-16)"
+  [ -f "$lib/.done" ] && [ "$(cat "$lib/.done")" = "$wanted" ] && return
   log "fetching the Hive metastore and its class path"
   rm -rf "$lib"
   # Old log bindings that Hadoop's dependencies bring would compete with the metastore's log4j2.
   mvn -q -B -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
     -DexcludeArtifactIds=slf4j-log4j12,slf4j-reload4j,log4j,reload4j -DoutputDirectory="$lib" >&2
-  touch "$lib/.done"
+  echo "$wanted" > "$lib/.done"
 }
 
 install_s3() {
   [ -x "$home/versitygw/bin/versitygw" ] && return
-  log "building versitygw $versitygw_version (a few minutes)"
-  GOBIN=$home/versitygw/bin go install "github.com/versity/versitygw/cmd/versitygw@$versitygw_version" >&2
+  log "building versitygw $VERSITYGW_VERSION (a few minutes)"
+  GOBIN=$home/versitygw/bin go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" >&2
 }
 
 install_superset() {
-  local venv=$home/superset-venv
-  [ -f "$venv/.done" ] && [ "$(cat "$venv/.done")" = "${superset_pins[*]}" ] && return
+  local venv=$home/superset-venv wanted
+  # What is installed is kept as the requirements with their versions filled in.
+  wanted="$SUPERSET_VERSION $superset_extra $(sha256sum <"$superset_requirements" | cut -c1-16)"
+  [ -f "$venv/.done" ] && [ "$(cat "$venv/.done")" = "$wanted" ] && return
   log "installing Superset into $venv (a few minutes)"
   rm -rf "$venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet "${superset_pins[@]}" >&2
-  echo "${superset_pins[*]}" > "$venv/.done"
+  # pip fills in ${SUPERSET_VERSION} from the environment.
+  "$venv/bin/pip" install --quiet -r "$superset_requirements" "$superset_extra" >&2
+  echo "$wanted" > "$venv/.done"
 }
 
 install_all() {
@@ -332,7 +342,7 @@ EOF
   # name there), the address to serve and announce on, and a plugin directory holding only the hive
   # plugin, which starts much faster than the tarball's sixty.
   start trino env AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
-    "$home/trino/trino-server-$trino_version/bin/launcher" --jvm-dir "$jdk25" \
+    "$home/trino/trino-server-$TRINO_VERSION/bin/launcher" --jvm-dir "$jdk25" \
     --etc-dir "$state/trino/etc" --data-dir "$state/trino/data" \
     -Dnode.id="$TRINO_NODE_ID" -Dnode.bind-ip=127.0.0.1 -Dnode.internal-address=127.0.0.1 \
     -Dplugin.dir="$home/trino/plugins" run
@@ -408,7 +418,7 @@ trino_ready() {
 }
 
 trino_cli() {
-  "$jdk25/bin/java" -jar "$home/trino/trino-cli-$trino_version-executable.jar" \
+  "$jdk25/bin/java" -jar "$home/trino/trino-cli-$TRINO_VERSION-executable.jar" \
     --server "http://127.0.0.1:$TRINO_PORT" --user hap "$@"
 }
 

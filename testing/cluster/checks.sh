@@ -1,5 +1,5 @@
 # Shared by the cluster's test scripts: each check prints ok or FAIL and is counted; the script ends
-# with a line `N passed, N failed`. Sourced; the caller sets passed=0 failed=0.
+# with a line `N passed, N failed`; and the set-up and clean-up the tests on the cluster share (below).
 
 # check NAME COMMAND...: one test, passing when COMMAND succeeds.
 check() {
@@ -49,3 +49,86 @@ PY
   s3_listening || { tail -20 "$root.log"; return 1; }
 }
 s3_listening() { python3 -c 'import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 1)' "$host_ip" "$s3_port"; }
+
+# --- The set-up and clean-up every test on the local cluster shares ----------------------------------
+# A test script sets `repo`, sources this file and calls `cluster_test NAME`. It may define
+# test_cleanup (stops what it started; runs first at clean-up) and test_report (extra lines for the
+# times). It records what clean-up must undo in `ns` (its namespace), `crds_applied` (CRD files it
+# applied) and `s3_pid` (its S3 server). A cluster that runs already is reused and left running; one
+# the test starts it brings down at the end, unless KEEP_CLUSTER=1.
+
+kubectl() { "$kubectl_bin" "$@"; }
+fail_now() { echo "FAIL  $*"; failed=$((failed + 1)); finish; }
+
+# cluster_test NAME: the counters, the tools, a private scratch directory ($tmp), whether this test
+# starts the cluster, and the traps that clean up however the test ends.
+cluster_test() {
+  passed=0 failed=0 t0=$SECONDS
+  cache=${HAP_CACHE:-$HOME/.cache/hap}
+  kubectl_bin=$cache/bin/kubectl
+  cluster=$repo/scripts/cluster.sh
+  [ -x "$kubectl_bin" ] || "$repo/scripts/setup.sh" >/dev/null
+  cd "$repo" || exit 1
+  mkdir -p "$cache"
+  tmp=$(mktemp -d "$cache/$1-test.XXXXXX")
+  chmod 700 "$tmp"
+  started=0
+  grep -q '^kube-apiserver: running' <<<"$("$cluster" status 2>/dev/null)" || started=1
+  ns="" crds_applied=() s3_pid=""
+  trap 'echo "FAIL  interrupted"; failed=$((failed + 1)); finish' INT TERM
+  trap 'finish' EXIT
+}
+
+cleanup() {
+  ! declare -F test_cleanup >/dev/null || test_cleanup
+  [ -z "$ns" ] || kubectl delete namespace "$ns" --ignore-not-found --timeout=180s >/dev/null 2>&1
+  local crd
+  for crd in "${crds_applied[@]}"; do
+    kubectl delete -f "$crd" --ignore-not-found --timeout=120s >/dev/null 2>&1
+  done
+  if [ -n "$s3_pid" ]; then kill "$s3_pid" 2>/dev/null; wait "$s3_pid" 2>/dev/null; fi
+  if [ "$started" = 1 ] && [ "${KEEP_CLUSTER:-0}" != 1 ]; then "$cluster" down >/dev/null 2>&1; fi
+  rm -rf "$tmp"
+}
+
+finish() {
+  phase_end
+  echo "times:"
+  printf '  %s\n' "${times[@]}"
+  printf '  %-38s %4d s\n' total $((SECONDS - t0))
+  ! declare -F test_report >/dev/null || test_report
+  trap - EXIT
+  cleanup
+  echo "$passed passed, $failed failed"
+  [ "$failed" = 0 ]; exit
+}
+
+# up_and_load IMAGE...: the cluster up (started, or found running), and the images in its node.
+up_and_load() {
+  phase "up and load"
+  kc=$("$cluster" up | tail -1)
+  check "up prints a kubeconfig on its last line" test -f "$kc"
+  [ -f "$kc" ] || finish
+  "$repo/scripts/docker-engine.sh" >/dev/null 2>&1 # load reads the local Docker engine
+  check "load $*" "$cluster" load "$@"
+}
+
+# fresh_namespace PREFIX: a new namespace, the current context's in a kubeconfig of the test's own.
+fresh_namespace() {
+  ns=$1-$(date +%H%M%S)-$$
+  export KUBECONFIG=$tmp/kubeconfig
+  cp "$kc" "$KUBECONFIG"
+  kubectl create namespace "$ns" >/dev/null
+  kubectl config set-context --current --namespace="$ns" >/dev/null
+  check "a fresh namespace, $ns, is the context's" eventually 60 kubectl get serviceaccount default
+}
+
+# cluster_down: at the end of a test that started the cluster, brings it down and checks it stopped.
+cluster_down() {
+  if [ "$started" = 1 ] && [ "${KEEP_CLUSTER:-0}" != 1 ]; then
+    phase "down"
+    "$cluster" down >/dev/null 2>&1
+    check "down: everything stopped" bash -c "! '$cluster' status | grep -q running"
+    started=0
+  fi
+}

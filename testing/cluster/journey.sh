@@ -13,75 +13,29 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-cache=${HAP_CACHE:-$HOME/.cache/hap}
-state=${HAP_CLUSTER_STATE:-$cache/cluster/state}
-kubectl_bin=$cache/bin/kubectl
-cluster=$repo/scripts/cluster.sh
-passed=0 failed=0
-t0=$SECONDS
-
-# check, eventually, phase and phase_end
+# check, eventually, phase, cluster_test, up_and_load, fresh_namespace, cluster_down
 # shellcheck source=checks.sh
 . "$repo/testing/cluster/checks.sh"
-kubectl() { "$kubectl_bin" "$@"; }
+cluster_test journey
+state=${HAP_CLUSTER_STATE:-$cache/cluster/state}
 
-[ -x "$kubectl_bin" ] || "$repo/scripts/setup.sh" >/dev/null
-cd "$repo" || exit 1
-tmp=$(mktemp -d)
-
-# (status is read whole first: grep -q stops reading early, which pipefail would count as a failure)
-started=0
-cluster_status=$("$cluster" status 2>/dev/null)
-grep -q '^kube-apiserver: running' <<<"$cluster_status" || started=1
-
-ns="" crd_applied=0
 job=""
-cleanup() {
-  [ -z "$job" ] || kill "$job" 2>/dev/null
-  if [ -n "$ns" ]; then
-    [ "$crd_applied" = 0 ] || kubectl delete -f deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml \
-      --ignore-not-found --timeout=120s >/dev/null 2>&1
-    kubectl delete namespace "$ns" --ignore-not-found --timeout=180s >/dev/null 2>&1
-  fi
-  if [ "$started" = 1 ] && [ "${KEEP_CLUSTER:-0}" != 1 ]; then "$cluster" down >/dev/null 2>&1; fi
-  rm -rf "$tmp"
-}
-finish() {
-  phase_end
-  echo "times:"
-  printf '  %s\n' "${times[@]}"
-  echo "  journey total                      $((SECONDS - t0)) s"
+test_cleanup() { [ -z "$job" ] || kill "$job" 2>/dev/null; }
+test_report() {
   [ -z "${run_time:-}" ] || echo "  CR applied to happod 1/1 Running   $run_time s"
   [ -z "${rerun_time:-}" ] || echo "  pod deleted to new pod Running     $rerun_time s"
-  trap - EXIT
-  cleanup
-  echo "$passed passed, $failed failed"
-  [ "$failed" = 0 ]; exit
 }
-trap 'echo "FAIL  interrupted"; failed=$((failed + 1)); finish' INT TERM
-trap 'finish' EXIT
 
 # --- 1. The cluster and the images ---------------------------------------------------------------
-phase "up and load"
-kc=$("$cluster" up | tail -1)
-check "up prints a kubeconfig on its last line" test -f "$kc"
-[ -f "$kc" ] || finish
-check "load hap-operator:0.1.0 hap-workspace:0.1.0" "$cluster" load hap-operator:0.1.0 hap-workspace:0.1.0
-
-ns=hap-journey-$(date +%H%M%S)-$$
-export KUBECONFIG=$tmp/kubeconfig
-cp "$kc" "$KUBECONFIG"
-kubectl create namespace "$ns" >/dev/null
-kubectl config set-context --current --namespace="$ns" >/dev/null
-check "a fresh namespace, $ns, is the context's" eventually 60 kubectl get serviceaccount default
+up_and_load hap-operator:0.1.0 hap-workspace:0.1.0
+fresh_namespace hap-journey
 if kubectl get crd hapcontainers.hap.cloudian.com >/dev/null 2>&1; then
-  echo "FAIL  the cluster has no HapContainer CRD before the journey (delete it, or use a fresh cluster)"
-  failed=$((failed + 1)); finish
+  fail_now "the cluster has no HapContainer CRD before the journey (delete it, or use a fresh cluster)"
 fi
 
 # --- 2. Install, in the original's order ---------------------------------------------------------
 phase "install (five files)"
-crd_applied=1
+crds_applied=(deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml)
 for f in deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml deploy/service_account.yaml deploy/role.yaml \
          deploy/role_binding.yaml deploy/operator.yaml; do
   check "kubectl apply -f $f" bash -c "'$kubectl_bin' apply -f '$f' >/dev/null"
@@ -244,16 +198,11 @@ nothing_left() { [ -z "$(leftovers)" ]; }
 check "nothing left in $ns: pods, services, secrets, configmaps, PVCs, leases, RBAC" eventually 300 nothing_left
 leftovers
 check "no HapContainer CRD left" bash -c "! '$kubectl_bin' get crd -o name | grep -q hapcontainers.hap.cloudian.com"
-crd_applied=0
+crds_applied=()
 check "the namespace deletes without hanging" bash -c \
   "timeout 240 '$kubectl_bin' delete namespace '$ns' --timeout=200s >/dev/null"
 ns=""
 
 # --- 10. The cluster as it was ---------------------------------------------------------------------
-if [ "$started" = 1 ] && [ "${KEEP_CLUSTER:-0}" != 1 ]; then
-  phase "down"
-  "$cluster" down >/dev/null 2>&1
-  check "down: everything stopped" bash -c "! '$cluster' status | grep -q running"
-  started=0
-fi
+cluster_down
 finish

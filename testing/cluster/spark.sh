@@ -11,74 +11,26 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-cache=${HAP_CACHE:-$HOME/.cache/hap}
-kubectl_bin=$cache/bin/kubectl
-cluster=$repo/scripts/cluster.sh
+# check, eventually, phase, start_s3, cluster_test, up_and_load, fresh_namespace, cluster_down
+# shellcheck source=checks.sh
+. "$repo/testing/cluster/checks.sh"
+cluster_test spark
 versitygw=${HAP_VERSITYGW:-$cache/sql-stack/versitygw/bin/versitygw}
 host_ip=198.18.0.1 # the host's end of the cluster's veth: the only host address pods reach
 bucket=hap-spark
 hc=spark-job pod=spark-job-happod
-passed=0 failed=0
-t0=$SECONDS
-
-# check, eventually, phase and phase_end
-# shellcheck source=checks.sh
-. "$repo/testing/cluster/checks.sh"
-kubectl() { "$kubectl_bin" "$@"; }
-fail_now() { echo "FAIL  $*"; failed=$((failed + 1)); finish; }
-
-[ -x "$kubectl_bin" ] || "$repo/scripts/setup.sh" >/dev/null
 [ -x "$versitygw" ] || "$repo/scripts/sql-stack.sh" install-s3
-[ -x "$versitygw" ] || { echo "no versitygw at $versitygw: scripts/sql-stack.sh install-s3 builds it"; exit 1; }
-cd "$repo" || exit 1
-mkdir -p "$cache"
-tmp=$(mktemp -d "$cache/spark-test.XXXXXX")
-chmod 700 "$tmp"
+[ -x "$versitygw" ] || fail_now "no versitygw at $versitygw: scripts/sql-stack.sh install-s3 builds it"
 
-started=0
-cluster_status=$("$cluster" status 2>/dev/null)
-grep -q '^kube-apiserver: running' <<<"$cluster_status" || started=1
-
-ns="" crd_applied=0 s3_pid="" job="" job_b=""
-cleanup() {
+job="" job_b=""
+test_cleanup() {
   [ -z "$job" ] || kill "$job" 2>/dev/null
   [ -z "$job_b" ] || kill "$job_b" 2>/dev/null
-  if [ -n "$ns" ]; then
-    kubectl delete namespace "$ns" --ignore-not-found --timeout=180s >/dev/null 2>&1
-  fi
-  [ "$crd_applied" = 0 ] || kubectl delete -f deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml \
-    --ignore-not-found --timeout=120s >/dev/null 2>&1
-  if [ -n "$s3_pid" ]; then kill "$s3_pid" 2>/dev/null; wait "$s3_pid" 2>/dev/null; fi
-  if [ "$started" = 1 ] && [ "${KEEP_CLUSTER:-0}" != 1 ]; then "$cluster" down >/dev/null 2>&1; fi
-  rm -rf "$tmp"
 }
-finish() {
-  phase_end
-  echo "times:"
-  printf '  %s\n' "${times[@]}"
-  echo "  total                                  $((SECONDS - t0)) s"
-  trap - EXIT
-  cleanup
-  echo "$passed passed, $failed failed"
-  [ "$failed" = 0 ]; exit
-}
-trap 'echo "FAIL  interrupted"; failed=$((failed + 1)); finish' INT TERM
-trap 'finish' EXIT
 
 # --- 1. The cluster and the images ---------------------------------------------------------------
-phase "up and load"
-kc=$("$cluster" up | tail -1)
-check "up prints a kubeconfig on its last line" test -f "$kc"
-[ -f "$kc" ] || finish
-"$repo/scripts/docker-engine.sh" >/dev/null 2>&1 # load reads the local Docker engine
-check "load hap-operator:0.1.0 hap-workspace:0.1.0" "$cluster" load hap-operator:0.1.0 hap-workspace:0.1.0
-
-ns=hap-spark-$(date +%H%M%S)-$$
-export KUBECONFIG=$tmp/kubeconfig
-cp "$kc" "$KUBECONFIG"
-kubectl create namespace "$ns" >/dev/null
-kubectl config set-context --current --namespace="$ns" >/dev/null
-check "a fresh namespace, $ns, is the context's" eventually 60 kubectl get serviceaccount default
+up_and_load hap-operator:0.1.0 hap-workspace:0.1.0
+fresh_namespace hap-spark
 
 # --- 2. A real S3 server where pods reach it -----------------------------------------------------
 phase "S3 server, bucket, input"
@@ -124,7 +76,7 @@ phase "operator installed"
 if kubectl get crd hapcontainers.hap.cloudian.com >/dev/null 2>&1; then
   echo "      (the cluster has the HapContainer CRD already: used as it is, and left in place)"
 else
-  crd_applied=1
+  crds_applied=(deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml)
   check "kubectl apply -f deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml" bash -c \
     "'$kubectl_bin' apply -f deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml >/dev/null"
 fi
@@ -336,18 +288,13 @@ done
 check "the namespace deletes without hanging" bash -c \
   "timeout 240 '$kubectl_bin' delete namespace '$ns' --timeout=200s >/dev/null"
 ns=""
-if [ "$crd_applied" = 1 ]; then
+if [ ${#crds_applied[@]} -gt 0 ]; then
   check "the HapContainer CRD this test applied is deleted" bash -c \
     "timeout 180 '$kubectl_bin' delete -f deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml --timeout=120s >/dev/null"
-  crd_applied=0
+  crds_applied=()
 fi
 kill "$s3_pid" 2>/dev/null; wait "$s3_pid" 2>/dev/null; s3_pid=""
 check "the S3 server is stopped and its port closed" bash -c "! python3 -c 'import socket; socket.create_connection((\"$host_ip\", $s3_port), 1)' 2>/dev/null"
 
-if [ "$started" = 1 ] && [ "${KEEP_CLUSTER:-0}" != 1 ]; then
-  phase "down"
-  "$cluster" down >/dev/null 2>&1
-  check "down: everything stopped" bash -c "! '$cluster' status | grep -q running"
-  started=0
-fi
+cluster_down
 finish

@@ -15,73 +15,27 @@
 set -uo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-cache=${HAP_CACHE:-$HOME/.cache/hap}
-kubectl_bin=$cache/bin/kubectl
-cluster=$repo/scripts/cluster.sh
+# check, eventually, phase, start_s3, cluster_test, up_and_load, fresh_namespace
+# shellcheck source=checks.sh
+. "$repo/testing/cluster/checks.sh"
+cluster_test sql
 versitygw=${HAP_VERSITYGW:-$cache/sql-stack/versitygw/bin/versitygw}
 py=$cache/sql-stack/superset-venv/bin/python
 release=${HAP_RELEASE_TARGET_DIR:-$cache/target-release}
 host_ip=198.18.0.1 # the host's end of the cluster's veth: the only host address pods reach
 bucket=hap-sql hq=air schema=air_quality
 images=(hap-operator:0.1.0 hap-mariadb:0.1.0 hap-metastore:0.1.0 hap-trino:0.1.0 hap-superset:0.1.0)
-passed=0 failed=0
-t0=$SECONDS
-
-# check, eventually, phase and phase_end
-# shellcheck source=checks.sh
-. "$repo/testing/cluster/checks.sh"
-kubectl() { "$kubectl_bin" "$@"; }
-fail_now() { echo "FAIL  $*"; failed=$((failed + 1)); finish; }
-
-[ -x "$kubectl_bin" ] || "$repo/scripts/setup.sh" >/dev/null
 [ -x "$versitygw" ] && [ -x "$py" ] || "$repo/scripts/sql-stack.sh" install >/dev/null
-cd "$repo" || exit 1
-tmp=$(mktemp -d "$cache/sql-test.XXXXXX")
-chmod 700 "$tmp"
 
-started=0
-grep -q '^kube-apiserver: running' <<<"$("$cluster" status 2>/dev/null)" || started=1
-
-ns="" crds_applied=0 s3_pid="" forward="" metrics_forward=""
-cleanup() {
+forward="" metrics_forward=""
+test_cleanup() {
   [ -z "$forward" ] || kill "$forward" 2>/dev/null
   [ -z "$metrics_forward" ] || kill "$metrics_forward" 2>/dev/null
-metrics_forward=""
-  if [ -n "$ns" ]; then
-    kubectl delete namespace "$ns" --ignore-not-found --timeout=180s >/dev/null 2>&1
-  fi
-  [ "$crds_applied" = 0 ] || kubectl delete -f deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml \
-    -f deploy/crds/hap.cloudian.com_hapqueries_crd.yaml --ignore-not-found --timeout=120s >/dev/null 2>&1
-  if [ -n "$s3_pid" ]; then kill "$s3_pid" 2>/dev/null; wait "$s3_pid" 2>/dev/null; fi
-  if [ "$started" = 1 ] && [ "${KEEP_CLUSTER:-0}" != 1 ]; then "$cluster" down >/dev/null 2>&1; fi
-  rm -rf "$tmp"
 }
-finish() {
-  phase_end
-  echo "times:"
-  printf '  %s\n' "${times[@]}"
-  echo "  total                                  $((SECONDS - t0)) s"
-  trap - EXIT
-  cleanup
-  echo "$passed passed, $failed failed"
-  [ "$failed" = 0 ]; exit
-}
-trap 'echo "FAIL  interrupted"; failed=$((failed + 1)); finish' INT TERM
-trap 'finish' EXIT
 
 # --- 1. The cluster and the images ---------------------------------------------------------------
-phase "up and load"
-kc=$("$cluster" up | tail -1)
-check "up prints a kubeconfig on its last line" test -f "$kc"
-[ -f "$kc" ] || finish
-"$repo/scripts/docker-engine.sh" >/dev/null 2>&1 # load reads the local Docker engine
-check "load ${images[*]}" "$cluster" load "${images[@]}"
-ns=hap-sql-$(date +%H%M%S)-$$
-export KUBECONFIG=$tmp/kubeconfig
-cp "$kc" "$KUBECONFIG"
-kubectl create namespace "$ns" >/dev/null
-kubectl config set-context --current --namespace="$ns" >/dev/null
-check "a fresh namespace, $ns, is the context's" eventually 60 kubectl get serviceaccount default
+up_and_load "${images[@]}"
+fresh_namespace hap-sql
 
 # --- 2. A real S3 server where pods reach it, and the job's tables in it -------------------------
 phase "S3 server and the job's tables"
@@ -100,7 +54,7 @@ check "the job wrote tables.sql next to its tables" test -s "$tmp/s3/$bucket/det
 # --- 3. The operator and the HapQuery ------------------------------------------------------------
 phase "operator installed"
 if ! kubectl get crd hapqueries.hap.cloudian.com >/dev/null 2>&1; then
-  crds_applied=1
+  crds_applied=(deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml deploy/crds/hap.cloudian.com_hapqueries_crd.yaml)
   check "the CRDs applied" bash -c "'$kubectl_bin' apply -f deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml \
     -f deploy/crds/hap.cloudian.com_hapqueries_crd.yaml >/dev/null"
   kubectl wait --for=condition=Established crd/hapqueries.hap.cloudian.com --timeout=60s >/dev/null

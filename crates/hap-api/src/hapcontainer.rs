@@ -20,7 +20,7 @@ pub use crate::s3::{
 };
 
 /// The workspace image used when `spec.image` is not set.
-pub const DEFAULT_IMAGE: &str = "hap-workspace:0.1.0";
+pub const DEFAULT_IMAGE: &str = concat!("hap-workspace:", env!("CARGO_PKG_VERSION"));
 pub const DEFAULT_TOKEN_KEY: &str = "token";
 pub const NODE_PORT_MIN: i32 = 30000;
 pub const NODE_PORT_MAX: i32 = 32767;

@@ -14,20 +14,21 @@ use serde::{Deserialize, Serialize};
 use crate::problem::{Component, Problem};
 use crate::quantity;
 use crate::s3::S3Spec;
+use crate::versions;
 
 pub const DEFAULT_SCHEMA: &str = "air_quality";
-pub const DEFAULT_MARIADB_IMAGE: &str = "mariadb:11.4";
+pub const DEFAULT_MARIADB_IMAGE: &str = versions::MARIADB_IMAGE;
 pub const DEFAULT_STORAGE_SIZE: &str = "5Gi";
 /// The project's metastore image: Hive's standalone metastore on the layout of `apache/hive`, with the
 /// MariaDB, PostgreSQL and S3 (hadoop-aws) jars added.
-pub const DEFAULT_METASTORE_IMAGE: &str = "hap-metastore:4.0.1";
+pub const DEFAULT_METASTORE_IMAGE: &str = versions::METASTORE_IMAGE;
 /// The Trino release whose property names the builders write (see docs/hapquery.md).
-pub const DEFAULT_TRINO_VERSION: i32 = 476;
+pub const DEFAULT_TRINO_VERSION: i32 = versions::TRINO_VERSION;
 pub const MIN_TRINO_VERSION: i32 = 476;
 pub const DEFAULT_GRACEFUL_SHUTDOWN_SECONDS: i32 = 60;
 /// The project's Superset image: `apache/superset` with the Trino and MySQL drivers added.
-pub const DEFAULT_SUPERSET_IMAGE: &str = "hap-superset:6.1.0";
-pub const DEFAULT_REDASH_IMAGE: &str = "redash/redash:10.1.0.b50633";
+pub const DEFAULT_SUPERSET_IMAGE: &str = versions::SUPERSET_IMAGE;
+pub const DEFAULT_REDASH_IMAGE: &str = versions::REDASH_IMAGE;
 pub const DEFAULT_USERNAME_KEY: &str = "username";
 pub const DEFAULT_PASSWORD_KEY: &str = "password";
 /// The database Superset keeps its own metadata in, on the metastore's database server.
@@ -337,7 +338,8 @@ pub struct DashboardSpec {
     /// superset (the default), redash or none.
     #[serde(default)]
     pub kind: DashboardKind,
-    /// The dashboard image; `hap-superset:6.1.0` or `redash/redash:10.1.0.b50633` when unset.
+    /// The dashboard image; when unset, the project's `hap-superset` or the upstream `redash/redash` image
+    /// at the versions the operator was built with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1))]
     pub image: Option<String>,
@@ -540,23 +542,26 @@ mod tests {
 
     const MINIMAL: &str = r#"{"s3": {"endpoint": "http://s3.local:80", "bucket": "b"}}"#;
 
-    /// The default images are the ones scripts/images.sh tags: each names the version of what its
-    /// image is built from.
+    /// The images are built from what versions.env names: the pom and the requirements take their
+    /// versions from it, not a copy of their own.
     #[test]
-    fn default_image_tags_follow_what_the_images_are_built_from() {
+    fn the_images_are_built_from_the_versions_file() {
         let pom = include_str!("../../../images/metastore/pom.xml");
-        let hive = pom
-            .split("<hive.version>")
-            .nth(1)
-            .and_then(|rest| rest.split("</hive.version>").next())
-            .unwrap();
-        assert_eq!(DEFAULT_METASTORE_IMAGE, format!("hap-metastore:{hive}"));
+        assert!(pom.contains("<hive.version>${env.HIVE_VERSION}</hive.version>"));
         let requirements = include_str!("../../../images/superset/requirements.txt");
-        let superset = requirements
-            .lines()
-            .find_map(|l| l.strip_prefix("apache-superset=="))
-            .unwrap();
-        assert_eq!(DEFAULT_SUPERSET_IMAGE, format!("hap-superset:{superset}"));
+        assert!(
+            requirements
+                .lines()
+                .any(|l| l == "apache-superset==${SUPERSET_VERSION}")
+        );
+        assert_eq!(
+            DEFAULT_METASTORE_IMAGE,
+            format!("hap-metastore:{}", versions::HIVE_VERSION)
+        );
+        assert_eq!(
+            DEFAULT_SUPERSET_IMAGE,
+            format!("hap-superset:{}", versions::SUPERSET_VERSION)
+        );
     }
 
     #[test]

@@ -7,6 +7,10 @@ pub mod hapquery;
 pub mod problem;
 pub mod quantity;
 pub mod s3;
+pub mod versions {
+    //! The versions and default images of `versions.env`, generated at build time.
+    include!(concat!(env!("OUT_DIR"), "/versions.rs"));
+}
 pub mod validation;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

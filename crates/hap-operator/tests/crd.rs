@@ -35,6 +35,7 @@ fn deploy_crd_is_what_the_operator_generates() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn the_crd_and_valid_resources_are_accepted() {
     let h = Harness::start_idle().await;
     let crs = deploy_file("crds/hap.cloudian.com_v1alpha1_hapcontainer_cr.yaml")
@@ -104,6 +105,7 @@ const INVALID: &[(&str, &str, &[&str])] = &[
 ];
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn invalid_resources_are_rejected_with_messages_that_say_what_to_fix() {
     let h = Harness::start_idle().await;
     for (name, spec, wanted) in INVALID {
@@ -120,6 +122,7 @@ async fn invalid_resources_are_rejected_with_messages_that_say_what_to_fix() {
 
 /// Transition rules compare with the stored object: a real one, changed by dry-run patches.
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn a_volume_keeps_its_class_and_only_grows() {
     let h = Harness::start_idle().await;
     let api = h.hapcontainers();

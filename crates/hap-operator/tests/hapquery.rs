@@ -122,6 +122,7 @@ fn owned_by(meta: &kube::api::ObjectMeta, hq: &HapQuery) -> bool {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn components_come_in_order_and_each_has_its_condition() {
     let h = Harness::start().await;
     create(&h, &query("q", MANAGED)).await;
@@ -202,6 +203,7 @@ async fn components_come_in_order_and_each_has_its_condition() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn a_resync_of_a_settled_hapquery_writes_nothing() {
     let h = Harness::start().await;
     create(&h, &query("still", MANAGED)).await;
@@ -227,6 +229,7 @@ async fn a_resync_of_a_settled_hapquery_writes_nothing() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn a_missing_s3_secret_is_a_condition_and_creating_it_heals() {
     let h = Harness::start().await;
     let with_keys = query("keyed", MANAGED).replace(
@@ -282,6 +285,7 @@ const EXTERNAL: &str = "  database:
 ";
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn an_unreachable_external_database_is_a_condition_and_a_changed_job_is_replaced() {
     let h = Harness::start().await;
     h.create_secret("db", &[("username", "hive"), ("password", "p")])
@@ -354,6 +358,7 @@ async fn an_unreachable_external_database_is_a_condition_and_a_changed_job_is_re
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn the_database_volume_stays_when_the_hapquery_goes_unless_told_otherwise() {
     let h = Harness::start().await;
     let discard = MANAGED.replace(
@@ -428,6 +433,7 @@ async fn mariadb_ready(h: &Harness, name: &str) -> HapQuery {
 /// rolls MariaDB's pod, and the HapQuery's deletion and creation again (the claim and the generated
 /// passwords are kept together).
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn the_metastore_database_keeps_its_tables_across_spec_changes_and_deletion() {
     let h = Harness::start().await;
     let spec = |memory: &str| {

@@ -40,6 +40,7 @@ fn cr(name: &str, spec: &str) -> String {
 const S3: &str = "s3: {endpoint: 'http://s3:80', bucket: b}";
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn the_crd_the_sample_and_other_valid_resources_are_accepted() {
     let crs = [
         read(SAMPLE),
@@ -157,6 +158,7 @@ const INVALID: &[(&str, &str, &[&str])] = &[
 ];
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn invalid_resources_are_rejected_with_messages_that_say_what_to_fix() {
     let crs: Vec<String> = INVALID
         .iter()

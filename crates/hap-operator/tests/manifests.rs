@@ -26,6 +26,7 @@ fn validate(files: &[std::path::PathBuf], version: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs kubernetes-validate (scripts/setup.sh): scripts/test.sh runs it"]
 fn deploy_manifests_validate_against_upstream_schemas() {
     let deploy = repo_root().join("deploy");
     let built_in = [
@@ -49,6 +50,7 @@ fn deploy_manifests_validate_against_upstream_schemas() {
 }
 
 #[test]
+#[ignore = "needs kubernetes-validate (scripts/setup.sh): scripts/test.sh runs it"]
 fn rendered_children_validate_against_upstream_schemas() {
     let dir = tempfile::tempdir().unwrap();
     for (name, input) in [

@@ -206,6 +206,7 @@ fn write_operator_kubeconfig(h: &Harness, dir: &Path) -> PathBuf {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn two_operator_processes_one_leads_and_the_other_takes_over_on_sigterm() {
     let _shared = CLUSTER_WIDE.read().await;
     let h = Harness::start_idle().await;
@@ -264,6 +265,7 @@ async fn two_operator_processes_one_leads_and_the_other_takes_over_on_sigterm() 
 /// Stopped before it has listed anything (SIGTERM, or the Lease lost, right after start-up), the
 /// controller still returns: its watches stop with it, so it cannot wait for their first lists.
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn a_controller_stopped_before_its_first_list_returns() {
     let _shared = CLUSTER_WIDE.read().await;
     let h = Harness::start_idle().await;
@@ -297,6 +299,7 @@ async fn operator_pod(h: &Harness, name: &str) {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn a_rolling_update_hands_the_lease_to_the_new_pod() {
     let _shared = CLUSTER_WIDE.read().await;
     let h = Harness::start_idle().await;
@@ -352,6 +355,7 @@ async fn a_rolling_update_hands_the_lease_to_the_new_pod() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn with_no_watch_namespace_every_namespace_is_reconciled() {
     // This operator sees every test's workspaces: it runs while no other test here does.
     let _alone = CLUSTER_WIDE.write().await;
@@ -411,6 +415,7 @@ async fn get(router: axum::Router, path: &str) -> (StatusCode, String) {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn health_readiness_and_metrics_endpoints() {
     let m = Arc::new(Metrics::default());
     assert_eq!(

@@ -179,6 +179,7 @@ async fn run_a_hapquery_through_its_changes(h: &Harness) {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn role_grants_exactly_what_the_operator_uses_and_delegates() {
     let h = Harness::start_idle().await;
     let config = h.fast_config();

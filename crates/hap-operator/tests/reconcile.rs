@@ -109,6 +109,7 @@ async fn has_event(
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn creates_the_workspace_and_reports_it_running() {
     let h = Harness::start().await;
     let hc = h.create(SAMPLE).await;
@@ -240,6 +241,7 @@ async fn creates_the_workspace_and_reports_it_running() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn a_deleted_pod_comes_back() {
     let h = Harness::start().await;
     h.create(SAMPLE).await;
@@ -254,6 +256,7 @@ async fn a_deleted_pod_comes_back() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn a_spec_change_replaces_the_pod() {
     let h = Harness::start().await;
     h.create(SAMPLE).await;
@@ -314,6 +317,7 @@ async fn a_spec_change_replaces_the_pod() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn size_zero_suspends_and_one_resumes() {
     let h = Harness::start().await;
     h.create(SAMPLE).await;
@@ -354,6 +358,7 @@ async fn size_zero_suspends_and_one_resumes() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn a_missing_s3_secret_is_a_condition_and_an_event_then_heals() {
     let h = Harness::start().await;
     h.create(
@@ -426,6 +431,7 @@ spec:
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn api_errors_are_retried_with_back_off() {
     let h = Harness::start().await;
     // The first two pod applies and the first status write fail: a 500 and a 409.
@@ -481,6 +487,7 @@ async fn api_errors_are_retried_with_back_off() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn a_converged_workspace_costs_no_writes_on_resync() {
     let h = Harness::start().await;
     h.create(SAMPLE).await;
@@ -524,6 +531,7 @@ async fn a_converged_workspace_costs_no_writes_on_resync() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn a_failed_pod_is_replaced_with_back_off() {
     let h = Harness::start().await;
     h.create(EVICTED.replace("NAME", "flaky").as_str()).await;
@@ -559,6 +567,7 @@ async fn a_failed_pod_is_replaced_with_back_off() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn an_image_that_cannot_be_pulled_is_degraded() {
     let h = Harness::start().await;
     // The node holds no such image and may not pull one (no traffic leaves the machine): the
@@ -587,6 +596,7 @@ spec:
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn spark_executors_get_rbac_config_and_a_driver_service() {
     let h = Harness::start().await;
     h.create(
@@ -709,6 +719,7 @@ spec:
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn a_user_supplied_token_secret_is_used_and_checked() {
     let h = Harness::start().await;
     h.create(
@@ -752,6 +763,7 @@ spec:
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn a_larger_size_is_rejected_at_admission_with_how_to_scale_out() {
     let h = Harness::start().await;
     let hc: hap_api::HapContainer =
@@ -774,6 +786,7 @@ async fn a_larger_size_is_rejected_at_admission_with_how_to_scale_out() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn deleting_the_hapcontainer_removes_every_child() {
     let h = Harness::start().await;
     h.create(SAMPLE).await;
@@ -823,6 +836,7 @@ async fn deleting_the_hapcontainer_removes_every_child() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn an_unschedulable_pod_is_pending_with_the_schedulers_reason() {
     let h = Harness::start().await;
     // The local cluster's node has no GPUs.
@@ -864,6 +878,7 @@ spec:
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn a_failed_pod_waits_out_its_back_off_before_it_is_replaced() {
     // The first replacement waits 5 s from when the operator saw the failure, on its own clock (the
     // cap is raised too, or it would shorten the wait). The plan's unit tests prove the back-off with
@@ -936,6 +951,7 @@ async fn a_failed_pod_waits_out_its_back_off_before_it_is_replaced() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn a_child_the_api_refuses_is_a_condition_and_the_pod_keeps_healing() {
     let h = Harness::start().await;
     // Another service holds a node port (node ports are cluster-wide: the API picks a free one).
@@ -1003,6 +1019,7 @@ async fn a_child_the_api_refuses_is_a_condition_and_the_pod_keeps_healing() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn edits_to_children_are_undone() {
     let h = Harness::start().await;
     h.create(SAMPLE).await;
@@ -1052,6 +1069,7 @@ async fn edits_to_children_are_undone() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn a_restarted_operator_finds_everything_in_place_and_writes_nothing() {
     let mut h = Harness::start().await;
     for name in ["one", "two", "three"] {
@@ -1088,6 +1106,7 @@ async fn a_restarted_operator_finds_everything_in_place_and_writes_nothing() {
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn the_workspace_volume_keeps_its_files_across_spec_changes_and_pod_loss() {
     let h = Harness::start().await;
     h.create(
@@ -1144,6 +1163,7 @@ spec:
 }
 
 #[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn dropped_watches_and_a_slow_api_still_converge_and_heal() {
     let mut h = Harness::start_idle().await;
     // Every request waits 200 ms; every watch is closed by the server's side after 3 s (as an API

@@ -22,6 +22,7 @@ fn pod_for(server: &S3Server, name: &str) -> (Rendered, PodRun) {
 
 /// The original README's checks: TensorFlow's metadata and Spark's banner, as the pod's user.
 #[test]
+#[ignore = "needs a Docker engine and the images: scripts/test.sh runs it"]
 fn tensorflow_and_spark_are_installed() {
     let server = S3Server::start();
     let (_, pod) = pod_for(&server, "tools");
@@ -70,6 +71,7 @@ fn http_status(port: u16, path: &str) -> Option<u16> {
 /// it and 403 without it or with another; the token never reaches the logs; the sample notebooks are
 /// copied into the notebooks volume.
 #[test]
+#[ignore = "needs a Docker engine and the images: scripts/test.sh runs it"]
 fn jupyter_requires_the_token() {
     let server = S3Server::start();
     let (_, pod) = pod_for(&server, "jupyter");
@@ -133,6 +135,7 @@ fn jupyter_requires_the_token() {
 
 /// Without a token, or with an empty one, the entrypoint refuses to start Jupyter and says why.
 #[test]
+#[ignore = "needs a Docker engine and the images: scripts/test.sh runs it"]
 fn entrypoint_refuses_to_start_without_a_token() {
     let image = workspace_image();
     for env in [None, Some("JUPYTER_TOKEN=")] {
@@ -166,6 +169,7 @@ fn entrypoint_refuses_to_start_without_a_token() {
 
 /// An executor pod started without Spark's variables fails naming the missing one.
 #[test]
+#[ignore = "needs a Docker engine and the images: scripts/test.sh runs it"]
 fn executor_role_names_a_missing_spark_variable() {
     let out = docker(&[
         "run",
@@ -186,6 +190,7 @@ fn executor_role_names_a_missing_spark_variable() {
 /// PySpark writes and reads s3a:// on the S3 server with the spark-defaults.conf the operator renders
 /// (mounted at SPARK_CONF_DIR): no Spark setting comes from the test.
 #[test]
+#[ignore = "needs a Docker engine and the images: scripts/test.sh runs it"]
 fn pyspark_reads_and_writes_s3a_with_the_rendered_conf() {
     let server = S3Server::start();
     let (rendered, pod) = pod_for(&server, "pyspark");
@@ -232,6 +237,7 @@ spark.stop()
 
 /// hap-air-detection generates readings into the store and runs the job, with the pod's env only.
 #[test]
+#[ignore = "needs a Docker engine and the images: scripts/test.sh runs it"]
 fn air_detection_runs_against_the_store() {
     let server = S3Server::start();
     let (_, pod) = pod_for(&server, "airjob");
@@ -265,6 +271,7 @@ fn air_detection_runs_against_the_store() {
 
 /// The sample notebooks run headless (nbconvert) against the store, in order, and their results hold.
 #[test]
+#[ignore = "needs a Docker engine and the images: scripts/test.sh runs it"]
 fn sample_notebooks_execute() {
     let server = S3Server::start();
     let (_, pod) = pod_for(&server, "notebooks");

@@ -269,9 +269,15 @@ mod tests {
             (db.secret.as_str(), db.password_key.as_str()),
             ("q-mariadb", "password")
         );
-        assert_eq!(r.trino_image, "trinodb/trino:476");
+        assert_eq!(
+            r.trino_image,
+            format!("trinodb/trino:{}", hap_api::versions::TRINO_VERSION)
+        );
         assert_eq!(r.coordinator.heap_mib, 1638, "80 % of the 2Gi default");
-        assert_eq!(r.dashboard_image.as_deref(), Some("hap-superset:6.1.0"));
+        assert_eq!(
+            r.dashboard_image.as_deref(),
+            Some(hap_api::versions::SUPERSET_IMAGE)
+        );
         assert!(r.problems.is_empty(), "{:?}", r.problems);
     }
 
