@@ -167,8 +167,10 @@ pub async fn run(
         metrics,
         stopping.clone(),
     ));
-    let workspaces = controller::<HapContainer>(&shared, &mut watches, &stopping);
-    let hapqueries = queries.then(|| controller::<HapQuery>(&shared, &mut watches, &stopping));
+    // Boxed: each controller's future is large, and the caller may run this on a small stack.
+    let workspaces = Box::pin(controller::<HapContainer>(&shared, &mut watches, &stopping));
+    let hapqueries =
+        queries.then(|| Box::pin(controller::<HapQuery>(&shared, &mut watches, &stopping)));
     let hapqueries = async {
         if let Some(c) = hapqueries {
             c.await;
@@ -178,7 +180,7 @@ pub async fn run(
     futures::join!(
         workspaces,
         hapqueries,
-        watches.run(stopping),
+        Box::pin(watches.run(stopping)),
         signal.map(|_| ()).boxed()
     );
 }

@@ -250,18 +250,20 @@ impl Watches {
             deployments,
             jobs,
         } = self;
-        futures::join!(
-            pods.run(stopping.clone()),
-            services.run(stopping.clone()),
-            config_maps.run(stopping.clone()),
-            secrets.run(stopping.clone()),
-            claims.run(stopping.clone()),
-            service_accounts.run(stopping.clone()),
-            roles.run(stopping.clone()),
-            role_bindings.run(stopping.clone()),
-            stateful_sets.run(stopping.clone()),
-            deployments.run(stopping.clone()),
-            jobs.run(stopping),
-        );
+        // Each on the heap: eleven watch streams side by side make a future too large for a stack.
+        let runs: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = vec![
+            Box::pin(pods.run(stopping.clone())),
+            Box::pin(services.run(stopping.clone())),
+            Box::pin(config_maps.run(stopping.clone())),
+            Box::pin(secrets.run(stopping.clone())),
+            Box::pin(claims.run(stopping.clone())),
+            Box::pin(service_accounts.run(stopping.clone())),
+            Box::pin(roles.run(stopping.clone())),
+            Box::pin(role_bindings.run(stopping.clone())),
+            Box::pin(stateful_sets.run(stopping.clone())),
+            Box::pin(deployments.run(stopping.clone())),
+            Box::pin(jobs.run(stopping)),
+        ];
+        futures::future::join_all(runs).await;
     }
 }
