@@ -163,31 +163,43 @@ pub fn mount(volume: &str, path: &str) -> VolumeMount {
     }
 }
 
-pub fn tcp_probe(port: &str, initial_delay: i32) -> Probe {
+/// A probe every 10 s that gives up after six failures, from `initial_delay` seconds on.
+fn probe(initial_delay: i32, check: Probe) -> Probe {
     Probe {
-        tcp_socket: Some(TCPSocketAction {
-            port: IntOrString::String(port.into()),
-            ..Default::default()
-        }),
         initial_delay_seconds: Some(initial_delay),
         period_seconds: Some(10),
         failure_threshold: Some(6),
-        ..Default::default()
+        ..check
     }
 }
 
-pub fn http_probe(path: &str, port: &str, initial_delay: i32) -> Probe {
-    Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some(path.into()),
-            port: IntOrString::String(port.into()),
-            ..Default::default()
-        }),
-        initial_delay_seconds: Some(initial_delay),
-        period_seconds: Some(10),
-        failure_threshold: Some(6),
+pub fn tcp_probe(port: &str, initial_delay: i32) -> Probe {
+    let socket = TCPSocketAction {
+        port: IntOrString::String(port.into()),
         ..Default::default()
-    }
+    };
+    probe(
+        initial_delay,
+        Probe {
+            tcp_socket: Some(socket),
+            ..Default::default()
+        },
+    )
+}
+
+pub fn http_probe(path: &str, port: &str, initial_delay: i32) -> Probe {
+    let get = HTTPGetAction {
+        path: Some(path.into()),
+        port: IntOrString::String(port.into()),
+        ..Default::default()
+    };
+    probe(
+        initial_delay,
+        Probe {
+            http_get: Some(get),
+            ..Default::default()
+        },
+    )
 }
 
 /// A pod template from its metadata and spec.

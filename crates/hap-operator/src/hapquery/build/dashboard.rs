@@ -238,6 +238,27 @@ fn admin_password_volume(secret: &str) -> Volume {
     }
 }
 
+/// The init Job's container: the dashboard's environment and its admin's password, running the
+/// init script from the dashboard's ConfigMap, mounted at `dir`.
+fn init_container(
+    image: &str,
+    environment: &[EnvVar],
+    admin_password: EnvVar,
+    dir: &str,
+    script: &str,
+) -> Container {
+    let mut env = environment.to_vec();
+    env.push(admin_password);
+    Container {
+        name: "init".into(),
+        image: Some(image.into()),
+        command: Some(vec!["/bin/sh".into(), format!("{dir}/{script}")]),
+        env: Some(env),
+        volume_mounts: Some(vec![mount("hap", dir)]),
+        ..Default::default()
+    }
+}
+
 fn superset(hq: &HapQuery, r: &Resolved, image: &str) -> Dashboard<Desired> {
     let name = names::superset(&hq.name_any());
     let config = config_map(
@@ -250,23 +271,13 @@ fn superset(hq: &HapQuery, r: &Resolved, image: &str) -> Dashboard<Desired> {
         ],
     );
     let environment = superset_environment(hq, r);
-    let mut init_env = environment.clone();
-    init_env.push(secret_env(
-        "SUPERSET_ADMIN_PASSWORD",
-        &name,
-        ADMIN_PASSWORD_KEY,
-    ));
-    let init = Container {
-        name: "init".into(),
-        image: Some(image.into()),
-        command: Some(vec![
-            "/bin/sh".into(),
-            format!("{SUPERSET_HAP_DIR}/{SUPERSET_INIT}"),
-        ]),
-        env: Some(init_env),
-        volume_mounts: Some(vec![mount("hap", SUPERSET_HAP_DIR)]),
-        ..Default::default()
-    };
+    let init = init_container(
+        image,
+        &environment,
+        secret_env("SUPERSET_ADMIN_PASSWORD", &name, ADMIN_PASSWORD_KEY),
+        SUPERSET_HAP_DIR,
+        SUPERSET_INIT,
+    );
     // The image's own command serves the web application with gunicorn on 8088.
     let mut web_env = environment;
     web_env.push(env(
@@ -355,23 +366,13 @@ fn redash(hq: &HapQuery, image: &str) -> Dashboard<Desired> {
     let name = names::redash(&hq.name_any());
     let config = config_map(hq, &name, COMPONENT, &[(REDASH_INIT, redash_init(hq))]);
     let environment = redash_environment(hq);
-    let mut init_env = environment.clone();
-    init_env.push(secret_env(
-        "REDASH_ADMIN_PASSWORD",
-        &name,
-        ADMIN_PASSWORD_KEY,
-    ));
-    let init = Container {
-        name: "init".into(),
-        image: Some(image.into()),
-        command: Some(vec![
-            "/bin/sh".into(),
-            format!("{REDASH_HAP_DIR}/{REDASH_INIT}"),
-        ]),
-        env: Some(init_env),
-        volume_mounts: Some(vec![mount("hap", REDASH_HAP_DIR)]),
-        ..Default::default()
-    };
+    let init = init_container(
+        image,
+        &environment,
+        secret_env("REDASH_ADMIN_PASSWORD", &name, ADMIN_PASSWORD_KEY),
+        REDASH_HAP_DIR,
+        REDASH_INIT,
+    );
     let server = Container {
         name: "server".into(),
         image: Some(image.into()),

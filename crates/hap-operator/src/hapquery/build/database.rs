@@ -200,18 +200,21 @@ mod tests {
         build(&q, &resolve(&q))
     }
 
+    /// What becomes of the StatefulSet's claims when it is deleted.
+    fn when_deleted(sts: &k8s_openapi::api::apps::v1::StatefulSetSpec) -> String {
+        let policy = sts
+            .persistent_volume_claim_retention_policy
+            .as_ref()
+            .unwrap();
+        policy.when_deleted.clone().unwrap()
+    }
+
     #[test]
     fn mariadb_keeps_its_volume_by_default_and_reads_passwords_from_the_generated_secret() {
         let d = built("{s3: {endpoint: 'http://s3:80', bucket: b}}");
         assert!(d.secret.unwrap().data.is_none());
         let sts = d.server.unwrap().spec.unwrap();
-        assert_eq!(
-            sts.persistent_volume_claim_retention_policy
-                .unwrap()
-                .when_deleted
-                .as_deref(),
-            Some("Retain")
-        );
+        assert_eq!(when_deleted(&sts), "Retain");
         let claim = &sts.volume_claim_templates.unwrap()[0];
         assert_eq!(
             claim
@@ -253,13 +256,7 @@ mod tests {
             "{s3: {endpoint: 'http://s3:80', bucket: b}, database: {mariadb: {keepOnDelete: false, storageSize: 1Gi, storageClassName: fast}}, dashboard: {kind: none}}",
         );
         let sts = d.server.unwrap().spec.unwrap();
-        assert_eq!(
-            sts.persistent_volume_claim_retention_policy
-                .unwrap()
-                .when_deleted
-                .as_deref(),
-            Some("Delete")
-        );
+        assert_eq!(when_deleted(&sts), "Delete");
         let claim = sts.volume_claim_templates.unwrap()[0].spec.clone().unwrap();
         assert_eq!(claim.storage_class_name.as_deref(), Some("fast"));
         assert!(
