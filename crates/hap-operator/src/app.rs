@@ -15,9 +15,10 @@ use serde_json::json;
 use tokio::sync::{oneshot, watch};
 
 use crate::controller;
-use crate::metrics::{self, Metrics};
+use crate::endpoints;
 use crate::pipeline::MANAGER;
 use crate::pipeline::config::{ProcessConfig, RunConfig};
+use crate::pipeline::metrics::Metrics;
 
 /// Resolves on SIGTERM or SIGINT.
 async fn terminated() {
@@ -93,7 +94,7 @@ pub async fn run(client: Client, config: RunConfig, process: ProcessConfig) -> a
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
     });
-    let server = tokio::spawn(metrics::serve(
+    let server = tokio::spawn(endpoints::serve(
         process.metrics_addr,
         metrics.clone(),
         crate::shutdown::when_true(stop_rx.clone()),

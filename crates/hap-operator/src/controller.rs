@@ -16,10 +16,11 @@ use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
-use crate::metrics::Metrics;
 use crate::pipeline::Reconciled;
 use crate::pipeline::config::{BuildConfig, RunConfig};
 use crate::pipeline::context::Shared;
+use crate::pipeline::kinds::Kind;
+use crate::pipeline::metrics::Metrics;
 use crate::pipeline::readiness::{self, Readiness};
 use crate::pipeline::reconcile::{self, Context};
 use crate::shutdown::when_true;
@@ -159,11 +160,15 @@ pub async fn run(
         let _ = stopping_tx.send(true);
     };
     let queries = hapqueries_served(&client, &config.watch_namespace).await;
-    let mut watches = Watches::new(&client, &config.watch_namespace);
+    // The kinds the served resources read: no watch (and no permission) for the others.
+    let mut kinds = HapContainer::CHILDREN.to_vec();
+    if queries {
+        kinds.extend(HapQuery::CHILDREN);
+    }
+    let mut watches = Watches::new(&client, &config.watch_namespace, &kinds);
     let shared = Arc::new(Shared::new(
         client.clone(),
         config,
-        watches.readiness(),
         metrics,
         stopping.clone(),
     ));
@@ -231,23 +236,35 @@ where
     R::DynamicType: Default,
 {
     let kind = R::kind(&()).to_string();
-    let api: Api<R> = match &shared.config.watch_namespace {
-        Some(ns) => Api::namespaced(shared.client.clone(), ns),
-        None => Api::all(shared.client.clone()),
-    };
+    let api: Api<R> = crate::watches::api(&shared.client, &shared.config.watch_namespace);
     let mut own = Watch::new(R::PLURAL, api, watcher::Config::default());
     let owners = own.store();
-    let cfg = shared.config.build.clone();
-    let mapped = owners.clone();
-    let controller = Controller::for_shared_stream(own.subscribe(), owners.clone());
-    let controller = watches
-        .owned_by(controller)
-        .watches_shared_stream(watches.pods.subscribe(), |pod| labelled::<R>(&pod))
-        .watches_shared_stream(watches.secrets.subscribe(), move |s| {
-            referring(&mapped, &s, &cfg)
-        });
-    let ctx = Arc::new(Context::<R>::new(shared.clone(), watches.caches(), owners));
-    let forced = supervise(kind, own.flag(), watches.readiness(), stopping);
+    let mut controller = Controller::for_shared_stream(own.subscribe(), owners.clone());
+    controller = watches.owned(controller, R::CHILDREN);
+    if let Some(pods) = watches
+        .pods
+        .as_mut()
+        .filter(|_| R::CHILDREN.contains(&Kind::Pod))
+    {
+        controller = controller.watches_shared_stream(pods.subscribe(), |pod| labelled::<R>(&pod));
+    }
+    if let Some(secrets) = watches
+        .secrets
+        .as_mut()
+        .filter(|_| R::CHILDREN.contains(&Kind::Secret))
+    {
+        let (mapped, cfg) = (owners.clone(), shared.config.build.clone());
+        controller = controller
+            .watches_shared_stream(secrets.subscribe(), move |s| referring(&mapped, &s, &cfg));
+    }
+    let readiness = watches.readiness(R::CHILDREN);
+    let ctx = Arc::new(Context::<R>::new(
+        shared.clone(),
+        watches.caches(),
+        owners,
+        readiness.clone(),
+    ));
+    let forced = supervise(kind, own.flag(), readiness, stopping);
     let stopping = stopping.clone();
     async move {
         let run = controller

@@ -10,9 +10,9 @@
 
 pub mod app;
 pub mod controller;
+pub mod endpoints;
 pub mod hapcontainer;
 pub mod hapquery;
-pub mod metrics;
 pub mod pipeline;
 pub mod render;
 pub mod shutdown;

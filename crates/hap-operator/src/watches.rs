@@ -1,15 +1,21 @@
-//! The operator's watches: one per kind, each filling one cache and feeding every controller that
-//! subscribes to it, so both resources' controllers share a single watch of Pods, Services,
-//! ConfigMaps, Secrets and the rest.
+//! The operator's watches: one per kind of child that a resource it serves reads, each filling one
+//! cache and feeding every controller that subscribes to it, so both resources' controllers share a
+//! single watch of Pods, Services, ConfigMaps and Secrets.
 //!
 //! kube-runtime has shared streams of its own (`Writer::subscribe`, behind `unstable-runtime-subscribe`),
 //! but in 5.0 they pass on applied objects only, not deletions, so a deleted child (a ConfigMap, a
 //! Service) would trigger no reconcile until the next resync. This fan-out passes on every object a
-//! watch event touches, created, changed or deleted, as `touched_objects` does for an unshared
-//! watch; the controllers take the streams through `owns_shared_stream` and `watches_shared_stream`.
-//! Each subscriber has an unbounded channel: the controllers poll their triggers continuously, and a
-//! bounded one would let one busy controller hold up every cache.
+//! watch event touches, created, changed or deleted, once the cache holds what the event says:
+//! - a change or a deletion as it comes;
+//! - a list (the first one, or a re-list after the watch failed) once it is whole, when the reflector
+//!   swaps it into the cache: every object in it, and every object the cache held before and the list
+//!   no longer has (deleted while the watch was down, with no event of its own).
+//!
+//! The controllers take the streams through `owns_shared_stream` and `watches_shared_stream`. Each
+//! subscriber has an unbounded channel: kube-runtime's controller drains and de-duplicates its
+//! triggers continuously, and a bounded one would let one busy controller hold up every cache.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -23,16 +29,29 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, watcher};
-use kube::runtime::{WatchStreamExt, controller};
+use kube::runtime::{Controller, WatchStreamExt};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch as signal;
 
 use crate::pipeline::MANAGER;
 use crate::pipeline::caches::Caches;
+use crate::pipeline::kinds::Kind;
 use crate::pipeline::readiness::{self, Flag, Readiness, Setter};
+use crate::shutdown::when_true;
+
+/// An Api on every namespace, or on the one the operator is limited to.
+pub fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
 
 /// One watch: its cache, the flag set once its first list is in the cache, and the controllers it
 /// feeds.
@@ -74,8 +93,8 @@ where
         self.flag.clone()
     }
 
-    /// Every object the watch's events touch from now on (created, changed or deleted), once it is in
-    /// the cache. Ends when the watch stops.
+    /// Every object the watch's events touch from now on (created, changed or deleted), once the
+    /// cache holds what the event says. Ends when the watch stops.
     pub fn subscribe(&mut self) -> impl Stream<Item = Arc<K>> + Send + 'static {
         let (tx, rx) = mpsc::unbounded();
         self.subscribers.push(tx);
@@ -89,55 +108,53 @@ where
             resource,
             api,
             config,
+            store,
             writer,
             filled,
             subscribers,
             ..
         } = self;
+        let tell = |obj: Arc<K>| {
+            tracing::trace!(
+                resource,
+                name = obj.meta().name.as_deref().unwrap_or_default(),
+                version = obj.meta().resource_version.as_deref().unwrap_or_default(),
+                "watch event"
+            );
+            for s in &subscribers {
+                // A controller that stopped has dropped its end: nothing to tell it.
+                let _ = s.unbounded_send(obj.clone());
+            }
+        };
         let events = reflector::reflector(writer, watcher(api, config)).default_backoff();
-        let mut events = std::pin::pin!(events.take_until(crate::shutdown::when_true(stopping)));
+        let mut events = std::pin::pin!(events.take_until(when_true(stopping)));
+        // During a list: what the cache held before it, and what the list has brought so far.
+        let mut before: HashMap<ObjectRef<K>, Arc<K>> = HashMap::new();
+        let mut listed: Vec<Arc<K>> = Vec::new();
         while let Some(event) = events.next().await {
-            let touched = match event {
+            match event {
+                Ok(watcher::Event::Init) => {
+                    before = store
+                        .state()
+                        .into_iter()
+                        .map(|o| (ObjectRef::from_obj(&*o), o))
+                        .collect();
+                    listed.clear();
+                }
+                Ok(watcher::Event::InitApply(obj)) => {
+                    before.remove(&ObjectRef::from_obj(&obj));
+                    listed.push(Arc::new(obj));
+                }
+                // The reflector has swapped the whole list into the cache by now.
                 Ok(watcher::Event::InitDone) => {
-                    // After the reflector, so the flag is set once the list is in the cache.
                     filled.set();
-                    None
+                    listed.drain(..).for_each(&tell);
+                    before.drain().for_each(|(_, gone)| tell(gone));
                 }
-                Ok(watcher::Event::Init) => None,
-                Ok(
-                    watcher::Event::InitApply(obj)
-                    | watcher::Event::Apply(obj)
-                    | watcher::Event::Delete(obj),
-                ) => Some(obj),
-                Err(e) => {
-                    tracing::warn!(resource, error = %e, "watch failed; retrying");
-                    None
-                }
-            };
-            if let Some(obj) = touched {
-                tracing::trace!(
-                    resource,
-                    name = obj.meta().name.as_deref().unwrap_or_default(),
-                    version = obj.meta().resource_version.as_deref().unwrap_or_default(),
-                    "watch event"
-                );
-                let obj = Arc::new(obj);
-                for s in &subscribers {
-                    // A controller that stopped has dropped its end: nothing to tell it.
-                    let _ = s.unbounded_send(obj.clone());
-                }
+                Ok(watcher::Event::Apply(obj) | watcher::Event::Delete(obj)) => tell(Arc::new(obj)),
+                Err(e) => tracing::warn!(resource, error = %e, "watch failed; retrying"),
             }
         }
-    }
-}
-
-fn api<K>(client: &Client, namespace: &Option<String>) -> Api<K>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
     }
 }
 
@@ -146,93 +163,141 @@ fn managed() -> watcher::Config {
     watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"))
 }
 
-/// One watch per kind of child, in the namespace watched (or every namespace).
+/// One watch per kind of child the served resources read (None for the others), in the namespace
+/// watched or every namespace.
 pub struct Watches {
-    pub pods: Watch<Pod>,
-    pub services: Watch<Service>,
-    pub config_maps: Watch<ConfigMap>,
+    pub pods: Option<Watch<Pod>>,
+    pub services: Option<Watch<Service>>,
+    pub config_maps: Option<Watch<ConfigMap>>,
     /// Every Secret, not only the operator's: a resource waits for the Secrets its user names too.
-    pub secrets: Watch<PartialObjectMeta<Secret>>,
-    pub claims: Watch<PartialObjectMeta<PersistentVolumeClaim>>,
-    pub service_accounts: Watch<PartialObjectMeta<ServiceAccount>>,
-    pub roles: Watch<Role>,
-    pub role_bindings: Watch<RoleBinding>,
-    pub stateful_sets: Watch<StatefulSet>,
-    pub deployments: Watch<Deployment>,
-    pub jobs: Watch<Job>,
+    pub secrets: Option<Watch<PartialObjectMeta<Secret>>>,
+    pub claims: Option<Watch<PartialObjectMeta<PersistentVolumeClaim>>>,
+    pub service_accounts: Option<Watch<PartialObjectMeta<ServiceAccount>>>,
+    pub roles: Option<Watch<Role>>,
+    pub role_bindings: Option<Watch<RoleBinding>>,
+    pub stateful_sets: Option<Watch<StatefulSet>>,
+    pub deployments: Option<Watch<Deployment>>,
+    pub jobs: Option<Watch<Job>>,
+}
+
+/// The store of a watch, or an empty one for a kind not watched (no served resource reads it).
+fn store_of<K>(watch: &Option<Watch<K>>) -> Store<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    watch
+        .as_ref()
+        .map_or_else(|| reflector::store().0, Watch::store)
 }
 
 impl Watches {
-    /// Whole objects where their content is compared or reported; metadata only, through an Api
-    /// over PartialObjectMeta, where the hash annotation is all that is needed.
-    pub fn new(client: &Client, namespace: &Option<String>) -> Self {
+    /// Watches for the kinds in `wanted`: whole objects where their content is compared or
+    /// reported; metadata only, through an Api over PartialObjectMeta, where the hash annotation is
+    /// all that is needed (so no Secret data is held in memory).
+    pub fn new(client: &Client, namespace: &Option<String>, wanted: &[Kind]) -> Self {
         let ns = namespace;
+        let on = |kind: Kind| wanted.contains(&kind);
         Watches {
-            pods: Watch::new("pods", api(client, ns), managed()),
-            services: Watch::new("services", api(client, ns), managed()),
-            config_maps: Watch::new("configmaps", api(client, ns), managed()),
-            secrets: Watch::new("secrets", api(client, ns), watcher::Config::default()),
-            claims: Watch::new("persistentvolumeclaims", api(client, ns), managed()),
-            service_accounts: Watch::new("serviceaccounts", api(client, ns), managed()),
-            roles: Watch::new("roles", api(client, ns), managed()),
-            role_bindings: Watch::new("rolebindings", api(client, ns), managed()),
-            stateful_sets: Watch::new("statefulsets", api(client, ns), managed()),
-            deployments: Watch::new("deployments", api(client, ns), managed()),
-            jobs: Watch::new("jobs", api(client, ns), managed()),
+            pods: on(Kind::Pod).then(|| Watch::new("pods", api(client, ns), managed())),
+            services: on(Kind::Service).then(|| Watch::new("services", api(client, ns), managed())),
+            config_maps: on(Kind::ConfigMap)
+                .then(|| Watch::new("configmaps", api(client, ns), managed())),
+            secrets: on(Kind::Secret)
+                .then(|| Watch::new("secrets", api(client, ns), watcher::Config::default())),
+            claims: on(Kind::PersistentVolumeClaim)
+                .then(|| Watch::new("persistentvolumeclaims", api(client, ns), managed())),
+            service_accounts: on(Kind::ServiceAccount)
+                .then(|| Watch::new("serviceaccounts", api(client, ns), managed())),
+            roles: on(Kind::Role).then(|| Watch::new("roles", api(client, ns), managed())),
+            role_bindings: on(Kind::RoleBinding)
+                .then(|| Watch::new("rolebindings", api(client, ns), managed())),
+            stateful_sets: on(Kind::StatefulSet)
+                .then(|| Watch::new("statefulsets", api(client, ns), managed())),
+            deployments: on(Kind::Deployment)
+                .then(|| Watch::new("deployments", api(client, ns), managed())),
+            jobs: on(Kind::Job).then(|| Watch::new("jobs", api(client, ns), managed())),
         }
     }
 
     pub fn caches(&self) -> Caches {
         Caches {
-            pods: self.pods.store(),
-            services: self.services.store(),
-            config_maps: self.config_maps.store(),
-            secrets: self.secrets.store(),
-            claims: self.claims.store(),
-            service_accounts: self.service_accounts.store(),
-            roles: self.roles.store(),
-            role_bindings: self.role_bindings.store(),
-            stateful_sets: self.stateful_sets.store(),
-            deployments: self.deployments.store(),
-            jobs: self.jobs.store(),
+            pods: store_of(&self.pods),
+            services: store_of(&self.services),
+            config_maps: store_of(&self.config_maps),
+            secrets: store_of(&self.secrets),
+            claims: store_of(&self.claims),
+            service_accounts: store_of(&self.service_accounts),
+            roles: store_of(&self.roles),
+            role_bindings: store_of(&self.role_bindings),
+            stateful_sets: store_of(&self.stateful_sets),
+            deployments: store_of(&self.deployments),
+            jobs: store_of(&self.jobs),
         }
     }
 
-    pub fn readiness(&self) -> Readiness {
-        Readiness::new(vec![
-            self.pods.flag(),
-            self.services.flag(),
-            self.config_maps.flag(),
-            self.secrets.flag(),
-            self.claims.flag(),
-            self.service_accounts.flag(),
-            self.roles.flag(),
-            self.role_bindings.flag(),
-            self.stateful_sets.flag(),
-            self.deployments.flag(),
-            self.jobs.flag(),
-        ])
+    /// The flag of a kind's watch, if it is watched.
+    fn flag(&self, kind: Kind) -> Option<Flag> {
+        match kind {
+            Kind::Pod => self.pods.as_ref().map(Watch::flag),
+            Kind::Service => self.services.as_ref().map(Watch::flag),
+            Kind::ConfigMap => self.config_maps.as_ref().map(Watch::flag),
+            Kind::Secret => self.secrets.as_ref().map(Watch::flag),
+            Kind::PersistentVolumeClaim => self.claims.as_ref().map(Watch::flag),
+            Kind::ServiceAccount => self.service_accounts.as_ref().map(Watch::flag),
+            Kind::Role => self.roles.as_ref().map(Watch::flag),
+            Kind::RoleBinding => self.role_bindings.as_ref().map(Watch::flag),
+            Kind::StatefulSet => self.stateful_sets.as_ref().map(Watch::flag),
+            Kind::Deployment => self.deployments.as_ref().map(Watch::flag),
+            Kind::Job => self.jobs.as_ref().map(Watch::flag),
+        }
     }
 
-    /// Makes `controller` reconcile an owner when a child it owns (by controller owner reference) is
-    /// touched, of every kind but Pods and Secrets, which map to their owners otherwise.
-    pub fn owned_by<R>(
-        &mut self,
-        controller: controller::Controller<R>,
-    ) -> controller::Controller<R>
+    /// Whether the caches of these kinds have had their first list.
+    pub fn readiness(&self, kinds: &[Kind]) -> Readiness {
+        Readiness::new(kinds.iter().filter_map(|k| self.flag(*k)).collect())
+    }
+
+    /// Makes `controller` reconcile an owner when a child of one of `kinds` that it owns (by
+    /// controller owner reference) is touched. Pods and Secrets map to their owners otherwise (see
+    /// `crate::controller`), so they are not among these.
+    pub fn owned<R>(&mut self, controller: Controller<R>, kinds: &[Kind]) -> Controller<R>
     where
         R: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     {
-        controller
-            .owns_shared_stream(self.services.subscribe())
-            .owns_shared_stream(self.config_maps.subscribe())
-            .owns_shared_stream(self.claims.subscribe())
-            .owns_shared_stream(self.service_accounts.subscribe())
-            .owns_shared_stream(self.roles.subscribe())
-            .owns_shared_stream(self.role_bindings.subscribe())
-            .owns_shared_stream(self.stateful_sets.subscribe())
-            .owns_shared_stream(self.deployments.subscribe())
-            .owns_shared_stream(self.jobs.subscribe())
+        fn owns<R, K>(c: Controller<R>, watch: &mut Option<Watch<K>>) -> Controller<R>
+        where
+            R: Resource<DynamicType = ()>
+                + Clone
+                + DeserializeOwned
+                + Debug
+                + Send
+                + Sync
+                + 'static,
+            K: Resource<DynamicType = ()>
+                + Clone
+                + DeserializeOwned
+                + Debug
+                + Send
+                + Sync
+                + 'static,
+        {
+            match watch {
+                Some(w) => c.owns_shared_stream(w.subscribe()),
+                None => c,
+            }
+        }
+        kinds.iter().fold(controller, |c, kind| match kind {
+            Kind::Pod | Kind::Secret => c,
+            Kind::Service => owns(c, &mut self.services),
+            Kind::ConfigMap => owns(c, &mut self.config_maps),
+            Kind::PersistentVolumeClaim => owns(c, &mut self.claims),
+            Kind::ServiceAccount => owns(c, &mut self.service_accounts),
+            Kind::Role => owns(c, &mut self.roles),
+            Kind::RoleBinding => owns(c, &mut self.role_bindings),
+            Kind::StatefulSet => owns(c, &mut self.stateful_sets),
+            Kind::Deployment => owns(c, &mut self.deployments),
+            Kind::Job => owns(c, &mut self.jobs),
+        })
     }
 
     /// Runs every watch until `stopping` turns true.
@@ -250,20 +315,36 @@ impl Watches {
             deployments,
             jobs,
         } = self;
-        // Each on the heap: eleven watch streams side by side make a future too large for a stack.
-        let runs: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send>>> = vec![
-            Box::pin(pods.run(stopping.clone())),
-            Box::pin(services.run(stopping.clone())),
-            Box::pin(config_maps.run(stopping.clone())),
-            Box::pin(secrets.run(stopping.clone())),
-            Box::pin(claims.run(stopping.clone())),
-            Box::pin(service_accounts.run(stopping.clone())),
-            Box::pin(roles.run(stopping.clone())),
-            Box::pin(role_bindings.run(stopping.clone())),
-            Box::pin(stateful_sets.run(stopping.clone())),
-            Box::pin(deployments.run(stopping.clone())),
-            Box::pin(jobs.run(stopping)),
-        ];
+        type Run = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
+        fn run<K>(watch: Option<Watch<K>>, stopping: &signal::Receiver<bool>) -> Option<Run>
+        where
+            K: Resource<DynamicType = ()>
+                + Clone
+                + DeserializeOwned
+                + Debug
+                + Send
+                + Sync
+                + 'static,
+        {
+            // On the heap: eleven watch streams side by side make a future too large for a stack.
+            watch.map(|w| Box::pin(w.run(stopping.clone())) as Run)
+        }
+        let runs: Vec<Run> = [
+            run(pods, &stopping),
+            run(services, &stopping),
+            run(config_maps, &stopping),
+            run(secrets, &stopping),
+            run(claims, &stopping),
+            run(service_accounts, &stopping),
+            run(roles, &stopping),
+            run(role_bindings, &stopping),
+            run(stateful_sets, &stopping),
+            run(deployments, &stopping),
+            run(jobs, &stopping),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         futures::future::join_all(runs).await;
     }
 }

@@ -12,8 +12,9 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::{Harness, eventually, within};
-use hap_operator::metrics::{self, Metrics};
+use hap_operator::endpoints;
 use hap_operator::pipeline::config::{ProcessConfig, RunConfig};
+use hap_operator::pipeline::metrics::{self, Metrics};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{DeleteParams, PostParams};
@@ -419,16 +420,16 @@ async fn get(router: axum::Router, path: &str) -> (StatusCode, String) {
 async fn health_readiness_and_metrics_endpoints() {
     let m = Arc::new(Metrics::default());
     assert_eq!(
-        get(metrics::router(m.clone()), "/healthz").await,
+        get(endpoints::router(m.clone()), "/healthz").await,
         (StatusCode::OK, "ok".into())
     );
     assert_eq!(
-        get(metrics::router(m.clone()), "/readyz").await.0,
+        get(endpoints::router(m.clone()), "/readyz").await.0,
         StatusCode::SERVICE_UNAVAILABLE
     );
     m.set_ready(true);
     assert_eq!(
-        get(metrics::router(m.clone()), "/readyz").await.0,
+        get(endpoints::router(m.clone()), "/readyz").await.0,
         StatusCode::OK
     );
     m.observe(
@@ -438,7 +439,7 @@ async fn health_readiness_and_metrics_endpoints() {
             reason: "Forbidden".into(),
         }],
     );
-    let (status, text) = get(metrics::router(m), "/metrics").await;
+    let (status, text) = get(endpoints::router(m), "/metrics").await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         text.contains(

@@ -20,7 +20,7 @@ use crate::pipeline::apply::Outcome;
 use crate::pipeline::caches::Caches;
 use crate::pipeline::conditions::Verdicts;
 use crate::pipeline::config::BuildConfig;
-use crate::pipeline::kinds::{Desired, Observed};
+use crate::pipeline::kinds::{Desired, Kind, Observed};
 use crate::pipeline::problem::Problem;
 use crate::pipeline::references::SecretReference;
 use crate::pipeline::{Plan, Planning, Reconciled, Seen};
@@ -32,6 +32,17 @@ impl Reconciled for HapContainer {
     const PLURAL: &'static str = "hapcontainers";
     const APP: &'static str = names::APP;
     const ANNOUNCED: &'static [&'static str] = &[status::CONFIGURED];
+
+    const CHILDREN: &'static [Kind] = &[
+        Kind::Pod,
+        Kind::Service,
+        Kind::ConfigMap,
+        Kind::Secret,
+        Kind::PersistentVolumeClaim,
+        Kind::ServiceAccount,
+        Kind::Role,
+        Kind::RoleBinding,
+    ];
 
     type Resolved = Resolved;
     type Desired = Children<Desired>;

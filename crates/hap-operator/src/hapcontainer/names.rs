@@ -11,6 +11,12 @@ pub const APP: &str = "hap-workspace";
 /// The ports Jupyter and the Spark UI listen on, in the pod and on the Service.
 pub const JUPYTER_PORT: i32 = 8888;
 pub const SPARK_UI_PORT: i32 = 4040;
+/// The port the Spark driver listens on for executors, and its block manager's.
+pub const DRIVER_PORT: i32 = 7078;
+pub const BLOCK_MANAGER_PORT: i32 = 7079;
+
+/// Where the Spark ConfigMap is mounted, and what SPARK_CONF_DIR points at.
+pub const SPARK_CONF_DIR: &str = "/opt/hap/spark-conf";
 
 pub fn pod(name: &str) -> String {
     format!("{name}-happod")

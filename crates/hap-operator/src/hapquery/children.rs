@@ -13,9 +13,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use kube::ResourceExt;
 
-use super::build::dashboard::{REDASH_GENERATED_KEYS, SUPERSET_GENERATED_KEYS};
-use super::build::{dashboard, database, metastore, trino};
-use super::names;
+use super::names::{self, REDASH_GENERATED_KEYS, SUPERSET_GENERATED_KEYS};
 use super::resolve::{MARIADB_GENERATED_KEYS, Resolved};
 use crate::pipeline::caches::{Cached, Caches};
 use crate::pipeline::hash::same_hash;
@@ -31,6 +29,9 @@ pub struct Children<S: Stage> {
     pub metastore: Metastore<S>,
     pub trino: Trino<S>,
     pub dashboard: Dashboard<S>,
+    /// The children of the dashboard the spec does not ask for (Redash's, after a switch to
+    /// Superset, say): never desired, so they are removed if they are the HapQuery's.
+    pub other_dashboard: Dashboard<S>,
 }
 
 /// The metastore's database: MariaDB, when the operator runs it.
@@ -94,6 +95,42 @@ pub struct Live {
     pub pods: Pods,
 }
 
+/// The dashboard that is not `kind`: Redash's children for Superset or none, Superset's for Redash.
+fn other_dashboard(kind: DashboardKind) -> DashboardKind {
+    match kind {
+        DashboardKind::Redash => DashboardKind::Superset,
+        DashboardKind::Superset | DashboardKind::None => DashboardKind::Redash,
+    }
+}
+
+/// What the caches hold of a dashboard's children, Superset's (for `none` too) or Redash's.
+fn dashboard(
+    caches: &Caches,
+    ns: &str,
+    name: &str,
+    kind: DashboardKind,
+    uid: Option<&str>,
+) -> Dashboard<Observed> {
+    let (server, init, worker) = match kind {
+        DashboardKind::Redash => (
+            names::redash(name),
+            names::redash_init(name),
+            Some(names::redash_worker(name)),
+        ),
+        DashboardKind::Superset | DashboardKind::None => {
+            (names::superset(name), names::superset_init(name), None)
+        }
+    };
+    Dashboard {
+        secret: caches.get::<Secret>(ns, &server),
+        config: caches.owned::<ConfigMap>(ns, &server, uid),
+        init: caches.owned::<Job>(ns, &init, uid),
+        service: caches.owned::<Service>(ns, &server, uid),
+        server: caches.owned::<Deployment>(ns, &server, uid),
+        worker: worker.and_then(|w| caches.owned::<Deployment>(ns, &w, uid)),
+    }
+}
+
 /// What the caches hold of the HapQuery's children: each only if it is this HapQuery's as it is now
 /// (see `Caches::owned`). The generated Secrets are looked up by name alone: the database's outlives
 /// its HapQuery on purpose (see `build::database`).
@@ -106,18 +143,6 @@ pub fn observe(caches: &Caches, hq: &HapQuery, r: &Resolved) -> Live {
         c.owned::<K>(ns, name, uid)
     }
     let (mariadb, metastore_name) = (names::mariadb(&name), names::metastore(&name));
-    let (server, init, worker) = match r.dashboard {
-        DashboardKind::Redash => (
-            names::redash(&name),
-            names::redash_init(&name),
-            names::redash_worker(&name),
-        ),
-        _ => (
-            names::superset(&name),
-            names::superset_init(&name),
-            names::redash_worker(&name),
-        ),
-    };
     let children = Children {
         database: Database {
             secret: caches.get::<Secret>(ns, &mariadb),
@@ -140,24 +165,18 @@ pub fn observe(caches: &Caches, hq: &HapQuery, r: &Resolved) -> Live {
             coordinator: own::<Deployment>(caches, ns, &names::trino_coordinator(&name), uid),
             worker: own::<Deployment>(caches, ns, &names::trino_worker(&name), uid),
         },
-        dashboard: Dashboard {
-            secret: caches.get::<Secret>(ns, &server),
-            config: own::<ConfigMap>(caches, ns, &server, uid),
-            init: own::<Job>(caches, ns, &init, uid),
-            service: own::<Service>(caches, ns, &server, uid),
-            server: own::<Deployment>(caches, ns, &server, uid),
-            worker: own::<Deployment>(caches, ns, &worker, uid),
-        },
+        dashboard: dashboard(caches, ns, &name, r.dashboard, uid),
+        other_dashboard: dashboard(caches, ns, &name, other_dashboard(r.dashboard), uid),
     };
     let pods_of = |component: &str| caches.pods_of(ns, names::APP, &name, component);
     let pods = Pods {
-        database: pods_of(database::COMPONENT),
-        metastore: pods_of(metastore::COMPONENT),
-        trino: [trino::COORDINATOR, trino::WORKER]
+        database: pods_of(names::DATABASE),
+        metastore: pods_of(names::METASTORE),
+        trino: [names::TRINO_COORDINATOR, names::TRINO_WORKER]
             .into_iter()
             .flat_map(pods_of)
             .collect(),
-        dashboard: pods_of(dashboard::COMPONENT),
+        dashboard: pods_of(names::DASHBOARD),
     };
     Live { children, pods }
 }
@@ -218,6 +237,13 @@ pub fn plan(
     steps.extend(plan_dashboard(
         &live.dashboard,
         &desired.dashboard,
+        r,
+        owner_uid,
+        db_ready,
+    ));
+    steps.extend(plan_dashboard(
+        &live.other_dashboard,
+        &desired.other_dashboard,
         r,
         owner_uid,
         db_ready,
@@ -568,6 +594,50 @@ mod tests {
             .position(|d| d == "delete Job q-superset-init")
             .unwrap();
         assert!(server_at < job_at && done[..server_at].iter().all(|d| !d.starts_with("delete")));
+    }
+
+    #[test]
+    fn a_switch_of_dashboard_removes_the_former_ones_children() {
+        let redash = hapquery(
+            "{s3: {endpoint: 'http://s3:80', bucket: b}, dashboard: {kind: redash, redash: {connectionSecret: {name: r}}}}",
+        );
+        let owned = |mut meta: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+            meta.owner_references = Some(vec![
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                    uid: "u-2".into(),
+                    ..Default::default()
+                },
+            ]);
+            meta
+        };
+        let before = desired(&redash).dashboard;
+        let live = |o: Option<Deployment>| {
+            o.map(|mut d| {
+                d.metadata = owned(d.metadata);
+                Arc::new(d)
+            })
+        };
+        let observed = Children::<Observed> {
+            other_dashboard: Dashboard {
+                server: live(before.server),
+                worker: live(before.worker),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let superset = hapquery(SPEC);
+        let done = actions(&plan(
+            &observed,
+            &desired(&superset),
+            &resolve(&superset),
+            Some("u-2"),
+        ));
+        for gone in [
+            "delete Deployment q-redash",
+            "delete Deployment q-redash-worker",
+        ] {
+            assert!(done.contains(&gone.to_string()), "{gone}: {done:?}");
+        }
     }
 }
 

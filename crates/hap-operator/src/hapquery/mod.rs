@@ -21,7 +21,7 @@ use kube::ResourceExt;
 use crate::pipeline::caches::Caches;
 use crate::pipeline::conditions::Verdicts;
 use crate::pipeline::config::BuildConfig;
-use crate::pipeline::kinds::Desired;
+use crate::pipeline::kinds::{Desired, Kind};
 use crate::pipeline::problem::Problem;
 use crate::pipeline::references::SecretReference;
 use crate::pipeline::{Plan, Planning, Reconciled, Seen};
@@ -57,6 +57,16 @@ impl Reconciled for HapQuery {
         Component::Metastore.as_str(),
         Component::Trino.as_str(),
         Component::Dashboard.as_str(),
+    ];
+
+    const CHILDREN: &'static [Kind] = &[
+        Kind::Pod,
+        Kind::Service,
+        Kind::ConfigMap,
+        Kind::Secret,
+        Kind::StatefulSet,
+        Kind::Deployment,
+        Kind::Job,
     ];
 
     type Resolved = Resolved;
@@ -118,6 +128,7 @@ impl Reconciled for HapQuery {
             pods: &seen.observed.pods,
             desired: seen.desired,
             problems: seen.problems,
+            dashboard: seen.resolved.dashboard,
             external_database: seen.checked.as_ref(),
         };
         status::compute(self, &observed, seen.now)
@@ -140,21 +151,38 @@ impl Reconciled for HapQuery {
 
     /// The component's server, so that two components' events of one reason stay apart.
     fn about(&self, condition: &str) -> Option<ObjectReference> {
+        use k8s_openapi::Resource as _;
+        use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
         let name = self.name_any();
         let component = Component::ALL
             .into_iter()
             .find(|c| c.as_str() == condition)?;
-        let (kind, object) = match component {
-            Component::Database => ("StatefulSet", names::mariadb(&name)),
-            Component::Metastore => ("Deployment", names::metastore(&name)),
-            Component::Trino => ("Deployment", names::trino_coordinator(&name)),
-            Component::Dashboard => match self.spec.dashboard.kind {
-                DashboardKind::Redash => ("Deployment", names::redash(&name)),
-                _ => ("Deployment", names::superset(&name)),
-            },
+        let (api_version, kind, object) = match component {
+            Component::Database => (
+                StatefulSet::API_VERSION,
+                StatefulSet::KIND,
+                names::mariadb(&name),
+            ),
+            Component::Metastore => (
+                Deployment::API_VERSION,
+                Deployment::KIND,
+                names::metastore(&name),
+            ),
+            Component::Trino => (
+                Deployment::API_VERSION,
+                Deployment::KIND,
+                names::trino_coordinator(&name),
+            ),
+            Component::Dashboard => {
+                let server = match self.spec.dashboard.kind {
+                    DashboardKind::Redash => names::redash(&name),
+                    _ => names::superset(&name),
+                };
+                (Deployment::API_VERSION, Deployment::KIND, server)
+            }
         };
         Some(ObjectReference {
-            api_version: Some("apps/v1".into()),
+            api_version: Some(api_version.into()),
             kind: Some(kind.into()),
             name: Some(object),
             namespace: self.namespace(),

@@ -3,6 +3,21 @@
 /// `app.kubernetes.io/name` of every child of a HapQuery.
 pub const APP: &str = "hap-query";
 
+/// `app.kubernetes.io/component` of each component's children and pods.
+pub const DATABASE: &str = "database";
+pub const METASTORE: &str = "metastore";
+pub const TRINO_COORDINATOR: &str = "trino-coordinator";
+pub const TRINO_WORKER: &str = "trino-worker";
+pub const DASHBOARD: &str = "dashboard";
+
+/// Keys of the dashboard's generated Secret (`<name>-superset` or `<name>-redash`).
+pub const SECRET_KEY_KEY: &str = "secret-key";
+pub const ADMIN_PASSWORD_KEY: &str = "admin-password";
+pub const COOKIE_SECRET_KEY: &str = "cookie-secret";
+pub const SUPERSET_GENERATED_KEYS: [&str; 2] = [SECRET_KEY_KEY, ADMIN_PASSWORD_KEY];
+pub const REDASH_GENERATED_KEYS: [&str; 3] =
+    [COOKIE_SECRET_KEY, SECRET_KEY_KEY, ADMIN_PASSWORD_KEY];
+
 pub fn mariadb(name: &str) -> String {
     format!("{name}-mariadb")
 }

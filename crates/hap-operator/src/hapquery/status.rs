@@ -27,6 +27,8 @@ pub struct Observed<'a> {
     /// What the spec wants (for the Jobs' hashes, the worker count, whether MariaDB is run).
     pub desired: &'a Children<Desired>,
     pub problems: &'a [Problem],
+    /// Which dashboard the spec asks for.
+    pub dashboard: DashboardKind,
     /// For a database the operator does not run: whether it answered a connection.
     pub external_database: Option<&'a Result<(), String>>,
 }
@@ -319,10 +321,7 @@ pub fn compute(hq: &HapQuery, o: &Observed<'_>, now: &Time) -> (HapQueryStatus, 
         (Component::Database.as_str(), database(o)),
         (Component::Metastore.as_str(), metastore(o)),
         (Component::Trino.as_str(), trino(o)),
-        (
-            Component::Dashboard.as_str(),
-            dashboard(o, hq.spec.dashboard.kind),
-        ),
+        (Component::Dashboard.as_str(), dashboard(o, o.dashboard)),
     ];
     let blocked = o.problems.iter().any(|p| p.blocking);
     let phase = if blocked {
@@ -387,6 +386,7 @@ mod tests {
                 pods,
                 desired: &desired,
                 problems,
+                dashboard: hq.spec.dashboard.kind,
                 external_database: None,
             },
             &Time(jiff::Timestamp::UNIX_EPOCH),
@@ -444,6 +444,7 @@ mod tests {
                 }),
                 ..Default::default()
             },
+            other_dashboard: Default::default(),
         };
         let pod: Pod = serde_json::from_value(
             json!({"metadata": {"name": "q-superset-x"}, "status": {"hostIP": "10.0.0.5"}}),

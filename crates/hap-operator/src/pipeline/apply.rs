@@ -16,7 +16,7 @@ use serde_json::json;
 use super::MANAGER;
 use super::error::{StatusError, WriteError};
 use super::events::Events;
-use super::kinds::{Child, Object};
+use super::kinds::{Child, Object, kind};
 use super::plan::{Action, Step};
 
 /// What carrying out the steps left behind.
@@ -57,10 +57,6 @@ impl Outcome {
         let key = (kind::<K>(), name.to_string());
         !self.failed.contains(&key) && !self.found_done.contains(&key)
     }
-}
-
-fn kind<K: Resource<DynamicType = ()>>() -> String {
-    K::kind(&()).to_string()
 }
 
 fn api<K>(client: &Client, obj: &K) -> Api<K>

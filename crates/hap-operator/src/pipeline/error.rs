@@ -3,8 +3,8 @@
 //! chain (see `chain`) prints each cause once.
 
 use super::events::Note;
+use super::metrics::FailureLabels;
 use super::reason::Reason;
-use crate::metrics::FailureLabels;
 
 /// The read step: a Secret the spec names could not be read.
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,11 @@ use serde::de::DeserializeOwned;
 
 use super::drift;
 
+/// The kind's name, as the API and events spell it (`ConfigMap`).
+pub fn kind<K: Resource<DynamicType = ()>>() -> String {
+    K::kind(&()).to_string()
+}
+
 /// A kind of child.
 pub trait Child:
     Resource<DynamicType = (), Scope = NamespaceResourceScope>
@@ -120,4 +125,22 @@ impl Stage for Desired {
 pub struct Observed;
 impl Stage for Observed {
     type Of<K: Child> = Option<Arc<K::Live>>;
+}
+
+/// The kinds of children, as named in a resource's list of what it reads (`Reconciled::CHILDREN`):
+/// the operator watches the kinds that the resources it serves read, and each controller waits for
+/// the caches of its own kinds only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Pod,
+    Service,
+    ConfigMap,
+    Secret,
+    PersistentVolumeClaim,
+    ServiceAccount,
+    Role,
+    RoleBinding,
+    StatefulSet,
+    Deployment,
+    Job,
 }

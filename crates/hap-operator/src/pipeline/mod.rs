@@ -23,6 +23,7 @@ pub mod events;
 pub mod generated;
 pub mod hash;
 pub mod kinds;
+pub mod metrics;
 pub mod objects;
 pub mod plan;
 pub mod pods;
@@ -80,6 +81,9 @@ pub trait Reconciled:
     const APP: &'static str;
     /// The condition types whose failures are told as Warning events.
     const ANNOUNCED: &'static [&'static str];
+    /// The kinds of children it reads (Pods and Secrets included): their caches must be filled
+    /// before it is reconciled, and their changes trigger its reconcile.
+    const CHILDREN: &'static [kinds::Kind];
 
     type Resolved: Send + Sync;
     type Desired: Send + Sync;
@@ -105,8 +109,9 @@ pub trait Reconciled:
     fn memory(&self) -> Self::Memory {
         Self::Memory::default()
     }
-    /// Plan (pure): a step for every child, in the one apply order. Nothing is created or changed
-    /// when the object is not `runnable` (a problem the user must fix first).
+    /// Plan (pure): a step for every child, in the one apply order. When the object is not
+    /// `runnable` (a problem the user must fix first, or a Secret not checked), the resource holds
+    /// back what must not start on it: all of a HapQuery, a HapContainer's pod.
     fn plan(&self, input: Planning<'_, Self>) -> Plan;
     /// Keeps what the executed plan left to remember.
     fn remember(_memory: &mut Self::Memory, _outcome: &Outcome) {}

@@ -12,7 +12,7 @@ use kube::{Resource, ResourceExt};
 
 use super::events::Note;
 use super::hash::{hashed, same_hash};
-use super::kinds::{Child, Object};
+use super::kinds::{Child, Object, kind};
 use super::reason::Reason;
 
 /// How long to wait before looking again at a pod that is going away.
@@ -84,10 +84,6 @@ pub fn in_order(in_apply_order: Vec<Step>) -> Vec<Step> {
     deletes.reverse();
     steps.extend(deletes);
     steps
-}
-
-fn kind<K: Resource<DynamicType = ()>>() -> String {
-    K::kind(&()).to_string()
 }
 
 /// The live child as a target for a delete: its kind, name and uid (the uid makes sure the delete

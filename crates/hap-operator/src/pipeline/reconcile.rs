@@ -21,6 +21,7 @@ use super::context::Shared;
 use super::error::{Error, chain};
 use super::events::Note;
 use super::problem::Problem;
+use super::readiness::Readiness;
 use super::reason::Reason;
 use super::{Planning, Reconciled, Seen, apply, generated, references};
 
@@ -29,6 +30,8 @@ use super::{Planning, Reconciled, Seen, apply, generated, references};
 pub struct Context<R: Reconciled> {
     pub shared: Arc<Shared>,
     pub caches: Caches,
+    /// Whether the caches of the kinds R reads have had their first list.
+    readiness: Readiness,
     /// The controller's objects: what is kept of those gone is dropped.
     owners: Store<R>,
     retries: Retries,
@@ -36,10 +39,16 @@ pub struct Context<R: Reconciled> {
 }
 
 impl<R: Reconciled> Context<R> {
-    pub fn new(shared: Arc<Shared>, caches: Caches, owners: Store<R>) -> Self {
+    pub fn new(
+        shared: Arc<Shared>,
+        caches: Caches,
+        owners: Store<R>,
+        readiness: Readiness,
+    ) -> Self {
         Context {
             shared,
             caches,
+            readiness,
             owners,
             retries: Retries::default(),
             memories: Mutex::default(),
@@ -81,8 +90,8 @@ async fn reconcile_inner<R: Reconciled>(obj: &R, ctx: &Context<R>) -> Result<Act
     let cfg = &shared.config;
     let resolved = obj.resolve(&cfg.build);
     // The spec's problems, then the Secrets it names. A Secret that could not be read is retried
-    // with back-off; meanwhile the rest is still planned, applied and reported, but nothing is
-    // created or replaced on what was not checked.
+    // with back-off; meanwhile the plan holds back what must not start on what was not checked (see
+    // `Reconciled::plan`), and the status is still reported.
     let secrets: Api<Secret> =
         Api::namespaced(shared.client.clone(), &obj.namespace().unwrap_or_default());
     let mut problems = R::problems(&resolved);
@@ -185,7 +194,7 @@ pub async fn reconcile<R: Reconciled>(obj: Arc<R>, ctx: Arc<Context<R>>) -> Resu
         obj.namespace().unwrap_or_default(),
         obj.name_any(),
     );
-    if !ctx.shared.caches_ready().await {
+    if !ctx.shared.filled(&ctx.readiness).await {
         // Nothing was read or written: the next leader (or this one, started again) reconciles it.
         tracing::debug!(%kind, namespace, name, "shutting down before the caches were filled: not reconciled");
         return Ok(Action::await_change());

@@ -10,8 +10,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use hap_api::{HapContainer, HapContainerStatus};
-use hap_operator::metrics::Metrics;
 use hap_operator::pipeline::config::RunConfig;
+use hap_operator::pipeline::metrics::Metrics;
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -2,6 +2,7 @@
 //! resolved form. One builder per child (`pod`, `service`, `spark` for `spark-defaults.conf`, `rbac`,
 //! `volume`, `token`). Nothing here talks to the API; everything is unit-tested from YAML.
 
+pub mod parts;
 pub mod pod;
 pub mod rbac;
 pub mod service;
@@ -13,7 +14,6 @@ use std::collections::BTreeMap;
 
 use hap_api::HapContainer;
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
 use super::children::Children;
@@ -21,17 +21,7 @@ use super::names;
 use super::resolve::Resolved;
 use crate::pipeline::config::BuildConfig;
 use crate::pipeline::kinds::Desired;
-use crate::pipeline::objects;
-
-/// Metadata of a child: its name, the HapContainer's namespace, the workspace's labels, and a
-/// controller owner reference when the HapContainer has a uid (none when rendered from a file).
-pub fn meta(hc: &HapContainer, name: &str) -> ObjectMeta {
-    objects::meta(hc, name, names::labels(&hc.name_any()))
-}
-
-pub fn with_labels(meta: &mut ObjectMeta, extra: BTreeMap<String, String>) {
-    meta.labels.get_or_insert_with(BTreeMap::new).extend(extra);
-}
+use parts::meta;
 
 pub fn spark_conf(hc: &HapContainer, r: &Resolved, cfg: &BuildConfig) -> ConfigMap {
     let template =

@@ -13,9 +13,10 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 
-use super::spark::{BLOCK_MANAGER_PORT, CONF_DIR, DRIVER_PORT};
-use super::{meta, with_labels};
-use crate::hapcontainer::names;
+use super::parts::{meta, with_labels};
+use crate::hapcontainer::names::{
+    self, BLOCK_MANAGER_PORT, DRIVER_PORT, SPARK_CONF_DIR as CONF_DIR,
+};
 use crate::hapcontainer::resolve::Resolved;
 use crate::pipeline::objects::{env, port, secret_env, security_as};
 

@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::ResourceExt;
 
-use super::meta;
+use super::parts::meta;
 use crate::hapcontainer::names;
 
 /// Spark's driver creates, watches and deletes its executors' pods, services, config maps and

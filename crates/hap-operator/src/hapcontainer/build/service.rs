@@ -6,10 +6,10 @@ use hap_api::hapcontainer::ServiceSpec;
 use k8s_openapi::api::core::v1::{Service, ServiceSpec as CoreServiceSpec};
 use kube::ResourceExt;
 
-use super::meta;
-use super::pod::{JUPYTER_PORT, SPARK_UI_PORT};
-use super::spark::{BLOCK_MANAGER_PORT, DRIVER_PORT};
-use crate::hapcontainer::names;
+use super::parts::meta;
+use crate::hapcontainer::names::{
+    self, BLOCK_MANAGER_PORT, DRIVER_PORT, JUPYTER_PORT, SPARK_UI_PORT,
+};
 use crate::pipeline::objects::service_port;
 
 pub fn workspace(hc: &HapContainer) -> Service {

@@ -8,16 +8,11 @@ use hap_api::HapContainer;
 use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
 use kube::ResourceExt;
 
-use crate::hapcontainer::names;
+use crate::hapcontainer::names::{
+    self, BLOCK_MANAGER_PORT, DRIVER_PORT, SPARK_CONF_DIR as CONF_DIR,
+};
 use crate::hapcontainer::resolve::{Executors, Resolved};
 use crate::pipeline::config::BuildConfig;
-
-/// The port the driver listens on for executors, and its block manager's.
-pub const DRIVER_PORT: i32 = 7078;
-pub const BLOCK_MANAGER_PORT: i32 = 7079;
-
-/// Where the ConfigMap is mounted, and what SPARK_CONF_DIR points at.
-pub const CONF_DIR: &str = "/opt/hap/spark-conf";
 
 /// The ConfigMap key (and file) of the executors' pod template.
 pub const EXECUTOR_TEMPLATE: &str = "executor-pod-template.yaml";

@@ -5,7 +5,7 @@
 use hap_api::HapContainer;
 use k8s_openapi::api::core::v1::Secret;
 
-use super::meta;
+use super::parts::meta;
 use crate::hapcontainer::resolve::TokenSource;
 
 pub fn build(hc: &HapContainer, token: &TokenSource) -> Secret {

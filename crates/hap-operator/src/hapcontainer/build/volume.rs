@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{
 };
 use kube::ResourceExt;
 
-use super::meta;
+use super::parts::meta;
 use crate::hapcontainer::names;
 
 pub fn build(hc: &HapContainer, v: &VolumeSpec) -> PersistentVolumeClaim {

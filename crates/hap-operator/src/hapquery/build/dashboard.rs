@@ -18,23 +18,21 @@ use k8s_openapi::api::core::v1::{
 };
 use kube::ResourceExt;
 
-use super::{config_map, generated_secret, header, label_selector, meta, template_meta, trino};
+use super::parts::{config_map, generated_secret, header, label_selector, meta, template_meta};
+use super::trino;
 use crate::hapquery::children::Dashboard;
-use crate::hapquery::names;
+use crate::hapquery::names::{
+    self, ADMIN_PASSWORD_KEY, COOKIE_SECRET_KEY, DASHBOARD as COMPONENT, SECRET_KEY_KEY,
+};
 use crate::hapquery::resolve::{Resolved, Username};
 use crate::pipeline::kinds::Desired;
 use crate::pipeline::objects::{
     config_volume, env, http_probe, mount, pod_spec, port, secret_env, service_port, template,
 };
 
-pub const COMPONENT: &str = "dashboard";
 pub const SUPERSET_PORT: i32 = 8088;
 pub const SUPERSET_CONFIG: &str = "superset_config.py";
 pub const SUPERSET_INIT: &str = "superset-init.sh";
-/// Keys of the generated Secret `<name>-superset`.
-pub const SECRET_KEY_KEY: &str = "secret-key";
-pub const ADMIN_PASSWORD_KEY: &str = "admin-password";
-pub const SUPERSET_GENERATED_KEYS: [&str; 2] = [SECRET_KEY_KEY, ADMIN_PASSWORD_KEY];
 /// Where the ConfigMap is mounted in Superset's pods.
 const SUPERSET_HAP_DIR: &str = "/app/hap";
 /// Where the web pod holds the admin's password, for `hap-air-quality-dashboard` run in it with
@@ -46,9 +44,6 @@ pub const TRINO_DATABASE: &str = "trino";
 
 pub const REDASH_PORT: i32 = 5000;
 pub const REDASH_INIT: &str = "redash-init.sh";
-pub const COOKIE_SECRET_KEY: &str = "cookie-secret";
-pub const REDASH_GENERATED_KEYS: [&str; 3] =
-    [COOKIE_SECRET_KEY, SECRET_KEY_KEY, ADMIN_PASSWORD_KEY];
 const REDASH_HAP_DIR: &str = "/hap";
 /// The users of the `apache/superset` and `redash/redash` images.
 const USER_ID: i64 = 1000;
@@ -157,7 +152,7 @@ fn node_port_service(hq: &HapQuery, name: &str, port_name: &str, port: i32) -> S
         metadata: meta(hq, name, COMPONENT),
         spec: Some(ServiceSpec {
             type_: Some("NodePort".into()),
-            selector: Some(super::selector(hq, COMPONENT)),
+            selector: Some(super::parts::selector(hq, COMPONENT)),
             ports: Some(vec![service_port(
                 port_name,
                 port,
@@ -429,7 +424,7 @@ fn redash(hq: &HapQuery, image: &str) -> Dashboard<Desired> {
 }
 
 pub fn build(hq: &HapQuery, r: &Resolved) -> Dashboard<Desired> {
-    match (hq.spec.dashboard.kind, &r.dashboard_image) {
+    match (r.dashboard, &r.dashboard_image) {
         (DashboardKind::Superset, Some(image)) => superset(hq, r, image),
         (DashboardKind::Redash, Some(image)) => redash(hq, image),
         _ => Dashboard::default(),

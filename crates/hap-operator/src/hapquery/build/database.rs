@@ -16,9 +16,9 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
-use super::{config_map, generated_secret, header, label_selector, meta, template_meta};
+use super::parts::{config_map, generated_secret, header, label_selector, meta, template_meta};
 use crate::hapquery::children::Database;
-use crate::hapquery::names;
+use crate::hapquery::names::{self, DATABASE as COMPONENT};
 use crate::hapquery::resolve::{
     MARIADB_DATABASE, MARIADB_PORT, MARIADB_ROOT_PASSWORD_KEY, MARIADB_USER, Resolved,
 };
@@ -27,7 +27,6 @@ use crate::pipeline::objects::{
     config_volume, env, mount, pod_spec, port, secret_env, service_port, tcp_probe, template,
 };
 
-pub const COMPONENT: &str = "database";
 /// The settings file, in the image's `/etc/mysql/conf.d`.
 pub const SETTINGS: &str = "hap.cnf";
 /// Run once by the image's entrypoint on an empty volume, after it created the user and database.
@@ -68,7 +67,7 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Database<Desired> {
     };
     let name = names::mariadb(&hq.name_any());
     let mut files = vec![(SETTINGS, settings(hq))];
-    if hq.spec.dashboard.kind == DashboardKind::Superset {
+    if r.dashboard == DashboardKind::Superset {
         files.push((SUPERSET_SQL, superset_sql(hq)));
     }
     let config = config_map(hq, &name, COMPONENT, &files);
@@ -77,7 +76,7 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Database<Desired> {
         spec: Some(ServiceSpec {
             // Headless: the StatefulSet's own Service; clients reach its one pod by this name.
             cluster_ip: Some("None".into()),
-            selector: Some(super::selector(hq, COMPONENT)),
+            selector: Some(super::parts::selector(hq, COMPONENT)),
             ports: Some(vec![service_port("mysql", MARIADB_PORT, None)]),
             ..Default::default()
         }),
@@ -143,7 +142,7 @@ fn stateful_set(
     let claim = PersistentVolumeClaim {
         metadata: ObjectMeta {
             name: Some("data".into()),
-            labels: Some(super::selector(hq, COMPONENT)),
+            labels: Some(super::parts::selector(hq, COMPONENT)),
             ..Default::default()
         },
         spec: Some(PersistentVolumeClaimSpec {

@@ -9,16 +9,15 @@ use k8s_openapi::api::core::v1::{Container, EnvVar, ResourceRequirements, Servic
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::ResourceExt;
 
-use super::{config_map, header, label_selector, meta, template_meta};
+use super::parts::{config_map, header, label_selector, meta, template_meta};
 use crate::hapquery::children::Metastore;
-use crate::hapquery::names;
+use crate::hapquery::names::{self, METASTORE as COMPONENT};
 use crate::hapquery::resolve::{Resolved, Username};
 use crate::pipeline::kinds::Desired;
 use crate::pipeline::objects::{
     config_volume, env, mount, pod_spec, port, secret_env, service_port, tcp_probe, template,
 };
 
-pub const COMPONENT: &str = "metastore";
 pub const PORT: i32 = 9083;
 pub const SITE: &str = "metastore-site.xml";
 pub const LOG: &str = "metastore-log4j2.properties";
@@ -226,7 +225,7 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Metastore<Desired> {
     let service = Service {
         metadata: meta(hq, &name, COMPONENT),
         spec: Some(ServiceSpec {
-            selector: Some(super::selector(hq, COMPONENT)),
+            selector: Some(super::parts::selector(hq, COMPONENT)),
             ports: Some(vec![service_port("thrift", PORT, None)]),
             ..Default::default()
         }),

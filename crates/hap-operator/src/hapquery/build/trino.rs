@@ -17,17 +17,15 @@ use k8s_openapi::api::core::v1::{
 use kube::ResourceExt;
 
 use super::metastore;
-use super::{config_map, header, label_selector, meta, template_meta};
+use super::parts::{config_map, header, label_selector, meta, template_meta};
 use crate::hapquery::children::Trino;
-use crate::hapquery::names;
+use crate::hapquery::names::{self, TRINO_COORDINATOR as COORDINATOR, TRINO_WORKER as WORKER};
 use crate::hapquery::resolve::{Resolved, TrinoNode};
 use crate::pipeline::kinds::Desired;
 use crate::pipeline::objects::{
     config_volume, http_probe, mount, pod_spec, port, service_port, template,
 };
 
-pub const COORDINATOR: &str = "trino-coordinator";
-pub const WORKER: &str = "trino-worker";
 pub const PORT: i32 = 8080;
 pub const NODE: &str = "node.properties";
 pub const JVM: &str = "jvm.config";
@@ -314,7 +312,7 @@ fn service(hq: &HapQuery, component: &str, name: String, headless: bool) -> Serv
         metadata: meta(hq, &name, component),
         spec: Some(ServiceSpec {
             cluster_ip: headless.then(|| "None".into()),
-            selector: Some(super::selector(hq, component)),
+            selector: Some(super::parts::selector(hq, component)),
             ports: Some(vec![service_port("http", PORT, None)]),
             ..Default::default()
         }),
@@ -378,7 +376,7 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Trino<Desired> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hapquery::build::CONFIG_HASH;
+    use crate::hapquery::build::parts::CONFIG_HASH;
     use crate::hapquery::resolve::resolve;
     use crate::testing::hapquery as hq;
 
