@@ -10,17 +10,24 @@ set -euo pipefail
 
 die() { echo "hap-entrypoint: $*" >&2; exit 1; }
 
-# The sample notebooks, copied into the notebooks volume once; a user's edits are never overwritten.
-install_samples() {
+# The home directory is a volume (empty the first time): it gets the shell's start-up files, the
+# notebooks directory and the sample notebooks once; a user's files and edits are never overwritten.
+prepare_home() {
+  [ -w "$HOME" ] || { echo "hap-entrypoint: $HOME is not writable; notebooks cannot be saved" >&2; return 0; }
+  local f
+  for f in /etc/skel/.[!.]*; do
+    [ -e "$HOME/${f##*/}" ] || cp "$f" "$HOME/" || true
+  done
+  mkdir -p "$HOME/work" "${PYTHONUSERBASE:-$HOME/.local}"
   local dest=$HOME/work/samples
-  if [ -w "$HOME/work" ] && [ ! -e "$dest" ]; then
+  if [ ! -e "$dest" ]; then
     cp -r /opt/hap/notebooks "$dest" || echo "hap-entrypoint: could not copy the sample notebooks to $dest" >&2
   fi
 }
 
 jupyter_lab() {
   [ -n "${JUPYTER_TOKEN:-}" ] || die "JUPYTER_TOKEN is not set or empty; refusing to start Jupyter without a token (the operator sets it from the workspace's Secret; with docker run, pass -e JUPYTER_TOKEN=...)"
-  install_samples
+  prepare_home
   # Jupyter reads the token from JUPYTER_TOKEN itself, so it never appears on a command line.
   exec jupyter lab --no-browser --ip=0.0.0.0 --port=8888 --ServerApp.root_dir="$HOME" "$@"
 }

@@ -13,6 +13,8 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::bounds;
+
 // The S3 connection is shared with HapQuery; these names keep the workspace's paths working.
 pub use crate::s3::{
     DEFAULT_ACCESS_KEY_ID_KEY, DEFAULT_REGION, DEFAULT_SECRET_ACCESS_KEY_KEY, S3CredentialsSecret,
@@ -22,6 +24,8 @@ pub use crate::s3::{
 /// The workspace image used when `spec.image` is not set.
 pub const DEFAULT_IMAGE: &str = concat!("hap-workspace:", env!("CARGO_PKG_VERSION"));
 pub const DEFAULT_TOKEN_KEY: &str = "token";
+/// The home volume's size when `spec.volume.size` is not set.
+pub const DEFAULT_VOLUME_SIZE: &str = "10Gi";
 pub const NODE_PORT_MIN: i32 = 30000;
 pub const NODE_PORT_MAX: i32 = 32767;
 
@@ -71,6 +75,7 @@ fn default_size() -> i32 {
         json_path = ".metadata.creationTimestamp"
     )
 )]
+#[kube(validation = bounds::HAPCONTAINER_NAME.name_rule())]
 #[serde(rename_all = "camelCase")]
 pub struct HapContainerSpec {
     /// 1 runs the workspace pod; 0 suspends it: the pod is deleted and everything else (service,
@@ -82,7 +87,8 @@ pub struct HapContainerSpec {
 
     /// The workspace image (Jupyter, Spark, TensorFlow). Defaults to the project's workspace image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = bounds::IMAGE.rule("spec.image"))]
     pub image: Option<String>,
 
     /// Always, IfNotPresent or Never. Defaults as Kubernetes does for the image's tag.
@@ -106,9 +112,11 @@ pub struct HapContainerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jupyter: Option<JupyterSpec>,
 
-    /// A persistent volume for the notebooks directory. Without it, notebooks live as long as the pod.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub volume: Option<VolumeSpec>,
+    /// The home directory's volume (`/home/jovyan`: notebooks, and packages installed with
+    /// `pip install --user`): a PersistentVolumeClaim `<name>-workspace` of 10Gi by default, kept when
+    /// the HapContainer is deleted.
+    #[serde(default)]
+    pub volume: VolumeSpec,
 
     /// How Jupyter and the Spark UI are exposed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -148,7 +156,7 @@ impl ImagePullPolicy {
     }
 }
 
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct JupyterSpec {
     /// A Secret with the token users log in with. Without it, the operator generates a random token in
@@ -161,27 +169,61 @@ fn default_token_key() -> String {
     DEFAULT_TOKEN_KEY.into()
 }
 
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeySelector {
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = bounds::SECRET_NAME.rule("spec.jupyter.tokenSecret.name"))]
     pub name: String,
     #[serde(default = "default_token_key")]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = bounds::SECRET_KEY.rule("spec.jupyter.tokenSecret.key"))]
     pub key: String,
 }
 
-/// The rules compare with the previous volume, so they hold from the second write on: a claim's class
-/// cannot change (set, unset or other), and its size can only grow, as Kubernetes allows.
+fn default_volume_size() -> Quantity {
+    Quantity(DEFAULT_VOLUME_SIZE.into())
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The home directory's volume. The rules compare with the previous volume, so they hold from the
+/// second write on: a claim's class cannot change (set, unset or other), and its size can only grow,
+/// as Kubernetes allows.
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)").message("storageClassName cannot change; to move the workspace to another class, delete the PersistentVolumeClaim <name>-workspace first"))]
 #[x_kube(validation = Rule::new("quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0").message("size cannot shrink: a PersistentVolumeClaim can only grow"))]
 pub struct VolumeSpec {
-    /// The size of the PersistentVolumeClaim `<name>-workspace`, mounted on the notebooks directory.
+    /// The size of the PersistentVolumeClaim `<name>-workspace`, mounted on the home directory.
+    #[serde(default = "default_volume_size")]
     pub size: Quantity,
     /// The StorageClass to provision it from; the cluster's default when unset. It cannot change later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = bounds::STORAGE_CLASS.rule("spec.volume.storageClassName"))]
     pub storage_class_name: Option<String>,
+    /// Keep the claim, and the files and packages on it, when the HapContainer is deleted (the
+    /// default): a HapContainer made again under the same name finds them. false deletes it too.
+    #[serde(default = "default_true")]
+    pub keep_on_delete: bool,
+    /// No claim: the home directory is an emptyDir that lives and dies with the pod, and everything
+    /// on it is lost when the pod is replaced (a spec change, an eviction, an operator upgrade).
+    #[serde(default)]
+    pub ephemeral: bool,
+}
+
+impl Default for VolumeSpec {
+    fn default() -> Self {
+        VolumeSpec {
+            size: default_volume_size(),
+            storage_class_name: None,
+            keep_on_delete: true,
+            ephemeral: false,
+        }
+    }
 }
 
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
@@ -230,12 +272,13 @@ fn default_executor_memory() -> Quantity {
 }
 
 /// Spark on Kubernetes from the workspace: the pod is the driver (client mode) and executors run as pods.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+/// The operator's settings may set lower limits than the schema's (see docs/hapcontainer.md).
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SparkSpec {
     /// Executor pods per Spark application. 0 keeps Spark local (`local[*]`) in the workspace pod.
     #[serde(default)]
-    #[schemars(range(min = 0, max = 200))]
+    #[schemars(range(min = 0, max = 100))]
     pub executors: i32,
     /// CPU cores per executor.
     #[serde(default = "default_executor_cores")]
@@ -246,6 +289,8 @@ pub struct SparkSpec {
     pub executor_memory: Quantity,
     /// The executor image; defaults to the workspace image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = bounds::IMAGE.rule("spec.spark.executorImage"))]
     pub executor_image: Option<String>,
 }
 

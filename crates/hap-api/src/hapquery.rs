@@ -11,9 +11,11 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::bounds;
 use crate::problem::{Component, Problem};
 use crate::quantity;
 use crate::s3::S3Spec;
+use crate::validation::{outside, s3_problems};
 use crate::versions;
 
 pub const DEFAULT_SCHEMA: &str = "air_quality";
@@ -81,6 +83,7 @@ fn default_schema() -> String {
         json_path = ".metadata.creationTimestamp"
     )
 )]
+#[kube(validation = bounds::HAPQUERY_NAME.name_rule())]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.s3) || (has(self.s3.bucket) && size(self.s3.bucket) > 0)").message(BUCKET_RULE_MESSAGE))]
 #[x_kube(validation = Rule::new("!has(self.s3) || !has(self.s3.verifyTls) || self.s3.verifyTls").message(VERIFY_TLS_RULE_MESSAGE))]
@@ -141,13 +144,16 @@ fn default_true() -> bool {
 pub struct MariaDbSpec {
     /// The MariaDB image (the official image's entrypoint and layout).
     #[serde(default = "default_mariadb_image")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = bounds::IMAGE.rule("spec.database.mariadb.image"))]
     pub image: String,
     /// The size of the data volume.
     #[serde(default = "default_storage_size")]
     pub storage_size: Quantity,
     /// The StorageClass of the data volume; the cluster's default when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = bounds::STORAGE_CLASS.rule("spec.database.mariadb.storageClassName"))]
     pub storage_class_name: Option<String>,
     /// Keep the data volume when the HapQuery is deleted (the default), so the tables' definitions
     /// survive; delete the PersistentVolumeClaim `data-<name>-mariadb-0` by hand to remove them.
@@ -200,6 +206,8 @@ pub struct ExternalDatabaseSpec {
     pub kind: DatabaseKind,
     /// The server's host name.
     #[serde(default)]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = bounds::HOST.rule("spec.database.external.host"))]
     pub host: String,
     /// The server's port (1-65535); 3306 for MySQL and MariaDB, 5432 for PostgreSQL when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -207,7 +215,8 @@ pub struct ExternalDatabaseSpec {
     pub port: Option<i32>,
     /// The metastore's database on that server; it must exist.
     #[serde(default = "default_database_name")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 64))]
+    #[x_kube(validation = bounds::DATABASE.rule("spec.database.external.database"))]
     pub database: String,
     /// The Secret with the user name and password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -223,14 +232,19 @@ fn default_password_key() -> String {
 }
 
 /// A Secret in the HapQuery's namespace with a database user's name and password.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DatabaseCredentialsSecret {
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = bounds::SECRET_NAME.rule("spec.database.external.credentialsSecret.name"))]
     pub name: String,
     #[serde(default = "default_username_key")]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = bounds::SECRET_KEY.rule("spec.database.external.credentialsSecret.usernameKey"))]
     pub username_key: String,
     #[serde(default = "default_password_key")]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = bounds::SECRET_KEY.rule("spec.database.external.credentialsSecret.passwordKey"))]
     pub password_key: String,
 }
 
@@ -238,12 +252,13 @@ fn default_metastore_image() -> String {
     DEFAULT_METASTORE_IMAGE.into()
 }
 
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct MetastoreSpec {
     /// The metastore image (the layout of `apache/hive`: configuration in /opt/hive/conf, schematool).
     #[serde(default = "default_metastore_image")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = bounds::IMAGE.rule("spec.metastore.image"))]
     pub image: String,
     /// CPU and memory for the metastore. Defaults to requests of 250m CPU and 1Gi memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -276,7 +291,8 @@ fn default_grace() -> i32 {
 pub struct TrinoSpec {
     /// The Trino image (the layout of `trinodb/trino`); `trinodb/trino:<version>` when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = bounds::IMAGE.rule("spec.trino.image"))]
     pub image: Option<String>,
     /// The Trino release the image holds: it selects the property names written (476 or later).
     #[serde(default = "default_trino_version")]
@@ -341,7 +357,8 @@ pub struct DashboardSpec {
     /// The dashboard image; when unset, the project's `hap-superset` or the upstream `redash/redash` image
     /// at the versions the operator was built with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 512))]
+    #[x_kube(validation = bounds::IMAGE.rule("spec.dashboard.image"))]
     pub image: Option<String>,
     /// A fixed node port for the dashboard's NodePort Service (30000-32767); allocated when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -363,10 +380,11 @@ pub struct RedashSpec {
     pub connection_secret: RedashConnectionSecret,
 }
 
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RedashConnectionSecret {
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = bounds::SECRET_NAME.rule("spec.dashboard.redash.connectionSecret.name"))]
     pub name: String,
 }
 
@@ -403,26 +421,99 @@ pub struct HapQueryStatus {
     pub dashboard_url: Option<String>,
 }
 
+/// The values of a HapQuery's spec that reach its configuration files and children, checked against
+/// their bounds (with the component each concerns).
+fn spec_bounds(spec: &HapQuerySpec) -> Vec<Problem> {
+    use Component::{Dashboard, Database, Metastore, Trino};
+    let external = spec.database.external.as_ref();
+    let credentials = external.and_then(|e| e.credentials_secret.as_ref());
+    let database = outside(&[
+        (
+            &bounds::IMAGE,
+            "spec.database.mariadb.image".into(),
+            spec.database.mariadb.as_ref().map(|m| m.image.as_str()),
+        ),
+        (
+            &bounds::STORAGE_CLASS,
+            "spec.database.mariadb.storageClassName".into(),
+            spec.database
+                .mariadb
+                .as_ref()
+                .and_then(|m| m.storage_class_name.as_deref()),
+        ),
+        (
+            &bounds::HOST,
+            "spec.database.external.host".into(),
+            external.map(|e| e.host.as_str()).filter(|h| !h.is_empty()),
+        ),
+        (
+            &bounds::DATABASE,
+            "spec.database.external.database".into(),
+            external.map(|e| e.database.as_str()),
+        ),
+        (
+            &bounds::SECRET_NAME,
+            "spec.database.external.credentialsSecret.name".into(),
+            credentials.map(|c| c.name.as_str()),
+        ),
+        (
+            &bounds::SECRET_KEY,
+            "spec.database.external.credentialsSecret.usernameKey".into(),
+            credentials.map(|c| c.username_key.as_str()),
+        ),
+        (
+            &bounds::SECRET_KEY,
+            "spec.database.external.credentialsSecret.passwordKey".into(),
+            credentials.map(|c| c.password_key.as_str()),
+        ),
+    ]);
+    let metastore = s3_problems(&spec.s3).into_iter().chain(outside(&[(
+        &bounds::IMAGE,
+        "spec.metastore.image".into(),
+        Some(spec.metastore.image.as_str()),
+    )]));
+    let trino = outside(&[(
+        &bounds::IMAGE,
+        "spec.trino.image".into(),
+        spec.trino.image.as_deref(),
+    )]);
+    let dashboard = outside(&[
+        (
+            &bounds::IMAGE,
+            "spec.dashboard.image".into(),
+            spec.dashboard.image.as_deref(),
+        ),
+        (
+            &bounds::SECRET_NAME,
+            "spec.dashboard.redash.connectionSecret.name".into(),
+            spec.dashboard
+                .redash
+                .as_ref()
+                .map(|r| r.connection_secret.name.as_str()),
+        ),
+    ]);
+    let of = |c: Component| move |p: Problem| p.of(c);
+    database
+        .into_iter()
+        .map(of(Database))
+        .chain(metastore.map(of(Metastore)))
+        .chain(trino.into_iter().map(of(Trino)))
+        .chain(dashboard.into_iter().map(of(Dashboard)))
+        .collect()
+}
+
 /// Every problem of a HapQuery's spec, each saying what to fix, with the component it concerns. The
 /// CEL rules say the same at admission; this repeats them for `render`, which reads files no API
 /// server admitted.
-pub fn problems(spec: &HapQuerySpec) -> Vec<Problem> {
+pub fn problems(name: &str, spec: &HapQuerySpec) -> Vec<Problem> {
     use Component::{Dashboard, Database, Metastore, Trino};
     let mut out = Vec::new();
+    out.extend(bounds::HAPQUERY_NAME.check("metadata.name", name));
+    out.extend(spec_bounds(spec));
     let mut push = |component: Component, field: &str, message: String| {
         out.push(Problem::new(field, message).of(component));
     };
     let s3 = &spec.s3;
-    if !(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://")) {
-        push(
-            Metastore,
-            "spec.s3.endpoint",
-            format!(
-                "spec.s3.endpoint {:?} must be an http:// or https:// URL",
-                s3.endpoint
-            ),
-        );
-    }
     if s3.bucket.as_deref().is_none_or(str::is_empty) {
         push(Metastore, "spec.s3.bucket", BUCKET_RULE_MESSAGE.into());
     }
@@ -567,7 +658,7 @@ mod tests {
     #[test]
     fn a_minimal_spec_is_a_whole_stack_with_defaults() {
         let s = spec(MINIMAL);
-        assert!(problems(&s).is_empty(), "{:?}", problems(&s));
+        assert!(problems("q", &s).is_empty(), "{:?}", problems("q", &s));
         assert_eq!(s.schema, "air_quality");
         assert_eq!(s.database, DatabaseSpec::default());
         assert_eq!(s.trino.version, 476);
@@ -587,7 +678,7 @@ mod tests {
                 "dashboard": {"kind": "none", "nodePort": 80},
                 "schema": "Air-Quality"}"#,
         );
-        let p = problems(&s);
+        let p = problems("q", &s);
         let wanted = [
             "must be an http:// or https:// URL",
             "s3.bucket is required",
@@ -625,7 +716,7 @@ mod tests {
         let s = spec(
             r#"{"s3": {"endpoint": "http://s3:80", "bucket": "b"}, "dashboard": {"kind": "redash"}}"#,
         );
-        let first = &problems(&s)[0];
+        let first = &problems("q", &s)[0];
         assert!(first.message.contains("REDASH") || first.message.contains("Redis"));
         assert_eq!(first.component, Some(Component::Dashboard));
     }

@@ -2,6 +2,7 @@
 //! No I/O: the operator and the tests build on these.
 #![forbid(unsafe_code)]
 
+pub mod bounds;
 pub mod hapcontainer;
 pub mod hapquery;
 pub mod problem;

@@ -2,7 +2,8 @@
 //! HapQuery (the metastore's s3a and Trino's native S3 file system).
 
 use kube::KubeSchema;
-use schemars::JsonSchema;
+
+use crate::bounds;
 use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_REGION: &str = "us-east-1";
@@ -22,15 +23,20 @@ fn default_true() -> bool {
 #[serde(rename_all = "camelCase")]
 pub struct S3Spec {
     /// The store's endpoint URL, e.g. `http://s3-region1.hyperstore.example.com:80`.
-    #[x_kube(validation = Rule::new("self.startsWith('http://') || self.startsWith('https://')").message("endpoint must be an http:// or https:// URL, e.g. http://s3-region1.hyperstore.example.com:80"))]
+    #[schemars(length(max = 2048))]
+    #[x_kube(validation = bounds::ENDPOINT.rule("spec.s3.endpoint"))]
     pub endpoint: String,
 
     /// The region to sign requests for.
     #[serde(default = "default_region")]
+    #[schemars(length(max = 64))]
+    #[x_kube(validation = bounds::REGION.rule("spec.s3.region"))]
     pub region: String,
 
     /// The bucket to use (a workspace's HAP_S3_BUCKET; HapQuery's tables).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
+    #[x_kube(validation = bounds::BUCKET.rule("spec.s3.bucket"))]
     pub bucket: Option<String>,
 
     /// Path-style addressing (`endpoint/bucket/key`), which HyperStore and most on-premises stores need.
@@ -55,16 +61,21 @@ fn default_secret_access_key_key() -> String {
 }
 
 /// A Secret in the resource's namespace with the S3 access key pair.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct S3CredentialsSecret {
     /// The Secret's name.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = 253))]
+    #[x_kube(validation = bounds::SECRET_NAME.rule("spec.s3.credentialsSecret.name"))]
     pub name: String,
     /// The key holding the access key ID.
     #[serde(default = "default_access_key_id_key")]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = bounds::SECRET_KEY.rule("spec.s3.credentialsSecret.accessKeyIdKey"))]
     pub access_key_id_key: String,
     /// The key holding the secret access key.
     #[serde(default = "default_secret_access_key_key")]
+    #[schemars(length(max = 253))]
+    #[x_kube(validation = bounds::SECRET_KEY.rule("spec.s3.credentialsSecret.secretAccessKeyKey"))]
     pub secret_access_key_key: String,
 }

@@ -2,12 +2,56 @@
 //! becomes the `Configured=False` condition (reason `InvalidSpec`).
 //!
 //! Most are what the OpenAPI schema and CEL rules cannot express (reserved env names, quantities that
-//! must parse). The size and endpoint checks repeat CEL rules on purpose: `hap-operator render` reads
-//! files that no API server admitted, and an object admitted under an older CRD skipped those rules.
+//! must parse). The size check and the bounds (`bounds`) repeat CEL rules on purpose: `hap-operator
+//! render` reads files that no API server admitted, and an object admitted under an older CRD skipped
+//! those rules, so a value that would break a configuration file never reaches one.
 
+use crate::bounds::{self, Bound};
 use crate::hapcontainer::HapContainerSpec;
 use crate::problem::Problem;
 use crate::quantity;
+use crate::s3::S3Spec;
+
+/// Each (field, value) outside its bound.
+pub fn outside(checks: &[(&Bound, String, Option<&str>)]) -> Vec<Problem> {
+    checks
+        .iter()
+        .filter_map(|(bound, field, value)| bound.check(field, (*value)?))
+        .collect()
+}
+
+/// The S3 connection's values that reach configuration files, checked.
+pub fn s3_problems(s3: &S3Spec) -> Vec<Problem> {
+    let credentials = s3.credentials_secret.as_ref();
+    outside(&[
+        (
+            &bounds::ENDPOINT,
+            "spec.s3.endpoint".into(),
+            Some(&s3.endpoint),
+        ),
+        (&bounds::REGION, "spec.s3.region".into(), Some(&s3.region)),
+        (
+            &bounds::BUCKET,
+            "spec.s3.bucket".into(),
+            s3.bucket.as_deref(),
+        ),
+        (
+            &bounds::SECRET_NAME,
+            "spec.s3.credentialsSecret.name".into(),
+            credentials.map(|c| c.name.as_str()),
+        ),
+        (
+            &bounds::SECRET_KEY,
+            "spec.s3.credentialsSecret.accessKeyIdKey".into(),
+            credentials.map(|c| c.access_key_id_key.as_str()),
+        ),
+        (
+            &bounds::SECRET_KEY,
+            "spec.s3.credentialsSecret.secretAccessKeyKey".into(),
+            credentials.map(|c| c.secret_access_key_key.as_str()),
+        ),
+    ])
+}
 
 /// Environment variables the operator sets itself; a user value would silently lose.
 pub const RESERVED_ENV: &[&str] = &[
@@ -24,9 +68,10 @@ pub const RESERVED_ENV: &[&str] = &[
     "POD_IP",
 ];
 
-/// Every problem found, each phrased as what is wrong and what to do.
-pub fn problems(spec: &HapContainerSpec) -> Vec<Problem> {
+/// Every problem found in a HapContainer named `name`, each phrased as what is wrong and what to do.
+pub fn problems(name: &str, spec: &HapContainerSpec) -> Vec<Problem> {
     let mut out = Vec::new();
+    out.extend(bounds::HAPCONTAINER_NAME.check("metadata.name", name));
     if spec.size > 1 || spec.size < 0 {
         out.push(Problem::new(
             "spec.size",
@@ -48,9 +93,8 @@ pub fn problems(spec: &HapContainerSpec) -> Vec<Problem> {
             ));
         }
     }
-    if let Some(v) = &spec.volume
-        && quantity::parse(&v.size.0).is_none_or(|b| b <= 0.0)
-    {
+    let v = &spec.volume;
+    if !v.ephemeral && quantity::parse(&v.size.0).is_none_or(|b| b <= 0.0) {
         out.push(Problem::new(
             "spec.volume.size",
             format!(
@@ -70,17 +114,35 @@ pub fn problems(spec: &HapContainerSpec) -> Vec<Problem> {
             ),
         ));
     }
-    if let Some(s3) = &spec.s3
-        && !(s3.endpoint.starts_with("http://") || s3.endpoint.starts_with("https://"))
-    {
-        out.push(Problem::new(
-            "spec.s3.endpoint",
-            format!(
-                "spec.s3.endpoint {:?} must be an http:// or https:// URL",
-                s3.endpoint
-            ),
-        ));
+    if let Some(s3) = &spec.s3 {
+        out.extend(s3_problems(s3));
     }
+    let token = spec.jupyter.as_ref().and_then(|j| j.token_secret.as_ref());
+    out.extend(outside(&[
+        (&bounds::IMAGE, "spec.image".into(), spec.image.as_deref()),
+        (
+            &bounds::IMAGE,
+            "spec.spark.executorImage".into(),
+            spec.spark
+                .as_ref()
+                .and_then(|s| s.executor_image.as_deref()),
+        ),
+        (
+            &bounds::STORAGE_CLASS,
+            "spec.volume.storageClassName".into(),
+            v.storage_class_name.as_deref(),
+        ),
+        (
+            &bounds::SECRET_NAME,
+            "spec.jupyter.tokenSecret.name".into(),
+            token.map(|t| t.name.as_str()),
+        ),
+        (
+            &bounds::SECRET_KEY,
+            "spec.jupyter.tokenSecret.key".into(),
+            token.map(|t| t.key.as_str()),
+        ),
+    ]));
     out
 }
 
@@ -97,7 +159,7 @@ mod tests {
             size: 1,
             ..Default::default()
         };
-        assert!(problems(&spec).is_empty());
+        assert!(problems("w", &spec).is_empty());
     }
 
     #[test]
@@ -109,10 +171,10 @@ mod tests {
                 value: Some("x".into()),
                 ..Default::default()
             }],
-            volume: Some(VolumeSpec {
+            volume: VolumeSpec {
                 size: Quantity("big".into()),
-                storage_class_name: None,
-            }),
+                ..Default::default()
+            },
             spark: Some(SparkSpec {
                 executors: 2,
                 executor_cores: 1,
@@ -121,7 +183,7 @@ mod tests {
             }),
             ..Default::default()
         };
-        let p = problems(&spec);
+        let p = problems("w", &spec);
         assert_eq!(p.len(), 4, "{p:#?}");
         assert!(p[0].message.contains("spec.spark.executors"));
         assert_eq!(p[0].field, "spec.size");
@@ -130,5 +192,29 @@ mod tests {
         assert!(p[2].message.contains("10Gi"));
         assert!(p[3].message.contains("2Gi"));
         assert!(p.iter().all(|p| p.component.is_none()));
+    }
+
+    #[test]
+    fn values_that_reach_a_file_or_a_name_are_bounded() {
+        let spec: HapContainerSpec = serde_json::from_value(serde_json::json!({
+            "s3": {"endpoint": "http://s3:80\nfs.s3a.access.key=x", "region": "r\n", "bucket": "B"},
+            "image": "img:1 --privileged",
+            "spark": {"executors": 2, "executorImage": "x\ny"}
+        }))
+        .unwrap();
+        let p = problems("my.workspace", &spec);
+        let fields: Vec<&str> = p.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "metadata.name",
+                "spec.s3.endpoint",
+                "spec.s3.region",
+                "spec.s3.bucket",
+                "spec.image",
+                "spec.spark.executorImage"
+            ]
+        );
+        assert!(p.iter().all(|p| !p.message.contains('\n')), "{p:#?}");
     }
 }

@@ -17,7 +17,7 @@ use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
 use crate::pipeline::Reconciled;
-use crate::pipeline::config::{BuildConfig, RunConfig};
+use crate::pipeline::config::{BuildConfig, RunConfig, Tenancy};
 use crate::pipeline::context::Shared;
 use crate::pipeline::kinds::Kind;
 use crate::pipeline::metrics::Metrics;
@@ -165,7 +165,8 @@ pub async fn run(
     if queries {
         kinds.extend(HapQuery::CHILDREN);
     }
-    let mut watches = Watches::new(&client, &config.watch_namespace, &kinds);
+    let namespaces = config.tenancy == Tenancy::Namespaces;
+    let mut watches = Watches::new(&client, &config.watch_namespace, &kinds, namespaces);
     let shared = Arc::new(Shared::new(
         client.clone(),
         config,
@@ -215,6 +216,16 @@ fn referring<R: Reconciled>(
         .collect()
 }
 
+/// Every object of kind R in `namespace`.
+fn in_namespace<R: Reconciled>(owners: &Store<R>, namespace: &str) -> Vec<ObjectRef<R>> {
+    owners
+        .state()
+        .into_iter()
+        .filter(|o| o.namespace().as_deref() == Some(namespace))
+        .map(|o| ObjectRef::from_obj(&*o))
+        .collect()
+}
+
 /// The object of kind R a pod belongs to, by its labels: a component's pods are not the resource's
 /// own (their ReplicaSet's, their Job's), and a workspace pod carries the same labels.
 fn labelled<R: Reconciled>(pod: &Pod) -> Option<ObjectRef<R>> {
@@ -256,6 +267,13 @@ where
         let (mapped, cfg) = (owners.clone(), shared.config.build.clone());
         controller = controller
             .watches_shared_stream(secrets.subscribe(), move |s| referring(&mapped, &s, &cfg));
+    }
+    // A namespace labelled (or unlabelled) for Pod Security changes whether its resources may run.
+    if let Some(namespaces) = watches.namespaces.as_mut() {
+        let mapped = owners.clone();
+        controller = controller.watches_shared_stream(namespaces.subscribe(), move |ns| {
+            in_namespace(&mapped, &ns.name_any())
+        });
     }
     let readiness = watches.readiness(R::CHILDREN);
     let ctx = Arc::new(Context::<R>::new(

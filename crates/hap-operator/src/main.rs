@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use hap_operator::pipeline::config::{BuildConfig, ProcessConfig, RunConfig, watch_namespace};
+use hap_operator::pipeline::config::{
+    BuildConfig, Limits, ProcessConfig, RunConfig, Tenancy, watch_namespace,
+};
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +46,14 @@ struct RunArgs {
     /// Only this namespace; empty or unset watches every namespace.
     #[arg(long, env = "WATCH_NAMESPACE")]
     watch_namespace: Option<String>,
+    /// How the operator is installed: shared-namespace (the original's: it and its users in one
+    /// namespace, where a resource names only Secrets labelled hap.cloudian.com/allow-reference=true)
+    /// or namespaces (each tenant in a namespace of its own that enforces the restricted Pod
+    /// Security Standard).
+    #[arg(long, env = "HAP_TENANCY", default_value = "shared-namespace", value_parser = ["shared-namespace", "namespaces"])]
+    tenancy: String,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "HAP_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
@@ -76,8 +86,50 @@ struct RunArgs {
     log_format: String,
 }
 
-fn build_config(image: Option<String>) -> BuildConfig {
-    let mut b = BuildConfig::default();
+/// The most one resource may ask for (see `Limits`).
+#[derive(clap::Args, Clone)]
+struct LimitArgs {
+    /// Spark executors per workspace application.
+    #[arg(long, env = "HAP_MAX_EXECUTORS", default_value_t = Limits::default().executors)]
+    max_executors: i32,
+    /// Cores per Spark executor.
+    #[arg(long, env = "HAP_MAX_EXECUTOR_CORES", default_value_t = Limits::default().executor_cores)]
+    max_executor_cores: i32,
+    /// Memory per Spark executor, as a Kubernetes quantity.
+    #[arg(long, env = "HAP_MAX_EXECUTOR_MEMORY", default_value = "64Gi")]
+    max_executor_memory: String,
+    /// GPUs per workspace.
+    #[arg(long, env = "HAP_MAX_GPUS", default_value_t = Limits::default().gpus)]
+    max_gpus: i32,
+    /// Trino workers per HapQuery.
+    #[arg(long, env = "HAP_MAX_TRINO_WORKERS", default_value_t = Limits::default().trino_workers)]
+    max_trino_workers: i32,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> anyhow::Result<Limits> {
+        let memory =
+            hap_api::quantity::mebibytes(&self.max_executor_memory).with_context(|| {
+                format!(
+                    "--max-executor-memory {:?} is not a memory quantity such as 64Gi",
+                    self.max_executor_memory
+                )
+            })?;
+        Ok(Limits {
+            executors: self.max_executors,
+            executor_cores: self.max_executor_cores,
+            executor_memory_mib: memory,
+            gpus: self.max_gpus,
+            trino_workers: self.max_trino_workers,
+        })
+    }
+}
+
+fn build_config(image: Option<String>, limits: Limits) -> BuildConfig {
+    let mut b = BuildConfig {
+        limits,
+        ..BuildConfig::default()
+    };
     if let Some(i) = image.filter(|i| !i.is_empty()) {
         b.default_image = i;
     }
@@ -90,8 +142,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await
         .context("connecting to the Kubernetes API")?;
     let config = RunConfig {
-        build: build_config(args.workspace_image),
+        build: build_config(args.workspace_image, args.limits.limits()?),
         watch_namespace: watch_namespace(args.watch_namespace),
+        tenancy: match args.tenancy.as_str() {
+            "namespaces" => Tenancy::Namespaces,
+            _ => Tenancy::SharedNamespace,
+        },
         resync: Duration::from_secs(args.resync_seconds.max(1)),
         replace_min: Duration::from_secs(args.replace_backoff_seconds.max(1)),
         instance: args.pod_name,
@@ -107,6 +163,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     tracing::info!(
         namespace = config.watch_namespace.as_deref().unwrap_or("<all>"),
+        tenancy = ?config.tenancy,
         leader_election = process.leader_election,
         "hap-operator starting"
     );
@@ -143,8 +200,10 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 std::fs::read_to_string(&file).with_context(|| format!("reading {file}"))?
             };
-            let (yaml, warnings) =
-                hap_operator::render::render(&input, &build_config(workspace_image))?;
+            let (yaml, warnings) = hap_operator::render::render(
+                &input,
+                &build_config(workspace_image, Limits::default()),
+            )?;
             for w in warnings {
                 eprintln!("warning: {w}");
             }

@@ -28,3 +28,8 @@ where
     v["status"] = status;
     std::sync::Arc::new(serde_json::from_value(v).unwrap())
 }
+
+/// A HapQuery resolved within the default limits.
+pub fn resolve_hapquery(hq: &hap_api::HapQuery) -> crate::hapquery::resolve::Resolved {
+    crate::hapquery::resolve::resolve(hq, &Default::default())
+}

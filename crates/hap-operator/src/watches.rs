@@ -25,7 +25,7 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
+    ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::core::PartialObjectMeta;
@@ -171,13 +171,16 @@ pub struct Watches {
     pub config_maps: Option<Watch<ConfigMap>>,
     /// Every Secret, not only the operator's: a resource waits for the Secrets its user names too.
     pub secrets: Option<Watch<PartialObjectMeta<Secret>>>,
-    pub claims: Option<Watch<PartialObjectMeta<PersistentVolumeClaim>>>,
+    pub claims: Option<Watch<PersistentVolumeClaim>>,
     pub service_accounts: Option<Watch<PartialObjectMeta<ServiceAccount>>>,
     pub roles: Option<Watch<Role>>,
     pub role_bindings: Option<Watch<RoleBinding>>,
     pub stateful_sets: Option<Watch<StatefulSet>>,
     pub deployments: Option<Watch<Deployment>>,
     pub jobs: Option<Watch<Job>>,
+    /// Every namespace's labels, in the multi-tenant install (a tenant's namespace must enforce the
+    /// restricted Pod Security Standard).
+    pub namespaces: Option<Watch<PartialObjectMeta<Namespace>>>,
 }
 
 /// The store of a watch, or an empty one for a kind not watched (no served resource reads it).
@@ -193,8 +196,14 @@ where
 impl Watches {
     /// Watches for the kinds in `wanted`: whole objects where their content is compared or
     /// reported; metadata only, through an Api over PartialObjectMeta, where the hash annotation is
-    /// all that is needed (so no Secret data is held in memory).
-    pub fn new(client: &Client, namespace: &Option<String>, wanted: &[Kind]) -> Self {
+    /// all that is needed (so no Secret data is held in memory). With `namespaces`, the namespaces'
+    /// labels too.
+    pub fn new(
+        client: &Client,
+        namespace: &Option<String>,
+        wanted: &[Kind],
+        namespaces: bool,
+    ) -> Self {
         let ns = namespace;
         let on = |kind: Kind| wanted.contains(&kind);
         Watches {
@@ -216,6 +225,13 @@ impl Watches {
             deployments: on(Kind::Deployment)
                 .then(|| Watch::new("deployments", api(client, ns), managed())),
             jobs: on(Kind::Job).then(|| Watch::new("jobs", api(client, ns), managed())),
+            namespaces: namespaces.then(|| {
+                Watch::new(
+                    "namespaces",
+                    Api::all(client.clone()),
+                    watcher::Config::default(),
+                )
+            }),
         }
     }
 
@@ -232,6 +248,7 @@ impl Watches {
             stateful_sets: store_of(&self.stateful_sets),
             deployments: store_of(&self.deployments),
             jobs: store_of(&self.jobs),
+            namespaces: store_of(&self.namespaces),
         }
     }
 
@@ -252,9 +269,17 @@ impl Watches {
         }
     }
 
-    /// Whether the caches of these kinds have had their first list.
+    /// Whether the caches of these kinds (and the namespaces', when watched) have had their first
+    /// list.
     pub fn readiness(&self, kinds: &[Kind]) -> Readiness {
-        Readiness::new(kinds.iter().filter_map(|k| self.flag(*k)).collect())
+        let namespaces = self.namespaces.as_ref().map(Watch::flag);
+        Readiness::new(
+            kinds
+                .iter()
+                .filter_map(|k| self.flag(*k))
+                .chain(namespaces)
+                .collect(),
+        )
     }
 
     /// Makes `controller` reconcile an owner when a child of one of `kinds` that it owns (by
@@ -314,6 +339,7 @@ impl Watches {
             stateful_sets,
             deployments,
             jobs,
+            namespaces,
         } = self;
         type Run = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
         fn run<K>(watch: Option<Watch<K>>, stopping: &signal::Receiver<bool>) -> Option<Run>
@@ -341,6 +367,7 @@ impl Watches {
             run(stateful_sets, &stopping),
             run(deployments, &stopping),
             run(jobs, &stopping),
+            run(namespaces, &stopping),
         ]
         .into_iter()
         .flatten()

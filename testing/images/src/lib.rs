@@ -340,14 +340,19 @@ spec:
 }
 
 /// `docker run` arguments for the workspace container as the rendered pod describes it: user, group
-/// and fsGroup, dropped capabilities, no privilege escalation, the env (Secret values from `secrets`,
-/// passed by name so they stay off the command line) and the two volumes (the Spark ConfigMap
-/// read-only, the notebooks volume writable by the fsGroup as an emptyDir is).
+/// and fsGroup, dropped capabilities, no privilege escalation, a read-only root file system, the env
+/// (Secret values from `secrets`, passed by name so they stay off the command line) and the volumes
+/// (the Spark ConfigMap read-only; the home directory and /tmp writable by the fsGroup, as a claim or
+/// an emptyDir with fsGroup is).
 pub struct PodRun {
     pub args: Vec<String>,
     pub envs: BTreeMap<String, String>,
-    pub work: tempfile::TempDir,
+    /// The home directory's volume, on the host.
+    pub home: tempfile::TempDir,
+    /// The notebooks directory (the home directory's `work`), on the host.
+    pub work: std::path::PathBuf,
     _conf: tempfile::TempDir,
+    _tmp: tempfile::TempDir,
 }
 
 impl PodRun {
@@ -378,6 +383,8 @@ impl PodRun {
         if security["allowPrivilegeEscalation"] == false {
             push("--security-opt", "no-new-privileges".into());
         }
+        // As the pod's root file system: read-only (added after the other arguments).
+        let read_only = security["readOnlyRootFilesystem"] == true;
         // RuntimeDefault seccomp is Docker's default profile: nothing to add.
         assert_eq!(pod_security["seccompProfile"]["type"], "RuntimeDefault");
 
@@ -401,7 +408,8 @@ impl PodRun {
         }
 
         let conf = tempfile::tempdir().expect("a temporary directory");
-        let work = tempfile::tempdir().expect("a temporary directory");
+        let home = tempfile::tempdir().expect("a temporary directory");
+        let tmp = tempfile::tempdir().expect("a temporary directory");
         let cm = rendered.find("ConfigMap");
         for (file, content) in cm["data"].as_object().expect("ConfigMap data") {
             std::fs::write(conf.path().join(file), content.as_str().unwrap()).unwrap();
@@ -412,25 +420,41 @@ impl PodRun {
             .unwrap();
         }
         std::fs::set_permissions(conf.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        // An emptyDir with fsGroup: group-owned by the fsGroup, group-writable, setgid.
+        // A claim or an emptyDir with fsGroup: group-owned by the fsGroup, group-writable, setgid.
         let fs_group = pod_security["fsGroup"].as_i64().unwrap_or(group) as u32;
-        std::os::unix::fs::chown(work.path(), None, Some(fs_group))
-            .expect("chgrp (tests run as root)");
-        std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o2775)).unwrap();
+        for dir in [home.path(), tmp.path()] {
+            std::os::unix::fs::chown(dir, None, Some(fs_group)).expect("chgrp (tests run as root)");
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o2775)).unwrap();
+        }
+        let mut home_path = None;
         for mount in container["volumeMounts"].as_array().expect("volumeMounts") {
             let path = mount["mountPath"].as_str().unwrap();
             let source = match mount["name"].as_str().unwrap() {
                 "spark-conf" => format!("{}:{path}:ro", conf.path().display()),
-                "work" => format!("{}:{path}", work.path().display()),
+                "home" => {
+                    home_path = Some(path.to_string());
+                    format!("{}:{path}", home.path().display())
+                }
+                "tmp" => format!("{}:{path}", tmp.path().display()),
                 other => panic!("unhandled volume {other}"),
             };
             push("-v", source);
         }
+        assert_eq!(
+            home_path.as_deref(),
+            Some("/home/jovyan"),
+            "the home volume"
+        );
+        if read_only {
+            args.push("--read-only".into());
+        }
         PodRun {
             args,
             envs,
-            work,
+            work: home.path().join("work"),
+            home,
             _conf: conf,
+            _tmp: tmp,
         }
     }
 

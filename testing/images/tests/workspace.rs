@@ -123,7 +123,7 @@ fn jupyter_requires_the_token() {
 
     assert!(!logs.contains(TOKEN), "the token is in the logs:\n{logs}");
     assert!(!logs.contains(SECRET_KEY), "the S3 secret is in the logs");
-    let samples: Vec<String> = std::fs::read_dir(pod.work.path().join("samples"))
+    let samples: Vec<String> = std::fs::read_dir(pod.work.join("samples"))
         .expect("the entrypoint copies the samples into the notebooks volume")
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
@@ -294,10 +294,9 @@ fn sample_notebooks_execute() {
         started.elapsed().as_secs_f64()
     );
     let result = |file: &str| -> Value {
-        let nb: Value = serde_json::from_slice(
-            &std::fs::read(pod.work.path().join("executed").join(file)).unwrap(),
-        )
-        .unwrap();
+        let nb: Value =
+            serde_json::from_slice(&std::fs::read(pod.work.join("executed").join(file)).unwrap())
+                .unwrap();
         let mut found = None;
         for cell in nb["cells"].as_array().unwrap() {
             for output in cell["outputs"].as_array().into_iter().flatten() {
@@ -359,7 +358,7 @@ fn sample_notebooks_execute() {
         "the model beats the mean: {tf}"
     );
     assert!(
-        pod.work.path().join("models/pm25-next-hour.keras").exists(),
+        pod.work.join("models/pm25-next-hour.keras").exists(),
         "the trained model is saved in the notebooks volume"
     );
 

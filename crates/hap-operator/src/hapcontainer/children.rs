@@ -163,11 +163,12 @@ mod tests {
     use crate::testing::{applied, hapcontainer as hc};
     use serde_json::json;
 
-    const ORDER: [&str; 7] = [
+    const ORDER: [&str; 8] = [
         "ServiceAccount w-spark",
         "Role w-spark",
         "RoleBinding w-spark",
         "ConfigMap w-spark-conf",
+        "PersistentVolumeClaim w-workspace",
         "Service w-hapservice",
         "Service w-spark-driver",
         "Pod w-happod",
@@ -243,7 +244,12 @@ mod tests {
             spark_role: built.spark_role.map(|r| applied(&r, json!(null))),
             spark_role_binding: built.spark_role_binding.map(|b| applied(&b, json!(null))),
             spark_conf: None,
-            volume: None,
+            volume: built.volume.as_ref().map(|v| {
+                Arc::new(serde_json::from_value(serde_json::json!({
+                    "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                    "metadata": crate::pipeline::hash::hashed(v.clone()).metadata
+                })).unwrap())
+            }),
             service: built.service.map(|s| applied(&s, json!(null))),
             spark_driver_service: built.spark_driver_service.map(|s| applied(&s, json!(null))),
             pod: None,

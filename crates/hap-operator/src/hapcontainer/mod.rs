@@ -22,7 +22,7 @@ use crate::pipeline::conditions::Verdicts;
 use crate::pipeline::config::BuildConfig;
 use crate::pipeline::kinds::{Desired, Kind, Observed};
 use crate::pipeline::problem::Problem;
-use crate::pipeline::references::SecretReference;
+use crate::pipeline::references::{self, SecretReference};
 use crate::pipeline::{Plan, Planning, Reconciled, Seen};
 use children::Children;
 use pod_plan::Backoff;
@@ -61,6 +61,17 @@ impl Reconciled for HapContainer {
 
     fn secrets(r: &Resolved) -> Vec<SecretReference> {
         r.user_secrets()
+    }
+
+    /// The generated token's Secret must be this HapContainer's own: a token someone else chose
+    /// would let them into the workspace.
+    fn conflicts(&self, r: &Resolved, caches: &Caches) -> Vec<Problem> {
+        r.token
+            .generated
+            .then(|| references::foreign(caches, self, &r.token.secret, None))
+            .flatten()
+            .into_iter()
+            .collect()
     }
 
     fn build(&self, r: &Resolved, cfg: &BuildConfig) -> Children<Desired> {
@@ -132,6 +143,7 @@ impl Reconciled for HapContainer {
         let observed = status::Observed {
             pod,
             service,
+            claim: seen.observed.volume.as_deref(),
             problems: seen.problems,
             replacements: seen.memory.replacements(),
         };

@@ -8,7 +8,7 @@ use hap_api::validation;
 use kube::ResourceExt;
 
 use super::names;
-use crate::pipeline::config::BuildConfig;
+use crate::pipeline::config::{BuildConfig, Limits};
 use crate::pipeline::problem::Problem;
 use crate::pipeline::reason::Reason;
 use crate::pipeline::references::SecretReference;
@@ -27,8 +27,22 @@ pub struct Resolved {
     pub s3: Option<S3>,
     /// Spark on Kubernetes, when the spec asks for executors; Spark runs locally otherwise.
     pub executors: Option<Executors>,
+    /// The home directory's claim; None when the spec asks for an ephemeral home.
+    pub home: Option<HomeClaim>,
+    /// The Secrets the spec's own environment variables name (`spec.env[].valueFrom.secretKeyRef`).
+    pub env_secrets: Vec<SecretReference>,
     /// The spec's own problems, each saying what to fix.
     pub problems: Vec<Problem>,
+}
+
+/// The PersistentVolumeClaim that holds the home directory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HomeClaim {
+    pub name: String,
+    pub size: k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+    pub storage_class: Option<String>,
+    /// Kept when the HapContainer is deleted (no owner reference).
+    pub keep_on_delete: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -81,25 +95,107 @@ pub fn resolve(hc: &HapContainer, cfg: &BuildConfig) -> Resolved {
                 .unwrap_or(DEFAULT_EXECUTOR_MEMORY_MIB),
             image: s.executor_image.clone().unwrap_or_else(|| image.clone()),
         });
+    let home = (!spec.volume.ephemeral).then(|| HomeClaim {
+        name: names::volume(&hc.name_any()),
+        size: spec.volume.size.clone(),
+        storage_class: spec.volume.storage_class_name.clone(),
+        keep_on_delete: spec.volume.keep_on_delete,
+    });
+    let env_secrets = spec
+        .env
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            let r = e.value_from.as_ref()?.secret_key_ref.as_ref()?;
+            Some(SecretReference {
+                name: r.name.clone(),
+                // An optional key may be missing; the Secret must still be one the spec may name.
+                keys: if r.optional == Some(true) {
+                    Vec::new()
+                } else {
+                    vec![r.key.clone()]
+                },
+                field: format!("spec.env[{i}].valueFrom.secretKeyRef"),
+                missing: Reason::EnvSecretNotFound,
+                key_missing: Reason::EnvSecretKeyMissing,
+                components: vec![],
+            })
+        })
+        .collect();
+    let mut problems = validation::problems(&hc.name_any(), spec);
+    problems.extend(over_limits(spec, executors.as_ref(), &cfg.limits));
     Resolved {
         runs: spec.size > 0,
         image,
         token,
         s3: spec.s3.as_ref().map(S3::resolve),
         executors,
-        problems: Problem::from_spec(validation::problems(spec)),
+        home,
+        env_secrets,
+        problems: Problem::from_spec(problems),
     }
+}
+
+/// What the spec asks for beyond the installation's limits, each naming the flag that sets it.
+fn over_limits(
+    spec: &hap_api::HapContainerSpec,
+    executors: Option<&Executors>,
+    limits: &Limits,
+) -> Vec<hap_api::Problem> {
+    let mut out = Vec::new();
+    let mut over = |field: &str, asked: String, limit: String, flag: &str| {
+        out.push(hap_api::Problem::new(
+            field,
+            format!("{field} is {asked}, above this installation's limit of {limit} (the operator's {flag}): ask for less, or ask an administrator to raise the limit"),
+        ));
+    };
+    if let Some(e) = executors {
+        if e.count > limits.executors {
+            over(
+                "spec.spark.executors",
+                e.count.to_string(),
+                limits.executors.to_string(),
+                "--max-executors",
+            );
+        }
+        if e.cores > limits.executor_cores {
+            over(
+                "spec.spark.executorCores",
+                e.cores.to_string(),
+                limits.executor_cores.to_string(),
+                "--max-executor-cores",
+            );
+        }
+        if e.memory_mib > limits.executor_memory_mib {
+            over(
+                "spec.spark.executorMemory",
+                format!("{}Mi", e.memory_mib),
+                format!("{}Mi", limits.executor_memory_mib),
+                "--max-executor-memory",
+            );
+        }
+    }
+    if let Some(gpus) = spec.gpus.filter(|g| *g > limits.gpus) {
+        over(
+            "spec.gpus",
+            gpus.to_string(),
+            limits.gpus.to_string(),
+            "--max-gpus",
+        );
+    }
+    out
 }
 
 impl Resolved {
     /// The Secrets the user supplies, in the order their problems are reported.
     pub fn user_secrets(&self) -> Vec<SecretReference> {
         let mut out: Vec<_> = self.s3.iter().filter_map(|s3| s3.reference(&[])).collect();
+        out.extend(self.env_secrets.iter().cloned());
         if !self.token.generated {
             out.push(SecretReference {
                 name: self.token.secret.clone(),
                 keys: vec![self.token.key.clone()],
-                field: "spec.jupyter.tokenSecret",
+                field: "spec.jupyter.tokenSecret".into(),
                 missing: Reason::JupyterTokenSecretNotFound,
                 key_missing: Reason::JupyterTokenKeyMissing,
                 components: vec![],

@@ -2,7 +2,7 @@
 
 use hap_api::HapContainer;
 use hap_api::hapcontainer::{HapContainerStatus, Phase, ServiceType};
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::names::{self, JUPYTER_PORT, SPARK_UI_PORT};
@@ -20,6 +20,8 @@ pub const CONFIGURED: &str = "Configured";
 pub struct Observed<'a> {
     pub pod: Option<&'a Pod>,
     pub service: Option<&'a Service>,
+    /// The home volume's claim, as cached.
+    pub claim: Option<&'a PersistentVolumeClaim>,
     pub problems: &'a [Problem],
     /// Failed pods replaced in a row so far.
     pub replacements: i32,
@@ -78,6 +80,11 @@ fn urls(
             )
         }
     }
+}
+
+/// Whether a claim exists and is not bound to a volume.
+fn unbound(claim: Option<&PersistentVolumeClaim>) -> bool {
+    claim.is_some_and(|c| c.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Bound"))
 }
 
 pub fn compute(
@@ -166,6 +173,20 @@ pub fn compute(
                     ),
                 ),
                 None => match pod_condition(p, "PodScheduled").filter(|c| c.status == "False") {
+                    Some(c) if unbound(observed.claim) => (
+                        Phase::Pending,
+                        Verdict::not(
+                            Reason::VolumePending,
+                            format!(
+                                "The home volume {claim} is not bound yet, so the pod waits ({}): see kubectl describe pvc {claim}. A cluster without a default StorageClass needs spec.volume.storageClassName (or spec.volume.ephemeral: true, whose files go with the pod)",
+                                c.message.clone().unwrap_or_default(),
+                                claim = observed
+                                    .claim
+                                    .and_then(|c| c.metadata.name.as_deref())
+                                    .unwrap_or_default()
+                            ),
+                        ),
+                    ),
                     Some(c) => (
                         Phase::Pending,
                         Verdict::not(
@@ -277,6 +298,7 @@ mod tests {
         Observed {
             pod,
             service: svc,
+            claim: None,
             problems,
             replacements: 0,
         }
@@ -406,6 +428,26 @@ mod tests {
         assert_eq!(
             (s.phase, condition(&s, "Ready").message.as_str()),
             (Some(Phase::Pending), "0/1 nodes")
+        );
+        let pending: PersistentVolumeClaim = serde_json::from_value(
+            json!({"metadata": {"name": "w-workspace"}, "status": {"phase": "Pending"}}),
+        )
+        .unwrap();
+        let waiting = Observed {
+            claim: Some(&pending),
+            ..observe(Some(&unschedulable), Some(&svc), &[])
+        };
+        let s = status_of(&hc(json!({})), &waiting, now());
+        let ready = condition(&s, "Ready");
+        assert_eq!(
+            (s.phase, ready.reason.as_str()),
+            (Some(Phase::Pending), "VolumePending")
+        );
+        assert!(
+            ready.message.contains("kubectl describe pvc w-workspace")
+                && ready.message.contains("storageClassName"),
+            "{}",
+            ready.message
         );
         let evicted = pod(json!({"phase": "Failed", "reason": "Evicted"}));
         let s = status_of(

@@ -395,8 +395,8 @@ fn plan_dashboard(
 mod tests {
     use super::*;
     use crate::hapquery::build::build;
-    use crate::hapquery::resolve::resolve;
     use crate::pipeline::plan::Action;
+    use crate::testing::resolve_hapquery as resolve;
     use crate::testing::{applied, hapquery};
     use serde_json::json;
 
@@ -644,8 +644,8 @@ mod tests {
 #[cfg(test)]
 mod observe_tests {
     use super::*;
-    use crate::hapquery::resolve::resolve;
     use crate::pipeline::caches::testing;
+    use crate::testing::resolve_hapquery as resolve;
     use serde_json::json;
 
     fn caches(stateful_sets: Vec<StatefulSet>) -> Caches {

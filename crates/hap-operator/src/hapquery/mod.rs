@@ -23,7 +23,7 @@ use crate::pipeline::conditions::Verdicts;
 use crate::pipeline::config::BuildConfig;
 use crate::pipeline::kinds::{Desired, Kind};
 use crate::pipeline::problem::Problem;
-use crate::pipeline::references::SecretReference;
+use crate::pipeline::references::{self, SecretReference};
 use crate::pipeline::{Plan, Planning, Reconciled, Seen};
 use children::{Children, Live};
 use resolve::{Database, Resolved};
@@ -77,8 +77,8 @@ impl Reconciled for HapQuery {
     type Checked = Option<Result<(), String>>;
     type Status = HapQueryStatus;
 
-    fn resolve(&self, _: &BuildConfig) -> Resolved {
-        resolve::resolve(self)
+    fn resolve(&self, cfg: &BuildConfig) -> Resolved {
+        resolve::resolve(self, &cfg.limits)
     }
 
     fn problems(r: &Resolved) -> Vec<Problem> {
@@ -87,6 +87,30 @@ impl Reconciled for HapQuery {
 
     fn secrets(r: &Resolved) -> Vec<SecretReference> {
         r.user_secrets()
+    }
+
+    /// The generated Secrets must be this HapQuery's own: the dashboard's (its admin password and
+    /// the key its sessions are signed with) and the database's when it goes with the HapQuery. A
+    /// kept database's Secret outlives its HapQuery on purpose, with the volume, and is taken over
+    /// by the HapQuery made again under the same name.
+    fn conflicts(&self, r: &Resolved, caches: &Caches) -> Vec<Problem> {
+        let name = self.name_any();
+        let dashboard = match r.dashboard {
+            DashboardKind::Superset => Some(names::superset(&name)),
+            DashboardKind::Redash => Some(names::redash(&name)),
+            DashboardKind::None => None,
+        };
+        let database = r
+            .database
+            .managed
+            .as_ref()
+            .filter(|m| !m.keep_on_delete)
+            .map(|_| names::mariadb(&name));
+        let dashboard = dashboard
+            .and_then(|s| references::foreign(caches, self, &s, Some(Component::Dashboard)));
+        let database =
+            database.and_then(|s| references::foreign(caches, self, &s, Some(Component::Database)));
+        dashboard.into_iter().chain(database).collect()
     }
 
     fn build(&self, r: &Resolved, _: &BuildConfig) -> Children<Desired> {

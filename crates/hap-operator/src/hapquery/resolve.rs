@@ -11,6 +11,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::ResourceExt;
 
 use super::names;
+use crate::pipeline::config::Limits;
 use crate::pipeline::problem::Problem;
 use crate::pipeline::reason::Reason;
 use crate::pipeline::references::SecretReference;
@@ -86,7 +87,7 @@ impl Resolved {
             out.push(SecretReference {
                 name: self.database.secret.clone(),
                 keys,
-                field: "spec.database.external.credentialsSecret",
+                field: "spec.database.external.credentialsSecret".into(),
                 missing: Reason::DatabaseSecretNotFound,
                 key_missing: Reason::DatabaseSecretKeyMissing,
                 components: vec![Component::Database],
@@ -98,7 +99,7 @@ impl Resolved {
             out.push(SecretReference {
                 name: name.clone(),
                 keys: Vec::new(),
-                field: "spec.dashboard.redash.connectionSecret",
+                field: "spec.dashboard.redash.connectionSecret".into(),
                 missing: Reason::RedashSecretNotFound,
                 key_missing: Reason::RedashSecretKeyMissing,
                 components: vec![Component::Dashboard],
@@ -184,9 +185,22 @@ fn trino_node(spec: &TrinoNodeSpec) -> TrinoNode {
     }
 }
 
-pub fn resolve(hq: &HapQuery) -> Resolved {
+pub fn resolve(hq: &HapQuery, limits: &Limits) -> Resolved {
     let name = hq.name_any();
     let spec = &hq.spec;
+    let mut problems = hapquery::problems(&name, spec);
+    if spec.trino.workers > limits.trino_workers {
+        problems.push(
+            hap_api::Problem::new(
+                "spec.trino.workers",
+                format!(
+                    "spec.trino.workers is {}, above this installation's limit of {} (the operator's --max-trino-workers): ask for fewer, or ask an administrator to raise the limit",
+                    spec.trino.workers, limits.trino_workers
+                ),
+            )
+            .of(Component::Trino),
+        );
+    }
     let database = match &spec.database.external {
         Some(e) => {
             let (secret, username_key, password_key) = match &e.credentials_secret {
@@ -246,14 +260,14 @@ pub fn resolve(hq: &HapQuery) -> Resolved {
             (DashboardKind::Redash, Some(r)) => Some(r.connection_secret.name.clone()),
             _ => None,
         },
-        problems: Problem::from_spec(hapquery::problems(spec)),
+        problems: Problem::from_spec(problems),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::hapquery as hq;
+    use crate::testing::{hapquery as hq, resolve_hapquery as resolve};
 
     #[test]
     fn the_operator_runs_mariadb_unless_told_otherwise() {
@@ -294,6 +308,19 @@ mod tests {
         assert_eq!(db.username, Username::FromSecret("user".into()));
         assert_eq!(db.secret, "pg");
         assert_eq!(r.dashboard_image, None);
+    }
+
+    #[test]
+    fn more_workers_than_the_installation_allows_is_a_problem_of_trino() {
+        let spec = hq("{s3: {endpoint: 'http://s3:80', bucket: b}, trino: {workers: 20}}");
+        let limits = Limits {
+            trino_workers: 4,
+            ..Default::default()
+        };
+        let r = super::resolve(&spec, &limits);
+        let p = &r.problems[0];
+        assert_eq!(p.component, Some(Component::Trino));
+        assert!(p.message.contains("limit of 4") && p.message.contains("--max-trino-workers"));
     }
 
     #[test]

@@ -361,7 +361,7 @@ mod tests {
     use super::*;
     use crate::hapquery::build::build;
     use crate::hapquery::children;
-    use crate::hapquery::resolve::resolve;
+    use crate::testing::resolve_hapquery as resolve;
     use crate::testing::{applied, hapquery};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
     use serde_json::json;

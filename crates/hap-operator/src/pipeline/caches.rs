@@ -7,7 +7,7 @@ use std::sync::Arc;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
+    ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Resource;
@@ -16,23 +16,25 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::kinds::Child;
 
-/// Pods and Services are cached whole (their status is reported), and so are the kinds whose content
-/// is compared for edits or whose status is reported (ConfigMaps, Roles, RoleBindings, StatefulSets,
-/// Deployments, Jobs); Secrets, claims and ServiceAccounts as metadata only, all a hash check needs,
-/// so no Secret data is held in memory.
+/// Pods, Services and claims are cached whole (their status is reported), and so are the kinds whose
+/// content is compared for edits or whose status is reported (ConfigMaps, Roles, RoleBindings,
+/// StatefulSets, Deployments, Jobs); Secrets and ServiceAccounts as metadata only, all a hash check
+/// needs, so no Secret data is held in memory.
 #[derive(Clone)]
 pub struct Caches {
     pub pods: Store<Pod>,
     pub services: Store<Service>,
     pub config_maps: Store<ConfigMap>,
     pub secrets: Store<PartialObjectMeta<Secret>>,
-    pub claims: Store<PartialObjectMeta<PersistentVolumeClaim>>,
+    pub claims: Store<PersistentVolumeClaim>,
     pub service_accounts: Store<PartialObjectMeta<ServiceAccount>>,
     pub roles: Store<Role>,
     pub role_bindings: Store<RoleBinding>,
     pub stateful_sets: Store<StatefulSet>,
     pub deployments: Store<Deployment>,
     pub jobs: Store<Job>,
+    /// The namespaces' labels, in the multi-tenant install (see `tenancy`); empty otherwise.
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
 }
 
 /// A kind of child with its cache.
@@ -160,6 +162,7 @@ pub mod testing {
             stateful_sets: store(vec![]),
             deployments: store(vec![]),
             jobs: store(vec![]),
+            namespaces: store(vec![]),
         }
     }
 }

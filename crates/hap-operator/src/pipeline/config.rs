@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// What the builders need to know about the installation (pure data, no I/O).
+/// What the resolve and build steps need to know about the installation (pure data, no I/O).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BuildConfig {
     /// The workspace image when a HapContainer sets none.
@@ -13,6 +13,8 @@ pub struct BuildConfig {
     pub kubernetes_api: String,
     /// The cluster's DNS domain, for the Spark driver's address.
     pub cluster_domain: String,
+    /// How much one workspace or SQL stack may ask for.
+    pub limits: Limits,
 }
 
 impl Default for BuildConfig {
@@ -21,8 +23,49 @@ impl Default for BuildConfig {
             default_image: hap_api::hapcontainer::DEFAULT_IMAGE.to_string(),
             kubernetes_api: "https://kubernetes.default.svc:443".to_string(),
             cluster_domain: "cluster.local".to_string(),
+            limits: Limits::default(),
         }
     }
+}
+
+/// The most one resource may ask for, below the CRDs' own bounds: a spec above a limit is refused
+/// with a condition that names the limit and the flag that sets it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Limits {
+    /// Spark executors per workspace application (`--max-executors`).
+    pub executors: i32,
+    /// Cores per executor (`--max-executor-cores`).
+    pub executor_cores: i32,
+    /// Memory per executor, in mebibytes (`--max-executor-memory`).
+    pub executor_memory_mib: u64,
+    /// GPUs per workspace (`--max-gpus`).
+    pub gpus: i32,
+    /// Trino workers per HapQuery (`--max-trino-workers`).
+    pub trino_workers: i32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            executors: 16,
+            executor_cores: 8,
+            executor_memory_mib: 64 * 1024,
+            gpus: 4,
+            trino_workers: 16,
+        }
+    }
+}
+
+/// How the operator is installed, which decides what a namespace shares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tenancy {
+    /// The original's install: the operator and its users in one namespace. A user's resource may
+    /// name only the Secrets labelled `hap.cloudian.com/allow-reference=true`.
+    #[default]
+    SharedNamespace,
+    /// Each tenant in a namespace of its own, which enforces the `restricted` Pod Security Standard;
+    /// the operator serves them all from its own namespace.
+    Namespaces,
 }
 
 /// The controller's run-time settings.
@@ -31,6 +74,7 @@ pub struct RunConfig {
     pub build: BuildConfig,
     /// Only this namespace, or every namespace when None (WATCH_NAMESPACE="" or unset).
     pub watch_namespace: Option<String>,
+    pub tenancy: Tenancy,
     /// How often a converged HapContainer is checked again.
     pub resync: Duration,
     /// Error backoff: first delay and cap.
@@ -48,6 +92,7 @@ impl Default for RunConfig {
         RunConfig {
             build: BuildConfig::default(),
             watch_namespace: None,
+            tenancy: Tenancy::default(),
             resync: Duration::from_secs(300),
             backoff_min: Duration::from_secs(1),
             backoff_max: Duration::from_secs(300),

@@ -12,7 +12,7 @@ pub enum ReadError {
     #[error("cannot read Secret {name:?} named in {field}")]
     Secret {
         name: String,
-        field: &'static str,
+        field: String,
         #[source]
         source: kube::Error,
     },
@@ -211,7 +211,7 @@ mod tests {
     fn messages_name_the_object_and_print_the_cause_once() {
         let e = ReadError::Secret {
             name: "keys".into(),
-            field: "spec.s3.credentialsSecret",
+            field: "spec.s3.credentialsSecret".into(),
             source: api(403, "Forbidden", "secrets \"keys\" is forbidden"),
         };
         assert_eq!(

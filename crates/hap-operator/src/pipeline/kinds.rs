@@ -93,7 +93,8 @@ children!(
     // The hash annotation says it all for these, and a generated Secret is never rewritten.
     Secret: PartialObjectMeta<Secret> => drift::always,
     ServiceAccount: PartialObjectMeta<ServiceAccount> => drift::always,
-    PersistentVolumeClaim: PartialObjectMeta<PersistentVolumeClaim> => drift::always,
+    // Cached whole: whether it is bound is what a waiting workspace's status says.
+    PersistentVolumeClaim: PersistentVolumeClaim => drift::always,
     ConfigMap: ConfigMap => drift::config_map,
     Role: Role => drift::role,
     RoleBinding: RoleBinding => drift::role_binding,

@@ -33,6 +33,7 @@ pub mod reason;
 pub mod reconcile;
 pub mod references;
 pub mod s3;
+pub mod tenancy;
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -101,6 +102,11 @@ pub trait Reconciled:
     fn problems(resolved: &Self::Resolved) -> Vec<Problem>;
     /// The Secrets the user supplies, checked by the read step.
     fn secrets(resolved: &Self::Resolved) -> Vec<SecretReference>;
+    /// What the caches show that keeps the object from running: a Secret of a name it generates
+    /// that someone else made (`references::foreign`).
+    fn conflicts(&self, _resolved: &Self::Resolved, _caches: &Caches) -> Vec<Problem> {
+        Vec::new()
+    }
     /// Build (pure): every child as the spec wants it.
     fn build(&self, resolved: &Self::Resolved, cfg: &BuildConfig) -> Self::Desired;
     /// Read the children from the caches.

@@ -23,7 +23,7 @@ use super::events::Note;
 use super::problem::Problem;
 use super::readiness::Readiness;
 use super::reason::Reason;
-use super::{Planning, Reconciled, Seen, apply, generated, references};
+use super::{Planning, Reconciled, Seen, apply, generated, references, tenancy};
 
 /// One controller's context: what all share, the caches, its own resources' store, and what it
 /// keeps per object between reconciles (failures in a row, for back-off; the resource's memory).
@@ -95,8 +95,11 @@ async fn reconcile_inner<R: Reconciled>(obj: &R, ctx: &Context<R>) -> Result<Act
     let secrets: Api<Secret> =
         Api::namespaced(shared.client.clone(), &obj.namespace().unwrap_or_default());
     let mut problems = R::problems(&resolved);
-    let (missing, read_errors) = references::check(&secrets, &R::secrets(&resolved)).await;
+    problems.extend(tenancy::problems(obj, &ctx.caches, cfg.tenancy));
+    let (missing, read_errors) =
+        references::check(&secrets, &R::secrets(&resolved), cfg.tenancy).await;
     problems.extend(missing);
+    problems.extend(obj.conflicts(&resolved, &ctx.caches));
     let runnable = problems.is_empty() && read_errors.is_empty();
 
     let desired = obj.build(&resolved, &cfg.build);

@@ -54,7 +54,7 @@ impl S3 {
         self.credentials.as_ref().map(|c| SecretReference {
             name: c.secret.clone(),
             keys: vec![c.access_key_id_key.clone(), c.secret_access_key_key.clone()],
-            field: "spec.s3.credentialsSecret",
+            field: "spec.s3.credentialsSecret".into(),
             missing: Reason::S3CredentialsSecretNotFound,
             key_missing: Reason::S3CredentialsKeyMissing,
             components: components.to_vec(),

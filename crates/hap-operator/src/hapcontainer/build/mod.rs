@@ -46,7 +46,7 @@ pub fn build(hc: &HapContainer, r: &Resolved, cfg: &BuildConfig) -> Children<Des
         token_secret: r.token.generated.then(|| token::build(hc, &r.token)),
         spark_conf: Some(spark_conf(hc, r, cfg)),
         service: Some(service::workspace(hc)),
-        volume: hc.spec.volume.as_ref().map(|v| volume::build(hc, v)),
+        volume: r.home.as_ref().map(|claim| volume::build(hc, claim)),
         spark_service_account: executors.then(|| rbac::service_account(hc)),
         spark_role: executors.then(|| rbac::role(hc)),
         spark_role_binding: executors.then(|| rbac::role_binding(hc)),
@@ -91,12 +91,65 @@ mod tests {
             d.token_secret.unwrap().metadata.name.as_deref(),
             Some("w-jupyter")
         );
-        assert!(d.volume.is_none() && d.spark_role.is_none() && d.spark_driver_service.is_none());
+        assert!(d.spark_role.is_none() && d.spark_driver_service.is_none());
+        // The home volume, by default: 10Gi, kept when the HapContainer goes (no owner).
+        let claim = d.volume.expect("a home volume by default");
+        assert_eq!(claim.metadata.name.as_deref(), Some("w-workspace"));
+        assert_eq!(claim.metadata.owner_references, None);
+        let size = &claim.spec.unwrap().resources.unwrap().requests.unwrap()["storage"];
+        assert_eq!(size.0, "10Gi");
         let c = &pod.spec.unwrap().containers[0];
         assert_eq!(
             c.image.as_deref(),
             Some(hap_api::hapcontainer::DEFAULT_IMAGE)
         );
+    }
+
+    #[test]
+    fn the_home_is_a_volume_unless_asked_to_be_ephemeral_and_goes_with_it_when_asked() {
+        let cfg = BuildConfig::default();
+        let mounts =
+            |hc: &HapContainer| {
+                let pod = build_of(hc, &cfg).pod.unwrap().spec.unwrap();
+                let home = pod
+                    .volumes
+                    .unwrap()
+                    .into_iter()
+                    .find(|v| v.name == "home")
+                    .unwrap();
+                let c = &pod.containers[0];
+                let env = c.env.clone().unwrap();
+                assert!(env.iter().any(|e| e.name == "PYTHONUSERBASE"
+                    && e.value.as_deref() == Some(pod::PYTHON_USER_BASE)));
+                assert!(
+                    c.volume_mounts
+                        .as_ref()
+                        .unwrap()
+                        .iter()
+                        .any(|m| m.name == "home" && m.mount_path == pod::HOME_DIR)
+                );
+                assert_eq!(
+                    c.security_context
+                        .as_ref()
+                        .unwrap()
+                        .read_only_root_filesystem,
+                    Some(true)
+                );
+                home
+            };
+        let kept = hc(MINIMAL);
+        assert_eq!(
+            mounts(&kept).persistent_volume_claim.unwrap().claim_name,
+            "w-workspace"
+        );
+        let ephemeral = hc(&MINIMAL.replace("spec: {}", "spec: {volume: {ephemeral: true}}"));
+        assert!(mounts(&ephemeral).empty_dir.is_some());
+        assert!(build_of(&ephemeral, &cfg).volume.is_none());
+        let mut discarded =
+            hc(&MINIMAL.replace("spec: {}", "spec: {volume: {keepOnDelete: false}}"));
+        discarded.metadata.uid = Some("u-1".into());
+        let claim = build_of(&discarded, &cfg).volume.unwrap();
+        assert_eq!(claim.metadata.owner_references.unwrap()[0].uid, "u-1");
     }
 
     #[test]

@@ -21,8 +21,12 @@ use crate::hapcontainer::resolve::Resolved;
 use crate::pipeline::objects::{env, port, secret_env, security_as};
 
 pub use crate::hapcontainer::names::{JUPYTER_PORT, SPARK_UI_PORT};
-/// The notebooks directory of the Jupyter images the workspace image builds on.
+/// The home directory of the workspace image's user, on the home volume.
+pub const HOME_DIR: &str = "/home/jovyan";
+/// The notebooks directory, in the home directory.
 pub const WORK_DIR: &str = "/home/jovyan/work";
+/// Where `pip install --user` puts packages: on the home volume, so they survive the pod.
+pub const PYTHON_USER_BASE: &str = "/home/jovyan/.local";
 /// The unprivileged user and group of those images (jovyan, users).
 pub const USER_ID: i64 = 1000;
 pub const GROUP_ID: i64 = 100;
@@ -31,6 +35,7 @@ fn environment(hc: &HapContainer, r: &Resolved) -> Vec<EnvVar> {
     let mut out = vec![
         secret_env("JUPYTER_TOKEN", &r.token.secret, &r.token.key),
         env("SPARK_CONF_DIR", CONF_DIR),
+        env("PYTHONUSERBASE", PYTHON_USER_BASE),
         EnvVar {
             name: "POD_IP".into(),
             value_from: Some(EnvVarSource {
@@ -82,7 +87,11 @@ fn resources(hc: &HapContainer) -> ResourceRequirements {
 /// the image's unprivileged user, no privilege escalation, every capability dropped, RuntimeDefault
 /// seccomp.
 pub fn security() -> (PodSecurityContext, SecurityContext) {
-    security_as(USER_ID, GROUP_ID)
+    let (pod, mut container) = security_as(USER_ID, GROUP_ID);
+    // Everything a workspace or an executor writes goes to its volumes (the home directory, /tmp,
+    // Spark's local directories), never into the image.
+    container.read_only_root_filesystem = Some(true);
+    (pod, container)
 }
 
 pub fn build(hc: &HapContainer, r: &Resolved) -> Pod {
@@ -97,20 +106,27 @@ pub fn build(hc: &HapContainer, r: &Resolved) -> Pod {
         ports.push(port("spark-driver", DRIVER_PORT));
         ports.push(port("spark-blockmgr", BLOCK_MANAGER_PORT));
     }
-    let work_volume = match &hc.spec.volume {
-        Some(_) => Volume {
-            name: "work".into(),
+    // The home directory holds everything the user makes: notebooks and pip's user installs. The
+    // root file system is read-only; /tmp is an emptyDir.
+    let home_volume = match &r.home {
+        Some(claim) => Volume {
+            name: "home".into(),
             persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
-                claim_name: names::volume(&name),
+                claim_name: claim.name.clone(),
                 read_only: None,
             }),
             ..Default::default()
         },
         None => Volume {
-            name: "work".into(),
+            name: "home".into(),
             empty_dir: Some(EmptyDirVolumeSource::default()),
             ..Default::default()
         },
+    };
+    let tmp_volume = Volume {
+        name: "tmp".into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Default::default()
     };
     let container = Container {
         name: "workspace".into(),
@@ -127,8 +143,13 @@ pub fn build(hc: &HapContainer, r: &Resolved) -> Pod {
                 ..Default::default()
             },
             VolumeMount {
-                name: "work".into(),
-                mount_path: WORK_DIR.into(),
+                name: "home".into(),
+                mount_path: HOME_DIR.into(),
+                ..Default::default()
+            },
+            VolumeMount {
+                name: "tmp".into(),
+                mount_path: "/tmp".into(),
                 ..Default::default()
             },
         ]),
@@ -166,7 +187,8 @@ pub fn build(hc: &HapContainer, r: &Resolved) -> Pod {
                 }),
                 ..Default::default()
             },
-            work_volume,
+            home_volume,
+            tmp_volume,
         ]),
         security_context: Some(pod_security),
         // Only a Spark driver needs the API; otherwise the pod gets no token at all.

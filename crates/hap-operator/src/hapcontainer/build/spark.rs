@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use hap_api::HapContainer;
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+use k8s_openapi::api::core::v1::{
+    Container, EmptyDirVolumeSource, Pod, PodSpec, Volume, VolumeMount,
+};
 use kube::ResourceExt;
 
 use crate::hapcontainer::names::{
@@ -152,6 +154,7 @@ fn kubernetes(
 /// not need. Spark fills in the image, command, resources and environment.
 pub fn executor_pod_template() -> Pod {
     let workspace = super::pod::security();
+    let tmp = "tmp";
     Pod {
         metadata: Default::default(),
         spec: Some(PodSpec {
@@ -160,8 +163,19 @@ pub fn executor_pod_template() -> Pod {
             containers: vec![Container {
                 name: "spark-kubernetes-executor".into(),
                 security_context: Some(workspace.1),
+                // The root file system is read-only; Spark mounts its local directories itself.
+                volume_mounts: Some(vec![VolumeMount {
+                    name: tmp.into(),
+                    mount_path: "/tmp".into(),
+                    ..Default::default()
+                }]),
                 ..Default::default()
             }],
+            volumes: Some(vec![Volume {
+                name: tmp.into(),
+                empty_dir: Some(EmptyDirVolumeSource::default()),
+                ..Default::default()
+            }]),
             ..Default::default()
         }),
         status: None,

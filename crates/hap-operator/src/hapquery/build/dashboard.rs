@@ -434,8 +434,8 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Dashboard<Desired> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hapquery::resolve::resolve;
     use crate::testing::hapquery as hq;
+    use crate::testing::resolve_hapquery as resolve;
 
     const SPEC: &str =
         "{s3: {endpoint: 'http://s3:80', bucket: b}, schema: air, dashboard: {nodePort: 30088}}";

@@ -191,8 +191,8 @@ fn stateful_set(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hapquery::resolve::resolve;
     use crate::testing::hapquery as hq;
+    use crate::testing::resolve_hapquery as resolve;
 
     fn built(spec: &str) -> Database<Desired> {
         let q = hq(spec);

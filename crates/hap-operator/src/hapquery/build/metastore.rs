@@ -242,8 +242,8 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Metastore<Desired> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hapquery::resolve::resolve;
     use crate::testing::hapquery as hq;
+    use crate::testing::resolve_hapquery as resolve;
 
     const SPEC: &str =
         "{s3: {endpoint: 'http://s3.local:80', bucket: air, credentialsSecret: {name: keys}}}";

@@ -39,7 +39,7 @@ mod tests {
     /// The children in the order they are applied: the plan made against nothing observed.
     fn objects(spec: &str) -> Vec<Value> {
         let q = hq(spec);
-        let r = crate::hapquery::resolve::resolve(&q);
+        let r = crate::testing::resolve_hapquery(&q);
         let steps = crate::hapquery::children::plan(&Default::default(), &build(&q, &r), &r, None);
         steps
             .into_iter()

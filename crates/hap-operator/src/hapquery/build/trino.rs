@@ -377,8 +377,8 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Trino<Desired> {
 mod tests {
     use super::*;
     use crate::hapquery::build::parts::CONFIG_HASH;
-    use crate::hapquery::resolve::resolve;
     use crate::testing::hapquery as hq;
+    use crate::testing::resolve_hapquery as resolve;
 
     const SPEC: &str = "{s3: {endpoint: 'http://s3.local:80', bucket: air, credentialsSecret: {name: keys}}, trino: {workers: 2, gracefulShutdownSeconds: 90, worker: {resources: {limits: {memory: 4Gi}}}}}";
 
