@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the controller (the default).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print every CRD as YAML.
     Crd,
     /// Print the children of the HapContainers and HapQueries in a file as YAML, with no cluster.
@@ -182,9 +182,9 @@ async fn main() -> anyhow::Result<()> {
             else {
                 unreachable!("`run` parses into the Run command")
             };
-            run(args).await
+            run(*args).await
         }
-        Some(Command::Run(args)) => run(args).await,
+        Some(Command::Run(args)) => run(*args).await,
         Some(Command::Crd) => {
             print!("{}", hap_operator::crds_yaml()?);
             Ok(())
