@@ -355,4 +355,8 @@ pub struct HapContainerStatus {
     /// How many times the operator replaced a failed workspace pod in a row; reset once it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_pod_replacements: Option<i32>,
+    /// The image Spark's executors run, with executors: the one image the API server lets this
+    /// workspace's Spark driver start pods from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spark_executor_image: Option<String>,
 }

@@ -25,14 +25,31 @@ pub mod watches;
 pub fn crd_yaml(
     crd: &k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
 ) -> anyhow::Result<String> {
-    Ok(format!("---\n{}", serde_saphyr::to_string(crd)?))
+    document(crd)
 }
 
-/// Every CRD the operator serves, as multi-document YAML (what `hap-operator crd` prints).
-pub fn crds_yaml() -> anyhow::Result<String> {
-    let mut out = String::new();
-    for crd in hap_api::crds() {
-        out.push_str(&crd_yaml(&crd)?);
+/// One object as a YAML document.
+fn document<T: serde::Serialize>(obj: &T) -> anyhow::Result<String> {
+    Ok(format!("---\n{}", serde_saphyr::to_string(obj)?))
+}
+
+/// The HapContainer CRD's file in deploy/crds/: the CRD, and the admission policies that confine
+/// workspaces' Spark drivers with their bindings (they go wherever HapContainers go).
+pub fn hapcontainer_crd_yaml() -> anyhow::Result<String> {
+    use kube::CustomResourceExt;
+    let mut out = crd_yaml(&hap_api::HapContainer::crd())?;
+    for p in hapcontainer::admission::policies() {
+        out += &document(&p)?;
+    }
+    for b in hapcontainer::admission::bindings() {
+        out += &document(&b)?;
     }
     Ok(out)
+}
+
+/// Every CRD the operator serves, with the HapContainer's admission policy, as multi-document YAML
+/// (what `hap-operator crd` prints).
+pub fn crds_yaml() -> anyhow::Result<String> {
+    use kube::CustomResourceExt;
+    Ok(hapcontainer_crd_yaml()? + &crd_yaml(&hap_api::HapQuery::crd())?)
 }

@@ -3,6 +3,7 @@
 //! planned), `pod_plan` (its single pod and what is remembered of it), `status`; `names` gives the
 //! original operator's names.
 
+pub mod admission;
 pub mod build;
 pub mod children;
 pub mod names;
@@ -144,6 +145,7 @@ impl Reconciled for HapContainer {
             pod,
             service,
             claim: seen.observed.volume.as_deref(),
+            executor_image: seen.resolved.executors.as_ref().map(|e| e.image.as_str()),
             problems: seen.problems,
             replacements: seen.memory.replacements(),
         };

@@ -22,6 +22,8 @@ pub struct Observed<'a> {
     pub service: Option<&'a Service>,
     /// The home volume's claim, as cached.
     pub claim: Option<&'a PersistentVolumeClaim>,
+    /// The image Spark's executors run, with executors.
+    pub executor_image: Option<&'a str>,
     pub problems: &'a [Problem],
     /// Failed pods replaced in a row so far.
     pub replacements: i32,
@@ -173,20 +175,29 @@ pub fn compute(
                     ),
                 ),
                 None => match pod_condition(p, "PodScheduled").filter(|c| c.status == "False") {
-                    Some(c) if unbound(observed.claim) => (
-                        Phase::Pending,
-                        Verdict::not(
-                            Reason::VolumePending,
-                            format!(
-                                "The home volume {claim} is not bound yet, so the pod waits ({}): see kubectl describe pvc {claim}. A cluster without a default StorageClass needs spec.volume.storageClassName (or spec.volume.ephemeral: true, whose files go with the pod)",
-                                c.message.clone().unwrap_or_default(),
-                                claim = observed
-                                    .claim
-                                    .and_then(|c| c.metadata.name.as_deref())
-                                    .unwrap_or_default()
+                    // With a claim not bound yet: the scheduler waits for a volume, or binds the claim
+                    // only once it has placed the pod; only the former is the volume's doing.
+                    Some(c)
+                        if unbound(observed.claim)
+                            && c.message
+                                .as_deref()
+                                .is_some_and(|m| m.to_lowercase().contains("volume")) =>
+                    {
+                        (
+                            Phase::Pending,
+                            Verdict::not(
+                                Reason::VolumePending,
+                                format!(
+                                    "The home volume {claim} is not bound yet, so the pod waits ({}): see kubectl describe pvc {claim}. A cluster without a default StorageClass needs spec.volume.storageClassName (or spec.volume.ephemeral: true, whose files go with the pod)",
+                                    c.message.clone().unwrap_or_default(),
+                                    claim = observed
+                                        .claim
+                                        .and_then(|c| c.metadata.name.as_deref())
+                                        .unwrap_or_default()
+                                ),
                             ),
-                        ),
-                    ),
+                        )
+                    }
                     Some(c) => (
                         Phase::Pending,
                         Verdict::not(
@@ -239,6 +250,7 @@ pub fn compute(
         jupyter_url,
         spark_ui_url,
         failed_pod_replacements: (observed.replacements > 0).then_some(observed.replacements),
+        spark_executor_image: observed.executor_image.map(str::to_string),
     };
     (status, verdicts)
 }
@@ -299,6 +311,7 @@ mod tests {
             pod,
             service: svc,
             claim: None,
+            executor_image: None,
             problems,
             replacements: 0,
         }
@@ -420,6 +433,9 @@ mod tests {
         let unschedulable = pod(
             json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes"}]}),
         );
+        let volume_wait = pod(
+            json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims"}]}),
+        );
         let s = status_of(
             &hc(json!({})),
             &observe(Some(&unschedulable), Some(&svc), &[]),
@@ -433,9 +449,19 @@ mod tests {
             json!({"metadata": {"name": "w-workspace"}, "status": {"phase": "Pending"}}),
         )
         .unwrap();
-        let waiting = Observed {
+        let other_reason = Observed {
             claim: Some(&pending),
             ..observe(Some(&unschedulable), Some(&svc), &[])
+        };
+        let s = status_of(&hc(json!({})), &other_reason, now());
+        assert_eq!(
+            condition(&s, "Ready").reason,
+            "Unschedulable",
+            "a claim waits for its pod's node"
+        );
+        let waiting = Observed {
+            claim: Some(&pending),
+            ..observe(Some(&volume_wait), Some(&svc), &[])
         };
         let s = status_of(&hc(json!({})), &waiting, now());
         let ready = condition(&s, "Ready");

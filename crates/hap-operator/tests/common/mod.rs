@@ -404,15 +404,30 @@ impl Harness {
             .expect("HapContainer admitted")
     }
 
-    /// Creates a Secret with these string values (as the admin).
+    /// Creates a Secret with these string values (as the admin), shared with the namespace's HAP
+    /// resources (labelled hap.cloudian.com/allow-reference=true, as a user does in the
+    /// shared-namespace install the tests run).
     pub async fn create_secret(&self, name: &str, data: &[(&str, &str)]) {
+        self.create_secret_labelled(name, data, true).await
+    }
+
+    /// The same, shared or not.
+    pub async fn create_secret_labelled(&self, name: &str, data: &[(&str, &str)], shared: bool) {
         let string_data: std::collections::BTreeMap<String, String> = data
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
+        let labels = shared.then(|| {
+            [(
+                "hap.cloudian.com/allow-reference".to_string(),
+                "true".to_string(),
+            )]
+            .into()
+        });
         let secret = k8s_openapi::api::core::v1::Secret {
             metadata: kube::api::ObjectMeta {
                 name: Some(name.into()),
+                labels,
                 ..Default::default()
             },
             string_data: Some(string_data),

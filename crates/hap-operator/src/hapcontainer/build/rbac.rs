@@ -9,28 +9,29 @@ use kube::ResourceExt;
 use super::parts::meta;
 use crate::hapcontainer::names;
 
-/// Spark's driver creates, watches and deletes its executors' pods, services, config maps and
-/// on-demand claims.
+/// What Spark's driver (in client mode, from the workspace pod) does with the API, and no more:
+/// - pods: create its executors, get/list/watch them (and read its own pod, whose executors it
+///   owns), delete an executor it lets go, and deletecollection: at the end of an application it
+///   deletes its executors by label, one request;
+/// - configmaps: the same for the ConfigMap of Spark settings it makes for its executors.
+///
+/// No services (client mode makes none; the operator makes the driver's headless Service) and no
+/// claims (no on-demand volumes are configured). Which pods and ConfigMaps, and what is in them, the
+/// API server's admission policy decides (`crate::hapcontainer::admission`): each deleted object,
+/// one by one within a deletecollection, must be this workspace's executor's.
 pub fn spark_rules() -> Vec<PolicyRule> {
+    let verbs = [
+        "create",
+        "delete",
+        "deletecollection",
+        "get",
+        "list",
+        "watch",
+    ];
     vec![PolicyRule {
         api_groups: Some(vec!["".into()]),
-        resources: Some(vec![
-            "configmaps".into(),
-            "persistentvolumeclaims".into(),
-            "pods".into(),
-            "services".into(),
-        ]),
-        verbs: [
-            "create",
-            "delete",
-            "deletecollection",
-            "get",
-            "list",
-            "watch",
-        ]
-        .iter()
-        .map(|v| v.to_string())
-        .collect(),
+        resources: Some(vec!["configmaps".into(), "pods".into()]),
+        verbs: verbs.iter().map(|v| v.to_string()).collect(),
         ..Default::default()
     }]
 }

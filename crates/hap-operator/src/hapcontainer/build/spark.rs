@@ -88,7 +88,13 @@ fn kubernetes(
     set("spark.kubernetes.container.image", executors.image.clone());
     set(
         "spark.kubernetes.authenticate.driver.serviceAccountName",
-        service_account.clone(),
+        service_account,
+    );
+    // Spark gives executors the driver's account unless told otherwise; they need no API access,
+    // and the admission policy (`admission.rs`) refuses any other.
+    set(
+        "spark.kubernetes.authenticate.executor.serviceAccountName",
+        "default".into(),
     );
     set(
         "spark.kubernetes.authenticate.caCertFile",
