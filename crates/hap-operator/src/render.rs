@@ -40,9 +40,13 @@ pub fn children<R: Reconciled>(obj: &R, cfg: &BuildConfig) -> Vec<Value> {
     plan.steps
         .into_iter()
         .filter_map(|step| match step.action {
-            Action::Apply(obj) | Action::Later(obj) => Some(obj),
+            Action::Apply(obj) | Action::Create(obj) | Action::Later(obj) => Some(obj),
             Action::CreateOnce(secret, _) => Some(secret.into_object()),
-            Action::Keep | Action::Wait(_) | Action::Delete(_) | Action::Replace(_) => None,
+            Action::Keep
+            | Action::Wait(_)
+            | Action::Foreign(_)
+            | Action::Delete(_)
+            | Action::Replace(_) => None,
         })
         .map(|obj| serde_json::to_value(obj).expect("built objects serialize"))
         .collect()

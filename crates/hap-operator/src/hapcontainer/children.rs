@@ -202,7 +202,9 @@ mod tests {
         plan.steps
             .iter()
             .filter_map(|s| match &s.action {
-                Action::Apply(o) | Action::Delete(o) | Action::Replace(o) => Some(o),
+                Action::Apply(o) | Action::Create(o) | Action::Delete(o) | Action::Replace(o) => {
+                    Some(o)
+                }
                 _ => None,
             })
             .map(|o| {

@@ -295,7 +295,7 @@ mod tests {
             at(0.0),
             BACKOFF,
         );
-        assert!(matches!(plan.step.action, Action::Apply(Object::Pod(_))));
+        assert!(matches!(plan.step.action, Action::Create(Object::Pod(_))));
         assert_eq!(plan.step.note.unwrap().message, "Created Pod w-happod");
         let blocked = pod(
             None,

@@ -412,11 +412,15 @@ mod tests {
             .iter()
             .filter_map(|s| {
                 let (verb, obj) = match &s.action {
-                    Action::Apply(o) => ("apply", serde_json::to_value(o).unwrap()),
+                    Action::Apply(o) | Action::Create(o) => {
+                        ("apply", serde_json::to_value(o).unwrap())
+                    }
                     Action::CreateOnce(o, _) => ("create", serde_json::to_value(o).unwrap()),
                     Action::Delete(o) => ("delete", serde_json::to_value(o).unwrap()),
                     Action::Replace(o) => ("replace", serde_json::to_value(o).unwrap()),
-                    Action::Keep | Action::Wait(_) | Action::Later(_) => return None,
+                    Action::Keep | Action::Wait(_) | Action::Later(_) | Action::Foreign(_) => {
+                        return None;
+                    }
                 };
                 Some(format!(
                     "{verb} {} {}",

@@ -1,6 +1,7 @@
 //! The apply step: carries out a plan's steps with the API (server-side apply with the operator's
-//! field manager, create-once for generated Secrets, deletes with the observed uid as a precondition),
-//! sends each step's event once it is done, and writes a status that changed. It decides nothing.
+//! field manager, after a read of the name when the child is new; create-once for generated Secrets;
+//! deletes with the observed uid as a precondition), sends each step's event once it is done, and
+//! writes a status that changed. It decides nothing but whether a new child's name is taken.
 
 use std::fmt::Debug;
 
@@ -17,7 +18,7 @@ use super::MANAGER;
 use super::error::{StatusError, WriteError};
 use super::events::Events;
 use super::kinds::{Child, Object, kind};
-use super::plan::{Action, Step};
+use super::plan::{self, Action, Step};
 
 /// What carrying out the steps left behind.
 #[derive(Default)]
@@ -33,6 +34,10 @@ pub struct Outcome {
     /// the child it failed on.
     pub failed: Vec<(String, String)>,
     pub errors: Vec<(Option<Component>, WriteError)>,
+    /// The objects holding a child's name that are not this owner's (kind, name), with the
+    /// component of the child; and the steps not carried out after the first of them.
+    pub foreign: Vec<(Option<Component>, String, String)>,
+    pub skipped: Vec<(String, String)>,
 }
 
 impl Outcome {
@@ -55,7 +60,9 @@ impl Outcome {
     /// Whether the step for the child of kind K named `name` changed something.
     pub fn took_effect<K: Child>(&self, name: &str) -> bool {
         let key = (kind::<K>(), name.to_string());
-        !self.failed.contains(&key) && !self.found_done.contains(&key)
+        !self.failed.contains(&key)
+            && !self.found_done.contains(&key)
+            && !self.skipped.contains(&key)
     }
 }
 
@@ -104,6 +111,28 @@ async fn apply<K: Child>(client: &Client, desired: K) -> Result<Object, WriteErr
 
 /// Whether a step changed something (true), or found it done already (false).
 type Done = bool;
+
+/// Creates a child the cache does not have, by server-side apply, once a read shows its name free,
+/// or held by this owner's child (written a moment before the cache saw it). The children's watches
+/// see only labelled objects, so the read is what finds an object someone else made under the
+/// child's name. (A create that raced in between the read and the apply would be adopted: a window of
+/// one round trip, against a name the attacker would have had to leave free until then.)
+/// None when the name is someone else's.
+async fn create<K: Child>(client: &Client, desired: K) -> Result<Option<Object>, WriteError> {
+    let name = desired.name_any();
+    let live = api(client, &desired)
+        .get_opt(&name)
+        .await
+        .map_err(|source| WriteError::Create {
+            kind: kind::<K>(),
+            name,
+            source,
+        })?;
+    match live {
+        Some(l) if plan::foreign(l.meta(), &desired) => Ok(None),
+        _ => apply(client, desired).await.map(Some),
+    }
+}
 
 /// Creates the Secret as given (its generated values drawn already, by `generated::fill`). One that
 /// exists already (the cache had not caught up with an earlier create) is left as it is, which is
@@ -171,8 +200,43 @@ where
         component,
     } in steps
     {
+        // After a foreign object, nothing more is written: the children after it refer to it (a pod
+        // mounts the ConfigMap, a Service selects the pod).
+        if !out.foreign.is_empty() {
+            match &action {
+                Action::Keep | Action::Wait(_) | Action::Later(_) => {}
+                Action::Apply(obj)
+                | Action::Create(obj)
+                | Action::Foreign(obj)
+                | Action::Delete(obj)
+                | Action::Replace(obj) => out.skipped.push(key_of(obj)),
+                Action::CreateOnce(secret, _) => {
+                    out.skipped.push(("Secret".to_string(), secret.name_any()))
+                }
+            }
+            continue;
+        }
         let result = match action {
             Action::Keep | Action::Wait(_) | Action::Later(_) => continue,
+            Action::Foreign(obj) => {
+                let (kind, name) = key_of(&obj);
+                out.foreign.push((component, kind, name));
+                continue;
+            }
+            Action::Create(obj) => {
+                let key = key_of(&obj);
+                match with_kind!(obj, o => create(client, o).await) {
+                    Ok(Some(w)) => {
+                        out.written.push(w);
+                        (key, Ok(true))
+                    }
+                    Ok(None) => {
+                        out.foreign.push((component, key.0, key.1));
+                        continue;
+                    }
+                    Err(e) => (key, Err(e)),
+                }
+            }
             Action::Apply(obj) => {
                 let key = key_of(&obj);
                 (

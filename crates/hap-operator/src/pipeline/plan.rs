@@ -23,8 +23,14 @@ pub const GONE_POLL: Duration = Duration::from_secs(2);
 pub enum Action {
     /// Nothing: it is as it should be, or it is not the operator's to touch.
     Keep,
-    /// Server-side apply: it is missing, changed, or was edited.
+    /// Server-side apply: it changed, or was edited.
     Apply(Object),
+    /// Server-side apply of a child the cache does not have, once the executor has made sure that
+    /// no object of someone else's holds its name (see `foreign`).
+    Create(Object),
+    /// Leave it, and report it: an object of the child's name that is not this owner's (see
+    /// `foreign`). Nothing after it is written in this reconcile.
+    Foreign(Object),
     /// Create this Secret once, with a fresh random value for each of these keys (drawn by
     /// `generated::fill` between the plan and the executor), and never write it again.
     CreateOnce(Secret, Vec<String>),
@@ -106,26 +112,59 @@ fn owned_by(meta: &ObjectMeta, owner_uid: &str) -> bool {
         .any(|r| r.uid == owner_uid)
 }
 
-/// A child that should exist as built: applied (stamped with the hash of its content) when it is
-/// missing, when its hash differs, or when it was edited since.
+fn controller(meta: &ObjectMeta) -> Option<&str> {
+    meta.owner_references
+        .iter()
+        .flatten()
+        .find(|r| r.controller == Some(true))
+        .map(|r| r.uid.as_str())
+}
+
+/// Whether the live object of a child's name is someone else's: its controller is not the one the
+/// child is built with. An object another tenant made ahead under a workspace's child's name (a
+/// ConfigMap of Spark settings, a pod its Service would select) is never adopted: applying over it
+/// would keep whatever fields its maker added. Claims are the exception: a home volume kept from an
+/// earlier resource of the same name has no owner, and one being released to be kept
+/// (`volume.keepOnDelete`) is built with none; only a claim another owner controls is foreign.
+pub fn foreign<K: Child>(live: &ObjectMeta, desired: &K) -> bool {
+    let (live, desired) = (controller(live), controller(desired.meta()));
+    if kind::<K>() == "PersistentVolumeClaim" {
+        return live.is_some() && desired.is_some() && live != desired;
+    }
+    live != desired
+}
+
+/// A child that should exist as built: created (stamped with the hash of its content) when it is
+/// missing, applied when its hash differs or it was edited since; reported, not touched, when the
+/// object of its name is not this owner's.
 pub fn ensure<K: Child>(live: Option<&K::Live>, desired: &K) -> Step {
-    if let Some(l) = live
-        && same_hash(l, desired)
-        && K::unchanged(l, desired)
-    {
+    let note = |verb: Reason| {
+        Note::normal(
+            verb,
+            format!("{verb} {} {}", kind::<K>(), desired.name_any()),
+        )
+        .about(desired.object_ref(&()))
+    };
+    let Some(l) = live else {
+        return Step::new(
+            Action::Create(hashed(desired.clone()).into_object()),
+            note(Reason::Created),
+        );
+    };
+    if foreign(l.meta(), desired) {
+        return Step {
+            action: Action::Foreign(target::<K>(l.meta())),
+            note: None,
+            component: None,
+        };
+    }
+    if same_hash(l, desired) && K::unchanged(l, desired) {
         return Step::keep();
     }
-    let verb = if live.is_some() {
-        Reason::Updated
-    } else {
-        Reason::Created
-    };
-    let note = Note::normal(
-        verb,
-        format!("{verb} {} {}", kind::<K>(), desired.name_any()),
+    Step::new(
+        Action::Apply(hashed(desired.clone()).into_object()),
+        note(Reason::Updated),
     )
-    .about(desired.object_ref(&()));
-    Step::new(Action::Apply(hashed(desired.clone()).into_object()), note)
 }
 
 /// A child the spec may stop calling for (Spark's RBAC after executors went to 0): ensured while it is
@@ -206,7 +245,7 @@ pub fn after(ready: bool, step: Step) -> Step {
         return step;
     }
     match step.action {
-        Action::Apply(obj) => Step {
+        Action::Apply(obj) | Action::Create(obj) => Step {
             action: Action::Later(obj),
             note: None,
             component: step.component,
@@ -239,13 +278,13 @@ mod tests {
         let created = ensure::<ConfigMap>(None, &desired);
         assert!(matches!(
             created.action,
-            Action::Apply(Object::ConfigMap(_))
+            Action::Create(Object::ConfigMap(_))
         ));
         assert_eq!(
             created.note.unwrap().message,
             "Created ConfigMap w-spark-conf"
         );
-        let Action::Apply(Object::ConfigMap(applied)) = created.action else {
+        let Action::Create(Object::ConfigMap(applied)) = created.action else {
             unreachable!()
         };
         assert_eq!(
@@ -260,6 +299,68 @@ mod tests {
         assert_eq!(undone.note.unwrap().reason, Reason::Updated);
         let changed = ensure(Some(&applied), &config_map("b"));
         assert!(matches!(changed.action, Action::Apply(_)));
+    }
+
+    fn controlled_by(
+        uid: &str,
+    ) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
+        vec![
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                uid: uid.into(),
+                controller: Some(true),
+                ..Default::default()
+            },
+        ]
+    }
+
+    #[test]
+    fn an_object_of_a_childs_name_made_by_someone_else_is_left_and_reported() {
+        let mut desired = config_map("a");
+        desired.metadata.owner_references = Some(controlled_by("mine"));
+        let mut theirs = config_map("spark-env.sh from someone else");
+        theirs.metadata.uid = Some("t1".into());
+        // Unowned, owned (not as controller) by another pod, or controlled by another owner.
+        let mut merely_owned = controlled_by("other-pod");
+        merely_owned[0].controller = None;
+        for owners in [None, Some(merely_owned), Some(controlled_by("other"))] {
+            theirs.metadata.owner_references = owners;
+            let step = ensure(Some(&theirs), &desired);
+            assert!(
+                matches!(step.action, Action::Foreign(Object::ConfigMap(ref c)) if c.metadata.uid.as_deref() == Some("t1")),
+                "{step:?}"
+            );
+            assert_eq!(step.note, None, "nothing was done, so no event says it was");
+        }
+        theirs.metadata.owner_references = Some(controlled_by("mine"));
+        assert!(matches!(
+            ensure(Some(&theirs), &desired).action,
+            Action::Apply(_)
+        ));
+    }
+
+    #[test]
+    fn a_kept_claim_is_taken_back_and_one_of_another_owner_is_not() {
+        use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+        let claim = |owners: Option<&str>| PersistentVolumeClaim {
+            metadata: ObjectMeta {
+                name: Some("w-workspace".into()),
+                owner_references: owners.map(controlled_by),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        // Kept (no owner) and desired kept or owned; owned and being released to be kept.
+        assert!(!foreign(&claim(None).metadata, &claim(None)));
+        assert!(!foreign(&claim(None).metadata, &claim(Some("mine"))));
+        assert!(!foreign(&claim(Some("mine")).metadata, &claim(None)));
+        assert!(!foreign(
+            &claim(Some("mine")).metadata,
+            &claim(Some("mine"))
+        ));
+        assert!(foreign(
+            &claim(Some("other")).metadata,
+            &claim(Some("mine"))
+        ));
     }
 
     #[test]

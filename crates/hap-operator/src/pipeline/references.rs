@@ -167,6 +167,20 @@ pub fn foreign<O: Resource<DynamicType = ()>>(
     })
 }
 
+/// A child's name held by an object this `owner_kind` did not make (see `plan::foreign`): nothing is
+/// written over it, and nothing that would use it is made.
+pub fn taken(owner_kind: &str, kind: &str, name: &str, component: Option<Component>) -> Problem {
+    Problem {
+        reason: Reason::NameConflict,
+        message: format!(
+            "{kind} {name:?} exists and was not made by this {owner_kind}, which needs that name for its own {kind}: the operator does not take over what someone else made. Delete it if it is not in use (kubectl delete {} {name}), or give the {owner_kind} another name",
+            kind.to_lowercase()
+        ),
+        blocking: true,
+        component,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
