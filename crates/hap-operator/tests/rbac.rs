@@ -312,3 +312,51 @@ spec:
         Some(("ServiceAccount", "hap-operator"))
     );
 }
+
+fn documents(rel: &str) -> Vec<Value> {
+    deploy_file(rel)
+        .split("\n---\n")
+        .map(|doc| serde_saphyr::from_str(doc).unwrap())
+        .collect()
+}
+
+/// The multi-tenant install (deploy/multi-tenant/) grants, across namespaces, exactly what
+/// deploy/role.yaml grants in one (so the audit-checked role above bounds it too), the Lease only in
+/// hap-system, and reading namespaces; and runs the same operator Deployment, told to serve every
+/// namespace.
+#[test]
+fn multi_tenant_install_is_the_single_namespace_one_across_namespaces() {
+    let lease = |p: &Permission| p.1 == "leases";
+    let single = atoms(&documents("role.yaml")[0]["rules"]);
+    let cluster = atoms(&documents("multi-tenant/cluster_role.yaml")[0]["rules"]);
+    let mut expected: BTreeSet<Permission> = single.iter().filter(|p| !lease(p)).cloned().collect();
+    for verb in ["list", "watch"] {
+        expected.insert((String::new(), "namespaces".into(), verb.into()));
+    }
+    assert_eq!(cluster, expected);
+    let leader = documents("multi-tenant/role.yaml");
+    assert_eq!(leader[0]["metadata"]["namespace"], "hap-system");
+    assert_eq!(
+        atoms(&leader[0]["rules"]),
+        single.iter().filter(|p| lease(p)).cloned().collect()
+    );
+    assert_eq!(leader[1]["roleRef"]["name"], leader[0]["metadata"]["name"]);
+
+    let mut operator = documents("operator.yaml").remove(0);
+    operator["metadata"]["namespace"] = json!("hap-system");
+    let env = operator["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array_mut()
+        .unwrap();
+    let watch = env
+        .iter()
+        .position(|e| e["name"] == "WATCH_NAMESPACE")
+        .unwrap();
+    env.splice(
+        watch..=watch,
+        [
+            json!({"name": "WATCH_NAMESPACE", "value": ""}),
+            json!({"name": "HAP_TENANCY", "value": "namespaces"}),
+        ],
+    );
+    assert_eq!(documents("multi-tenant/operator.yaml")[0], operator);
+}

@@ -95,7 +95,9 @@ async fn reconcile_inner<R: Reconciled>(obj: &R, ctx: &Context<R>) -> Result<Act
     let secrets: Api<Secret> =
         Api::namespaced(shared.client.clone(), &obj.namespace().unwrap_or_default());
     let mut problems = R::problems(&resolved);
-    problems.extend(tenancy::problems(obj, &ctx.caches, cfg.tenancy));
+    let not_a_tenant = tenancy::problems(obj, &ctx.caches, cfg.tenancy);
+    let writable = not_a_tenant.is_empty();
+    problems.extend(not_a_tenant);
     let (missing, read_errors) =
         references::check(&secrets, &R::secrets(&resolved), cfg.tenancy).await;
     problems.extend(missing);
@@ -121,6 +123,10 @@ async fn reconcile_inner<R: Reconciled>(obj: &R, ctx: &Context<R>) -> Result<Act
         now: Timestamp::now(),
         config: cfg,
     });
+    // A namespace that is not a tenant's gets nothing written into it; what is there stays.
+    if !writable {
+        plan.steps.clear();
+    }
     generated::fill(&mut plan.steps);
     let outcome = apply::execute(&shared.client, &shared.events, obj, plan.steps).await;
     R::remember(&mut memory, &outcome);
@@ -142,6 +148,9 @@ async fn reconcile_inner<R: Reconciled>(obj: &R, ctx: &Context<R>) -> Result<Act
             });
         }
     }
+    problems.extend(outcome.foreign.iter().map(|(component, kind, name)| {
+        references::taken(R::kind(&()).as_ref(), kind, name, *component)
+    }));
     let checked = obj.check(&resolved, runnable).await;
     let (status, verdicts) = obj.status(Seen {
         resolved: &resolved,
