@@ -10,6 +10,8 @@
 #     and the images run the way the operator's pod runs them;
 #   - the original user journey, verbatim, with kubectl 1.36 and real pods (testing/cluster/journey.sh);
 #   - Spark on Kubernetes with two real executor pods and a real S3 server (testing/cluster/spark.sh);
+#   - a hostile tenant's attacks, each refused, in the shared-namespace and the multi-tenant install
+#     (testing/cluster/tenants.sh);
 #   - the SQL stack from one HapQuery on the cluster: MariaDB, the metastore, Trino and Superset from
 #     the images built here, the air-quality tables queried through the Trino Service and the
 #     air-quality dashboard's charts through Superset (testing/cluster/sql.sh);
@@ -87,11 +89,11 @@ if ! wait $sql_job; then
   sql_installed=0 status=1
 fi
 sql_job=""
-cluster_tests=(journey spark smoke)
+cluster_tests=(journey spark tenants smoke)
 if [ $sql_installed = 1 ]; then
   started=$(date +%s)
   if scripts/images.sh metastore trino superset; then
-    cluster_tests=(journey spark sql smoke)
+    cluster_tests=(journey spark tenants sql smoke)
   else
     status=1
   fi

@@ -123,6 +123,34 @@ fresh_namespace() {
   check "a fresh namespace, $ns, is the context's" eventually 60 kubectl get serviceaccount default
 }
 
+# install_operator: the CRDs (applied only when the cluster has none, and then deleted at clean-up)
+# and the operator from deploy/ in the test's namespace, with its pod Running.
+install_operator() {
+  local f crds=(deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml deploy/crds/hap.cloudian.com_hapqueries_crd.yaml)
+  if kubectl get crd hapcontainers.hap.cloudian.com hapqueries.hap.cloudian.com >/dev/null 2>&1; then
+    echo "      (the cluster has the CRDs already: used as they are, and left in place)"
+  else
+    crds_applied=("${crds[@]}")
+    check "the CRDs applied and established" bash -c "'$kubectl_bin' apply -f ${crds[0]} -f ${crds[1]} >/dev/null &&
+      '$kubectl_bin' wait --for=condition=Established crd/hapcontainers.hap.cloudian.com crd/hapqueries.hap.cloudian.com --timeout=60s >/dev/null"
+  fi
+  for f in deploy/service_account.yaml deploy/role.yaml deploy/role_binding.yaml deploy/operator.yaml; do
+    check "kubectl apply -f $f" bash -c "'$kubectl_bin' apply -f '$f' >/dev/null"
+  done
+  check "the operator's pod is 1/1 Running" eventually 300 operator_running
+}
+operator_running() {
+  kubectl get pods --no-headers | awk '$1 ~ /^hap-operator-/ && $2 == "1/1" && $3 == "Running" {n++} END {exit n != 1}'
+}
+
+# delete_applied_crds: the CRDs install_operator applied, deleted (with every resource of theirs).
+delete_applied_crds() {
+  [ ${#crds_applied[@]} -gt 0 ] || return 0
+  check "the CRDs this test applied are deleted" bash -c \
+    "timeout 180 '$kubectl_bin' delete $(printf -- '-f %s ' "${crds_applied[@]}") --timeout=120s >/dev/null"
+  crds_applied=()
+}
+
 # cluster_down: at the end of a test that started the cluster, brings it down and checks it stopped.
 cluster_down() {
   if [ "$started" = 1 ] && [ "${KEEP_CLUSTER:-0}" != 1 ]; then

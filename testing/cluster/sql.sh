@@ -53,21 +53,11 @@ check "the job wrote tables.sql next to its tables" test -s "$tmp/s3/$bucket/det
 
 # --- 3. The operator and the HapQuery ------------------------------------------------------------
 phase "operator installed"
-if ! kubectl get crd hapqueries.hap.cloudian.com >/dev/null 2>&1; then
-  crds_applied=(deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml deploy/crds/hap.cloudian.com_hapqueries_crd.yaml)
-  check "the CRDs applied" bash -c "'$kubectl_bin' apply -f deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml \
-    -f deploy/crds/hap.cloudian.com_hapqueries_crd.yaml >/dev/null"
-  kubectl wait --for=condition=Established crd/hapqueries.hap.cloudian.com --timeout=60s >/dev/null
-fi
-for f in deploy/service_account.yaml deploy/role.yaml deploy/role_binding.yaml deploy/operator.yaml; do
-  check "kubectl apply -f $f" bash -c "'$kubectl_bin' apply -f '$f' >/dev/null"
-done
-operator_running() {
-  kubectl get pods --no-headers | awk '$1 ~ /^hap-operator-/ && $2 == "1/1" && $3 == "Running" {n++} END {exit n != 1}'
-}
-check "the operator's pod is 1/1 Running" eventually 300 operator_running
+install_operator
 kubectl create secret generic s3-keys --from-env-file=<(printf 'AWS_ACCESS_KEY_ID=%s\nAWS_SECRET_ACCESS_KEY=%s\n' \
   "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY") >/dev/null
+# Shared with the namespace's HAP resources, as the shared-namespace install asks.
+kubectl label secret s3-keys hap.cloudian.com/allow-reference=true >/dev/null
 
 phase "HapQuery Running"
 small() { echo "{requests: {cpu: 100m, memory: $1}, limits: {memory: $1}}"; }
@@ -220,6 +210,7 @@ phase "schema failure"
 # The same MariaDB as an external database, with a password it refuses: the schema Job's first attempt
 # fails, and the Metastore condition says so while the Job retries.
 kubectl create secret generic wrong-db --from-literal=username=hive --from-literal=password=not-the-password >/dev/null
+kubectl label secret wrong-db hap.cloudian.com/allow-reference=true >/dev/null
 cat > "$tmp/broken.yaml" <<EOF
 apiVersion: hap.cloudian.com/v1alpha1
 kind: HapQuery
