@@ -87,4 +87,6 @@ for f in deploy/service_account.yaml deploy/role.yaml deploy/role_binding.yaml \
          deploy/crds/hap.cloudian.com_v1alpha1_hapcontainer_cr.yaml; do
   k delete -f "$f" --ignore-not-found --timeout=180s
 done
+say "The home volume outlives its workspace; deleting it drops the user's files"
+k delete pvc example-hapcontainer-workspace --ignore-not-found --timeout=180s
 k get all

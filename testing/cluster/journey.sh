@@ -4,8 +4,10 @@
 # the sample HapContainer gives `example-hapcontainer-happod 1/1 Running` (a real container),
 # spark-shell and `pip show tensorflow` work in it, Jupyter answers at the node port with the Secret's
 # token and refuses without it, the Spark UI answers at its node port while a job runs, a deleted pod
-# comes back, the status says Running with a Jupyter URL, and the cleanup in the original's order
-# leaves nothing behind and hangs nowhere.
+# comes back, a file and a `pip install --user` package in the home survive a new pod, a spec change,
+# a new operator pod and the HapContainer deleted and applied again, the status says Running with a
+# Jupyter URL, and the cleanup in the original's order leaves nothing behind but the home volume's
+# claim (kept by default; deleted last) and hangs nowhere.
 #
 # The files are applied without -n, as in the original; the kubeconfig's context points at a fresh
 # namespace, so runs do not collide. A cluster that runs already is reused and left running; one this
@@ -149,22 +151,77 @@ job=""
 check "the job ends once told to" grep -q 'journey-job 3\.0' "$tmp/job.out"
 grep -q 'journey-job 3\.0' "$tmp/job.out" || tail -20 "$tmp/job.out"
 
-# --- 7. A deleted pod comes back -------------------------------------------------------------------
+# --- 7. The user's files and packages on the home volume --------------------------------------------
+phase "files and packages in the home"
+# A file, and a package installed the way a notebook user does (`pip install --user`), from a
+# wheel made here (the pod has no package index to reach).
+marker=journey-$(python3 -c 'import secrets; print(secrets.token_hex(8))')
+python3 - "$tmp/hap_probe-1.0-py3-none-any.whl" "$marker" <<'PY'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as w:
+    w.writestr("hap_probe/__init__.py", f"MARKER = {sys.argv[2]!r}\n")
+    w.writestr("hap_probe-1.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: hap-probe\nVersion: 1.0\n")
+    w.writestr("hap_probe-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\nGenerator: hap-journey\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+    w.writestr("hap_probe-1.0.dist-info/RECORD", "hap_probe/__init__.py,,\nhap_probe-1.0.dist-info/METADATA,,\nhap_probe-1.0.dist-info/WHEEL,,\nhap_probe-1.0.dist-info/RECORD,,\n")
+PY
+in_pod() { kubectl exec -i example-hapcontainer-happod -- "$@"; }
+check "a file written to the home, /home/jovyan/kept.txt" bash -c \
+  "echo '$marker' | '$kubectl_bin' exec -i example-hapcontainer-happod -- sh -c 'cat > /home/jovyan/kept.txt'"
+in_pod sh -c 'cat > /tmp/hap_probe-1.0-py3-none-any.whl' <"$tmp/hap_probe-1.0-py3-none-any.whl"
+check "pip install --user hap-probe (into /home/jovyan/.local)" bash -c \
+  "'$kubectl_bin' exec example-hapcontainer-happod -- pip install --user --no-index /tmp/hap_probe-1.0-py3-none-any.whl >'$tmp/pip.out' 2>&1"
+# home_kept WHEN: the file and the package are there, as they were made.
+home_kept() {
+  [ "$(in_pod cat /home/jovyan/kept.txt 2>/dev/null)" = "$marker" ] &&
+    [ "$(in_pod python -c 'import hap_probe; print(hap_probe.MARKER, hap_probe.__file__)' 2>/dev/null)" = \
+      "$marker /home/jovyan/.local/lib/python$(in_pod python -c 'import sys; print("%d.%d" % sys.version_info[:2])')/site-packages/hap_probe/__init__.py" ]
+}
+check "the package imports from the home (python -c 'import hap_probe')" home_kept
+home_kept || cat "$tmp/pip.out"
+root_read_only() { in_pod awk '$2 == "/" {print $4}' /proc/mounts | grep -q '^ro\(,\|$\)'; }
+check "the root file system is mounted read-only (only the home and /tmp are written)" root_read_only
+pod_uid() { kubectl get pod example-hapcontainer-happod -o 'jsonpath={.metadata.uid}'; }
+# new_pod_since UID: a pod other than UID runs.
+new_pod_since() { local uid; uid=$(pod_uid) && [ -n "$uid" ] && [ "$uid" != "$1" ] && happod_running; }
+
+# --- 8. A deleted pod comes back -------------------------------------------------------------------
 phase "deleted pod comes back"
-old_uid=$(kubectl get pod example-hapcontainer-happod -o 'jsonpath={.metadata.uid}')
+old_uid=$(pod_uid)
 t_del=$SECONDS
 check "kubectl delete pods example-hapcontainer-happod" bash -c \
   "timeout 300 '$kubectl_bin' delete pods example-hapcontainer-happod --timeout=240s >/dev/null"
-new_pod_running() {
-  local uid
-  uid=$(kubectl get pod example-hapcontainer-happod -o 'jsonpath={.metadata.uid}') &&
-    [ -n "$uid" ] && [ "$uid" != "$old_uid" ] && happod_running
-}
-if eventually 600 new_pod_running; then rerun_time=$((SECONDS - t_del)); fi
-check "a new example-hapcontainer-happod (another UID) is 1/1 Running (in ${rerun_time:-?} s)" new_pod_running
+if eventually 600 new_pod_since "$old_uid"; then rerun_time=$((SECONDS - t_del)); fi
+check "a new example-hapcontainer-happod (another UID) is 1/1 Running (in ${rerun_time:-?} s)" new_pod_since "$old_uid"
+check "... with the file and the package of the pod before it" home_kept
 
-# --- 8. Status -------------------------------------------------------------------------------------
+phase "spec change, upgrade, re-create"
+uid=$(pod_uid)
+check "a spec change (memory request 1Gi) is applied" \
+  kubectl patch hapcontainer example-hapcontainer --type=merge -p '{"spec":{"resources":{"requests":{"memory":"1Gi"}}}}'
+check "the operator replaces the pod for it" eventually 300 new_pod_since "$uid"
+check "... with the file and the package" home_kept
+uid=$(pod_uid)
+check "a new operator pod (kubectl rollout restart) rolls out" bash -c \
+  "'$kubectl_bin' rollout restart deployment/hap-operator >/dev/null && '$kubectl_bin' rollout status deployment/hap-operator --timeout=180s >/dev/null"
+check "... and leaves the workspace pod as it was (same UID)" bash -c "sleep 10; [ \"\$('$kubectl_bin' get pod example-hapcontainer-happod -o 'jsonpath={.metadata.uid}')\" = '$uid' ]"
+claim_uid=$(kubectl get pvc example-hapcontainer-workspace -o 'jsonpath={.metadata.uid}')
+check "kubectl delete hapcontainer example-hapcontainer" bash -c \
+  "timeout 300 '$kubectl_bin' delete hapcontainer example-hapcontainer --timeout=240s >/dev/null"
+pod_gone() { ! kubectl get pod example-hapcontainer-happod >/dev/null 2>&1; }
+check "its pod goes" eventually 180 pod_gone
+check "its home volume's claim stays (spec.volume.keepOnDelete, the default)" test \
+  "$(kubectl get pvc example-hapcontainer-workspace -o 'jsonpath={.metadata.uid}')" = "$claim_uid"
+check "the sample applied again" \
+  bash -c "'$kubectl_bin' apply -f deploy/crds/hap.cloudian.com_v1alpha1_hapcontainer_cr.yaml >/dev/null"
+check "its pod runs" eventually 600 happod_running
+check "... on the same claim, with the file and the package" bash -c \
+  "[ \"\$('$kubectl_bin' get pvc example-hapcontainer-workspace -o 'jsonpath={.metadata.uid}')\" = '$claim_uid' ]"
+check "... which are there" eventually 60 home_kept
+
+# --- 9. Status -------------------------------------------------------------------------------------
 phase "status"
+# The Service was made anew with the HapContainer: its node port is the new one's.
+jport=$(kubectl get service example-hapcontainer-hapservice -o 'jsonpath={.spec.ports[?(@.name=="jupyter")].nodePort}')
 status_ok() {
   local s
   s=$(kubectl get hapcontainer example-hapcontainer -o 'jsonpath={.status.phase} {.status.jupyterUrl}')
@@ -173,7 +230,7 @@ status_ok() {
 check "status: phase Running, Jupyter URL on node port $jport" eventually 120 status_ok
 kubectl get hapcontainers
 
-# --- 9. Cleanup, in the original's order -----------------------------------------------------------
+# --- 10. Cleanup, in the original's order -----------------------------------------------------------
 phase "cleanup"
 for f in deploy/service_account.yaml deploy/role.yaml deploy/role_binding.yaml \
          deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml deploy/operator.yaml; do
@@ -194,9 +251,13 @@ leftovers() {
       -l 'app.kubernetes.io/name in (hap-workspace,hap-operator)' -o name
   } 2>/dev/null | sort -u
 }
-nothing_left() { [ -z "$(leftovers)" ]; }
-check "nothing left in $ns: pods, services, secrets, configmaps, PVCs, leases, RBAC" eventually 300 nothing_left
+# The home volume's claim is the one thing kept (it has no owner): the user's data outlives the
+# workspace until the user deletes it, as the README's cleanup does.
+nothing_left() { [ "$(leftovers)" = "persistentvolumeclaim/example-hapcontainer-workspace" ]; }
+check "nothing left in $ns but the home volume's claim: pods, services, secrets, configmaps, leases, RBAC" eventually 300 nothing_left
 leftovers
+check "kubectl delete pvc example-hapcontainer-workspace (the README's last cleanup step)" bash -c \
+  "timeout 180 '$kubectl_bin' delete pvc example-hapcontainer-workspace --timeout=120s >/dev/null"
 check "no HapContainer CRD left" bash -c "! '$kubectl_bin' get crd -o name | grep -q hapcontainers.hap.cloudian.com"
 crds_applied=()
 check "the namespace deletes without hanging" bash -c \
