@@ -176,7 +176,8 @@ cert() {
     -subj "$subj" -out "$pki/$name.csr" 2>/dev/null
   {
     echo "basicConstraints=critical,CA:FALSE"
-    echo "keyUsage=critical,digitalSignature,keyEncipherment"
+    # EC keys sign; they do not encipher keys (RFC 5480).
+    echo "keyUsage=critical,digitalSignature"
     echo "extendedKeyUsage=serverAuth,clientAuth"
     [ -z "$sans" ] || echo "subjectAltName=$sans"
   } > "$pki/$name.ext"
@@ -204,10 +205,17 @@ EOF
 }
 
 make_pki() {
+  # A CA made before it carried its key usage is made again, with every certificate it signed:
+  # strict verifiers (Python 3.13's default, rustls) refuse a CA without keyCertSign.
+  if [ -f "$pki/ca.crt" ] && ! openssl x509 -in "$pki/ca.crt" -noout -ext keyUsage 2>/dev/null | grep -q 'Certificate Sign'; then
+    log "the cluster CA lacks its key usage: new certificates"
+    rm -rf "$pki"
+  fi
   mkdir -p "$pki"
   if [ ! -f "$pki/ca.crt" ]; then
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
-      -subj /CN=hap-cluster-ca -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
+      -subj /CN=hap-cluster-ca -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign" -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null
     # The ServiceAccount token signing key.
     openssl ecparam -name prime256v1 -genkey -noout -out "$pki/sa.key"
     openssl ec -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
@@ -463,7 +471,7 @@ cgroup_dirs() { awk '$3 == "cgroup" || $3 == "cgroup2" {print $2 "/hap-cluster"}
 # directories under $state/volumes on the node. The kubelet gives a local volume to the pod's fsGroup,
 # so non-root pods can write to it (a hostPath volume stays root's). Each `up` wipes the volumes whose
 # claims are gone (Released or Failed) and offers them again; `down` deletes them all.
-VOLUME_POOL=40
+VOLUME_POOL=120
 volumes() {
   local name phase i
   kubectl_ apply -f - >/dev/null <<EOF

@@ -28,6 +28,21 @@ node_ip=$(k get nodes -o 'jsonpath={.items[0].status.addresses[?(@.type=="Intern
 check "one node, Ready" test "$(k get nodes --no-headers | awk '{print $2}' | tr '\n' ' ')" = "Ready "
 check "server is v1.36" bash -c "'$kubectl' --kubeconfig '$kc' version | grep -q '^Server Version: v1\.36\.'"
 check "a second up is harmless" test "$("$cluster" up 2>/dev/null | tail -1)" = "$kc"
+# Python 3.13 verifies with VERIFY_X509_STRICT by default (a CA needs its key usage, a certificate its
+# authority key identifier): a Python Kubernetes client in a workspace must get through.
+strict_tls() {
+  python3 - "$kc" <<'PY'
+import re, socket, ssl, sys, urllib.parse
+kubeconfig = open(sys.argv[1]).read()
+server = urllib.parse.urlparse(re.search(r'server: "?([^"\n]+)', kubeconfig).group(1))
+ca = re.search(r'certificate-authority: "?([^"\n]+)', kubeconfig).group(1)
+ctx = ssl.create_default_context(cafile=ca)
+ctx.verify_flags |= ssl.VERIFY_X509_STRICT
+with socket.create_connection((server.hostname, server.port), 5) as s:
+    ctx.wrap_socket(s, server_hostname=server.hostname).close()
+PY
+}
+check "the API server's certificate passes strict X.509 checks (Python 3.13's default)" strict_tls
 
 k apply -f - >/dev/null <<'EOF'
 apiVersion: v1
