@@ -110,16 +110,47 @@ pub fn node_port(svc: &k8s_openapi::api::core::v1::Service, name: &str) -> Optio
         .node_port
 }
 
+/// Where a server may write besides its volumes.
+#[derive(Clone, Copy, Debug)]
+pub enum Root {
+    /// A read-only root file system, with an emptyDir on /tmp and on each of these directories.
+    ReadOnly(&'static [&'static str]),
+    /// A writable one, for a program this project cannot run to learn what it writes (say why).
+    Writable,
+}
+
 /// A pod spec with the project's security settings for an image's unprivileged user (non-root, no
-/// privilege escalation, every capability dropped, RuntimeDefault seccomp) and no API token, which
-/// none of these programs needs.
+/// privilege escalation, every capability dropped, RuntimeDefault seccomp), the root file system as
+/// `root` says, and no API token, which none of these programs needs.
 pub fn pod_spec(
     user: i64,
     group: i64,
     mut containers: Vec<Container>,
-    volumes: Vec<Volume>,
+    mut volumes: Vec<Volume>,
+    root: Root,
 ) -> PodSpec {
-    let (pod_security, container_security) = security_as(user, group);
+    let (pod_security, mut container_security) = security_as(user, group);
+    if let Root::ReadOnly(dirs) = root {
+        container_security.read_only_root_filesystem = Some(true);
+        for dir in std::iter::once("/tmp").chain(dirs.iter().copied()) {
+            // The volume is named after its directory: `/run/mysqld` is `run-mysqld`.
+            let name = dir.trim_matches('/').replace(['/', '_'], "-");
+            for c in &mut containers {
+                c.volume_mounts
+                    .get_or_insert_with(Vec::new)
+                    .push(VolumeMount {
+                        name: name.clone(),
+                        mount_path: dir.into(),
+                        ..Default::default()
+                    });
+            }
+            volumes.push(Volume {
+                name,
+                empty_dir: Some(Default::default()),
+                ..Default::default()
+            });
+        }
+    }
     for c in &mut containers {
         c.security_context = Some(container_security.clone());
     }

@@ -27,7 +27,7 @@ use crate::hapquery::names::{
 use crate::hapquery::resolve::{Resolved, Username};
 use crate::pipeline::kinds::Desired;
 use crate::pipeline::objects::{
-    config_volume, env, http_probe, mount, pod_spec, port, secret_env, service_port, template,
+    Root, config_volume, env, http_probe, mount, pod_spec, port, secret_env, service_port, template,
 };
 
 pub const SUPERSET_PORT: i32 = 8088;
@@ -164,18 +164,26 @@ fn node_port_service(hq: &HapQuery, name: &str, port_name: &str, port: i32) -> S
     }
 }
 
+/// Superset writes its home (SUPERSET_HOME: uploads, caches) besides /tmp.
+const SUPERSET_ROOT: Root = Root::ReadOnly(&["/app/superset_home"]);
+/// Redash's images are not run by this project's tests, so what they write is not known (Celery's
+/// beat, for one, writes its schedule in the working directory): their root stays writable.
+const REDASH_ROOT: Root = Root::Writable;
+
 fn init_job(
     hq: &HapQuery,
     name: &str,
     container: Container,
     config: &ConfigMap,
     config_name: &str,
+    root: Root,
 ) -> Job {
     let mut pod = pod_spec(
         USER_ID,
         USER_ID,
         vec![container],
         vec![config_volume("hap", config_name, &[])],
+        root,
     );
     pod.restart_policy = Some("OnFailure".into());
     Job {
@@ -198,6 +206,7 @@ fn web_deployment(
     container: Container,
     config: &ConfigMap,
     volumes: Vec<Volume>,
+    root: Root,
 ) -> Deployment {
     Deployment {
         metadata: meta(hq, name, component),
@@ -206,7 +215,7 @@ fn web_deployment(
             selector: label_selector(hq, component),
             template: template(
                 template_meta(hq, component, &[config]),
-                pod_spec(USER_ID, USER_ID, vec![container], volumes),
+                pod_spec(USER_ID, USER_ID, vec![container], volumes, root),
             ),
             ..Default::default()
         }),
@@ -301,6 +310,7 @@ fn superset(hq: &HapQuery, r: &Resolved, image: &str) -> Dashboard<Desired> {
             init,
             &config,
             &name,
+            SUPERSET_ROOT,
         )),
         service: Some(node_port_service(hq, &name, "http", SUPERSET_PORT)),
         server: Some(web_deployment(
@@ -313,6 +323,7 @@ fn superset(hq: &HapQuery, r: &Resolved, image: &str) -> Dashboard<Desired> {
                 config_volume("hap", &name, &[]),
                 admin_password_volume(&name),
             ],
+            SUPERSET_ROOT,
         )),
         worker: None,
         config: Some(config),
@@ -401,6 +412,7 @@ fn redash(hq: &HapQuery, image: &str) -> Dashboard<Desired> {
             init,
             &config,
             &name,
+            REDASH_ROOT,
         )),
         service: Some(node_port_service(hq, &name, "http", REDASH_PORT)),
         server: Some(web_deployment(
@@ -410,6 +422,7 @@ fn redash(hq: &HapQuery, image: &str) -> Dashboard<Desired> {
             server,
             &config,
             vec![config_volume("hap", &name, &[])],
+            REDASH_ROOT,
         )),
         worker: Some(web_deployment(
             hq,
@@ -418,6 +431,7 @@ fn redash(hq: &HapQuery, image: &str) -> Dashboard<Desired> {
             worker,
             &config,
             vec![config_volume("hap", &name, &[])],
+            REDASH_ROOT,
         )),
         config: Some(config),
     }

@@ -24,7 +24,7 @@ use crate::hapquery::resolve::{
 };
 use crate::pipeline::kinds::Desired;
 use crate::pipeline::objects::{
-    config_volume, env, mount, pod_spec, port, secret_env, service_port, tcp_probe, template,
+    Root, config_volume, env, mount, pod_spec, port, secret_env, service_port, tcp_probe, template,
 };
 
 /// The settings file, in the image's `/etc/mysql/conf.d`.
@@ -173,7 +173,14 @@ fn stateful_set(
             selector: label_selector(hq, COMPONENT),
             template: template(
                 template_meta(hq, COMPONENT, &[config]),
-                pod_spec(USER_ID, USER_ID, vec![container], volumes),
+                // The server's socket and pid file.
+                pod_spec(
+                    USER_ID,
+                    USER_ID,
+                    vec![container],
+                    volumes,
+                    Root::ReadOnly(&["/run/mysqld"]),
+                ),
             ),
             volume_claim_templates: Some(vec![claim]),
             persistent_volume_claim_retention_policy: Some(

@@ -15,7 +15,7 @@ use crate::hapquery::names::{self, METASTORE as COMPONENT};
 use crate::hapquery::resolve::{Resolved, Username};
 use crate::pipeline::kinds::Desired;
 use crate::pipeline::objects::{
-    config_volume, env, mount, pod_spec, port, secret_env, service_port, tcp_probe, template,
+    Root, config_volume, env, mount, pod_spec, port, secret_env, service_port, tcp_probe, template,
 };
 
 pub const PORT: i32 = 9083;
@@ -178,7 +178,7 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Metastore<Desired> {
         volume_mounts: Some(vec![mount("conf", CONF_DIR)]),
         ..Default::default()
     };
-    let mut job_pod = pod_spec(USER_ID, USER_ID, vec![init], volumes());
+    let mut job_pod = pod_spec(USER_ID, USER_ID, vec![init], volumes(), Root::ReadOnly(&[]));
     job_pod.restart_policy = Some("OnFailure".into());
     let schema_job = Job {
         metadata: meta(hq, &names::metastore_schema(&hq.name_any()), COMPONENT),
@@ -216,7 +216,13 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Metastore<Desired> {
             selector: label_selector(hq, COMPONENT),
             template: template(
                 template_meta(hq, COMPONENT, &[&config]),
-                pod_spec(USER_ID, USER_ID, vec![server], volumes()),
+                pod_spec(
+                    USER_ID,
+                    USER_ID,
+                    vec![server],
+                    volumes(),
+                    Root::ReadOnly(&[]),
+                ),
             ),
             ..Default::default()
         }),

@@ -44,7 +44,9 @@ mod tests {
         steps
             .into_iter()
             .filter_map(|s| match s.action {
-                Action::Apply(o) | Action::Later(o) => Some(serde_json::to_value(o).unwrap()),
+                Action::Apply(o) | Action::Create(o) | Action::Later(o) => {
+                    Some(serde_json::to_value(o).unwrap())
+                }
                 Action::CreateOnce(o, _) => Some(serde_json::to_value(o).unwrap()),
                 _ => None,
             })
@@ -138,10 +140,11 @@ mod tests {
     }
 
     #[test]
-    fn no_secret_has_data_and_no_pod_runs_as_root() {
-        for o in objects(
-            "{s3: {endpoint: 'http://s3:80', bucket: b, credentialsSecret: {name: keys}}, dashboard: {kind: redash, redash: {connectionSecret: {name: r}}}}",
-        ) {
+    fn no_secret_has_data_and_no_pod_runs_as_root_or_writes_its_image() {
+        let redash = "{s3: {endpoint: 'http://s3:80', bucket: b, credentialsSecret: {name: keys}}, dashboard: {kind: redash, redash: {connectionSecret: {name: r}}}}";
+        let superset =
+            "{s3: {endpoint: 'http://s3:80', bucket: b, credentialsSecret: {name: keys}}}";
+        for o in objects(redash).into_iter().chain(objects(superset)) {
             if o["kind"] == "Secret" {
                 assert!(
                     o.get("data").is_none() && o.get("stringData").is_none(),
@@ -162,10 +165,28 @@ mod tests {
             for c in pod["containers"].as_array().unwrap() {
                 let sc = &c["securityContext"];
                 assert_eq!(sc["allowPrivilegeEscalation"], false, "{name}");
+                // Redash alone keeps a writable root (see dashboard.rs); the rest write to
+                // emptyDirs, /tmp first.
+                let redash = name.as_str().unwrap().contains("redash");
+                assert_eq!(sc["readOnlyRootFilesystem"] == true, !redash, "{name}");
+                if !redash {
+                    assert!(
+                        c["volumeMounts"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|m| m["mountPath"] == "/tmp"),
+                        "{name}"
+                    );
+                }
                 assert_eq!(sc["capabilities"]["drop"][0], "ALL", "{name}");
-                // Credentials come from Secrets; the only literal values are settings.
+                // Credentials come from Secrets; the only literal values are settings (and paths
+                // of files mounted from Secrets, `..._FILE`).
                 for e in c["env"].as_array().into_iter().flatten() {
                     let n = e["name"].as_str().unwrap();
+                    if n.ends_with("_FILE") {
+                        continue;
+                    }
                     if n.contains("PASSWORD")
                         || n.contains("SECRET")
                         || n.ends_with("_URL") && n.starts_with("REDASH")

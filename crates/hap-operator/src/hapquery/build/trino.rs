@@ -23,7 +23,7 @@ use crate::hapquery::names::{self, TRINO_COORDINATOR as COORDINATOR, TRINO_WORKE
 use crate::hapquery::resolve::{Resolved, TrinoNode};
 use crate::pipeline::kinds::Desired;
 use crate::pipeline::objects::{
-    config_volume, http_probe, mount, pod_spec, port, service_port, template,
+    Root, config_volume, http_probe, mount, pod_spec, port, service_port, template,
 };
 
 pub const PORT: i32 = 8080;
@@ -284,7 +284,13 @@ fn deployment(
             ..Default::default()
         });
     }
-    let mut pod = pod_spec(USER_ID, USER_ID, vec![container], volumes);
+    let mut pod = pod_spec(
+        USER_ID,
+        USER_ID,
+        vec![container],
+        volumes,
+        Root::ReadOnly(&[]),
+    );
     // A worker waits the grace period before and after its tasks finish: twice that, and a margin.
     pod.termination_grace_period_seconds = Some(match role {
         Role::Worker => 2 * grace + 30,
