@@ -835,6 +835,22 @@ async fn deleting_the_hapcontainer_removes_every_child() {
     .await;
 }
 
+/// Waits until the HapContainer's Ready condition has `reason`, and checks it is Pending.
+async fn pending_because(h: &Harness, name: &str, reason: &str) -> hap_api::HapContainerStatus {
+    let hc = h
+        .wait_status(name, reason, |hc| {
+            hc.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.reason == reason)
+            })
+        })
+        .await;
+    let status = hc.status.unwrap();
+    assert_eq!(status.phase.map(|p| p.as_str()), Some("Pending"));
+    status
+}
+
 #[tokio::test]
 #[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn an_unschedulable_pod_is_pending_with_the_schedulers_reason() {
@@ -850,17 +866,7 @@ spec:
 ",
     )
     .await;
-    let hc = h
-        .wait_status("gpu", "Unschedulable", |hc| {
-            hc.status.as_ref().is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.reason == "Unschedulable")
-            })
-        })
-        .await;
-    let status = hc.status.unwrap();
-    assert_eq!(status.phase.map(|p| p.as_str()), Some("Pending"));
+    let status = pending_because(&h, "gpu", "Unschedulable").await;
     let ready = condition_in(&status, "Ready");
     assert!(
         ready.message.contains("Insufficient nvidia.com/gpu"),
@@ -875,6 +881,31 @@ spec:
         .limits
         .unwrap();
     assert_eq!(limits["nvidia.com/gpu"].0, "2");
+}
+
+/// The original's sample on a cluster whose storage cannot give its home volume a claim (here a
+/// StorageClass that does not exist): the status says the workspace waits for its volume, and why.
+#[tokio::test]
+#[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
+async fn a_home_volume_that_cannot_be_bound_is_said_in_the_status() {
+    let h = Harness::start().await;
+    h.create(
+        "apiVersion: hap.cloudian.com/v1alpha1
+kind: HapContainer
+metadata:
+  name: nostorage
+spec:
+  volume: {storageClassName: no-such-class}
+",
+    )
+    .await;
+    let status = pending_because(&h, "nostorage", "VolumePending").await;
+    let ready = condition_in(&status, "Ready");
+    assert!(
+        ready.message.contains("nostorage-workspace"),
+        "the message names the claim: {}",
+        ready.message
+    );
 }
 
 #[tokio::test]
