@@ -162,6 +162,8 @@ check "a privileged executor is refused" refused "$policy.*not privileged" \
   create_as_alice '.spec.containers[0].securityContext = {privileged: true}'
 check "an executor with a host path is refused" refused "$policy.*host path" \
   create_as_alice '.spec.volumes = [{name: "root", hostPath: {path: "/"}}] | .spec.containers[0].volumeMounts = [{name: "root", mountPath: "/host"}]'
+check "an executor mounting bob's Jupyter token Secret is refused" refused "$policy.*only emptyDir and ConfigMap" \
+  create_as_alice '.spec.volumes += [{name: "token", secret: {secretName: "bob-jupyter"}}]'
 check "an executor on the host's network is refused" refused "$policy.*host network" \
   create_as_alice '.spec.hostNetwork = true'
 check "an executor reading bob's S3 Secret is refused" refused "$policy.*own S3 Secret" \
@@ -198,6 +200,11 @@ kubectl label secret carol-jupyter hap.cloudian.com/allow-reference=true >/dev/n
 workspace carol alice-s3 | kubectl apply -f - >/dev/null
 check "a workspace whose token Secret someone else made is told NameConflict" eventually 60 condition_reason carol NameConflict
 check "... and gets no pod" no_pod carol
+conflict_event() {
+  kubectl get events --field-selector involvedObject.kind=HapContainer,involvedObject.name=carol,reason=NameConflict \
+    -o jsonpath='{.items[*].message}' | grep -q 'Secret "carol-jupyter"'
+}
+check "... and a Warning event names the Secret" eventually 30 conflict_event
 check "... and the other's Secret is left as it was (no owner added, same token)" bash -c \
   "[ \"\$('$kubectl_bin' get secret carol-jupyter -o jsonpath='{.metadata.ownerReferences}{.data.token}')\" = \"\$(printf known-to-the-attacker | base64)\" ]"
 greedy() { workspace greedy alice-s3 | sed 's/executors: 1$/executors: 50/' | kubectl apply -f - >/dev/null; }
@@ -222,6 +229,25 @@ check "a workspace asking for 50 executors (the schema allows 100) is admitted" 
 over_limit() { kubectl get hapcontainer greedy -o json | jq -e '[.status.conditions[]? | select(.message | test("above this installation.s limit of 16"))] | length > 0' >/dev/null; }
 check "... and told in its status that the installation allows 16" eventually 60 over_limit
 check "... and gets no pod" no_pod greedy
+
+# A HapQuery's generated Superset key Secret, made first by someone who wants to sign its sessions.
+kubectl create secret generic eve-superset --from-literal=secret-key=known-to-the-attacker >/dev/null
+kubectl label secret eve-superset hap.cloudian.com/allow-reference=true >/dev/null
+query() {
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: hap.cloudian.com/v1alpha1
+kind: HapQuery
+metadata:
+  name: eve
+spec:
+  s3: {endpoint: "http://198.18.0.1:9", bucket: eve-data, credentialsSecret: {name: alice-s3}}
+EOF
+}
+check "a HapQuery whose Superset key Secret someone else made is applied" query
+query_conflict() { kubectl get hapquery eve -o json | jq -e '[.status.conditions[]? | select(.reason == "NameConflict" and (.message | contains("eve-superset")))] | length > 0' >/dev/null; }
+check "... and told NameConflict, naming the Secret" eventually 60 query_conflict
+check "... and no Superset server is made" bash -c "! '$kubectl_bin' get deployment eve-superset >/dev/null 2>&1"
+kubectl delete hapquery eve --wait=false >/dev/null 2>&1
 
 # The shared install leaves the stage to the multi-tenant one (its HapContainers stay, unserved).
 kubectl delete -f deploy/operator.yaml --timeout=120s >/dev/null 2>&1
@@ -264,6 +290,13 @@ check "tenant b's workspace runs under the restricted standard" eventually 300 n
 ns_running "$tenant_a" || { kubectl -n "$tenant_a" get events --sort-by=.lastTimestamp | tail -20; kubectl -n hap-system logs deployment/hap-operator --tail=40; }
 
 phase "multi-tenant: attacks across namespaces"
+# A tenant's own user, who administers tenant a's namespace and nothing else.
+kubectl -n "$tenant_a" create rolebinding tenant-a-admin --clusterrole=admin --user=tenant-a-user >/dev/null
+as_user() { kubectl --as=tenant-a-user "$@"; }
+check "tenant a's user administers tenant a, HapContainers included (deploy/multi-tenant/tenant_roles.yaml)" bash -c "'$kubectl_bin' --as=tenant-a-user -n '$tenant_a' get hapcontainers,pods,secrets >/dev/null"
+check "tenant a's user reads nothing of tenant b: Secrets" refused "$forbidden" as_user -n "$tenant_b" get secrets
+check "... HapContainers" refused "$forbidden" as_user -n "$tenant_b" get hapcontainers
+check "... pods, nor exec into them" refused "$forbidden" as_user -n "$tenant_b" exec ws-happod -- id
 check "tenant a's token read from inside its workspace" token_kubeconfig tenant-a "$tenant_a" ws-happod
 check "tenant a's token cannot list tenant b's pods" refused "$forbidden" as tenant-a -n "$tenant_b" get pods
 check "... nor create a pod there" refused "$forbidden" as tenant-a -n "$tenant_b" run probe --image="$executor_image" --restart=Never
