@@ -7,7 +7,10 @@ use std::fmt::Write;
 use std::path::Path;
 
 fn main() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../versions.env");
+    // Read at run time, not with env!(): a build script's binary is reused from a shared target
+    // directory by a checkout at another path, and must find that checkout's file.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let file = Path::new(&manifest_dir).join("../../versions.env");
     println!("cargo::rerun-if-changed={}", file.display());
     let text = std::fs::read_to_string(&file)
         .unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
