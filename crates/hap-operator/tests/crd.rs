@@ -19,7 +19,7 @@ fn deploy_crd_is_what_the_operator_generates() {
     assert_eq!(
         deploy_file(CRD_FILE),
         generated,
-        "deploy/{CRD_FILE} drifted: regenerate it with `cargo run -p hap-operator -- crd`, whose first five documents it is (the CRD, the admission policies and their bindings)"
+        "deploy/{CRD_FILE} drifted: regenerate it with `cargo run -p hap-operator -- crd`, whose first seven documents it is (the CRD, the three admission policies and their bindings)"
     );
     // `crd` prints every CRD (HapQuery's is drift-tested in hapquery_crd.rs).
     let out = Command::new(env!("CARGO_BIN_EXE_hap-operator"))

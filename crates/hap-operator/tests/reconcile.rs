@@ -678,7 +678,7 @@ spec:
         "spark.hadoop.fs.s3a.endpoint https://s3.example.com",
         "spark.hadoop.fs.s3a.path.style.access true",
         "spark.hadoop.fs.s3a.connection.ssl.enabled true",
-        "spark.kubernetes.executor.secretKeyRef.AWS_SECRET_ACCESS_KEY keys:AWS_SECRET_ACCESS_KEY",
+        "spark.kubernetes.executor.secretKeyRef.AWS_SECRET_ACCESS_KEY spark-spark-s3:AWS_SECRET_ACCESS_KEY",
         &format!(
             "spark.driver.host spark-happod.spark-spark-driver.{}.svc.cluster.local",
             h.ns
@@ -691,7 +691,62 @@ spec:
     assert_eq!(spec.service_account_name.as_deref(), Some("spark-spark"));
     assert_eq!(spec.subdomain.as_deref(), Some("spark-spark-driver"));
 
-    // Back to local Spark: the Spark RBAC and driver service go; the volume stays (nothing is lost).
+    // The executors' copy of the keys (the one Secret the admission policy lets them read): the
+    // source's two keys, and it follows the source when that changes.
+    let copied = |secret: Secret| -> Vec<(String, String)> {
+        secret
+            .data
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8(v.0).unwrap()))
+            .collect()
+    };
+    let keys = |secret: &str| {
+        [
+            ("AWS_ACCESS_KEY_ID", "a"),
+            ("AWS_SECRET_ACCESS_KEY", secret),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec()
+    };
+    assert_eq!(
+        copied(
+            h.api::<Secret>()
+                .get("spark-spark-s3")
+                .await
+                .expect("the executors' keys")
+        ),
+        keys("b")
+    );
+    h.api::<Secret>()
+        .patch(
+            "keys",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"stringData": {"AWS_SECRET_ACCESS_KEY": "rotated"}})),
+        )
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(60),
+        "the copy follows its source",
+        || async {
+            let now = copied(
+                h.api::<Secret>()
+                    .get("spark-spark-s3")
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+            if now == keys("rotated") {
+                Ok(())
+            } else {
+                Err(format!("{now:?}"))
+            }
+        },
+    )
+    .await;
+
+    // Back to local Spark: the Spark RBAC, driver service and keys' copy go; the volume stays (nothing
+    // is lost).
     h.hapcontainers()
         .patch(
             "spark",
@@ -700,19 +755,24 @@ spec:
         )
         .await
         .unwrap();
-    eventually(Duration::from_secs(90), "Spark RBAC removed", || async {
-        let left = (
-            h.exists::<Role>("spark-spark").await,
-            h.exists::<RoleBinding>("spark-spark").await,
-            h.exists::<ServiceAccount>("spark-spark").await,
-            h.exists::<Service>("spark-spark-driver").await,
-        );
-        if left == (false, false, false, false) {
-            Ok(())
-        } else {
-            Err(format!("{left:?}"))
-        }
-    })
+    eventually(
+        Duration::from_secs(90),
+        "Spark RBAC and keys removed",
+        || async {
+            let left = (
+                h.exists::<Role>("spark-spark").await,
+                h.exists::<RoleBinding>("spark-spark").await,
+                h.exists::<ServiceAccount>("spark-spark").await,
+                h.exists::<Service>("spark-spark-driver").await,
+                h.exists::<Secret>("spark-spark-s3").await,
+            );
+            if left == (false, false, false, false, false) {
+                Ok(())
+            } else {
+                Err(format!("{left:?}"))
+            }
+        },
+    )
     .await;
     h.wait_phase("spark", "Running").await;
     assert!(h.exists::<PersistentVolumeClaim>("spark-workspace").await);

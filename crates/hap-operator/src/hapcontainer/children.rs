@@ -31,6 +31,10 @@ pub struct Children<S: Stage> {
     pub spark_service_account: S::Of<ServiceAccount>,
     pub spark_role: S::Of<Role>,
     pub spark_role_binding: S::Of<RoleBinding>,
+    /// The executors' copy of the S3 keys (desired with executors and keys).
+    pub spark_keys: S::Of<Secret>,
+    /// The user's S3 Secret that the copy follows: observed only (for its version), never desired.
+    pub s3_source: S::Of<Secret>,
     pub spark_conf: S::Of<ConfigMap>,
     pub volume: S::Of<PersistentVolumeClaim>,
     pub service: S::Of<Service>,
@@ -40,7 +44,7 @@ pub struct Children<S: Stage> {
 }
 
 /// What the caches hold of the workspace's children. A pod of the same name that the HapContainer does
-/// not own is not its pod (it is taken over by the next apply).
+/// not own is not its pod (the plan creates one, and the apply finds the name taken).
 pub fn observe(caches: &Caches, hc: &HapContainer, r: &Resolved) -> Children<Observed> {
     let (namespace, name) = (hc.namespace().unwrap_or_default(), hc.name_any());
     let ns = namespace.as_str();
@@ -56,6 +60,12 @@ pub fn observe(caches: &Caches, hc: &HapContainer, r: &Resolved) -> Children<Obs
         spark_service_account: caches.get::<ServiceAccount>(ns, &rbac),
         spark_role: caches.get::<Role>(ns, &rbac),
         spark_role_binding: caches.get::<RoleBinding>(ns, &rbac),
+        spark_keys: caches.get::<Secret>(ns, &names::spark_keys(&name)),
+        s3_source: r
+            .s3
+            .as_ref()
+            .and_then(|s3| s3.credentials.as_ref())
+            .and_then(|c| caches.get::<Secret>(ns, &c.secret)),
         spark_conf: caches.get::<ConfigMap>(ns, &names::spark_conf(&name)),
         volume: caches.get::<PersistentVolumeClaim>(ns, &names::volume(&name)),
         service: caches.get::<Service>(ns, &names::service(&name)),
@@ -90,6 +100,8 @@ pub fn plan(
         spark_service_account,
         spark_role,
         spark_role_binding,
+        spark_keys,
+        s3_source: _,
         spark_conf,
         volume,
         service,
@@ -101,6 +113,8 @@ pub fn plan(
         spark_service_account: live_spark_service_account,
         spark_role: live_spark_role,
         spark_role_binding: live_spark_role_binding,
+        spark_keys: live_spark_keys,
+        s3_source: live_s3_source,
         spark_conf: live_spark_conf,
         volume: live_volume,
         service: live_service,
@@ -115,6 +129,7 @@ pub fn plan(
         now,
         backoff,
     );
+    let keys_source = super::build::spark::executor_keys_source(r);
     let in_apply_order = vec![
         plan::create_once(
             live_token_secret.as_deref(),
@@ -131,6 +146,13 @@ pub fn plan(
         plan::ensure_or_remove(
             live_spark_role_binding.as_deref(),
             spark_role_binding.as_ref(),
+            owner_uid,
+        ),
+        plan::copy(
+            live_spark_keys.as_deref(),
+            spark_keys.as_ref().zip(keys_source.as_ref()),
+            live_s3_source.as_deref().map(|s| &s.metadata),
+            runnable,
             owner_uid,
         ),
         plan::ensure_if_desired(live_spark_conf.as_deref(), spark_conf.as_ref()),
@@ -245,6 +267,8 @@ mod tests {
             spark_service_account: built.spark_service_account.as_ref().map(|sa| Arc::new(meta_of(sa))),
             spark_role: built.spark_role.map(|r| applied(&r, json!(null))),
             spark_role_binding: built.spark_role_binding.map(|b| applied(&b, json!(null))),
+            spark_keys: None,
+            s3_source: None,
             spark_conf: None,
             volume: built.volume.as_ref().map(|v| {
                 Arc::new(serde_json::from_value(serde_json::json!({

@@ -50,6 +50,11 @@ pub fn spark_driver_service(name: &str) -> String {
     format!("{name}-spark-driver")
 }
 
+/// The copy of the workspace's S3 keys that its Spark executors read (see `build::spark::executor_keys`).
+pub fn spark_keys(name: &str) -> String {
+    format!("{name}-spark-s3")
+}
+
 /// Labels of every child. `app: <name>` is the original operator's selector label.
 pub fn labels(name: &str) -> BTreeMap<String, String> {
     BTreeMap::from([

@@ -415,7 +415,9 @@ mod tests {
                     Action::Apply(o) | Action::Create(o) => {
                         ("apply", serde_json::to_value(o).unwrap())
                     }
-                    Action::CreateOnce(o, _) => ("create", serde_json::to_value(o).unwrap()),
+                    Action::CreateOnce(o, _) | Action::Copy { secret: o, .. } => {
+                        ("create", serde_json::to_value(o).unwrap())
+                    }
                     Action::Delete(o) => ("delete", serde_json::to_value(o).unwrap()),
                     Action::Replace(o) => ("replace", serde_json::to_value(o).unwrap()),
                     Action::Keep | Action::Wait(_) | Action::Later(_) | Action::Foreign(_) => {

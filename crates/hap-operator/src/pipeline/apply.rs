@@ -18,7 +18,7 @@ use super::MANAGER;
 use super::error::{StatusError, WriteError};
 use super::events::Events;
 use super::kinds::{Child, Object, kind};
-use super::plan::{self, Action, Step};
+use super::plan::{self, Action, CopyFrom, Step};
 
 /// What carrying out the steps left behind.
 #[derive(Default)]
@@ -134,6 +134,31 @@ async fn create<K: Child>(client: &Client, desired: K) -> Result<Option<Object>,
     }
 }
 
+/// Fills a copied Secret with its source's values, read now (they are never in the plan). A key the
+/// source lost since it was checked is left out: the next reconcile's check reports it.
+async fn fill_copy(
+    client: &Client,
+    mut secret: Secret,
+    from: &CopyFrom,
+) -> Result<Secret, WriteError> {
+    let source = api(client, &secret)
+        .get(&from.secret)
+        .await
+        .map_err(|source| WriteError::Create {
+            kind: "Secret".into(),
+            name: secret.name_any(),
+            source,
+        })?;
+    let values = source.data.unwrap_or_default();
+    secret.data = Some(
+        from.keys
+            .iter()
+            .filter_map(|(key, source_key)| Some((key.clone(), values.get(source_key)?.clone())))
+            .collect(),
+    );
+    Ok(secret)
+}
+
 /// Creates the Secret as given (its generated values drawn already, by `generated::fill`). One that
 /// exists already (the cache had not caught up with an earlier create) is left as it is, which is
 /// all that is needed.
@@ -210,7 +235,7 @@ where
                 | Action::Foreign(obj)
                 | Action::Delete(obj)
                 | Action::Replace(obj) => out.skipped.push(key_of(obj)),
-                Action::CreateOnce(secret, _) => {
+                Action::CreateOnce(secret, _) | Action::Copy { secret, .. } => {
                     out.skipped.push(("Secret".to_string(), secret.name_any()))
                 }
             }
@@ -222,6 +247,25 @@ where
                 let (kind, name) = key_of(&obj);
                 out.foreign.push((component, kind, name));
                 continue;
+            }
+            Action::Copy { secret, from, new } => {
+                let key = ("Secret".to_string(), secret.name_any());
+                let written = match fill_copy(client, secret, &from).await {
+                    Ok(filled) if new => create(client, filled).await,
+                    Ok(filled) => apply(client, filled).await.map(Some),
+                    Err(e) => Err(e),
+                };
+                match written {
+                    Ok(Some(w)) => {
+                        out.written.push(w);
+                        (key, Ok(true))
+                    }
+                    Ok(None) => {
+                        out.foreign.push((component, key.0, key.1));
+                        continue;
+                    }
+                    Err(e) => (key, Err(e)),
+                }
             }
             Action::Create(obj) => {
                 let key = key_of(&obj);

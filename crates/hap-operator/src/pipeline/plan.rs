@@ -18,6 +18,18 @@ use super::reason::Reason;
 /// How long to wait before looking again at a pod that is going away.
 pub const GONE_POLL: Duration = Duration::from_secs(2);
 
+/// Where a copied Secret's values come from: a Secret of the same namespace, and for each key of the
+/// copy, the source's key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CopyFrom {
+    pub secret: String,
+    /// (the copy's key, the source's key)
+    pub keys: Vec<(String, String)>,
+}
+
+/// The annotation that says which version of its source a copied Secret holds.
+pub const COPIED_FROM: &str = "hap.cloudian.com/copied-from";
+
 /// What to do about one child.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
@@ -34,6 +46,13 @@ pub enum Action {
     /// Create this Secret once, with a fresh random value for each of these keys (drawn by
     /// `generated::fill` between the plan and the executor), and never write it again.
     CreateOnce(Secret, Vec<String>),
+    /// Server-side apply of this Secret with values the executor copies from another Secret of the
+    /// namespace (never held in the plan); `new` when the cache does not have it (then as `Create`).
+    Copy {
+        secret: Secret,
+        from: CopyFrom,
+        new: bool,
+    },
     /// Delete it: the spec no longer calls for it.
     Delete(Object),
     /// Delete it to create it anew once it is gone (a pod that failed, or whose spec changed).
@@ -112,12 +131,14 @@ fn owned_by(meta: &ObjectMeta, owner_uid: &str) -> bool {
         .any(|r| r.uid == owner_uid)
 }
 
-fn controller(meta: &ObjectMeta) -> Option<&str> {
+/// An object's controller, by kind and uid (a reference naming the right uid under another kind is
+/// not the same owner).
+fn controller(meta: &ObjectMeta) -> Option<(&str, &str)> {
     meta.owner_references
         .iter()
         .flatten()
         .find(|r| r.controller == Some(true))
-        .map(|r| r.uid.as_str())
+        .map(|r| (r.kind.as_str(), r.uid.as_str()))
 }
 
 /// Whether the live object of a child's name is someone else's: its controller is not the one the
@@ -213,6 +234,47 @@ pub fn create_once(
         }
         _ => Step::keep(),
     }
+}
+
+/// A Secret whose values are copied from another (see `Action::Copy`), while `runnable` (the source
+/// was checked): written when it is missing, when the source changed (its resourceVersion, kept in
+/// the `COPIED_FROM` annotation and so in the hash) or when the copy was edited; deleted, if it is
+/// the owner's, when the spec stops calling for it (no keys are left lying about); kept as it is
+/// while the source is not usable (running executors keep working until that is fixed).
+pub fn copy(
+    live: Option<&PartialObjectMeta<Secret>>,
+    desired: Option<(&Secret, &CopyFrom)>,
+    source: Option<&ObjectMeta>,
+    runnable: bool,
+    owner_uid: Option<&str>,
+) -> Step {
+    let Some((desired, from)) = desired else {
+        return ensure_or_remove::<Secret>(live, None, owner_uid);
+    };
+    if !runnable {
+        return Step::keep();
+    }
+    let mut desired = desired.clone();
+    let version = source
+        .and_then(|s| s.resource_version.clone())
+        .unwrap_or_default();
+    desired
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(COPIED_FROM.into(), format!("{}@{version}", from.secret));
+    let step = ensure(live, &desired);
+    let copy = |secret, new| Action::Copy {
+        secret,
+        from: from.clone(),
+        new,
+    };
+    let action = match step.action {
+        Action::Create(Object::Secret(secret)) => copy(secret, true),
+        Action::Apply(Object::Secret(secret)) => copy(secret, false),
+        other => other,
+    };
+    Step { action, ..step }
 }
 
 /// A run-to-completion child (a Job): created when missing, and, its template being immutable,
@@ -336,6 +398,102 @@ mod tests {
             ensure(Some(&theirs), &desired).action,
             Action::Apply(_)
         ));
+    }
+
+    #[test]
+    fn a_copied_secret_follows_its_source_and_goes_when_no_longer_called_for() {
+        let desired = Secret {
+            metadata: ObjectMeta {
+                name: Some("w-spark-s3".into()),
+                namespace: Some("ns".into()),
+                owner_references: Some(controlled_by("mine")),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let from = CopyFrom {
+            secret: "keys".into(),
+            keys: vec![("AWS_ACCESS_KEY_ID".into(), "id".into())],
+        };
+        let source = |version: &str| ObjectMeta {
+            resource_version: Some(version.into()),
+            ..Default::default()
+        };
+        // What the cache holds once the copy was written: its metadata, as applied.
+        let live = |step: Step| -> PartialObjectMeta<Secret> {
+            let Action::Copy { secret, .. } = step.action else {
+                panic!("{step:?}")
+            };
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret", "metadata": secret.metadata
+            }))
+            .unwrap()
+        };
+        let first = copy(
+            None,
+            Some((&desired, &from)),
+            Some(&source("7")),
+            true,
+            None,
+        );
+        let Action::Copy {
+            ref secret,
+            from: ref copied,
+            new,
+        } = first.action
+        else {
+            panic!("{first:?}")
+        };
+        assert!(new, "created when missing");
+        assert_eq!(copied, &from);
+        assert_eq!(
+            secret.metadata.annotations.as_ref().unwrap()[COPIED_FROM],
+            "keys@7"
+        );
+        assert_eq!(secret.data, None, "the values are never in the plan");
+        let written = live(first.clone());
+        let same = copy(
+            Some(&written),
+            Some((&desired, &from)),
+            Some(&source("7")),
+            true,
+            None,
+        );
+        assert_eq!(
+            same,
+            Step::keep(),
+            "nothing written while the source is unchanged"
+        );
+        let changed = copy(
+            Some(&written),
+            Some((&desired, &from)),
+            Some(&source("8")),
+            true,
+            None,
+        );
+        assert!(
+            matches!(changed.action, Action::Copy { new: false, .. }),
+            "{changed:?}"
+        );
+        // The source not usable (missing, say): the copy is kept as it is.
+        assert_eq!(
+            copy(Some(&written), Some((&desired, &from)), None, false, None),
+            Step::keep()
+        );
+        // Not called for (executors back to 0): deleted, if it is this owner's.
+        let gone = copy(Some(&written), None, Some(&source("8")), true, Some("mine"));
+        assert!(
+            matches!(gone.action, Action::Delete(Object::Secret(_))),
+            "{gone:?}"
+        );
+        let not_ours = copy(
+            Some(&written),
+            None,
+            Some(&source("8")),
+            true,
+            Some("other"),
+        );
+        assert_eq!(not_ours, Step::keep());
     }
 
     #[test]

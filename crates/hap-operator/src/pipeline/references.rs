@@ -150,13 +150,13 @@ pub fn foreign<O: Resource<DynamicType = ()>>(
     let namespace = owner.meta().namespace.clone().unwrap_or_default();
     let live = caches.get::<Secret>(&namespace, name)?;
     let uid = owner.meta().uid.as_deref();
+    let kind = O::kind(&());
     let made_here = live
         .metadata
         .owner_references
         .iter()
         .flatten()
-        .any(|r| r.controller == Some(true) && Some(r.uid.as_str()) == uid);
-    let kind = O::kind(&());
+        .any(|r| r.controller == Some(true) && Some(r.uid.as_str()) == uid && r.kind == kind);
     (!made_here).then(|| Problem {
         reason: Reason::NameConflict,
         message: format!(

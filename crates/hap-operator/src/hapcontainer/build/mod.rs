@@ -44,6 +44,8 @@ pub fn build(hc: &HapContainer, r: &Resolved, cfg: &BuildConfig) -> Children<Des
     let executors = r.executors.is_some();
     Children {
         token_secret: r.token.generated.then(|| token::build(hc, &r.token)),
+        spark_keys: spark::executor_keys(hc, r),
+        s3_source: None,
         spark_conf: Some(spark_conf(hc, r, cfg)),
         service: Some(service::workspace(hc)),
         volume: r.home.as_ref().map(|claim| volume::build(hc, claim)),

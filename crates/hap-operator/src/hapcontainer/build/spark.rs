@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use hap_api::HapContainer;
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, Pod, PodSpec, Volume, VolumeMount,
+    Container, EmptyDirVolumeSource, Pod, PodSpec, Secret, Volume, VolumeMount,
 };
 use kube::ResourceExt;
 
@@ -15,6 +15,7 @@ use crate::hapcontainer::names::{
 };
 use crate::hapcontainer::resolve::{Executors, Resolved};
 use crate::pipeline::config::BuildConfig;
+use crate::pipeline::plan::CopyFrom;
 
 /// The ConfigMap key (and file) of the executors' pod template.
 pub const EXECUTOR_TEMPLATE: &str = "executor-pod-template.yaml";
@@ -140,19 +141,52 @@ fn kubernetes(
         format!("{}m", executors.memory_mib),
     );
     if let Some(s3) = &r.s3 {
-        if let Some(creds) = &s3.credentials {
-            set(
-                "spark.kubernetes.executor.secretKeyRef.AWS_ACCESS_KEY_ID",
-                format!("{}:{}", creds.secret, creds.access_key_id_key),
-            );
-            set(
-                "spark.kubernetes.executor.secretKeyRef.AWS_SECRET_ACCESS_KEY",
-                format!("{}:{}", creds.secret, creds.secret_access_key_key),
-            );
+        if s3.credentials.is_some() {
+            // From the operator's copy of the keys, the one Secret the admission policy lets
+            // executors read (see `executor_keys`).
+            let keys = names::spark_keys(name);
+            for key in EXECUTOR_KEYS {
+                set(
+                    &format!("spark.kubernetes.executor.secretKeyRef.{key}"),
+                    format!("{keys}:{key}"),
+                );
+            }
         }
         set("spark.executorEnv.AWS_REGION", s3.region.clone());
         set("spark.executorEnv.AWS_ENDPOINT_URL", s3.endpoint.clone());
     }
+}
+
+/// The keys of the executors' copy of the S3 keys.
+pub const EXECUTOR_KEYS: [&str; 2] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
+
+/// The Secret the executors read the workspace's S3 keys from: a copy, made by the operator, of the
+/// Secret the spec names, once that was checked (it exists, has the keys, and in the shared
+/// namespace is shared with HAP resources). Executors are held to `<name>-spark-s3` by the admission
+/// policy, which can name it from the driver's account alone: naming the user's Secret itself, the
+/// policy would have to trust the spec, which the user edits. The values are copied at the edge
+/// (`apply`), never built here: `executor_keys_source` says where from. None without executors or
+/// keys.
+pub fn executor_keys(hc: &HapContainer, r: &Resolved) -> Option<Secret> {
+    executor_keys_source(r)?;
+    Some(Secret {
+        metadata: super::parts::meta(hc, &names::spark_keys(&hc.name_any())),
+        type_: Some("Opaque".into()),
+        ..Default::default()
+    })
+}
+
+/// Where the executors' copy of the S3 keys comes from (see `executor_keys`).
+pub fn executor_keys_source(r: &Resolved) -> Option<CopyFrom> {
+    let creds = r.s3.as_ref()?.credentials.as_ref()?;
+    let _with_executors = r.executors.as_ref()?;
+    Some(CopyFrom {
+        secret: creds.secret.clone(),
+        keys: vec![
+            (EXECUTOR_KEYS[0].into(), creds.access_key_id_key.clone()),
+            (EXECUTOR_KEYS[1].into(), creds.secret_access_key_key.clone()),
+        ],
+    })
 }
 
 /// The pod template Spark starts executors from: the workspace's security settings (non-root, no
