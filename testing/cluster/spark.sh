@@ -185,8 +185,15 @@ check "executors: the template's container securityContext (no escalation, capab
   each '.spec.containers[0].securityContext.allowPrivilegeEscalation == false and .spec.containers[0].securityContext.capabilities.drop == ["ALL"]'
 check "executors: no API token (the template's automountServiceAccountToken: false)" \
   each '.spec.automountServiceAccountToken == false and ([.spec.volumes[]? | select(.name | startswith("kube-api-access"))] | length == 0)'
-check "executors: the S3 keys from Secret spark-s3, never inline" \
-  each '[.spec.containers[0].env[] | select(.name | startswith("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))] | length == 2 and all(.valueFrom.secretKeyRef.name == "spark-s3" and .value == null)'
+check "executors: the S3 keys from the operator's copy, Secret $hc-spark-s3, never inline" \
+  each '[.spec.containers[0].env[] | select(.name | startswith("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"))] | length == 2 and all(.valueFrom.secretKeyRef.name == "'"$hc"'-spark-s3" and .value == null)'
+copy_is_faithful() {
+  kubectl get secret "$hc-spark-s3" -o json | jq -e --argjson src "$(kubectl get secret spark-s3 -o json)" \
+    '.data == ($src.data | with_entries(select(.key | test("^AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY)$"))))
+     and ([.metadata.ownerReferences[] | select(.kind == "HapContainer")] | length == 1)
+     and (.metadata.annotations["hap.cloudian.com/copied-from"] | startswith("spark-s3@"))' >/dev/null
+}
+check "Secret $hc-spark-s3 holds spark-s3's two keys, owned by the HapContainer, saying what it copies" copy_is_faithful
 check "executors: owned by the workspace pod (spark.kubernetes.driver.pod.name)" \
   each "[.metadata.ownerReferences[] | select(.kind == \"Pod\" and .name == \"$pod\")] | length == 1"
 cpu=$(jq -r '[.items[].spec.containers[0].resources.requests.cpu] | unique | join(",")' "$tmp/executors.json")

