@@ -25,6 +25,10 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh >/dev/null
 
+# The debug build is kept between runs, beside the project's other caches (a fresh clone has no
+# target/, and building every dependency again took minutes); without that cache it builds from scratch.
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${HAP_CACHE:-$HOME/.cache/hap}/target-debug}
+
 logs=$(mktemp -d)
 cluster_job="" build_job="" sql_job=""
 # On the way out, pass or fail: the background builds stopped, then the cluster brought down.
