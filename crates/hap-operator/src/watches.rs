@@ -27,6 +27,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store};
@@ -178,6 +179,7 @@ pub struct Watches {
     pub stateful_sets: Option<Watch<StatefulSet>>,
     pub deployments: Option<Watch<Deployment>>,
     pub jobs: Option<Watch<Job>>,
+    pub network_policies: Option<Watch<NetworkPolicy>>,
     /// Every namespace's labels, in the multi-tenant install (a tenant's namespace must enforce the
     /// restricted Pod Security Standard).
     pub namespaces: Option<Watch<PartialObjectMeta<Namespace>>>,
@@ -225,6 +227,8 @@ impl Watches {
             deployments: on(Kind::Deployment)
                 .then(|| Watch::new("deployments", api(client, ns), managed())),
             jobs: on(Kind::Job).then(|| Watch::new("jobs", api(client, ns), managed())),
+            network_policies: on(Kind::NetworkPolicy)
+                .then(|| Watch::new("networkpolicies", api(client, ns), managed())),
             namespaces: namespaces.then(|| {
                 Watch::new(
                     "namespaces",
@@ -248,6 +252,7 @@ impl Watches {
             stateful_sets: store_of(&self.stateful_sets),
             deployments: store_of(&self.deployments),
             jobs: store_of(&self.jobs),
+            network_policies: store_of(&self.network_policies),
             namespaces: store_of(&self.namespaces),
         }
     }
@@ -266,6 +271,7 @@ impl Watches {
             Kind::StatefulSet => self.stateful_sets.as_ref().map(Watch::flag),
             Kind::Deployment => self.deployments.as_ref().map(Watch::flag),
             Kind::Job => self.jobs.as_ref().map(Watch::flag),
+            Kind::NetworkPolicy => self.network_policies.as_ref().map(Watch::flag),
         }
     }
 
@@ -322,6 +328,7 @@ impl Watches {
             Kind::StatefulSet => owns(c, &mut self.stateful_sets),
             Kind::Deployment => owns(c, &mut self.deployments),
             Kind::Job => owns(c, &mut self.jobs),
+            Kind::NetworkPolicy => owns(c, &mut self.network_policies),
         })
     }
 
@@ -339,6 +346,7 @@ impl Watches {
             stateful_sets,
             deployments,
             jobs,
+            network_policies,
             namespaces,
         } = self;
         type Run = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -352,7 +360,7 @@ impl Watches {
                 + Sync
                 + 'static,
         {
-            // On the heap: eleven watch streams side by side make a future too large for a stack.
+            // On the heap: twelve watch streams side by side make a future too large for a stack.
             watch.map(|w| Box::pin(w.run(stopping.clone())) as Run)
         }
         let runs: Vec<Run> = [
@@ -367,6 +375,7 @@ impl Watches {
             run(stateful_sets, &stopping),
             run(deployments, &stopping),
             run(jobs, &stopping),
+            run(network_policies, &stopping),
             run(namespaces, &stopping),
         ]
         .into_iter()

@@ -4,7 +4,8 @@
 //! (ValidatingAdmissionPolicies, no webhook) refuses, for requests made as a `<name>-spark` account:
 //!
 //! - any pod or ConfigMap that its workspace pod is not the one owner of, that is not named as Spark
-//!   names executors and their settings, or that carries the labels of the operator's children;
+//!   names executors and their settings, or that carries the labels of the operator's children (or,
+//!   on a pod, the label the NetworkPolicies know another workspace's executors by);
 //! - any executor not made as the operator's template makes it: another account, an API token, host
 //!   namespaces or ports, volumes other than emptyDir and ConfigMap, init or ephemeral containers,
 //!   privilege, root, an unconfined profile, sysctls, a chosen node, priority or runtime class,
@@ -47,6 +48,13 @@ const OWNED: Check = (
 const UNLABELLED: Check = (
     "request.operation == 'DELETE' || !object.metadata.?labels.orValue({}).exists(k, k in ['app', 'app.kubernetes.io/component', 'app.kubernetes.io/managed-by'])",
     "a workspace's Spark driver may not set the labels app, app.kubernetes.io/component or app.kubernetes.io/managed-by, which select the operator's children",
+);
+
+/// The label the NetworkPolicies know a workspace's executors by names the driver's own workspace
+/// only: a pod labelled for another workspace would reach that workspace's driver and executors.
+const OWN_WORKSPACE_LABEL: Check = (
+    "request.operation == 'DELETE' || !('hap.cloudian.com/workspace' in object.metadata.?labels.orValue({})) || object.metadata.labels['hap.cloudian.com/workspace'] == variables.workspace",
+    "a workspace's Spark driver may set the label hap.cloudian.com/workspace to its own workspace's name only",
 );
 
 /// Names as Spark gives them, which no child of the operator has: a driver cannot take the name of
@@ -113,7 +121,7 @@ const IMAGE: Check = (
 
 /// The policies: executor pods, their ConfigMaps, and executors' images.
 pub fn policies() -> [ValidatingAdmissionPolicy; 3] {
-    let mut pods = vec![OWNED, POD_NAME, UNLABELLED];
+    let mut pods = vec![OWNED, POD_NAME, UNLABELLED, OWN_WORKSPACE_LABEL];
     pods.extend_from_slice(EXECUTOR);
     [
         policy(PODS, "pods", &pods, false),
@@ -208,7 +216,7 @@ mod tests {
     fn every_check_says_what_it_refuses_and_only_the_image_policy_has_parameters() {
         let [pods, config_maps, images] = policies().map(|p| serde_json::to_value(p).unwrap());
         let validations = pods["spec"]["validations"].as_array().unwrap();
-        assert_eq!(validations.len(), EXECUTOR.len() + 3);
+        assert_eq!(validations.len(), EXECUTOR.len() + 4);
         assert!(
             validations
                 .iter()

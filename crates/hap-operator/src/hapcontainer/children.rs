@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::ResourceExt;
 
@@ -39,6 +40,9 @@ pub struct Children<S: Stage> {
     pub volume: S::Of<PersistentVolumeClaim>,
     pub service: S::Of<Service>,
     pub spark_driver_service: S::Of<Service>,
+    /// Who may connect to the workspace pod, and (with executors) to its executors.
+    pub workspace_policy: S::Of<NetworkPolicy>,
+    pub executors_policy: S::Of<NetworkPolicy>,
     /// Not desired while the workspace is suspended (size 0).
     pub pod: S::Of<Pod>,
 }
@@ -70,6 +74,8 @@ pub fn observe(caches: &Caches, hc: &HapContainer, r: &Resolved) -> Children<Obs
         volume: caches.get::<PersistentVolumeClaim>(ns, &names::volume(&name)),
         service: caches.get::<Service>(ns, &names::service(&name)),
         spark_driver_service: caches.get::<Service>(ns, &names::spark_driver_service(&name)),
+        workspace_policy: caches.get::<NetworkPolicy>(ns, &names::workspace_policy(&name)),
+        executors_policy: caches.get::<NetworkPolicy>(ns, &names::executors_policy(&name)),
         pod: caches.get::<Pod>(ns, &names::pod(&name)).filter(owned),
     }
 }
@@ -106,6 +112,8 @@ pub fn plan(
         volume,
         service,
         spark_driver_service,
+        workspace_policy,
+        executors_policy,
         pod,
     } = desired;
     let Children {
@@ -119,6 +127,8 @@ pub fn plan(
         volume: live_volume,
         service: live_service,
         spark_driver_service: live_spark_driver_service,
+        workspace_policy: live_workspace_policy,
+        executors_policy: live_executors_policy,
         pod: live_pod,
     } = observed;
     let pod_plan = pod_plan::pod(
@@ -163,6 +173,13 @@ pub fn plan(
             spark_driver_service.as_ref(),
             owner_uid,
         ),
+        // Before the pod and the executors it starts, so neither runs unguarded.
+        plan::ensure_if_desired(live_workspace_policy.as_deref(), workspace_policy.as_ref()),
+        plan::ensure_or_remove(
+            live_executors_policy.as_deref(),
+            executors_policy.as_ref(),
+            owner_uid,
+        ),
         pod_plan.step.clone(),
     ];
     Plan {
@@ -185,7 +202,7 @@ mod tests {
     use crate::testing::{applied, hapcontainer as hc};
     use serde_json::json;
 
-    const ORDER: [&str; 8] = [
+    const ORDER: [&str; 10] = [
         "ServiceAccount w-spark",
         "Role w-spark",
         "RoleBinding w-spark",
@@ -193,6 +210,8 @@ mod tests {
         "PersistentVolumeClaim w-workspace",
         "Service w-hapservice",
         "Service w-spark-driver",
+        "NetworkPolicy w-workspace-ingress",
+        "NetworkPolicy w-spark-executors",
         "Pod w-happod",
     ];
 
@@ -278,6 +297,8 @@ mod tests {
             }),
             service: built.service.map(|s| applied(&s, json!(null))),
             spark_driver_service: built.spark_driver_service.map(|s| applied(&s, json!(null))),
+            workspace_policy: built.workspace_policy.map(|p| applied(&p, json!(null))),
+            executors_policy: built.executors_policy.map(|p| applied(&p, json!(null))),
             pod: None,
         };
         let plan = plan_of(&observed, &hc("{spark: {executors: 0}}"));
@@ -285,8 +306,11 @@ mod tests {
             writes(&plan),
             [
                 "ConfigMap w-spark-conf",
+                // The driver's ports closed to executors.
+                "NetworkPolicy w-workspace-ingress",
                 "Pod w-happod",
                 // Removed last, in reverse apply order.
+                "NetworkPolicy w-spark-executors",
                 "Service w-spark-driver",
                 "RoleBinding w-spark",
                 "Role w-spark",
@@ -298,7 +322,10 @@ mod tests {
             .iter()
             .filter(|s| matches!(s.action, Action::Delete(_)))
             .count();
-        assert_eq!(deletes, 4, "the RBAC and the driver service are removed");
+        assert_eq!(
+            deletes, 5,
+            "the RBAC, the driver service and the executors' policy are removed"
+        );
         assert!(
             matches!(&plan.steps[0].action, Action::Keep),
             "the token is never rewritten"

@@ -43,6 +43,7 @@ impl Reconciled for HapContainer {
         Kind::ServiceAccount,
         Kind::Role,
         Kind::RoleBinding,
+        Kind::NetworkPolicy,
     ];
 
     type Resolved = Resolved;

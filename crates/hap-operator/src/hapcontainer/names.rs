@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use crate::pipeline::MANAGER;
 
 /// `app.kubernetes.io/name` of every child of a HapContainer.
-pub const APP: &str = "hap-workspace";
+pub const APP: &str = crate::pipeline::network::WORKSPACE_APP;
 
 /// The ports Jupyter and the Spark UI listen on, in the pod and on the Service.
 pub const JUPYTER_PORT: i32 = 8888;
@@ -14,6 +14,9 @@ pub const SPARK_UI_PORT: i32 = 4040;
 /// The port the Spark driver listens on for executors, and its block manager's.
 pub const DRIVER_PORT: i32 = 7078;
 pub const BLOCK_MANAGER_PORT: i32 = 7079;
+/// The last port either may take: a second application of the workspace (another notebook) finds
+/// 7078 and 7079 taken and moves up, one port per try, for up to `spark.port.maxRetries` (16) tries.
+pub const LAST_DRIVER_PORT: i32 = BLOCK_MANAGER_PORT + 16;
 
 /// Where the Spark ConfigMap is mounted, and what SPARK_CONF_DIR points at.
 pub const SPARK_CONF_DIR: &str = "/opt/hap/spark-conf";
@@ -53,6 +56,27 @@ pub fn spark_driver_service(name: &str) -> String {
 /// The copy of the workspace's S3 keys that its Spark executors read (see `build::spark::executor_keys`).
 pub fn spark_keys(name: &str) -> String {
     format!("{name}-spark-s3")
+}
+
+/// The NetworkPolicies of the workspace pod and of its executors (see `build::network`).
+pub fn workspace_policy(name: &str) -> String {
+    format!("{name}-workspace-ingress")
+}
+
+pub fn executors_policy(name: &str) -> String {
+    format!("{name}-spark-executors")
+}
+
+/// The label Spark puts on a workspace's executors (`spark.kubernetes.executor.label.*`), which the
+/// admission policy lets a driver set to its own workspace's name only.
+pub const WORKSPACE_LABEL: &str = "hap.cloudian.com/workspace";
+
+/// What selects a workspace's executors: Spark's own role label and the workspace's.
+pub fn executor_selector(name: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("spark-role".to_string(), "executor".to_string()),
+        (WORKSPACE_LABEL.to_string(), name.to_string()),
+    ])
 }
 
 /// Labels of every child. `app: <name>` is the original operator's selector label.

@@ -88,6 +88,7 @@ macro_rules! with_kind {
             Object::StatefulSet($o) => $body,
             Object::Deployment($o) => $body,
             Object::Job($o) => $body,
+            Object::NetworkPolicy($o) => $body,
         }
     };
 }

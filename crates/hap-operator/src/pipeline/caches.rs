@@ -9,6 +9,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Resource;
 use kube::core::PartialObjectMeta;
@@ -33,6 +34,7 @@ pub struct Caches {
     pub stateful_sets: Store<StatefulSet>,
     pub deployments: Store<Deployment>,
     pub jobs: Store<Job>,
+    pub network_policies: Store<NetworkPolicy>,
     /// The namespaces' labels, in the multi-tenant install (see `tenancy`); empty otherwise.
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
 }
@@ -63,6 +65,7 @@ cached!(
     StatefulSet in stateful_sets,
     Deployment in deployments,
     Job in jobs,
+    NetworkPolicy in network_policies,
 );
 
 impl Caches {
@@ -162,6 +165,7 @@ pub mod testing {
             stateful_sets: store(vec![]),
             deployments: store(vec![]),
             jobs: store(vec![]),
+            network_policies: store(vec![]),
             namespaces: store(vec![]),
         }
     }

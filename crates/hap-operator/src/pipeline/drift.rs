@@ -5,6 +5,7 @@
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServicePort};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 
 pub fn config_map(live: &ConfigMap, desired: &ConfigMap) -> bool {
@@ -42,6 +43,11 @@ pub fn role(live: &Role, desired: &Role) -> bool {
 
 pub fn role_binding(live: &RoleBinding, desired: &RoleBinding) -> bool {
     live.role_ref == desired.role_ref && live.subjects == desired.subjects
+}
+
+/// A policy loosened by hand (a rule added, a selector widened) is put back.
+pub fn network_policy(live: &NetworkPolicy, desired: &NetworkPolicy) -> bool {
+    live.spec == desired.spec
 }
 
 /// A Deployment scaled by hand is scaled back; the API server fills in too much of a pod template

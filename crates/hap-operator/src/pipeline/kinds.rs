@@ -11,6 +11,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Resource;
 use kube::core::PartialObjectMeta;
@@ -67,6 +68,7 @@ pub enum Object {
     StatefulSet(StatefulSet),
     Deployment(Deployment),
     Job(Job),
+    NetworkPolicy(NetworkPolicy),
 }
 
 /// Implements `Child` for each kind: what its cache holds, and how its content is compared.
@@ -106,6 +108,7 @@ children!(
     Deployment: Deployment => drift::deployment,
     // Jobs are immutable too: a Job whose template changed is replaced.
     Job: Job => drift::always,
+    NetworkPolicy: NetworkPolicy => drift::network_policy,
 );
 
 /// A stage of a typed set of children: what each child is at that stage (None by default, so a set
@@ -144,4 +147,5 @@ pub enum Kind {
     StatefulSet,
     Deployment,
     Job,
+    NetworkPolicy,
 }

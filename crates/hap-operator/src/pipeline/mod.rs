@@ -24,6 +24,7 @@ pub mod generated;
 pub mod hash;
 pub mod kinds;
 pub mod metrics;
+pub mod network;
 pub mod objects;
 pub mod plan;
 pub mod pods;

@@ -2,6 +2,7 @@
 //! resolved form. One builder per child (`pod`, `service`, `spark` for `spark-defaults.conf`, `rbac`,
 //! `volume`, `token`). Nothing here talks to the API; everything is unit-tested from YAML.
 
+pub mod network;
 pub mod parts;
 pub mod pod;
 pub mod rbac;
@@ -53,6 +54,8 @@ pub fn build(hc: &HapContainer, r: &Resolved, cfg: &BuildConfig) -> Children<Des
         spark_role: executors.then(|| rbac::role(hc)),
         spark_role_binding: executors.then(|| rbac::role_binding(hc)),
         spark_driver_service: executors.then(|| service::spark_driver(hc)),
+        workspace_policy: Some(network::workspace(hc, executors)),
+        executors_policy: executors.then(|| network::executors(hc)),
         pod: r.runs.then(|| pod::build(hc, r)),
     }
 }

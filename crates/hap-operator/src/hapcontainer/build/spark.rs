@@ -115,6 +115,11 @@ fn kubernetes(
     // `<app name>-<unique id>-exec-<n>`, so two applications of one workspace (two notebooks) do not
     // both create `...-exec-1`, which the API server would refuse to the second.
     set("spark.kubernetes.driver.pod.name", names::pod(name));
+    // What the NetworkPolicies know this workspace's executors by (see `build::network`).
+    set(
+        &format!("spark.kubernetes.executor.label.{}", names::WORKSPACE_LABEL),
+        name.to_string(),
+    );
     set(
         "spark.driver.host",
         format!(
@@ -276,5 +281,9 @@ mod tests {
             "a fixed prefix gives every application of the workspace the same executor pod names"
         );
         assert_eq!(s["spark.kubernetes.driver.pod.name"], "w-happod");
+        assert_eq!(
+            s["spark.kubernetes.executor.label.hap.cloudian.com/workspace"], "w",
+            "the label the NetworkPolicies select executors by"
+        );
     }
 }
