@@ -99,7 +99,27 @@ pub const HAPQUERY_NAME: Bound = Bound {
     what: "a name of at most 44 lower-case letters, digits and '-', starting with a letter (no dots): the operator names Trino's Service <name>-trino-coordinator, and Kubernetes labels MariaDB's revisions <name>-mariadb-<hash>, both limited to 63 characters",
 };
 
+/// A namespace's name, as Kubernetes allows it (a DNS label).
+pub const NAMESPACE: Bound = Bound {
+    pattern: r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+    max: 63,
+    what: "a namespace's name (at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit)",
+};
+
 impl Bound {
+    /// The CEL rule of a list whose every item has this shape.
+    pub fn each_rule(&self, field: &str) -> Rule {
+        Rule::new(format!(
+            "self.all(v, v.size() <= {} && v.matches('{}'))",
+            self.max,
+            self.pattern.replace('\\', "\\\\")
+        ))
+        .message(kube::core::Message::Message(format!(
+            "each of {field} must be {}",
+            self.what
+        )))
+    }
+
     /// The CEL rule of a field of this shape.
     pub fn rule(&self, field: &str) -> Rule {
         Rule::new(format!(

@@ -313,6 +313,12 @@ pub struct TrinoSpec {
     #[serde(default = "default_grace")]
     #[schemars(range(min = 1, max = 3600))]
     pub graceful_shutdown_seconds: i32,
+    /// Namespaces whose pods may connect to Trino, besides this namespace's workspaces and this
+    /// HapQuery's dashboard (at most 32): its NetworkPolicy admits every pod of each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), inner(length(max = 63)))]
+    #[x_kube(validation = bounds::NAMESPACE.each_rule("spec.trino.allowedNamespaces"))]
+    pub allowed_namespaces: Vec<String>,
 }
 
 impl Default for TrinoSpec {
@@ -324,6 +330,7 @@ impl Default for TrinoSpec {
             workers: default_workers(),
             worker: TrinoNodeSpec::default(),
             graceful_shutdown_seconds: DEFAULT_GRACEFUL_SHUTDOWN_SECONDS,
+            allowed_namespaces: Vec::new(),
         }
     }
 }
@@ -472,11 +479,16 @@ fn spec_bounds(spec: &HapQuerySpec) -> Vec<Problem> {
         "spec.metastore.image".into(),
         Some(spec.metastore.image.as_str()),
     )]));
+    let allowed = &spec.trino.allowed_namespaces;
     let trino = outside(&[(
         &bounds::IMAGE,
         "spec.trino.image".into(),
         spec.trino.image.as_deref(),
-    )]);
+    )])
+    .into_iter()
+    .chain(allowed.iter().enumerate().filter_map(|(i, n)| {
+        bounds::NAMESPACE.check(&format!("spec.trino.allowedNamespaces[{i}]"), n)
+    }));
     let dashboard = outside(&[
         (
             &bounds::IMAGE,
@@ -708,6 +720,28 @@ mod tests {
                 Trino, Trino, Trino, Dashboard, Dashboard, Metastore
             ],
             "each problem is its component's"
+        );
+    }
+
+    #[test]
+    fn an_allowed_namespace_must_be_a_namespace_name() {
+        let s = spec(
+            r#"{"s3": {"endpoint": "http://s3:80", "bucket": "b"},
+                "trino": {"allowedNamespaces": ["team-b", "Team_B", "a\nb"]}}"#,
+        );
+        let p = problems("q", &s);
+        let fields: Vec<_> = p.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "spec.trino.allowedNamespaces[1]",
+                "spec.trino.allowedNamespaces[2]"
+            ]
+        );
+        assert!(p.iter().all(|p| p.component == Some(Component::Trino)));
+        assert!(
+            p[1].message.contains("\\n"),
+            "a control character is shown escaped: {p:?}"
         );
     }
 

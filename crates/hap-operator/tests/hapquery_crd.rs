@@ -77,6 +77,11 @@ const INVALID: &[(&str, &str, &[&str])] = &[
     ),
     ("no-s3", "schema: x", &["spec.s3: Required value"]),
     (
+        "bad-namespace",
+        "s3: {endpoint: 'http://s3:80', bucket: b}, trino: {allowedNamespaces: [team-b, 'Team_B']}",
+        &["each of spec.trino.allowedNamespaces must be a namespace's name"],
+    ),
+    (
         "tls-off",
         "s3: {endpoint: 'https://s3:443', bucket: b, verifyTls: false}",
         &["s3.verifyTls cannot be false", "certificate the pods trust"],

@@ -11,6 +11,7 @@ use hap_api::{Component, HapQuery};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
 
 use super::names::{self, REDASH_GENERATED_KEYS, SUPERSET_GENERATED_KEYS};
@@ -37,6 +38,8 @@ pub struct Children<S: Stage> {
 /// The metastore's database: MariaDB, when the operator runs it.
 #[derive(Default)]
 pub struct Database<S: Stage> {
+    /// Who may connect to it (see `build::network`), applied before the server starts.
+    pub policy: S::Of<NetworkPolicy>,
     /// Its generated passwords.
     pub secret: S::Of<Secret>,
     pub config: S::Of<ConfigMap>,
@@ -46,6 +49,7 @@ pub struct Database<S: Stage> {
 
 #[derive(Default)]
 pub struct Metastore<S: Stage> {
+    pub policy: S::Of<NetworkPolicy>,
     pub config: S::Of<ConfigMap>,
     /// Creates the schema before the server starts.
     pub schema: S::Of<Job>,
@@ -55,6 +59,8 @@ pub struct Metastore<S: Stage> {
 
 #[derive(Default)]
 pub struct Trino<S: Stage> {
+    pub coordinator_policy: S::Of<NetworkPolicy>,
+    pub worker_policy: S::Of<NetworkPolicy>,
     pub catalog: S::Of<ConfigMap>,
     pub coordinator_config: S::Of<ConfigMap>,
     pub worker_config: S::Of<ConfigMap>,
@@ -67,6 +73,7 @@ pub struct Trino<S: Stage> {
 /// Superset or Redash, when there is a dashboard.
 #[derive(Default)]
 pub struct Dashboard<S: Stage> {
+    pub policy: S::Of<NetworkPolicy>,
     /// Its generated admin password and secret key.
     pub secret: S::Of<Secret>,
     pub config: S::Of<ConfigMap>,
@@ -122,6 +129,7 @@ fn dashboard(
         }
     };
     Dashboard {
+        policy: caches.owned::<NetworkPolicy>(ns, &names::policy(&server), uid),
         secret: caches.get::<Secret>(ns, &server),
         config: caches.owned::<ConfigMap>(ns, &server, uid),
         init: caches.owned::<Job>(ns, &init, uid),
@@ -145,18 +153,32 @@ pub fn observe(caches: &Caches, hq: &HapQuery, r: &Resolved) -> Live {
     let (mariadb, metastore_name) = (names::mariadb(&name), names::metastore(&name));
     let children = Children {
         database: Database {
+            policy: own::<NetworkPolicy>(caches, ns, &names::policy(&mariadb), uid),
             secret: caches.get::<Secret>(ns, &mariadb),
             config: own::<ConfigMap>(caches, ns, &mariadb, uid),
             service: own::<Service>(caches, ns, &mariadb, uid),
             server: own::<StatefulSet>(caches, ns, &mariadb, uid),
         },
         metastore: Metastore {
+            policy: own::<NetworkPolicy>(caches, ns, &names::policy(&metastore_name), uid),
             config: own::<ConfigMap>(caches, ns, &metastore_name, uid),
             schema: own::<Job>(caches, ns, &names::metastore_schema(&name), uid),
             service: own::<Service>(caches, ns, &metastore_name, uid),
             server: own::<Deployment>(caches, ns, &metastore_name, uid),
         },
         trino: Trino {
+            coordinator_policy: own::<NetworkPolicy>(
+                caches,
+                ns,
+                &names::policy(&names::trino_coordinator(&name)),
+                uid,
+            ),
+            worker_policy: own::<NetworkPolicy>(
+                caches,
+                ns,
+                &names::policy(&names::trino_worker(&name)),
+                uid,
+            ),
             catalog: own::<ConfigMap>(caches, ns, &names::trino_catalog(&name), uid),
             coordinator_config: own::<ConfigMap>(caches, ns, &names::trino_coordinator(&name), uid),
             worker_config: own::<ConfigMap>(caches, ns, &names::trino_worker(&name), uid),
@@ -257,12 +279,14 @@ fn plan_database(
     owner_uid: Option<&str>,
 ) -> Vec<Step> {
     let Database {
+        policy,
         secret,
         config,
         service,
         server,
     } = desired;
     vec![
+        plan::ensure_or_remove(live.policy.as_deref(), policy.as_ref(), owner_uid),
         plan::create_once(
             live.secret.as_deref(),
             secret.as_ref(),
@@ -285,6 +309,7 @@ fn plan_metastore(
     db_ready: bool,
 ) -> Vec<Step> {
     let Metastore {
+        policy,
         config,
         schema,
         service,
@@ -292,6 +317,7 @@ fn plan_metastore(
     } = desired;
     let schema_done = succeeded(live.schema.as_deref(), schema.as_ref());
     vec![
+        plan::ensure_if_desired(live.policy.as_deref(), policy.as_ref()),
         plan::ensure_if_desired(live.config.as_deref(), config.as_ref()),
         plan::after(
             db_ready,
@@ -312,6 +338,8 @@ fn plan_metastore(
 
 fn plan_trino(live: &Trino<Observed>, desired: &Trino<Desired>) -> Vec<Step> {
     let Trino {
+        coordinator_policy,
+        worker_policy,
         catalog,
         coordinator_config,
         worker_config,
@@ -321,6 +349,11 @@ fn plan_trino(live: &Trino<Observed>, desired: &Trino<Desired>) -> Vec<Step> {
         worker,
     } = desired;
     vec![
+        plan::ensure_if_desired(
+            live.coordinator_policy.as_deref(),
+            coordinator_policy.as_ref(),
+        ),
+        plan::ensure_if_desired(live.worker_policy.as_deref(), worker_policy.as_ref()),
         plan::ensure_if_desired(live.catalog.as_deref(), catalog.as_ref()),
         plan::ensure_if_desired(
             live.coordinator_config.as_deref(),
@@ -348,6 +381,7 @@ fn plan_dashboard(
     db_ready: bool,
 ) -> Vec<Step> {
     let Dashboard {
+        policy,
         secret,
         config,
         init,
@@ -361,6 +395,7 @@ fn plan_dashboard(
     };
     let init_done = succeeded(live.init.as_deref(), init.as_ref());
     vec![
+        plan::ensure_or_remove(live.policy.as_deref(), policy.as_ref(), owner_uid),
         plan::create_once(
             live.secret.as_deref(),
             secret.as_ref(),

@@ -67,6 +67,7 @@ impl Reconciled for HapQuery {
         Kind::StatefulSet,
         Kind::Deployment,
         Kind::Job,
+        Kind::NetworkPolicy,
     ];
 
     type Resolved = Resolved;

@@ -18,6 +18,11 @@ pub const SUPERSET_GENERATED_KEYS: [&str; 2] = [SECRET_KEY_KEY, ADMIN_PASSWORD_K
 pub const REDASH_GENERATED_KEYS: [&str; 3] =
     [COOKIE_SECRET_KEY, SECRET_KEY_KEY, ADMIN_PASSWORD_KEY];
 
+/// The NetworkPolicy of the pods of `server` (a component's main child's name).
+pub fn policy(server: &str) -> String {
+    format!("{server}-ingress")
+}
+
 pub fn mariadb(name: &str) -> String {
     format!("{name}-mariadb")
 }

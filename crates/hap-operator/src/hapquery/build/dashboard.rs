@@ -43,6 +43,8 @@ pub const ADMIN_USER: &str = "admin";
 pub const TRINO_DATABASE: &str = "trino";
 
 pub const REDASH_PORT: i32 = 5000;
+/// `app.kubernetes.io/component` of Redash's background worker's pods.
+pub const WORKER_COMPONENT: &str = "dashboard-worker";
 pub const REDASH_INIT: &str = "redash-init.sh";
 const REDASH_HAP_DIR: &str = "/hap";
 /// The users of the `apache/superset` and `redash/redash` images.
@@ -303,6 +305,7 @@ fn superset(hq: &HapQuery, r: &Resolved, image: &str) -> Dashboard<Desired> {
         ..Default::default()
     };
     Dashboard {
+        policy: super::network::dashboard(hq, DashboardKind::Superset),
         secret: Some(generated_secret(hq, &name, COMPONENT)),
         init: Some(init_job(
             hq,
@@ -403,8 +406,9 @@ fn redash(hq: &HapQuery, image: &str) -> Dashboard<Desired> {
         env: Some(worker_env),
         ..Default::default()
     };
-    let worker_component = "dashboard-worker";
+    let worker_component = WORKER_COMPONENT;
     Dashboard {
+        policy: super::network::dashboard(hq, DashboardKind::Redash),
         secret: Some(generated_secret(hq, &name, COMPONENT)),
         init: Some(init_job(
             hq,

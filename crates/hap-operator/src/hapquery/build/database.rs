@@ -90,6 +90,7 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Database<Desired> {
         secret.metadata.owner_references = None;
     }
     Database {
+        policy: Some(super::network::database(hq)),
         secret: Some(secret),
         config: Some(config),
         service: Some(service),

@@ -238,6 +238,7 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Metastore<Desired> {
         status: None,
     };
     Metastore {
+        policy: Some(super::network::metastore(hq)),
         config: Some(config),
         schema: Some(schema_job),
         service: Some(service),

@@ -6,6 +6,7 @@
 pub mod dashboard;
 pub mod database;
 pub mod metastore;
+pub mod network;
 pub mod parts;
 pub mod trino;
 
@@ -70,14 +71,18 @@ mod tests {
         assert_eq!(
             kinds_and_names(&objects(SPEC)),
             [
+                "NetworkPolicy q-mariadb-ingress",
                 "Secret q-mariadb",
                 "ConfigMap q-mariadb",
                 "Service q-mariadb",
                 "StatefulSet q-mariadb",
+                "NetworkPolicy q-metastore-ingress",
                 "ConfigMap q-metastore",
                 "Job q-metastore-schema",
                 "Service q-metastore",
                 "Deployment q-metastore",
+                "NetworkPolicy q-trino-coordinator-ingress",
+                "NetworkPolicy q-trino-worker-ingress",
                 "ConfigMap q-trino-catalog",
                 "ConfigMap q-trino-coordinator",
                 "ConfigMap q-trino-worker",
@@ -85,6 +90,7 @@ mod tests {
                 "Service q-trino-worker",
                 "Deployment q-trino-coordinator",
                 "Deployment q-trino-worker",
+                "NetworkPolicy q-superset-ingress",
                 "Secret q-superset",
                 "ConfigMap q-superset",
                 "Job q-superset-init",

@@ -357,6 +357,8 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Trino<Desired> {
         &role_files(hq, r, Role::Worker),
     );
     Trino {
+        coordinator_policy: Some(super::network::trino_coordinator(hq)),
+        worker_policy: Some(super::network::trino_workers(hq)),
         coordinator: Some(deployment(
             hq,
             r,
