@@ -114,6 +114,14 @@ install_binaries() {
   hapkube=$(go_build "$repo/testing/cluster" hapkube ./cmd/hapkube "$ld")
   pause=$(go_build "$repo/testing/cluster" pause ./cmd/pause "-s -w")
   coredns=$(go_build "$repo/testing/cluster/coredns" coredns . "-s -w")
+  # NetworkPolicies are enforced by kube-router's firewall (iptables and ipset), built from its
+  # module. (kube-network-policies needs the kernel's nft queue, which this machine's kernel lacks:
+  # CONFIG_NFT_QUEUE is not set.)
+  kube_router=$(go_build "$repo/testing/cluster/kube-router" kube-router github.com/cloudnativelabs/kube-router/v2/cmd/kube-router "-s -w")
+  if ! command -v ipset >/dev/null; then
+    log "installing ipset (kube-router keeps the policies' address sets in it)"
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq ipset >/dev/null
+  fi
   kubectl=$cache/bin/kubectl
   [ -x "$kubectl" ] || die "kubectl is missing: run scripts/setup.sh"
   export PATH=$debroot/usr/bin:$debroot/usr/sbin:$PATH
@@ -228,8 +236,9 @@ make_pki() {
   cert kubelet "system:node:$NODE_NAME" system:nodes
   cert kube-proxy system:kube-proxy
   cert coredns hap-coredns
+  cert kube-router hap-kube-router
   local c
-  for c in admin controller-manager scheduler kubelet kube-proxy coredns; do kubeconfig "$c"; done
+  for c in admin controller-manager scheduler kubelet kube-proxy coredns kube-router; do kubeconfig "$c"; done
 }
 
 write_configs() {
@@ -341,7 +350,7 @@ rules:
 - level: None
   userGroups: ["system:nodes", "system:serviceaccounts:kube-system"]
 - level: None
-  users: ["system:kube-controller-manager", "system:kube-scheduler", "system:kube-proxy", "hap-coredns", "system:apiserver", "hap-admin"]
+  users: ["system:kube-controller-manager", "system:kube-scheduler", "system:kube-proxy", "hap-coredns", "hap-kube-router", "system:apiserver", "hap-admin"]
 - level: Metadata
 EOF
   cat > "$state/Corefile" <<EOF
@@ -360,10 +369,31 @@ EOF
 EOF
 }
 
-# What the API server needs beyond its defaults: CoreDNS's read access and the kube-dns Service,
-# whose endpoint is CoreDNS on the node.
+# What the API server needs beyond its defaults: CoreDNS's and kube-router's read access and the
+# kube-dns Service, whose endpoint is CoreDNS on the node.
 bootstrap_objects() {
   cat <<EOF
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "hap:kube-router"}
+rules:
+- apiGroups: [""]
+  resources: [pods, namespaces, nodes, services, endpoints]
+  verbs: [get, list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "hap:kube-router"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "hap:kube-router"}
+subjects:
+- {apiGroup: rbac.authorization.k8s.io, kind: User, name: hap-kube-router}
+---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata: {name: "hap:coredns"}
@@ -411,7 +441,7 @@ EOF
 
 # --- Processes -----------------------------------------------------------------------------
 
-components="containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy coredns"
+components="containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kube-router coredns"
 
 in_ns() { nsenter --net="/run/netns/$netns" "$@"; }
 
@@ -563,7 +593,7 @@ up() {
   wait_for kube-apiserver 120 api_ready
   bootstrap_objects | kubectl_ apply -f - >/dev/null
 
-  log "starting the controller manager, scheduler, kubelet, kube-proxy and CoreDNS"
+  log "starting the controller manager, scheduler, kubelet, kube-proxy, kube-router and CoreDNS"
   start kube-controller-manager "$hapkube" kube-controller-manager \
     --kubeconfig="$state/controller-manager.kubeconfig" \
     --authentication-kubeconfig="$state/controller-manager.kubeconfig" --authorization-kubeconfig="$state/controller-manager.kubeconfig" \
@@ -580,8 +610,15 @@ up() {
   start coredns "$coredns" -conf "$state/Corefile"
 
   wait_for kubelet 120 node_ready
+  # The firewall alone: pod networking stays the bridge plugin's, Services kube-proxy's. After the
+  # kubelet registered the node, which kube-router reads first.
+  start kube-router "$kube_router" --run-firewall=true --run-router=false --run-service-proxy=false \
+    --run-loadbalancer=false --enable-cni=false --kubeconfig="$state/kube-router.kubeconfig" \
+    --hostname-override="$NODE_NAME" --service-cluster-ip-range="$SERVICE_CIDR" --metrics-port=0 \
+    --health-port=20244
   wait_for kube-controller-manager 60 kubectl_ get serviceaccount default
   wait_for coredns 60 in_ns curl -sf http://127.0.0.1:8181/ready
+  wait_for kube-router 60 in_ns curl -sf http://127.0.0.1:20244/healthz
   for d in kube-scheduler kube-proxy; do alive "$d" || fail "$d" "$d exited"; done
   volumes
   log "up in $((SECONDS - t0)) s: node $NODE_NAME at $NODE_IP, $("$hapkube" kube-apiserver --version 2>/dev/null)"
@@ -614,7 +651,7 @@ down() {
     [ -z "$k" ] || timeout 120 "$k" stop-pods --runtime-endpoint "unix://$run/containerd.sock" >/dev/null 2>&1 || true
   fi
   # The API server's clients, the API server (it waits on etcd while shutting down), then the stores.
-  stop coredns kube-proxy kube-scheduler kube-controller-manager
+  stop coredns kube-router kube-proxy kube-scheduler kube-controller-manager
   stop kube-apiserver
   stop etcd containerd
   # Whatever is left: processes in the cluster's network namespace (shims) or in its cgroups (containers).

@@ -77,6 +77,29 @@ check "a Job's pod completes" bash -c "
   '$kubectl' --kubeconfig '$kc' create job smoke-job --image=hap.local/busybox:1 -- true >/dev/null &&
   '$kubectl' --kubeconfig '$kc' wait --for=condition=Complete job/smoke-job --timeout=120s >/dev/null"
 
+# NetworkPolicies are enforced (kube-router's firewall): a policy on the web pod that admits only
+# pods labelled role=friend refuses the client, until the client carries that label.
+k run smoke-client --image=hap.local/busybox:1 --restart=Never -- sleep 600 >/dev/null
+check "a second pod runs" eventually 120 k wait --for=condition=Ready pod/smoke-client --timeout=120s
+web_ip=$(k get pod smoke -o 'jsonpath={.status.podIP}')
+reaches() { k exec smoke-client -- wget -qO- -T 3 "http://$web_ip:8080/" 2>/dev/null | grep -qx 'hello from hap'; }
+refused() { ! reaches; }
+check "with no policy, the client reaches the web pod" eventually 30 reaches
+k apply -f - >/dev/null <<'EOF'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: friends-only}
+spec:
+  podSelector: {matchLabels: {app: smoke}}
+  policyTypes: [Ingress]
+  ingress: [{from: [{podSelector: {matchLabels: {role: friend}}}]}]
+EOF
+check "NetworkPolicy: a pod the policy does not admit is refused" eventually 30 refused
+node_reaches() { nsenter --net=/run/netns/hap-cluster curl -sf --max-time 5 "http://$web_ip:8080/" | grep -qx 'hello from hap'; }
+check "... and the node still reaches the pod (the kubelet's probes)" node_reaches
+k label pod smoke-client role=friend >/dev/null
+check "... and admitted once it carries the label the policy names" eventually 30 reaches
+
 "$cluster" down
 check "down: no cluster process left" bash -c "! ps -eo args | grep -v grep | grep -q -e '$cache/cluster/' -e 'pause$'"
 check "down: no mount left" bash -c "! grep -q -e hap-cluster -e '$cache/cluster' -e /run/netns /proc/mounts"
