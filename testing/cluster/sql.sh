@@ -28,7 +28,9 @@ images=(hap-operator:0.1.0 hap-mariadb:0.1.0 hap-metastore:0.1.0 hap-trino:0.1.0
 [ -x "$versitygw" ] && [ -x "$py" ] || "$repo/scripts/sql-stack.sh" install >/dev/null
 
 forward="" metrics_forward=""
+outsider=""
 test_cleanup() {
+  [ -z "$outsider" ] || kubectl delete namespace "$outsider" --ignore-not-found --wait=false >/dev/null 2>&1
   [ -z "$forward" ] || kill "$forward" 2>/dev/null
   [ -z "$metrics_forward" ] || kill "$metrics_forward" 2>/dev/null
 }
@@ -134,6 +136,36 @@ trino --execute 'SELECT "date", max(aqi) FROM air_aqi_daily GROUP BY 1 ORDER BY 
 echo "measure daily_aqi_query_through_the_service_s=$(awk -v a="$t" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }') (kubectl exec included)"
 
 # --- 5. The air-quality dashboard in Superset -----------------------------------------------------
+phase "network"
+# A pod of another namespace (Superset's image, for its Python) tries each server; the node, which
+# NetworkPolicies do not hold back, shows each listens on its pod's address, so a refusal is the policy's.
+outsider="hap-outsider-$RANDOM"
+kubectl create namespace "$outsider" >/dev/null
+kubectl -n "$outsider" run probe --image=hap-superset:0.1.0 --image-pull-policy=Never --restart=Never \
+  --command -- sleep 3600 >/dev/null
+ready_probe() { kubectl -n "$outsider" wait --for=condition=Ready pod/probe --timeout=120s >/dev/null; }
+check "a pod in another namespace runs" ready_probe
+ip_of() { kubectl get pods -l "app.kubernetes.io/instance=$hq,app.kubernetes.io/component=$1" -o jsonpath='{.items[0].status.podIP}'; }
+probe() { # FROM(node|outsider) IP PORT
+  local code="import socket; socket.create_connection(('$2', $3), timeout=3)"
+  if [ "$1" = node ]; then nsenter --net=/run/netns/hap-cluster python3 -c "$code"
+  else kubectl -n "$outsider" exec probe -- python3 -c "$code"; fi >/dev/null 2>&1
+}
+closed() { ! probe outsider "$1" "$2"; }
+for server in "database 3306" "metastore 9083" "trino-coordinator 8080" "trino-worker 8080"; do
+  set -- $server
+  ip=$(ip_of "$1")
+  check "the $1 answers on $ip:$2 from the node" probe node "$ip" "$2"
+  check "... and refuses the other namespace's pod (NetworkPolicy)" closed "$ip" "$2"
+done
+allow_outsider() { kubectl patch hapquery "$hq" --type=merge -p "{\"spec\":{\"trino\":{\"allowedNamespaces\":[\"$outsider\"]}}}" >/dev/null; }
+check "spec.trino.allowedNamespaces names the other namespace" allow_outsider
+check "... and its pod reaches Trino's coordinator" eventually 60 probe outsider "$(ip_of trino-coordinator)" 8080
+check "... and still not MariaDB" closed "$(ip_of database)" 3306
+check "... nor the metastore" closed "$(ip_of metastore)" 9083
+check "Trino still answers queries (its own pods reach each other and the metastore)" three_tables
+kubectl delete namespace "$outsider" --wait=false >/dev/null && outsider=""
+
 phase "the dashboard"
 # The documented command, in the Superset pod; it prints the dashboard's address on that server.
 provision() {

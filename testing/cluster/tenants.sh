@@ -205,6 +205,24 @@ check "a ConfigMap not owned by alice's workspace is refused" refused "$policy.*
   as alice create configmap alice-probe --from-literal=a=b
 check "changing bob's Spark settings ConfigMap is forbidden" refused "$forbidden" \
   as alice patch configmap bob-spark-conf --type=merge -p '{"data":{"spark-defaults.conf":"x"}}'
+check "a pod labelled as bob's executor (to pass his NetworkPolicy) is refused" \
+  refused "$policy.*hap.cloudian.com/workspace" \
+  create_as_alice '.metadata.labels = {"hap.cloudian.com/workspace": "bob", "spark-role": "executor"}'
+
+# The network: bob's pod takes Jupyter's port from anyone, the Spark driver's only from his executors.
+# A listener on the driver's port stands in for a Spark session, so a refusal is the policy's.
+connects() { # FROM_POD IP PORT
+  kubectl exec "$1" -- python3 -c "import socket; socket.create_connection(('$2', $3), timeout=3)" >/dev/null 2>&1
+}
+kubectl exec bob-happod -- sh -c 'nohup python3 -m http.server 7078 >/dev/null 2>&1 &'
+bob_ip=$(kubectl get pod bob-happod -o jsonpath='{.status.podIP}')
+check "alice's notebook reaches bob's Jupyter port (open to all, as his Service publishes it)" connects alice-happod "$bob_ip" 8888
+# From the node, which NetworkPolicies do not hold back (the kubelet's probes come from there): the
+# listener answers on the pod's address, so a refusal below is the policy's.
+from_node() { nsenter --net=/run/netns/hap-cluster python3 -c "import socket; socket.create_connection(('$1', $2), timeout=3)"; }
+check "bob's driver port answers from the node (the listener is up)" eventually 20 from_node "$bob_ip" 7078
+cannot_connect() { ! connects "$@"; }
+check "alice's notebook cannot connect to bob's Spark driver port (NetworkPolicy)" cannot_connect alice-happod "$bob_ip" 7078
 probes_left() { kubectl get pods -o json | jq '[.items[] | select(.metadata.name | startswith("alice-probe-")) | select(.metadata.deletionTimestamp == null)] | length'; }
 check "no pod made as alice is left (the one admitted is being deleted)" test "$(probes_left)" = 0
 
@@ -337,6 +355,13 @@ check "tenant a's token cannot list tenant b's pods" refused "$forbidden" as ten
 check "... nor create a pod there" refused "$forbidden" as tenant-a -n "$tenant_b" run probe --image="$executor_image" --restart=Never
 check "... nor read its Secrets" refused "$forbidden" as tenant-a -n "$tenant_b" get secret s3
 check "... nor list namespaces" refused "$forbidden" as tenant-a get namespaces
+in_ns "$tenant_a" exec ws-happod -- sh -c 'nohup python3 -m http.server 7078 >/dev/null 2>&1 &'
+a_ip=$(in_ns "$tenant_a" get pod ws-happod -o jsonpath='{.status.podIP}')
+connects_from_b() { in_ns "$tenant_b" exec ws-happod -- python3 -c "import socket; socket.create_connection(('$a_ip', $1), timeout=3)" >/dev/null 2>&1; }
+check "tenant b's notebook reaches tenant a's Jupyter port (open to all)" connects_from_b 8888
+check "tenant a's driver port answers from the node" eventually 20 from_node "$a_ip" 7078
+driver_closed_to_b() { ! connects_from_b 7078; }
+check "... and tenant b's notebook cannot connect to it (NetworkPolicy)" driver_closed_to_b
 check "... nor touch hap-system" refused "$forbidden" as tenant-a -n hap-system get pods
 # A HapContainer names Secrets of its own namespace only: tenant b's Secret named from tenant a
 # resolves to tenant a's namespace, where there is none.
