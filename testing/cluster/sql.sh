@@ -152,18 +152,27 @@ probe() { # FROM(node|outsider) IP PORT
   else kubectl -n "$outsider" exec probe -- python3 -c "$code"; fi >/dev/null 2>&1
 }
 closed() { ! probe outsider "$1" "$2"; }
+# And a pod of this very namespace that is none of the stack's components: the policies name their
+# peers, not the whole namespace.
+kubectl run neighbour --image=hap-superset:0.1.0 --image-pull-policy=Never --restart=Never \
+  --command -- sleep 3600 >/dev/null
+ready_neighbour() { kubectl wait --for=condition=Ready pod/neighbour --timeout=120s >/dev/null; }
+check "a pod of this namespace outside the stack runs" ready_neighbour
+neighbour_closed() { ! kubectl exec neighbour -- python3 -c "import socket; socket.create_connection(('$1', $2), timeout=3)" >/dev/null 2>&1; }
 for server in "database 3306" "metastore 9083" "trino-coordinator 8080" "trino-worker 8080"; do
   set -- $server
   ip=$(ip_of "$1")
   check "the $1 answers on $ip:$2 from the node" probe node "$ip" "$2"
   check "... and refuses the other namespace's pod (NetworkPolicy)" closed "$ip" "$2"
+  check "... and this namespace's pod that is none of its peers" neighbour_closed "$ip" "$2"
 done
+kubectl delete pod neighbour --grace-period=1 >/dev/null
 allow_outsider() { kubectl patch hapquery "$hq" --type=merge -p "{\"spec\":{\"trino\":{\"allowedNamespaces\":[\"$outsider\"]}}}" >/dev/null; }
 check "spec.trino.allowedNamespaces names the other namespace" allow_outsider
 check "... and its pod reaches Trino's coordinator" eventually 60 probe outsider "$(ip_of trino-coordinator)" 8080
 check "... and still not MariaDB" closed "$(ip_of database)" 3306
 check "... nor the metastore" closed "$(ip_of metastore)" 9083
-check "Trino still answers queries (its own pods reach each other and the metastore)" three_tables
+check "Trino still answers a query its worker runs (its pods reach each other and the metastore)" count_matches aqi_daily
 kubectl delete namespace "$outsider" --wait=false >/dev/null && outsider=""
 
 phase "the dashboard"

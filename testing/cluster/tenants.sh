@@ -223,6 +223,14 @@ from_node() { nsenter --net=/run/netns/hap-cluster python3 -c "import socket; so
 check "bob's driver port answers from the node (the listener is up)" eventually 20 from_node "$bob_ip" 7078
 cannot_connect() { ! connects "$@"; }
 check "alice's notebook cannot connect to bob's Spark driver port (NetworkPolicy)" cannot_connect alice-happod "$bob_ip" 7078
+# One of alice's own executors (labelled as Spark labels them, for alice): the peer bob's policy
+# names is his executors, not any executor.
+check "an executor of alice's is admitted" admitted '.metadata.labels = {"hap.cloudian.com/workspace": "alice", "spark-role": "executor"}'
+alice_executor="alice-probe-$n-exec-1"
+executor_ready() { kubectl wait --for=condition=Ready "pod/$alice_executor" --timeout=120s >/dev/null; }
+check "... and runs" executor_ready
+check "... and cannot connect to bob's Spark driver port either" cannot_connect "$alice_executor" "$bob_ip" 7078
+as alice delete pod "$alice_executor" --wait=false >/dev/null
 probes_left() { kubectl get pods -o json | jq '[.items[] | select(.metadata.name | startswith("alice-probe-")) | select(.metadata.deletionTimestamp == null)] | length'; }
 check "no pod made as alice is left (the one admitted is being deleted)" test "$(probes_left)" = 0
 

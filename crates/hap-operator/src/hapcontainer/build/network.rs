@@ -19,7 +19,7 @@ use kube::ResourceExt;
 
 use super::parts::meta;
 use crate::hapcontainer::names::{
-    self, DRIVER_PORT, JUPYTER_PORT, LAST_DRIVER_PORT, SPARK_UI_PORT,
+    self, BLOCK_MANAGER_PORT, DRIVER_PORT, JUPYTER_PORT, LAST_DRIVER_PORT, SPARK_UI_PORT,
 };
 use crate::pipeline::network::{ingress_only, pods, range_rule, rule};
 
@@ -27,11 +27,11 @@ pub fn workspace(hc: &HapContainer, executors: bool) -> NetworkPolicy {
     let name = hc.name_any();
     let mut rules = vec![rule(vec![], &[JUPYTER_PORT, SPARK_UI_PORT])];
     if executors {
-        rules.push(range_rule(
-            vec![pods(names::executor_selector(&name))],
-            DRIVER_PORT,
-            LAST_DRIVER_PORT,
-        ));
+        // The first application's two ports by number as well, for an enforcer that does not know
+        // `endPort` (and would otherwise admit 7078 alone).
+        let executors = || vec![pods(names::executor_selector(&name))];
+        rules.push(rule(executors(), &[DRIVER_PORT, BLOCK_MANAGER_PORT]));
+        rules.push(range_rule(executors(), DRIVER_PORT, LAST_DRIVER_PORT));
     }
     ingress_only(
         meta(hc, &names::workspace_policy(&name)),
@@ -81,6 +81,7 @@ mod tests {
             rules_of(&workspace(&hc, true)),
             vec![
                 (vec![], vec![8888, 4040]),
+                (vec![EXECUTORS.to_string()], vec![7078, 7079]),
                 (vec![EXECUTORS.to_string()], (7078..=7095).collect()),
             ]
         );

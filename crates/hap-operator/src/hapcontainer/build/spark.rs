@@ -41,6 +41,9 @@ pub fn settings(hc: &HapContainer, r: &Resolved, cfg: &BuildConfig) -> BTreeMap<
         s.insert(k.to_string(), v);
     };
     set("spark.ui.port", "4040".into());
+    // The UI is open to every pod (as the Service publishes it): its kill links would let anyone stop
+    // this workspace's jobs.
+    set("spark.ui.killEnabled", "false".into());
     if let Some(s3) = &r.s3 {
         set(
             "spark.hadoop.fs.s3a.impl",
@@ -271,6 +274,11 @@ mod tests {
         let millicores: i32 = request.trim_end_matches('m').parse().unwrap();
         // The workspace's default request is 500m (build::pod).
         assert!(500 + 2 * millicores <= 2000, "{request}");
+    }
+
+    #[test]
+    fn the_ui_cannot_kill_jobs() {
+        assert_eq!(conf("{executors: 0}")["spark.ui.killEnabled"], "false");
     }
 
     #[test]

@@ -2,9 +2,9 @@
 //!
 //! | Pods | Port | From |
 //! |---|---|---|
-//! | MariaDB | 3306 | the metastore (and its schema Job), the dashboard (its init Job, Redash's worker) |
+//! | MariaDB | 3306 | the metastore (and its schema Job), Superset (and its init Job) |
 //! | metastore | 9083 | Trino's coordinator and workers |
-//! | Trino coordinator | 8080 | Trino's pods, the dashboard, the namespace's workspace pods, and every pod of `spec.trino.allowedNamespaces` |
+//! | Trino coordinator | 8080 | Trino's pods, the dashboard (Redash's worker too), the namespace's workspace pods, and every pod of `spec.trino.allowedNamespaces` |
 //! | Trino workers | 8080 | Trino's coordinator and workers |
 //! | dashboard | 8088 (Superset) or 5000 (Redash) | anyone, as its Service publishes it |
 //!
@@ -40,11 +40,8 @@ fn on(
 }
 
 pub fn database(hq: &HapQuery) -> NetworkPolicy {
-    let from = vec![
-        pods(selector(hq, METASTORE)),
-        pods(selector(hq, DASHBOARD)),
-        pods(selector(hq, WORKER_COMPONENT)),
-    ];
+    // Superset keeps its own database in MariaDB; Redash's is its PostgreSQL, never this one.
+    let from = vec![pods(selector(hq, METASTORE)), pods(selector(hq, DASHBOARD))];
     on(
         hq,
         DATABASE,
@@ -67,12 +64,14 @@ pub fn metastore(hq: &HapQuery) -> NetworkPolicy {
 }
 
 pub fn trino_coordinator(hq: &HapQuery) -> NetworkPolicy {
-    // The coordinator itself too: it announces itself to its own discovery through its Service, and
-    // the CLI in its pod goes that way.
+    // The coordinator itself too, for an enforcer that sees its calls to its own Service as its own
+    // (kube-proxy masquerades them to the node's address, which kube-router lets through anyway).
+    // Redash's worker runs the dashboard's queries.
     let mut from = vec![
         pods(selector(hq, TRINO_COORDINATOR)),
         pods(selector(hq, TRINO_WORKER)),
         pods(selector(hq, DASHBOARD)),
+        pods(selector(hq, WORKER_COMPONENT)),
         pods(workspace_pods()),
     ];
     from.extend(namespaces(&hq.spec.trino.allowed_namespaces));
@@ -129,10 +128,7 @@ mod tests {
         );
         assert_eq!(
             rules_of(&database(&hq)),
-            vec![(
-                vec![of(METASTORE), of(DASHBOARD), of(WORKER_COMPONENT)],
-                vec![3306]
-            )]
+            vec![(vec![of(METASTORE), of(DASHBOARD)], vec![3306])]
         );
         assert_eq!(
             rules_of(&metastore(&hq)),
@@ -149,6 +145,7 @@ mod tests {
                     of(TRINO_COORDINATOR),
                     of(TRINO_WORKER),
                     of(DASHBOARD),
+                    of(WORKER_COMPONENT),
                     "app.kubernetes.io/component=workspace,app.kubernetes.io/name=hap-workspace"
                         .into()
                 ],
