@@ -41,6 +41,27 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Keeps what a create (or a copy made as one) wrote, or the name it found taken (then None: the
+    /// step is done, and nothing after it is written).
+    fn record_create(
+        &mut self,
+        component: Option<Component>,
+        key: (String, String),
+        written: Result<Option<Object>, WriteError>,
+    ) -> Option<((String, String), Result<bool, WriteError>)> {
+        match written {
+            Ok(Some(w)) => {
+                self.written.push(w);
+                Some((key, Ok(true)))
+            }
+            Ok(None) => {
+                self.foreign.push((component, key.0, key.1));
+                None
+            }
+            Err(e) => Some((key, Err(e))),
+        }
+    }
+
     /// The child of kind K named `name` as written now, if it was.
     pub fn written<K: Child>(&self, name: &str) -> Option<&K> {
         self.written
@@ -256,31 +277,18 @@ where
                     Ok(filled) => apply(client, filled).await.map(Some),
                     Err(e) => Err(e),
                 };
-                match written {
-                    Ok(Some(w)) => {
-                        out.written.push(w);
-                        (key, Ok(true))
-                    }
-                    Ok(None) => {
-                        out.foreign.push((component, key.0, key.1));
-                        continue;
-                    }
-                    Err(e) => (key, Err(e)),
-                }
+                let Some(result) = out.record_create(component, key, written) else {
+                    continue;
+                };
+                result
             }
             Action::Create(obj) => {
                 let key = key_of(&obj);
-                match with_kind!(obj, o => create(client, o).await) {
-                    Ok(Some(w)) => {
-                        out.written.push(w);
-                        (key, Ok(true))
-                    }
-                    Ok(None) => {
-                        out.foreign.push((component, key.0, key.1));
-                        continue;
-                    }
-                    Err(e) => (key, Err(e)),
-                }
+                let written = with_kind!(obj, o => create(client, o).await);
+                let Some(result) = out.record_create(component, key, written) else {
+                    continue;
+                };
+                result
             }
             Action::Apply(obj) => {
                 let key = key_of(&obj);
