@@ -420,9 +420,15 @@ pub struct HapQueryStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
-    /// Trino's URL inside the cluster, e.g. `http://<name>-trino-coordinator.<namespace>.svc:8080`.
+    /// Trino's URL inside the cluster, e.g. `https://<name>-trino-coordinator.<namespace>.svc:8443`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trino_url: Option<String>,
+    /// The Secret with Trino's users and their passwords, one key per user (`admin`, `hap`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trino_users_secret: Option<String>,
+    /// The ConfigMap with the CA bundle (`ca.crt`) that Trino's certificate chains to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_config_map: Option<String>,
     /// The dashboard's URL at a node's IP and its node port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboard_url: Option<String>,

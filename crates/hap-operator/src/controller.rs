@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use hap_api::{HapContainer, HapQuery};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::core::PartialObjectMeta;
@@ -17,6 +17,7 @@ use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
 use crate::pipeline::Reconciled;
+use crate::pipeline::authority;
 use crate::pipeline::config::{BuildConfig, RunConfig, Tenancy};
 use crate::pipeline::context::Shared;
 use crate::pipeline::kinds::Kind;
@@ -149,7 +150,7 @@ async fn hapqueries_served(client: &Client, ns: &Option<String>) -> bool {
 /// controller whose own resource's cache had not been filled yet is stopped at once.
 pub async fn run(
     client: Client,
-    config: RunConfig,
+    mut config: RunConfig,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
@@ -159,6 +160,17 @@ pub async fn run(
         tracing::info!("controllers shutting down: no new reconciles");
         let _ = stopping_tx.send(true);
     };
+    // The CA first: the HapQueries' plans need it to sign Trino's certificate.
+    let ca_namespace = config
+        .operator_namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_string());
+    let mut signal = Box::pin(signal);
+    let authority = tokio::select! {
+        ca = authority::ensure_until(&client, &ca_namespace) => Arc::new(ca),
+        _ = &mut signal => return,
+    };
+    config.build.trust = Some(authority.trust().clone());
     let queries = hapqueries_served(&client, &config.watch_namespace).await;
     // The kinds the served resources read: no watch (and no permission) for the others.
     let mut kinds = HapContainer::CHILDREN.to_vec();
@@ -171,6 +183,7 @@ pub async fn run(
         client.clone(),
         config,
         metrics,
+        Some(authority),
         stopping.clone(),
     ));
     // Boxed: each controller's future is large, and the caller may run this on a small stack.
@@ -187,7 +200,7 @@ pub async fn run(
         workspaces,
         hapqueries,
         Box::pin(watches.run(stopping)),
-        signal.map(|_| ()).boxed()
+        signal
     );
 }
 

@@ -63,7 +63,8 @@ struct RunArgs {
     /// The Lease's name.
     #[arg(long, env = "HAP_LEASE_NAME", default_value = "hap-operator")]
     lease_name: String,
-    /// The Lease's namespace (default: the client's namespace).
+    /// The operator's namespace, where its Lease and its CA (the Secret hap-ca) are kept (default:
+    /// the client's namespace).
     #[arg(long, env = "POD_NAMESPACE")]
     lease_namespace: Option<String>,
     /// How long a Lease stays valid without renewal, in seconds.
@@ -151,6 +152,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         resync: Duration::from_secs(args.resync_seconds.max(1)),
         replace_min: Duration::from_secs(args.replace_backoff_seconds.max(1)),
         instance: args.pod_name,
+        operator_namespace: args.lease_namespace.clone().filter(|n| !n.is_empty()),
         ..RunConfig::default()
     };
     let process = ProcessConfig {

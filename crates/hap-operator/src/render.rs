@@ -41,9 +41,9 @@ pub fn children<R: Reconciled>(obj: &R, cfg: &BuildConfig) -> Vec<Value> {
         .into_iter()
         .filter_map(|step| match step.action {
             Action::Apply(obj) | Action::Create(obj) | Action::Later(obj) => Some(obj),
-            Action::CreateOnce(secret, _) | Action::Copy { secret, .. } => {
-                Some(secret.into_object())
-            }
+            Action::CreateOnce(secret, _)
+            | Action::Issue(secret, _)
+            | Action::Copy { secret, .. } => Some(secret.into_object()),
             Action::Keep
             | Action::Wait(_)
             | Action::Foreign(_)

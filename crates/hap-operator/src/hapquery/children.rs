@@ -8,18 +8,20 @@ use std::sync::Arc;
 
 use hap_api::hapquery::DashboardKind;
 use hap_api::{Component, HapQuery};
+use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
 
+use super::build::trino;
 use super::names::{self, REDASH_GENERATED_KEYS, SUPERSET_GENERATED_KEYS};
 use super::resolve::{MARIADB_GENERATED_KEYS, Resolved};
 use crate::pipeline::caches::{Cached, Caches};
 use crate::pipeline::hash::same_hash;
 use crate::pipeline::kinds::{Child, Desired, Observed, Stage};
-use crate::pipeline::plan::{self, Step};
+use crate::pipeline::plan::{self, CopyFrom, CopyValues, Step};
 
 /// Every child a HapQuery can have, at one stage, by component: as the spec wants it (`Desired`, None
 /// where it does not call for it) or as the caches hold it (`Observed`). Taken apart without `..`
@@ -59,6 +61,14 @@ pub struct Metastore<S: Stage> {
 
 #[derive(Default)]
 pub struct Trino<S: Stage> {
+    /// The users' generated passwords, and the password file Trino reads, made from them.
+    pub users: S::Of<Secret>,
+    pub password_file: S::Of<Secret>,
+    /// The nodes' generated shared secret.
+    pub internal: S::Of<Secret>,
+    /// The coordinator's certificate, and the CA bundle clients trust it by.
+    pub certificate: S::Of<Secret>,
+    pub ca: S::Of<ConfigMap>,
     pub coordinator_policy: S::Of<NetworkPolicy>,
     pub worker_policy: S::Of<NetworkPolicy>,
     pub catalog: S::Of<ConfigMap>,
@@ -167,6 +177,11 @@ pub fn observe(caches: &Caches, hq: &HapQuery, r: &Resolved) -> Live {
             server: own::<Deployment>(caches, ns, &metastore_name, uid),
         },
         trino: Trino {
+            users: caches.get::<Secret>(ns, &names::trino_users(&name)),
+            password_file: caches.get::<Secret>(ns, &names::trino_password_file(&name)),
+            internal: caches.get::<Secret>(ns, &names::trino_internal(&name)),
+            certificate: caches.get::<Secret>(ns, &names::trino_tls(&name)),
+            ca: own::<ConfigMap>(caches, ns, &names::ca(&name), uid),
             coordinator_policy: own::<NetworkPolicy>(
                 caches,
                 ns,
@@ -246,6 +261,7 @@ pub fn plan(
     desired: &Children<Desired>,
     r: &Resolved,
     owner_uid: Option<&str>,
+    now: Timestamp,
 ) -> Vec<Step> {
     let db_ready = database_ready(&live.database, desired.database.server.is_some());
     let mut steps = plan_database(&live.database, &desired.database, owner_uid);
@@ -255,7 +271,7 @@ pub fn plan(
         owner_uid,
         db_ready,
     ));
-    steps.extend(plan_trino(&live.trino, &desired.trino));
+    steps.extend(plan_trino(&live.trino, &desired.trino, r, owner_uid, now));
     steps.extend(plan_dashboard(
         &live.dashboard,
         &desired.dashboard,
@@ -336,8 +352,19 @@ fn plan_metastore(
     .collect()
 }
 
-fn plan_trino(live: &Trino<Observed>, desired: &Trino<Desired>) -> Vec<Step> {
+fn plan_trino(
+    live: &Trino<Observed>,
+    desired: &Trino<Desired>,
+    r: &Resolved,
+    owner_uid: Option<&str>,
+    now: Timestamp,
+) -> Vec<Step> {
     let Trino {
+        users,
+        password_file,
+        internal,
+        certificate,
+        ca,
         coordinator_policy,
         worker_policy,
         catalog,
@@ -348,7 +375,43 @@ fn plan_trino(live: &Trino<Observed>, desired: &Trino<Desired>) -> Vec<Step> {
         coordinator,
         worker,
     } = desired;
-    vec![
+    let users_name = users.as_ref().map(|u| u.name_any()).unwrap_or_default();
+    let password_source = CopyFrom {
+        secret: users_name,
+        values: CopyValues::PasswordFile(trino::PASSWORD_FILE_KEY.into()),
+    };
+    let mut steps = vec![
+        plan::create_once(
+            live.users.as_deref(),
+            users.as_ref(),
+            &trino::USERS,
+            "generated Trino passwords",
+        ),
+        // Made again whenever the users' Secret changes (its resourceVersion is in the copy's hash).
+        plan::copy(
+            live.password_file.as_deref(),
+            password_file.as_ref().map(|p| (p, &password_source)),
+            live.users.as_deref().map(|u| &u.metadata),
+            live.users.is_some(),
+            owner_uid,
+        ),
+        plan::create_once(
+            live.internal.as_deref(),
+            internal.as_ref(),
+            &[trino::SHARED_SECRET_KEY],
+            "a generated secret for Trino's nodes",
+        ),
+    ];
+    if let Some(c) = certificate {
+        steps.push(plan::certificate(
+            live.certificate.as_deref(),
+            c,
+            &r.trino_hosts,
+            now,
+        ));
+    }
+    steps.extend([
+        plan::ensure_if_desired(live.ca.as_deref(), ca.as_ref()),
         plan::ensure_if_desired(
             live.coordinator_policy.as_deref(),
             coordinator_policy.as_ref(),
@@ -367,10 +430,8 @@ fn plan_trino(live: &Trino<Observed>, desired: &Trino<Desired>) -> Vec<Step> {
         plan::ensure_if_desired(live.worker_service.as_deref(), worker_service.as_ref()),
         plan::ensure_if_desired(live.coordinator.as_deref(), coordinator.as_ref()),
         plan::ensure_if_desired(live.worker.as_deref(), worker.as_ref()),
-    ]
-    .into_iter()
-    .map(|s| s.of(Component::Trino))
-    .collect()
+    ]);
+    steps.into_iter().map(|s| s.of(Component::Trino)).collect()
 }
 
 fn plan_dashboard(
@@ -450,7 +511,9 @@ mod tests {
                     Action::Apply(o) | Action::Create(o) => {
                         ("apply", serde_json::to_value(o).unwrap())
                     }
-                    Action::CreateOnce(o, _) | Action::Copy { secret: o, .. } => {
+                    Action::CreateOnce(o, _)
+                    | Action::Issue(o, _)
+                    | Action::Copy { secret: o, .. } => {
                         ("create", serde_json::to_value(o).unwrap())
                     }
                     Action::Delete(o) => ("delete", serde_json::to_value(o).unwrap()),
@@ -476,6 +539,7 @@ mod tests {
             &desired(&hq),
             &resolve(&hq),
             Some("u-2"),
+            Timestamp::UNIX_EPOCH,
         );
         let done = actions(&steps);
         assert!(
@@ -507,7 +571,13 @@ mod tests {
             },
             ..Default::default()
         };
-        let done = actions(&plan(&observed, &desired(&hq), &resolve(&hq), Some("u-2")));
+        let done = actions(&plan(
+            &observed,
+            &desired(&hq),
+            &resolve(&hq),
+            Some("u-2"),
+            Timestamp::UNIX_EPOCH,
+        ));
         assert!(
             done.contains(&"apply Job q-metastore-schema".to_string()),
             "{done:?}"
@@ -535,7 +605,13 @@ mod tests {
             },
             ..Default::default()
         };
-        let done = actions(&plan(&observed, &desired(&hq), &resolve(&hq), Some("u-2")));
+        let done = actions(&plan(
+            &observed,
+            &desired(&hq),
+            &resolve(&hq),
+            Some("u-2"),
+            Timestamp::UNIX_EPOCH,
+        ));
         assert!(
             done.contains(&"apply Deployment q-metastore".to_string()),
             "{done:?}"
@@ -571,7 +647,13 @@ mod tests {
             },
             ..Default::default()
         };
-        let steps = plan(&observed, &desired(&after), &resolve(&after), Some("u-2"));
+        let steps = plan(
+            &observed,
+            &desired(&after),
+            &resolve(&after),
+            Some("u-2"),
+            Timestamp::UNIX_EPOCH,
+        );
         let done = actions(&steps);
         assert!(
             done.contains(&"replace Job q-metastore-schema".to_string()),
@@ -616,6 +698,7 @@ mod tests {
             &desired(&none),
             &resolve(&none),
             Some("u-2"),
+            Timestamp::UNIX_EPOCH,
         ));
         assert!(
             done.contains(&"delete Deployment q-superset".to_string()),
@@ -672,6 +755,7 @@ mod tests {
             &desired(&superset),
             &resolve(&superset),
             Some("u-2"),
+            Timestamp::UNIX_EPOCH,
         ));
         for gone in [
             "delete Deployment q-redash",

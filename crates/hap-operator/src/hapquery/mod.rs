@@ -79,7 +79,7 @@ impl Reconciled for HapQuery {
     type Status = HapQueryStatus;
 
     fn resolve(&self, cfg: &BuildConfig) -> Resolved {
-        resolve::resolve(self, &cfg.limits)
+        resolve::resolve(self, cfg)
     }
 
     fn problems(r: &Resolved) -> Vec<Problem> {
@@ -130,6 +130,7 @@ impl Reconciled for HapQuery {
                 p.desired,
                 p.resolved,
                 self.uid().as_deref(),
+                p.now,
             )
         } else {
             Vec::new()

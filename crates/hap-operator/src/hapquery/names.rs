@@ -42,6 +42,26 @@ pub fn trino_coordinator(name: &str) -> String {
 pub fn trino_worker(name: &str) -> String {
     format!("{name}-trino-worker")
 }
+/// Trino's users and their generated passwords, one key per user.
+pub fn trino_users(name: &str) -> String {
+    format!("{name}-trino-users")
+}
+/// The password file Trino reads, made from the users' Secret.
+pub fn trino_password_file(name: &str) -> String {
+    format!("{name}-trino-password-file")
+}
+/// The secret Trino's nodes sign their calls to each other with.
+pub fn trino_internal(name: &str) -> String {
+    format!("{name}-trino-internal")
+}
+/// The coordinator's certificate, from the operator's CA.
+pub fn trino_tls(name: &str) -> String {
+    format!("{name}-trino-tls")
+}
+/// The CA bundle the HapQuery's clients trust (`ca.crt`).
+pub fn ca(name: &str) -> String {
+    format!("{name}-ca")
+}
 pub fn trino_catalog(name: &str) -> String {
     format!("{name}-trino-catalog")
 }

@@ -11,7 +11,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::ResourceExt;
 
 use super::names;
-use crate::pipeline::config::Limits;
+use crate::pipeline::authority::Trust;
+use crate::pipeline::config::BuildConfig;
 use crate::pipeline::problem::Problem;
 use crate::pipeline::reason::Reason;
 use crate::pipeline::references::SecretReference;
@@ -43,6 +44,10 @@ pub struct Resolved {
     pub redash_secret: Option<String>,
     /// The spec's own problems, each saying what to fix, with its component.
     pub problems: Vec<Problem>,
+    /// The operator's CA, which signs Trino's certificate (None in `render`).
+    pub trust: Option<Trust>,
+    /// The host names Trino's certificate is for.
+    pub trino_hosts: Vec<String>,
 }
 
 /// Where the metastore (and Superset) keep their tables.
@@ -185,7 +190,8 @@ fn trino_node(spec: &TrinoNodeSpec) -> TrinoNode {
     }
 }
 
-pub fn resolve(hq: &HapQuery, limits: &Limits) -> Resolved {
+pub fn resolve(hq: &HapQuery, cfg: &BuildConfig) -> Resolved {
+    let limits = &cfg.limits;
     let name = hq.name_any();
     let spec = &hq.spec;
     let mut problems = hapquery::problems(&name, spec);
@@ -261,6 +267,8 @@ pub fn resolve(hq: &HapQuery, limits: &Limits) -> Resolved {
             _ => None,
         },
         problems: Problem::from_spec(problems),
+        trust: cfg.trust.clone(),
+        trino_hosts: super::build::trino::hosts(hq, &cfg.cluster_domain),
     }
 }
 
@@ -313,11 +321,14 @@ mod tests {
     #[test]
     fn more_workers_than_the_installation_allows_is_a_problem_of_trino() {
         let spec = hq("{s3: {endpoint: 'http://s3:80', bucket: b}, trino: {workers: 20}}");
-        let limits = Limits {
-            trino_workers: 4,
+        let cfg = BuildConfig {
+            limits: crate::pipeline::config::Limits {
+                trino_workers: 4,
+                ..Default::default()
+            },
             ..Default::default()
         };
-        let r = super::resolve(&spec, &limits);
+        let r = super::resolve(&spec, &cfg);
         let p = &r.problems[0];
         assert_eq!(p.component, Some(Component::Trino));
         assert!(p.message.contains("limit of 4") && p.message.contains("--max-trino-workers"));

@@ -351,6 +351,8 @@ pub fn compute(hq: &HapQuery, o: &Observed<'_>, now: &Time) -> (HapQueryStatus, 
             .coordinator_service
             .as_ref()
             .map(|_| trino::url(hq)),
+        trino_users_secret: o.children.trino.users.as_ref().map(|s| s.name_any()),
+        ca_config_map: o.children.trino.ca.as_ref().map(|c| c.name_any()),
         dashboard_url: dashboard_url(o),
     };
     (status, verdicts)
@@ -466,7 +468,7 @@ mod tests {
         assert!(s.conditions.iter().all(|c| c.status == "True"));
         assert_eq!(
             s.trino_url.as_deref(),
-            Some("http://q-trino-coordinator.ns.svc:8080")
+            Some("https://q-trino-coordinator.ns.svc:8443")
         );
         assert_eq!(s.dashboard_url.as_deref(), Some("http://10.0.0.5:30088/"));
     }

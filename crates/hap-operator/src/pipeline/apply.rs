@@ -3,7 +3,11 @@
 //! deletes with the observed uid as a precondition), sends each step's event once it is done, and
 //! writes a status that changed. It decides nothing but whether a new child's name is taken.
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
+
+use jiff::Timestamp;
+use k8s_openapi::ByteString;
 
 use hap_api::Component;
 use k8s_openapi::NamespaceResourceScope;
@@ -15,10 +19,11 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::MANAGER;
+use super::authority::{Authority, RENEW_AFTER};
 use super::error::{StatusError, WriteError};
 use super::events::Events;
 use super::kinds::{Child, Object, kind};
-use super::plan::{self, Action, CopyFrom, Step};
+use super::plan::{self, Action, CopyFrom, CopyValues, Step};
 
 /// What carrying out the steps left behind.
 #[derive(Default)]
@@ -172,12 +177,72 @@ async fn fill_copy(
             source,
         })?;
     let values = source.data.unwrap_or_default();
-    secret.data = Some(
-        from.keys
+    secret.data = Some(match &from.values {
+        CopyValues::Keys(keys) => keys
             .iter()
             .filter_map(|(key, source_key)| Some((key.clone(), values.get(source_key)?.clone())))
             .collect(),
-    );
+        CopyValues::PasswordFile(key) => {
+            let file = password_file(&values).map_err(|reason| WriteError::Issue {
+                name: secret.name_any(),
+                reason,
+            })?;
+            BTreeMap::from([(key.clone(), ByteString(file.into_bytes()))])
+        }
+    });
+    Ok(secret)
+}
+
+/// A password file: `name:hash` for each (name, password), hashed with bcrypt (`$2y$`, as Trino
+/// wants it, cost 10; Trino takes 8 and up). A fresh salt each time: the file is written again only
+/// when its source changes.
+fn password_file(users: &BTreeMap<String, ByteString>) -> Result<String, String> {
+    let mut out = String::new();
+    for (name, password) in users {
+        let hash = bcrypt::hash_with_result(&password.0, 10)
+            .map_err(|e| format!("cannot hash the password of {name}: {e}"))?
+            .format_for_version(bcrypt::Version::TwoY);
+        out.push_str(&format!("{name}:{hash}\n"));
+    }
+    Ok(out)
+}
+
+/// The Secret with a new certificate for `hosts` from the operator's CA: `tls.crt` and `tls.key` (as
+/// `kubernetes.io/tls` Secrets hold them), `ca.crt` (the CA bundle), and `tls.pem`, the key and the
+/// certificate in one file for servers that read them so (Trino). Its `RENEW_AFTER` annotation says
+/// when the plan issues it again.
+fn issue(
+    mut secret: Secret,
+    hosts: &[String],
+    authority: Option<&Authority>,
+) -> Result<Secret, WriteError> {
+    let name = secret.name_any();
+    let failed = |reason: String| WriteError::Issue {
+        name: name.clone(),
+        reason,
+    };
+    let authority = authority.ok_or_else(|| failed("the operator has no CA".into()))?;
+    let issued = authority
+        .issue(hosts, Timestamp::now())
+        .map_err(|e| failed(e.to_string()))?;
+    let bytes = |s: String| ByteString(s.into_bytes());
+    secret.data = Some(BTreeMap::from([
+        ("tls.crt".to_string(), bytes(issued.cert_pem.clone())),
+        ("tls.key".to_string(), bytes(issued.key_pem.clone())),
+        (
+            "tls.pem".to_string(),
+            bytes(issued.key_pem + &issued.cert_pem),
+        ),
+        (
+            "ca.crt".to_string(),
+            bytes(authority.trust().bundle.clone()),
+        ),
+    ]));
+    secret
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(RENEW_AFTER.into(), issued.renew_after.to_string());
     Ok(secret)
 }
 
@@ -236,7 +301,13 @@ fn kind_of<K: Resource<DynamicType = ()>>(_: &K) -> String {
 
 /// Carries out every step, in order. A failed step does not stop the others: the pod keeps healing
 /// and the status keeps being written while one child cannot be.
-pub async fn execute<O>(client: &Client, events: &Events, owner: &O, steps: Vec<Step>) -> Outcome
+pub async fn execute<O>(
+    client: &Client,
+    events: &Events,
+    authority: Option<&Authority>,
+    owner: &O,
+    steps: Vec<Step>,
+) -> Outcome
 where
     O: Resource<DynamicType = ()>,
 {
@@ -257,7 +328,9 @@ where
                 | Action::Foreign(obj)
                 | Action::Delete(obj)
                 | Action::Replace(obj) => out.skipped.push(key_of(obj)),
-                Action::CreateOnce(secret, _) | Action::Copy { secret, .. } => {
+                Action::CreateOnce(secret, _)
+                | Action::Copy { secret, .. }
+                | Action::Issue(secret, _) => {
                     out.skipped.push(("Secret".to_string(), secret.name_any()))
                 }
             }
@@ -303,6 +376,17 @@ where
             Action::CreateOnce(secret, _) => {
                 let key = ("Secret".to_string(), secret.name_any());
                 (key, create_once(client, secret).await)
+            }
+            Action::Issue(secret, hosts) => {
+                let key = ("Secret".to_string(), secret.name_any());
+                let written = match issue(secret, &hosts, authority) {
+                    Ok(filled) => apply(client, filled).await.map(|w| {
+                        out.written.push(w);
+                        true
+                    }),
+                    Err(e) => Err(e),
+                };
+                (key, written)
             }
             Action::Delete(obj) | Action::Replace(obj) => {
                 let key = key_of(&obj);

@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::authority::Trust;
+
 /// What the resolve and build steps need to know about the installation (pure data, no I/O).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BuildConfig {
@@ -15,6 +17,8 @@ pub struct BuildConfig {
     pub cluster_domain: String,
     /// How much one workspace or SQL stack may ask for.
     pub limits: Limits,
+    /// The operator's CA as clients see it; None where nothing runs (`render`).
+    pub trust: Option<Trust>,
 }
 
 impl Default for BuildConfig {
@@ -24,6 +28,7 @@ impl Default for BuildConfig {
             kubernetes_api: "https://kubernetes.default.svc:443".to_string(),
             cluster_domain: "cluster.local".to_string(),
             limits: Limits::default(),
+            trust: None,
         }
     }
 }
@@ -85,6 +90,8 @@ pub struct RunConfig {
     pub replace_max: Duration,
     /// The reporting instance in events (the operator pod's name).
     pub instance: String,
+    /// Where the operator's CA is kept (default: the client's namespace).
+    pub operator_namespace: Option<String>,
 }
 
 impl Default for RunConfig {
@@ -99,6 +106,7 @@ impl Default for RunConfig {
             replace_min: Duration::from_secs(10),
             replace_max: Duration::from_secs(300),
             instance: "hap-operator".to_string(),
+            operator_namespace: None,
         }
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use kube::Client;
 use tokio::sync::watch;
 
+use super::authority::Authority;
 use super::config::RunConfig;
 use super::events::Events;
 use super::metrics::Metrics;
@@ -16,6 +17,8 @@ pub struct Shared {
     pub config: RunConfig,
     pub events: Events,
     pub metrics: Arc<Metrics>,
+    /// The operator's CA, which signs the servers' certificates.
+    pub authority: Option<Arc<Authority>>,
     /// Turns true when the controllers shut down: the watches stop, so caches not filled by then
     /// never will be.
     stopping: watch::Receiver<bool>,
@@ -26,6 +29,7 @@ impl Shared {
         client: Client,
         config: RunConfig,
         metrics: Arc<Metrics>,
+        authority: Option<Arc<Authority>>,
         stopping: watch::Receiver<bool>,
     ) -> Self {
         let events = Events::new(client.clone(), &config.instance);
@@ -34,6 +38,7 @@ impl Shared {
             config,
             events,
             metrics,
+            authority,
             stopping,
         }
     }

@@ -42,6 +42,8 @@ pub enum WriteError {
         #[source]
         source: kube::Error,
     },
+    #[error("cannot issue the certificate in Secret {name}: {reason}")]
+    Issue { name: String, reason: String },
 }
 
 /// The status step: the status could not be written.
@@ -100,10 +102,10 @@ fn step_of(reason: Reason) -> &'static str {
     }
 }
 
-fn labels(reason: Reason, e: &kube::Error) -> FailureLabels {
+fn labels<'a>(reason: Reason, e: impl Into<Option<&'a kube::Error>>) -> FailureLabels {
     FailureLabels {
         step: step_of(reason),
-        reason: api_reason(e),
+        reason: e.into().map_or_else(|| "Certificate".into(), api_reason),
     }
 }
 
@@ -127,21 +129,24 @@ impl WriteError {
             WriteError::Apply { .. } => Reason::ApplyFailed,
             WriteError::Create { .. } => Reason::CreateFailed,
             WriteError::Delete { .. } => Reason::DeleteFailed,
+            WriteError::Issue { .. } => Reason::ApplyFailed,
         }
     }
 
-    fn source_error(&self) -> &kube::Error {
+    /// The API's error, unless the write failed before any request (a certificate not issued).
+    fn source_error(&self) -> Option<&kube::Error> {
         match self {
             WriteError::Apply { source, .. }
             | WriteError::Create { source, .. }
-            | WriteError::Delete { source, .. } => source,
+            | WriteError::Delete { source, .. } => Some(source),
+            WriteError::Issue { .. } => None,
         }
     }
 
     /// Whether the API refused the request as it stands (400, 422): retrying it unchanged cannot
     /// succeed, so it is a problem for the user rather than an error to retry.
     pub fn is_rejection(&self) -> bool {
-        matches!(self.source_error(), kube::Error::Api(s) if s.code == 400 || s.code == 422)
+        matches!(self.source_error(), Some(kube::Error::Api(s)) if s.code == 400 || s.code == 422)
     }
 }
 

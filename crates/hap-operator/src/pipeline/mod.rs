@@ -12,6 +12,7 @@
 //! - Running: `reconcile`, `context`, `readiness`, `config`.
 
 pub mod apply;
+pub mod authority;
 pub mod backoff;
 pub mod caches;
 pub mod conditions;

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
     HTTPGetAction, KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SeccompProfile,
-    SecretKeySelector, SecurityContext, ServicePort, TCPSocketAction, Volume, VolumeMount,
+    SecretKeySelector, SecretVolumeSource, SecurityContext, ServicePort, TCPSocketAction, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -179,6 +180,28 @@ pub fn config_volume(volume: &str, config_map: &str, keys: &[&str]) -> Volume {
                     })
                     .collect()
             }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A Secret's keys (all when `keys` is empty) as files readable by the pod's user and group only.
+pub fn secret_volume(volume: &str, secret: &str, keys: &[&str]) -> Volume {
+    Volume {
+        name: volume.into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.into()),
+            items: (!keys.is_empty()).then(|| {
+                keys.iter()
+                    .map(|k| KeyToPath {
+                        key: k.to_string(),
+                        path: k.to_string(),
+                        ..Default::default()
+                    })
+                    .collect()
+            }),
+            default_mode: Some(0o440),
             ..Default::default()
         }),
         ..Default::default()

@@ -5,11 +5,13 @@
 use std::time::Duration;
 
 use hap_api::Component;
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::PartialObjectMeta;
 use kube::{Resource, ResourceExt};
 
+use super::authority::RENEW_AFTER;
 use super::events::Note;
 use super::hash::{hashed, same_hash};
 use super::kinds::{Child, Object, kind};
@@ -18,13 +20,21 @@ use super::reason::Reason;
 /// How long to wait before looking again at a pod that is going away.
 pub const GONE_POLL: Duration = Duration::from_secs(2);
 
-/// Where a copied Secret's values come from: a Secret of the same namespace, and for each key of the
-/// copy, the source's key.
+/// Where a copied Secret's values come from: a Secret of the same namespace, and what of it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CopyFrom {
     pub secret: String,
-    /// (the copy's key, the source's key)
-    pub keys: Vec<(String, String)>,
+    pub values: CopyValues,
+}
+
+/// What a copied Secret holds of its source's values.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CopyValues {
+    /// For each key of the copy, the source's key: (the copy's key, the source's key).
+    Keys(Vec<(String, String)>),
+    /// One key, this one: a password file with a line `name:bcrypt-hash` for each key of the source
+    /// (its name and password), as Trino's file authenticator reads it.
+    PasswordFile(String),
 }
 
 /// The annotation that says which version of its source a copied Secret holds.
@@ -46,6 +56,9 @@ pub enum Action {
     /// Create this Secret once, with a fresh random value for each of these keys (drawn by
     /// `generated::fill` between the plan and the executor), and never write it again.
     CreateOnce(Secret, Vec<String>),
+    /// Server-side apply of this Secret with a new certificate for these hosts, which the executor has
+    /// the operator's CA sign (see `certificate`).
+    Issue(Secret, Vec<String>),
     /// Server-side apply of this Secret with values the executor copies from another Secret of the
     /// namespace (never held in the plan); `new` when the cache does not have it (then as `Create`).
     Copy {
@@ -277,6 +290,50 @@ pub fn copy(
     Step { action, ..step }
 }
 
+/// A Secret holding a server certificate the operator's CA signs for `hosts`: issued when missing,
+/// issued again when its hash changed (another CA, other hosts: both are in its annotations) or when
+/// its `RENEW_AFTER` annotation, set at issue, has passed (or cannot be read).
+pub fn certificate(
+    live: Option<&PartialObjectMeta<Secret>>,
+    desired: &Secret,
+    hosts: &[String],
+    now: Timestamp,
+) -> Step {
+    let about = desired.object_ref(&());
+    let issue = |reason, why: String| {
+        Step::new(
+            Action::Issue(hashed(desired.clone()), hosts.to_vec()),
+            Note::normal(reason, why).about(about.clone()),
+        )
+    };
+    let name = desired.name_any();
+    let Some(live) = live else {
+        return issue(
+            Reason::Created,
+            format!("Created Secret {name} with a certificate from the operator's CA"),
+        );
+    };
+    if !same_hash(live, desired) {
+        return issue(
+            Reason::Updated,
+            format!(
+                "Issued the certificate in Secret {name} again: its CA or its host names changed"
+            ),
+        );
+    }
+    let renew_after = live
+        .annotations()
+        .get(RENEW_AFTER)
+        .and_then(|t| t.parse::<Timestamp>().ok());
+    match renew_after {
+        Some(t) if t > now => Step::keep(),
+        _ => issue(
+            Reason::Updated,
+            format!("Renewed the certificate in Secret {name} before it expires"),
+        ),
+    }
+}
+
 /// A run-to-completion child (a Job): created when missing, and, its template being immutable,
 /// deleted to be created anew once its hash changes. One that finished is kept as it is: it is
 /// the record that the work was done. Deleted when the spec stops calling for it, if it is the owner's.
@@ -413,7 +470,7 @@ mod tests {
         };
         let from = CopyFrom {
             secret: "keys".into(),
-            keys: vec![("AWS_ACCESS_KEY_ID".into(), "id".into())],
+            values: CopyValues::Keys(vec![("AWS_ACCESS_KEY_ID".into(), "id".into())]),
         };
         let source = |version: &str| ObjectMeta {
             resource_version: Some(version.into()),

@@ -128,7 +128,14 @@ async fn reconcile_inner<R: Reconciled>(obj: &R, ctx: &Context<R>) -> Result<Act
         plan.steps.clear();
     }
     generated::fill(&mut plan.steps);
-    let outcome = apply::execute(&shared.client, &shared.events, obj, plan.steps).await;
+    let outcome = apply::execute(
+        &shared.client,
+        &shared.events,
+        shared.authority.as_deref(),
+        obj,
+        plan.steps,
+    )
+    .await;
     R::remember(&mut memory, &outcome);
     ctx.memories
         .lock()

@@ -15,7 +15,7 @@ use crate::hapcontainer::names::{
 };
 use crate::hapcontainer::resolve::{Executors, Resolved};
 use crate::pipeline::config::BuildConfig;
-use crate::pipeline::plan::CopyFrom;
+use crate::pipeline::plan::{CopyFrom, CopyValues};
 
 /// The ConfigMap key (and file) of the executors' pod template.
 pub const EXECUTOR_TEMPLATE: &str = "executor-pod-template.yaml";
@@ -190,10 +190,10 @@ pub fn executor_keys_source(r: &Resolved) -> Option<CopyFrom> {
     let _with_executors = r.executors.as_ref()?;
     Some(CopyFrom {
         secret: creds.secret.clone(),
-        keys: vec![
+        values: CopyValues::Keys(vec![
             (EXECUTOR_KEYS[0].into(), creds.access_key_id_key.clone()),
             (EXECUTOR_KEYS[1].into(), creds.secret_access_key_key.clone()),
-        ],
+        ]),
     })
 }
 

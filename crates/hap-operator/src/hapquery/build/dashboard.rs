@@ -50,13 +50,35 @@ const REDASH_HAP_DIR: &str = "/hap";
 /// The users of the `apache/superset` and `redash/redash` images.
 const USER_ID: i64 = 1000;
 
-/// The Trino coordinator's address inside the cluster, as `host:port`.
+/// The Trino coordinator's address inside the cluster, as `host:port`: its HTTPS port.
 fn trino_address(hq: &HapQuery) -> String {
     format!(
         "{}:{}",
         names::trino_coordinator(&hq.name_any()),
-        trino::PORT
+        trino::HTTPS_PORT
     )
+}
+
+/// Where the dashboard's containers find the CA bundle Trino's certificate chains to.
+const CA_DIR: &str = "/etc/hap-ca";
+/// The dashboard's Trino user's password, from `<name>-trino-users`.
+const TRINO_PASSWORD_ENV: &str = "TRINO_PASSWORD";
+
+/// What every dashboard container needs to reach Trino: the `hap` user's password, and the CA
+/// bundle, which Python's `requests` (under the Trino client) trusts through REQUESTS_CA_BUNDLE.
+fn trino_client_environment(hq: &HapQuery) -> Vec<EnvVar> {
+    vec![
+        secret_env(
+            TRINO_PASSWORD_ENV,
+            &names::trino_users(&hq.name_any()),
+            trino::USER,
+        ),
+        env("REQUESTS_CA_BUNDLE", format!("{CA_DIR}/{}", trino::CA_KEY)),
+    ]
+}
+
+fn ca_volume(hq: &HapQuery) -> Volume {
+    config_volume("ca", &names::ca(&hq.name_any()), &[])
 }
 
 /// `superset_config.py`, loaded through SUPERSET_CONFIG_PATH. Secrets come from the environment.
@@ -122,10 +144,13 @@ superset db upgrade
 superset fab create-admin --username {ADMIN_USER} --password "$SUPERSET_ADMIN_PASSWORD" \
   --firstname HAP --lastname Admin --email admin@localhost
 superset init
-superset set-database-uri --database_name {TRINO_DATABASE} --uri "trino://superset@{}/hive/{}"
+# Trino over HTTPS (the dialect's choice when a password is given), as the user {user}; Superset
+# keeps the password encrypted with its SECRET_KEY.
+superset set-database-uri --database_name {TRINO_DATABASE} --uri "trino://{user}:${TRINO_PASSWORD_ENV}@{}/hive/{}"
 "#,
             trino_address(hq),
-            hq.spec.schema
+            hq.spec.schema,
+            user = trino::USER,
         )
 }
 
@@ -147,6 +172,9 @@ fn superset_environment(hq: &HapQuery, r: &Resolved) -> Vec<EnvVar> {
         },
         secret_env("HAP_SUPERSET_DB_PASSWORD", &db.secret, &db.password_key),
     ]
+    .into_iter()
+    .chain(trino_client_environment(hq))
+    .collect()
 }
 
 fn node_port_service(hq: &HapQuery, name: &str, port_name: &str, port: i32) -> Service {
@@ -184,7 +212,7 @@ fn init_job(
         USER_ID,
         USER_ID,
         vec![container],
-        vec![config_volume("hap", config_name, &[])],
+        vec![config_volume("hap", config_name, &[]), ca_volume(hq)],
         root,
     );
     pod.restart_policy = Some("OnFailure".into());
@@ -260,7 +288,7 @@ fn init_container(
         image: Some(image.into()),
         command: Some(vec!["/bin/sh".into(), format!("{dir}/{script}")]),
         env: Some(env),
-        volume_mounts: Some(vec![mount("hap", dir)]),
+        volume_mounts: Some(vec![mount("hap", dir), mount("ca", CA_DIR)]),
         ..Default::default()
     }
 }
@@ -299,6 +327,7 @@ fn superset(hq: &HapQuery, r: &Resolved, image: &str) -> Dashboard<Desired> {
         volume_mounts: Some(vec![
             mount("hap", SUPERSET_HAP_DIR),
             mount("admin", SUPERSET_ADMIN_DIR),
+            mount("ca", CA_DIR),
         ]),
         readiness_probe: Some(http_probe("/health", "http", 15)),
         liveness_probe: Some(http_probe("/health", "http", 120)),
@@ -325,6 +354,7 @@ fn superset(hq: &HapQuery, r: &Resolved, image: &str) -> Dashboard<Desired> {
             vec![
                 config_volume("hap", &name, &[]),
                 admin_password_volume(&name),
+                ca_volume(hq),
             ],
             SUPERSET_ROOT,
         )),
@@ -335,7 +365,7 @@ fn superset(hq: &HapQuery, r: &Resolved, image: &str) -> Dashboard<Desired> {
 
 /// `redash-init.sh`: the steps of Redash's set-up guide, each safe to run again.
 pub fn redash_init(hq: &HapQuery) -> String {
-    let (host, port) = (names::trino_coordinator(&hq.name_any()), trino::PORT);
+    let (host, port) = (names::trino_coordinator(&hq.name_any()), trino::HTTPS_PORT);
     header(hq, "#")
         + &format!(
             r#"# Redash's first start: its tables, the root user (password from REDASH_ADMIN_PASSWORD), and Trino
@@ -346,9 +376,10 @@ set -eu
   /app/manage.py users create_root admin@localhost {ADMIN_USER} --password "$REDASH_ADMIN_PASSWORD" --org HAP
 /app/manage.py ds list | grep -qx 'Name: trino' ||
   /app/manage.py ds new trino --type trino \
-    --options '{{"host": "{host}", "port": {port}, "username": "redash", "catalog": "hive", "schema": "{schema}"}}'
+    --options "{{\"protocol\": \"https\", \"host\": \"{host}\", \"port\": {port}, \"username\": \"{user}\", \"password\": \"${TRINO_PASSWORD_ENV}\", \"catalog\": \"hive\", \"schema\": \"{schema}\"}}"
 "#,
-            schema = hq.spec.schema
+            schema = hq.spec.schema,
+            user = trino::USER,
         )
 }
 
@@ -369,6 +400,9 @@ fn redash_environment(hq: &HapQuery) -> Vec<EnvVar> {
         env("REDASH_LOG_LEVEL", "INFO"),
         env("PYTHONUNBUFFERED", "0"),
     ]
+    .into_iter()
+    .chain(trino_client_environment(hq))
+    .collect()
 }
 
 fn redash(hq: &HapQuery, image: &str) -> Dashboard<Desired> {
@@ -389,6 +423,7 @@ fn redash(hq: &HapQuery, image: &str) -> Dashboard<Desired> {
         env: Some(environment.clone()),
         ports: Some(vec![port("http", REDASH_PORT)]),
         resources: hq.spec.dashboard.resources.clone(),
+        volume_mounts: Some(vec![mount("ca", CA_DIR)]),
         readiness_probe: Some(http_probe("/ping", "http", 15)),
         liveness_probe: Some(http_probe("/ping", "http", 120)),
         ..Default::default()
@@ -404,6 +439,7 @@ fn redash(hq: &HapQuery, image: &str) -> Dashboard<Desired> {
         image: Some(image.into()),
         args: Some(vec!["worker".into()]),
         env: Some(worker_env),
+        volume_mounts: Some(vec![mount("ca", CA_DIR)]),
         ..Default::default()
     };
     let worker_component = WORKER_COMPONENT;
@@ -425,7 +461,7 @@ fn redash(hq: &HapQuery, image: &str) -> Dashboard<Desired> {
             COMPONENT,
             server,
             &config,
-            vec![config_volume("hap", &name, &[])],
+            vec![config_volume("hap", &name, &[]), ca_volume(hq)],
             REDASH_ROOT,
         )),
         worker: Some(web_deployment(
@@ -434,7 +470,7 @@ fn redash(hq: &HapQuery, image: &str) -> Dashboard<Desired> {
             worker_component,
             worker,
             &config,
-            vec![config_volume("hap", &name, &[])],
+            vec![config_volume("hap", &name, &[]), ca_volume(hq)],
             REDASH_ROOT,
         )),
         config: Some(config),
@@ -472,7 +508,7 @@ mod tests {
             "superset db upgrade",
             "superset fab create-admin --username admin --password \"$SUPERSET_ADMIN_PASSWORD\"",
             "superset init",
-            "superset set-database-uri --database_name trino --uri \"trino://superset@q-trino-coordinator:8080/hive/air\"",
+            "superset set-database-uri --database_name trino --uri \"trino://hap:$TRINO_PASSWORD@q-trino-coordinator:8443/hive/air\"",
         ] {
             assert!(init.contains(step), "{step} not in\n{init}");
         }
@@ -530,7 +566,10 @@ mod tests {
         assert!(init.contains("/app/manage.py database create_tables"));
         assert!(init.contains("users create_root admin@localhost admin"));
         assert!(init.contains("ds new trino --type trino"));
-        assert!(init.contains("\"host\": \"q-trino-coordinator\", \"port\": 8080"));
+        assert!(init.contains(
+            r#"\"protocol\": \"https\", \"host\": \"q-trino-coordinator\", \"port\": 8443"#
+        ));
+        assert!(init.contains(r#"\"password\": \"$TRINO_PASSWORD\""#));
         let server = d.server.unwrap().spec.unwrap().template.spec.unwrap();
         assert_eq!(server.containers[0].args.clone().unwrap(), ["server"]);
         let env = server.containers[0].env.clone().unwrap();

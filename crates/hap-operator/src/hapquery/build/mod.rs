@@ -41,14 +41,22 @@ mod tests {
     fn objects(spec: &str) -> Vec<Value> {
         let q = hq(spec);
         let r = crate::testing::resolve_hapquery(&q);
-        let steps = crate::hapquery::children::plan(&Default::default(), &build(&q, &r), &r, None);
+        let steps = crate::hapquery::children::plan(
+            &Default::default(),
+            &build(&q, &r),
+            &r,
+            None,
+            jiff::Timestamp::UNIX_EPOCH,
+        );
         steps
             .into_iter()
             .filter_map(|s| match s.action {
                 Action::Apply(o) | Action::Create(o) | Action::Later(o) => {
                     Some(serde_json::to_value(o).unwrap())
                 }
-                Action::CreateOnce(o, _) => Some(serde_json::to_value(o).unwrap()),
+                Action::CreateOnce(o, _) | Action::Issue(o, _) => {
+                    Some(serde_json::to_value(o).unwrap())
+                }
                 _ => None,
             })
             .collect()
@@ -81,6 +89,10 @@ mod tests {
                 "Job q-metastore-schema",
                 "Service q-metastore",
                 "Deployment q-metastore",
+                "Secret q-trino-users",
+                "Secret q-trino-internal",
+                "Secret q-trino-tls",
+                "ConfigMap q-ca",
                 "NetworkPolicy q-trino-coordinator-ingress",
                 "NetworkPolicy q-trino-worker-ingress",
                 "ConfigMap q-trino-catalog",

@@ -4,8 +4,9 @@
 //! |---|---|---|
 //! | MariaDB | 3306 | the metastore (and its schema Job), Superset (and its init Job) |
 //! | metastore | 9083 | Trino's coordinator and workers |
-//! | Trino coordinator | 8080 | Trino's pods, the dashboard (Redash's worker too), the namespace's workspace pods, and every pod of `spec.trino.allowedNamespaces` |
-//! | Trino workers | 8080 | Trino's coordinator and workers |
+//! | Trino coordinator | 8443 (HTTPS, passwords) | the dashboard (Redash's worker too), the namespace's workspace pods, and every pod of `spec.trino.allowedNamespaces` |
+//! | Trino coordinator | 8080 (HTTP, the shared secret) | Trino's coordinator and workers |
+//! | Trino workers | 8080 (HTTP, the shared secret) | Trino's coordinator and workers |
 //! | dashboard | 8088 (Superset) or 5000 (Redash) | anyone, as its Service publishes it |
 //!
 //! The servers' own names for one another go through Services, but a NetworkPolicy judges the pods
@@ -64,22 +65,28 @@ pub fn metastore(hq: &HapQuery) -> NetworkPolicy {
 }
 
 pub fn trino_coordinator(hq: &HapQuery) -> NetworkPolicy {
-    // The coordinator itself too, for an enforcer that sees its calls to its own Service as its own
-    // (kube-proxy masquerades them to the node's address, which kube-router lets through anyway).
-    // Redash's worker runs the dashboard's queries.
-    let mut from = vec![
-        pods(selector(hq, TRINO_COORDINATOR)),
-        pods(selector(hq, TRINO_WORKER)),
+    // Clients on the HTTPS port; Redash's worker runs the dashboard's queries.
+    let mut clients = vec![
         pods(selector(hq, DASHBOARD)),
         pods(selector(hq, WORKER_COMPONENT)),
         pods(workspace_pods()),
     ];
-    from.extend(namespaces(&hq.spec.trino.allowed_namespaces));
+    clients.extend(namespaces(&hq.spec.trino.allowed_namespaces));
+    // The nodes on the internal port: the coordinator itself too, for an enforcer that sees its calls
+    // to its own Service as its own (kube-proxy masquerades them to the node's address, which
+    // kube-router lets through anyway).
+    let nodes = vec![
+        pods(selector(hq, TRINO_COORDINATOR)),
+        pods(selector(hq, TRINO_WORKER)),
+    ];
     on(
         hq,
         TRINO_COORDINATOR,
         &names::trino_coordinator(&hq.name_any()),
-        vec![rule(from, &[trino::PORT])],
+        vec![
+            rule(clients, &[trino::HTTPS_PORT]),
+            rule(nodes, &[trino::PORT]),
+        ],
     )
 }
 
@@ -140,17 +147,18 @@ mod tests {
         );
         assert_eq!(
             rules_of(&trino_coordinator(&hq)),
-            vec![(
-                vec![
-                    of(TRINO_COORDINATOR),
-                    of(TRINO_WORKER),
-                    of(DASHBOARD),
-                    of(WORKER_COMPONENT),
-                    "app.kubernetes.io/component=workspace,app.kubernetes.io/name=hap-workspace"
-                        .into()
-                ],
-                vec![8080]
-            )]
+            vec![
+                (
+                    vec![
+                        of(DASHBOARD),
+                        of(WORKER_COMPONENT),
+                        "app.kubernetes.io/component=workspace,app.kubernetes.io/name=hap-workspace"
+                            .into()
+                    ],
+                    vec![8443]
+                ),
+                (vec![of(TRINO_COORDINATOR), of(TRINO_WORKER)], vec![8080])
+            ]
         );
         let superset = dashboard(&hq, DashboardKind::Superset).unwrap();
         assert_eq!(
@@ -171,6 +179,8 @@ mod tests {
             hapquery("{s3: {endpoint: 'http://s3:80'}, trino: {allowedNamespaces: [team-b, bi]}}");
         let coordinator = rules_of(&trino_coordinator(&hq));
         assert_eq!(coordinator[0].0.last().unwrap(), "namespaces: team-b,bi");
+        assert_eq!(coordinator[0].1, [8443], "on the HTTPS port only");
+        assert_eq!(coordinator[1].0.len(), 2, "the internal port: Trino's own");
         assert_eq!(
             rules_of(&trino_workers(&hq))[0].0.len(),
             2,

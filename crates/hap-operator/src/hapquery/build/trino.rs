@@ -4,6 +4,14 @@
 //! file changes the pod template's config hash, so the pods roll. The S3 keys reach Trino through
 //! the environment (`${ENV:...}` in the catalog), set from the credentials Secret.
 //!
+//! Access: clients reach the coordinator over HTTPS (`HTTPS_PORT`) with a user and password from the
+//! generated Secret `<name>-trino-users` (`admin`, and `hap` for analysts and the dashboard), which
+//! the operator turns into the bcrypt password file Trino reads (`<name>-trino-password-file`). The
+//! certificate comes from the operator's CA (`<name>-trino-tls`), and Trino reloads it when it is
+//! renewed. Nodes talk to each other over HTTP on `PORT`, each call signed with the generated shared
+//! secret (`<name>-trino-internal`); Trino refuses everything else there, since a password is never
+//! taken over HTTP. The probes read `/v1/info`, which Trino serves to anyone.
+//!
 //! Property names are Trino 476's (the CRD admits 476 and later). Trino refuses to start on a
 //! property nothing binds, so a release that renames one needs its own row here, checked by
 //! starting that release (docs/sql-stack.md).
@@ -11,23 +19,45 @@
 use hap_api::HapQuery;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, EmptyDirVolumeSource, ExecAction, Lifecycle, LifecycleHandler, Service,
-    ServiceSpec, Volume, VolumeMount,
+    ConfigMap, Container, EmptyDirVolumeSource, ExecAction, Lifecycle, LifecycleHandler, Secret,
+    Service, ServiceSpec, Volume, VolumeMount,
 };
 use kube::ResourceExt;
 
 use super::metastore;
-use super::parts::{config_map, header, label_selector, meta, template_meta};
+use super::parts::{config_map, generated_secret, header, label_selector, meta, template_meta};
 use crate::hapquery::children::Trino;
 use crate::hapquery::names::{self, TRINO_COORDINATOR as COORDINATOR, TRINO_WORKER as WORKER};
 use crate::hapquery::resolve::{Resolved, TrinoNode};
+use crate::pipeline::authority::ISSUER;
 use crate::pipeline::kinds::Desired;
 use crate::pipeline::objects::{
-    Root, config_volume, http_probe, mount, pod_spec, port, service_port, template,
+    Root, config_volume, http_probe, mount, pod_spec, port, secret_env, secret_volume,
+    service_port, template,
 };
 
+/// The annotation of `<name>-trino-tls` listing the host names its certificate is for.
+pub const HOSTS: &str = "hap.cloudian.com/hosts";
+
+/// The nodes' own port: HTTP, calls signed with the shared secret.
 pub const PORT: i32 = 8080;
+/// The clients' port: HTTPS, with passwords.
+pub const HTTPS_PORT: i32 = 8443;
 pub const NODE: &str = "node.properties";
+pub const PASSWORD_AUTHENTICATOR: &str = "password-authenticator.properties";
+/// The users of `<name>-trino-users`: the administrator, and the analysts' and dashboard's user.
+pub const ADMIN_USER: &str = "admin";
+pub const USER: &str = "hap";
+pub const USERS: [&str; 2] = [ADMIN_USER, USER];
+pub const PASSWORD_FILE_KEY: &str = "password.db";
+pub const SHARED_SECRET_KEY: &str = "shared-secret";
+const SHARED_SECRET_ENV: &str = "TRINO_SHARED_SECRET";
+/// The key of `<name>-trino-tls` with the key and certificate in one file, as Trino reads them.
+const KEYSTORE_KEY: &str = "tls.pem";
+/// The key of the `<name>-ca` ConfigMap clients mount.
+pub const CA_KEY: &str = "ca.crt";
+const TLS_DIR: &str = "/etc/trino/tls";
+const AUTH_DIR: &str = "/etc/trino/auth";
 pub const JVM: &str = "jvm.config";
 pub const CONFIG: &str = "config.properties";
 pub const LOG: &str = "log.properties";
@@ -117,6 +147,10 @@ fn config_properties(hq: &HapQuery, r: &Resolved, role: Role) -> String {
 # With no workers the coordinator runs query tasks itself.
 node-scheduler.include-coordinator={}
 http-server.http.port={PORT}
+# Clients: HTTPS, with the certificate from the operator's CA (reloaded when it is renewed).
+http-server.https.enabled=true
+http-server.https.port={HTTPS_PORT}
+http-server.https.keystore.path={TLS_DIR}/{KEYSTORE_KEY}
 # The coordinator announces itself to its own discovery service.
 discovery.uri=http://localhost:{PORT}
 ",
@@ -140,7 +174,11 @@ shutdown.grace-period={}s
         }
     };
     out += &format!(
-        "# Only the catalogs in etc/catalog.
+        "# Every caller authenticates: clients with a password (over HTTPS only), nodes by signing their
+# calls with the shared secret, from the environment.
+http-server.authentication.type=PASSWORD
+internal-communication.shared-secret=${{ENV:{SHARED_SECRET_ENV}}}
+# Only the catalogs in etc/catalog.
 catalog.management=static
 # Memory for one query, per node (half the heap of jvm.config) and in all.
 query.max-memory={}MB
@@ -158,6 +196,17 @@ pub fn coordinator_config(hq: &HapQuery, r: &Resolved) -> String {
 
 pub fn worker_config(hq: &HapQuery, r: &Resolved) -> String {
     config_properties(hq, r, Role::Worker)
+}
+
+/// `password-authenticator.properties`: the users of the password file, which Trino reads again
+/// when it changes.
+pub fn password_authenticator(hq: &HapQuery) -> String {
+    header(hq, "#")
+        + &format!(
+            "password-authenticator.name=file
+file.password-file={AUTH_DIR}/{PASSWORD_FILE_KEY}
+"
+        )
 }
 
 pub fn log_properties(hq: &HapQuery) -> String {
@@ -205,19 +254,32 @@ fn role_files(hq: &HapQuery, r: &Resolved, role: Role) -> Vec<(&'static str, Str
         (NODE, node_properties(hq)),
         (JVM, jvm_config(hq, node)),
         (CONFIG, config_properties(hq, r, role)),
+        (PASSWORD_AUTHENTICATOR, password_authenticator(hq)),
         (LOG, log_properties(hq)),
     ]
 }
 
 /// The worker's preStop: ask Trino to shut down gracefully, then wait until it has, so the kubelet's
-/// SIGTERM only comes once the running tasks are done.
+/// SIGTERM only comes once the running tasks are done. The request is signed as the nodes sign
+/// theirs (a JWT, HS256, keyed with the SHA-256 of the shared secret, valid five minutes), so that
+/// no caller without the secret can stop a worker. The token goes to curl on its standard input, not
+/// its command line.
+const SHUTDOWN_SCRIPT: &str = r#"set -eu
+b64() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+key=$(printf %s "$TRINO_SHARED_SECRET" | openssl dgst -sha256 -binary | od -An -v -tx1 | tr -d ' \n')
+head=$(printf '{"alg":"HS256","typ":"JWT"}' | b64)
+body=$(printf '{"sub":"%s-prestop","exp":%s}' "$(hostname)" "$(($(date +%s) + 300))" | b64)
+sig=$(printf %s "$head.$body" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key" -binary | b64)
+printf 'X-Trino-Internal-Bearer: %s\n' "$head.$body.$sig" |
+  curl -sf -X PUT -H @- -H 'Content-Type: application/json' -d '"SHUTTING_DOWN"' http://localhost:PORT/v1/info/state
+while curl -sf -o /dev/null http://localhost:PORT/v1/info; do sleep 1; done
+"#;
+
 pub fn shutdown_command() -> Vec<String> {
     vec![
         "/bin/sh".into(),
         "-c".into(),
-        format!(
-            "curl -sf -X PUT -H 'Content-Type: application/json' -H 'X-Trino-User: hap-operator' -d '\"SHUTTING_DOWN\"' http://localhost:{PORT}/v1/info/state && while curl -sf -o /dev/null http://localhost:{PORT}/v1/info; do sleep 1; done"
-        ),
+        SHUTDOWN_SCRIPT.replace("PORT", &PORT.to_string()),
     ]
 }
 
@@ -244,34 +306,54 @@ fn deployment(
         ),
     };
     let config_name = config.metadata.name.clone().unwrap_or_default();
-    let mut container = Container {
-        name: "trino".into(),
-        image: Some(r.trino_image.clone()),
-        env: Some(r.s3.credentials_env()),
-        ports: Some(vec![port("http", PORT)]),
-        resources: Some(node.resources.clone()),
-        volume_mounts: Some(vec![
-            mount("config", ETC),
-            mount("catalog", &format!("{ETC}/catalog")),
-            VolumeMount {
-                name: "data".into(),
-                mount_path: DATA_DIR.into(),
-                ..Default::default()
-            },
-        ]),
-        readiness_probe: Some(http_probe("/v1/info", "http", 10)),
-        liveness_probe: Some(http_probe("/v1/info", "http", 60)),
-        ..Default::default()
-    };
-    let volumes = vec![
+    let mut env = r.s3.credentials_env();
+    env.push(secret_env(
+        SHARED_SECRET_ENV,
+        &names::trino_internal(&name),
+        SHARED_SECRET_KEY,
+    ));
+    let mut ports = vec![port("http", PORT)];
+    let mut mounts = vec![
+        mount("config", ETC),
+        mount("catalog", &format!("{ETC}/catalog")),
+        mount("auth", AUTH_DIR),
+        VolumeMount {
+            name: "data".into(),
+            mount_path: DATA_DIR.into(),
+            ..Default::default()
+        },
+    ];
+    let mut volumes = vec![
         config_volume("config", &config_name, &[]),
         config_volume("catalog", &names::trino_catalog(&name), &[]),
+        secret_volume("auth", &names::trino_password_file(&name), &[]),
         Volume {
             name: "data".into(),
             empty_dir: Some(EmptyDirVolumeSource::default()),
             ..Default::default()
         },
     ];
+    // Only the coordinator serves clients, so only it holds the certificate's key.
+    if role == Role::Coordinator {
+        ports.push(port("https", HTTPS_PORT));
+        mounts.push(mount("tls", TLS_DIR));
+        volumes.push(secret_volume(
+            "tls",
+            &names::trino_tls(&name),
+            &[KEYSTORE_KEY],
+        ));
+    }
+    let mut container = Container {
+        name: "trino".into(),
+        image: Some(r.trino_image.clone()),
+        env: Some(env),
+        ports: Some(ports),
+        resources: Some(node.resources.clone()),
+        volume_mounts: Some(mounts),
+        readiness_probe: Some(http_probe("/v1/info", "http", 10)),
+        liveness_probe: Some(http_probe("/v1/info", "http", 60)),
+        ..Default::default()
+    };
     let grace = hq.spec.trino.graceful_shutdown_seconds as i64;
     if role == Role::Worker {
         container.lifecycle = Some(Lifecycle {
@@ -314,28 +396,77 @@ fn deployment(
 }
 
 fn service(hq: &HapQuery, component: &str, name: String, headless: bool) -> Service {
+    let mut ports = vec![service_port("http", PORT, None)];
+    if component == COORDINATOR {
+        ports.push(service_port("https", HTTPS_PORT, None));
+    }
     Service {
         metadata: meta(hq, &name, component),
         spec: Some(ServiceSpec {
             cluster_ip: headless.then(|| "None".into()),
             selector: Some(super::parts::selector(hq, component)),
-            ports: Some(vec![service_port("http", PORT, None)]),
+            ports: Some(ports),
             ..Default::default()
         }),
         status: None,
     }
 }
 
-/// Trino's URL inside the cluster, for the status and the dashboard.
+/// Trino's URL inside the cluster, for the status and clients.
 pub fn url(hq: &HapQuery) -> String {
     format!(
-        "http://{}.{}.svc:{PORT}",
+        "https://{}.{}.svc:{HTTPS_PORT}",
         names::trino_coordinator(&hq.name_any()),
         hq.namespace().unwrap_or_default()
     )
 }
 
-/// Trino's children: the catalog, each role's files, Services and Deployment.
+/// The host names the coordinator's certificate is for: its Service's, short and qualified (the
+/// namespace's clients use the short one), and localhost.
+pub fn hosts(hq: &HapQuery, cluster_domain: &str) -> Vec<String> {
+    let service = names::trino_coordinator(&hq.name_any());
+    let ns = hq.namespace().unwrap_or_default();
+    vec![
+        service.clone(),
+        format!("{service}.{ns}"),
+        format!("{service}.{ns}.svc"),
+        format!("{service}.{ns}.svc.{cluster_domain}"),
+        "localhost".into(),
+    ]
+}
+
+/// `<name>-trino-tls`, as the plan compares it: which CA signs it and for which hosts (its values
+/// come at issue, see `plan::certificate`).
+fn certificate_secret(hq: &HapQuery, r: &Resolved) -> Secret {
+    let mut secret = Secret {
+        metadata: meta(hq, &names::trino_tls(&hq.name_any()), COORDINATOR),
+        type_: Some("kubernetes.io/tls".into()),
+        ..Default::default()
+    };
+    let annotations = secret
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default);
+    annotations.insert(
+        ISSUER.into(),
+        r.trust.as_ref().map(|t| t.id.clone()).unwrap_or_default(),
+    );
+    annotations.insert(HOSTS.into(), r.trino_hosts.join(","));
+    secret
+}
+
+/// `<name>-ca`: the CA bundle that signs Trino's certificate, for clients to mount (`ca.crt`).
+pub fn ca_config_map(hq: &HapQuery, r: &Resolved) -> ConfigMap {
+    let bundle = r.trust.as_ref().map_or_else(
+        || "# The operator's CA certificates, added when it runs.\n".to_string(),
+        |t| t.bundle.clone(),
+    );
+    let mut cm = config_map(hq, &names::ca(&hq.name_any()), COORDINATOR, &[]);
+    cm.data = Some([(CA_KEY.to_string(), bundle)].into());
+    cm
+}
+
+/// Trino's children: its Secrets, the catalog, each role's files, Services and Deployment.
 pub fn build(hq: &HapQuery, r: &Resolved) -> Trino<Desired> {
     let name = hq.name_any();
     let catalog = config_map(
@@ -357,6 +488,23 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Trino<Desired> {
         &role_files(hq, r, Role::Worker),
     );
     Trino {
+        users: Some(generated_secret(
+            hq,
+            &names::trino_users(&name),
+            COORDINATOR,
+        )),
+        password_file: Some(Secret {
+            metadata: meta(hq, &names::trino_password_file(&name), COORDINATOR),
+            type_: Some("Opaque".into()),
+            ..Default::default()
+        }),
+        internal: Some(generated_secret(
+            hq,
+            &names::trino_internal(&name),
+            COORDINATOR,
+        )),
+        certificate: Some(certificate_secret(hq, r)),
+        ca: Some(ca_config_map(hq, r)),
         coordinator_policy: Some(super::network::trino_coordinator(hq)),
         worker_policy: Some(super::network::trino_workers(hq)),
         coordinator: Some(deployment(
@@ -544,7 +692,7 @@ mod tests {
         );
         assert_eq!(
             url(&hq("{s3: {endpoint: 'http://s3:80', bucket: b}}")),
-            "http://q-trino-coordinator.ns.svc:8080"
+            "https://q-trino-coordinator.ns.svc:8443"
         );
     }
 }
