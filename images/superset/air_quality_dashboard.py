@@ -18,6 +18,11 @@ Reads from the environment:
   TRINO_URL, TRINO_SCHEMA  optional: the Trino and schema the `trino` database connection must point
                            at. Unset (as in the pod), the connection the init Job registered is used
                            as it is, and the schema is the one in its URI.
+  TRINO_USER               with TRINO_URL: the Trino user of that connection (default hap, the user
+                           the init Job registers)
+  TRINO_PASSWORD           with TRINO_URL: that user's password, or TRINO_PASSWORD_FILE, a file
+                           holding it; with a password the connection uses HTTPS (the trino
+                           dialect's choice), and Superset must trust Trino's certificate
 
 Provisions:
   with TRINO_URL, the database connection `trino` (only if missing, or if it points at another
@@ -98,9 +103,21 @@ class Superset:
         return self.call("GET", f"/api/v1/{resource}/", params={"q": q})["result"]
 
 
-def trino_uri(trino_url, schema):
-    # As the init Job registers it: user `superset`, the hive catalog, the air-quality schema.
-    return f"trino://superset@{urllib.parse.urlparse(trino_url).netloc}/hive/{schema}"
+def trino_uri(trino_url, schema, user="hap", password=None):
+    # As the init Job registers it: trino://USER:PASSWORD@HOST:PORT/hive/SCHEMA, the user and
+    # password URL-quoted. This string holds the password: it goes to Superset only, never to a log.
+    credentials = urllib.parse.quote(user, safe="")
+    if password:
+        credentials += ":" + urllib.parse.quote(password, safe="")
+    return f"trino://{credentials}@{urllib.parse.urlparse(trino_url).netloc}/hive/{schema}"
+
+
+def same_trino(a, b):
+    # Superset masks the password of a URI it returns, so two connections are the same when they
+    # name the same user, Trino and catalog/schema; the password is not compared.
+    a, b = urllib.parse.urlparse(a or ""), urllib.parse.urlparse(b or "")
+    return (a.scheme, a.username, a.hostname, a.port, a.path.rstrip("/"), a.query) == \
+        (b.scheme, b.username, b.hostname, b.port, b.path.rstrip("/"), b.query)
 
 
 def ensure_database(s, uri):
@@ -114,7 +131,7 @@ def ensure_database(s, uri):
     db = found[0]["id"]
     # The plain GET leaves the URI out; /connection has it (with any password masked).
     current = s.call("GET", f"/api/v1/database/{db}/connection")["result"].get("sqlalchemy_uri")
-    if current != uri:
+    if not same_trino(current, uri):
         s.call("PUT", f"/api/v1/database/{db}", {"sqlalchemy_uri": uri}, what=f"updating database {DATABASE}")
         say(f"database {DATABASE}: id {db}, pointed at this stack's Trino")
     else:
@@ -276,6 +293,19 @@ def admin_password(env):
         raise Failed(f"reading the admin's password from {path}: {e.strerror}") from None
 
 
+def trino_password(env):
+    if env.get("TRINO_PASSWORD"):
+        return env["TRINO_PASSWORD"]
+    path = env.get("TRINO_PASSWORD_FILE")
+    if not path:
+        return None
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError as e:
+        raise Failed(f"reading Trino's password from {path}: {e.strerror}") from None
+
+
 def registered_database(s):
     """The `trino` connection the init Job registered, and the schema at the end of its URI
     (trino://user@host:port/hive/SCHEMA)."""
@@ -299,7 +329,8 @@ def main():
         schema = env.get("TRINO_SCHEMA")
         if not schema:
             raise Failed("TRINO_URL is set but TRINO_SCHEMA is not: name the schema the tables are in")
-        db = ensure_database(s, trino_uri(env["TRINO_URL"], schema))
+        db = ensure_database(s, trino_uri(env["TRINO_URL"], schema, env.get("TRINO_USER") or "hap",
+                                          trino_password(env)))
     else:
         db, schema = registered_database(s)
     daily = ensure_dataset(s, db, schema, DAILY_TABLE, time_column="date")

@@ -75,6 +75,7 @@ spec:
   trino:
     image: 'hap-trino:0.1.0'
     workers: 1
+    gracefulShutdownSeconds: 5
     coordinator: {resources: $(small 1280Mi)}
     worker: {resources: $(small 1280Mi)}
   dashboard: {kind: superset, image: 'hap-superset:0.1.0', resources: $(small 1Gi)}
@@ -97,15 +98,27 @@ conditions() { kubectl get hapquery "$hq" -o jsonpath='{range .status.conditions
 check "each condition says why: $(conditions)" bash -c '[ "$1" = "Database=Ready Metastore=Ready Trino=Ready Dashboard=Ready " ]' _ "$(conditions)"
 check "the schema Job succeeded" bash -c "[ \"\$('$kubectl_bin' get job $hq-metastore-schema -o jsonpath='{.status.succeeded}')\" = 1 ]"
 trino_url=$(kubectl get hapquery "$hq" -o jsonpath='{.status.trinoUrl}')
-check "status.trinoUrl is the coordinator's Service" test "$trino_url" = "http://$hq-trino-coordinator.$ns.svc:8080"
+check "status.trinoUrl is the coordinator's HTTPS Service port" test "$trino_url" = "https://$hq-trino-coordinator.$ns.svc:8443"
+status_names() { kubectl get hapquery "$hq" -o jsonpath='{.status.trinoUsersSecret} {.status.caConfigMap}'; }
+check "the status names the users' Secret and the CA's ConfigMap" bash -c '[ "$1" = "$2-trino-users $2-ca" ]' _ "$(status_names)" "$hq"
+# The generated credentials and the CA, as a client outside the stack gets them.
+trino_password=$(kubectl get secret "$hq-trino-users" -o jsonpath='{.data.hap}' | base64 -d)
+trino_admin_password=$(kubectl get secret "$hq-trino-users" -o jsonpath='{.data.admin}' | base64 -d)
+shared_secret=$(kubectl get secret "$hq-trino-internal" -o jsonpath='{.data.shared-secret}' | base64 -d)
+kubectl get configmap "$hq-ca" -o jsonpath='{.data.ca\.crt}' > "$tmp/ca.crt"
+generated() { [ ${#trino_password} -ge 32 ] && [ ${#trino_admin_password} -ge 32 ] && [ ${#shared_secret} -ge 32 ] && [ "$trino_password" != "$trino_admin_password" ]; }
+check "the users' passwords and the shared secret were generated" generated
+check "the CA ConfigMap holds a certificate" grep -q "BEGIN CERTIFICATE" "$tmp/ca.crt"
 
 # --- 4. The air-quality tables through the Trino Service --------------------------------------
 phase "queries through Trino"
-# The Trino CLI in the coordinator's pod, talking to the Service by name (cluster DNS, then
-# kube-proxy to a ready Trino pod), as a client in the cluster would.
+# The Trino CLI in the coordinator's pod, talking to the Service by name over HTTPS (cluster DNS,
+# then kube-proxy to a ready Trino pod), as a client in the cluster would: the user hap, its password
+# from the container's environment, the certificate checked against the CA.
 trino() {
   kubectl exec -i "deploy/$hq-trino-coordinator" -c trino -- \
-    trino --server "$trino_url" --user hap-test --catalog hive --schema "$schema" "$@" 2>>"$tmp/trino.err"
+    trino --server "$trino_url" --truststore-path /etc/trino/tls/ca.crt --user hap --password \
+    --catalog hive --schema "$schema" "$@" 2>>"$tmp/trino.err"
 }
 workers_seen() { [ "$(trino --execute "SELECT count(*) FROM system.runtime.nodes WHERE NOT coordinator AND state = 'active'" | tr -d '"')" = 1 ]; }
 check "the coordinator sees its worker" eventually 120 workers_seen
@@ -125,12 +138,16 @@ for table in hourly aqi_daily alerts; do check "row count of air_$table through 
 # The whole daily-AQI table, row by row, against the job's Parquet files read over S3: through a
 # port-forward to the Service, with the Python client the loopback stack's checks use.
 forward_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-kubectl port-forward "svc/$hq-trino-coordinator" "$forward_port:8080" >"$tmp/forward.log" 2>&1 &
+kubectl port-forward "svc/$hq-trino-coordinator" "$forward_port:8443" >"$tmp/forward.log" 2>&1 &
 forward=$!
 forward_open() { python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$forward_port"; }
 eventually 30 forward_open
-check "daily-AQI rows through Trino equal the job's Parquet files" env TRINO_URL="http://127.0.0.1:$forward_port" \
-  TRINO_CATALOG=hive TRINO_SCHEMA="$schema" "$py" testing/sql-stack/checks.py rows detections
+# Assignments before the command, not `env NAME=...`: the password then stays out of every argv.
+trino_checks() {
+  TRINO_URL=https://127.0.0.1:$forward_port TRINO_USER=hap TRINO_PASSWORD=$trino_password TRINO_CA=$tmp/ca.crt \
+    TRINO_CATALOG=hive TRINO_SCHEMA=$schema "$py" testing/sql-stack/checks.py "$@"
+}
+check "daily-AQI rows through Trino equal the job's Parquet files" trino_checks rows detections
 t=$(date +%s%N)
 trino --execute 'SELECT "date", max(aqi) FROM air_aqi_daily GROUP BY 1 ORDER BY 1' > /dev/null
 echo "measure daily_aqi_query_through_the_service_s=$(awk -v a="$t" -v b="$(date +%s%N)" 'BEGIN { printf "%.2f", (b - a) / 1e9 }') (kubectl exec included)"
@@ -159,7 +176,7 @@ kubectl run neighbour --image=hap-superset:0.1.0 --image-pull-policy=Never --res
 ready_neighbour() { kubectl wait --for=condition=Ready pod/neighbour --timeout=120s >/dev/null; }
 check "a pod of this namespace outside the stack runs" ready_neighbour
 neighbour_closed() { ! kubectl exec neighbour -- python3 -c "import socket; socket.create_connection(('$1', $2), timeout=3)" >/dev/null 2>&1; }
-for server in "database 3306" "metastore 9083" "trino-coordinator 8080" "trino-worker 8080"; do
+for server in "database 3306" "metastore 9083" "trino-coordinator 8443" "trino-coordinator 8080" "trino-worker 8080"; do
   set -- $server
   ip=$(ip_of "$1")
   check "the $1 answers on $ip:$2 from the node" probe node "$ip" "$2"
@@ -169,11 +186,66 @@ done
 kubectl delete pod neighbour --grace-period=1 >/dev/null
 allow_outsider() { kubectl patch hapquery "$hq" --type=merge -p "{\"spec\":{\"trino\":{\"allowedNamespaces\":[\"$outsider\"]}}}" >/dev/null; }
 check "spec.trino.allowedNamespaces names the other namespace" allow_outsider
-check "... and its pod reaches Trino's coordinator" eventually 60 probe outsider "$(ip_of trino-coordinator)" 8080
+check "... and its pod reaches Trino's coordinator on its HTTPS port" eventually 60 probe outsider "$(ip_of trino-coordinator)" 8443
+check "... and still not its internal port" closed "$(ip_of trino-coordinator)" 8080
 check "... and still not MariaDB" closed "$(ip_of database)" 3306
 check "... nor the metastore" closed "$(ip_of metastore)" 9083
 check "Trino still answers a query its worker runs (its pods reach each other and the metastore)" count_matches aqi_daily
+
+phase "authentication"
+# The admitted namespace's pod queries Trino by its Service's name, with the CA copied in (as a BI
+# tool would hold it): each way without the right credentials is refused, then the right one works.
+kubectl -n "$outsider" exec -i probe -- sh -c 'cat > /tmp/ca.crt' < "$tmp/ca.crt"
+# POST /v1/statement as USER, the password (if any) on standard input, never on a command line;
+# prints the HTTP status.
+statement_status='
+import base64, ssl, sys, urllib.error, urllib.request
+url, user, password = sys.argv[1], sys.argv[2], sys.stdin.readline().strip()
+headers = {"X-Trino-User": user}
+if password:
+    headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+request = urllib.request.Request(url + "/v1/statement", data=b"SELECT 1", headers=headers)
+try:
+    print(urllib.request.urlopen(request, context=ssl.create_default_context(cafile="/tmp/ca.crt"), timeout=20).status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+'
+outsider_query() { # USER PASSWORD -> the HTTP status
+  printf '%s\n' "$2" | kubectl -n "$outsider" exec -i probe -- \
+    python3 -c "$statement_status" "https://$hq-trino-coordinator.$ns.svc:8443" "$1"
+}
+status_is() { [ "$(outsider_query "$2" "$3")" = "$1" ]; }
+check "a query without a password is refused (401)" status_is 401 hap ""
+check "a query with a wrong password is refused (401)" status_is 401 hap "x$trino_password"
+check "a query as hap with its password is accepted (200), the certificate checked against the CA" \
+  status_is 200 hap "$trino_password"
+# Plain HTTP: from the node (no NetworkPolicy there) to each node port, a user header and no signature.
+node_http() { # IP PORT METHOD PATH BODY -> the HTTP status
+  nsenter --net=/run/netns/hap-cluster curl -s -o /dev/null -w '%{http_code}' -X "$3" -H 'X-Trino-User: hap' \
+    -H 'Content-Type: application/json' -d "$5" "http://$1:$2$4"
+}
+refused_4xx() { local code; code=$(node_http "$@"); echo "      HTTP $code"; [ "$code" -ge 400 ] && [ "$code" -lt 500 ]; }
+coordinator_ip=$(ip_of trino-coordinator) worker_ip=$(ip_of trino-worker)
+check "a query over plain HTTP on the coordinator's internal port is refused" \
+  refused_4xx "$coordinator_ip" 8080 POST /v1/statement 'SELECT 1'
+check "a worker refuses PUT /v1/info/state without the shared secret's signature" \
+  refused_4xx "$worker_ip" 8080 PUT /v1/info/state '"SHUTTING_DOWN"'
+worker_state() { nsenter --net=/run/netns/hap-cluster curl -s "http://$worker_ip:8080/v1/info/state"; }
+still_active() { [ "$(worker_state)" = '"ACTIVE"' ]; }
+check "... and is still ACTIVE" still_active
 kubectl delete namespace "$outsider" --wait=false >/dev/null && outsider=""
+# The worker's own preStop signs its request with the shared secret: run as the kubelet runs it,
+# Trino accepts it, drains and exits, and the container restarts.
+worker_restarts() {
+  kubectl get pods -l "app.kubernetes.io/instance=$hq,app.kubernetes.io/component=trino-worker" \
+    -o jsonpath='{.items[0].status.containerStatuses[0].restartCount}'
+}
+restarts_before=$(worker_restarts)
+prestop=$(kubectl get deploy "$hq-trino-worker" -o jsonpath='{.spec.template.spec.containers[0].lifecycle.preStop.exec.command[2]}')
+kubectl exec "deploy/$hq-trino-worker" -c trino -- sh -c "$prestop" >/dev/null 2>&1 || true
+worker_restarted() { [ "$(worker_restarts)" -gt "$restarts_before" ]; }
+check "the worker's signed preStop shut it down gracefully (its container restarted)" eventually 90 worker_restarted
+check "... and the coordinator sees it again" eventually 180 workers_seen
 
 phase "the dashboard"
 # The documented command, in the Superset pod; it prints the dashboard's address on that server.
@@ -193,8 +265,8 @@ admin_password=$(kubectl get secret "$hq-superset" -o jsonpath='{.data.admin-pas
 # Assignments before the command, not `env NAME=...`: the password then stays out of every argv.
 superset_checks() {
   SUPERSET_URL=${dashboard_url%/} SUPERSET_ADMIN_USER=admin SUPERSET_ADMIN_PASSWORD=$admin_password \
-    TRINO_URL=http://127.0.0.1:$forward_port TRINO_CATALOG=hive TRINO_SCHEMA=$schema \
-    "$py" testing/sql-stack/checks.py "$@"
+    TRINO_URL=https://127.0.0.1:$forward_port TRINO_USER=hap TRINO_PASSWORD=$trino_password TRINO_CA=$tmp/ca.crt \
+    TRINO_CATALOG=hive TRINO_SCHEMA=$schema "$py" testing/sql-stack/checks.py "$@"
 }
 check "the dashboard holds both charts, through the NodePort" superset_checks dashboard layout
 check "a second run duplicated nothing" superset_checks dashboard unique
@@ -321,11 +393,12 @@ phase "no secret written"
 no_secret_written() {
   local secret listing
   listing=$(kubectl get configmaps,events,hapqueries -o yaml) || return 1
-  for secret in "$AWS_SECRET_ACCESS_KEY" "$admin_password" not-the-password; do
+  for secret in "$AWS_SECRET_ACCESS_KEY" "$admin_password" not-the-password "$trino_password" \
+    "$trino_admin_password" "$shared_secret"; do
     [ -n "$secret" ] || return 1
     ! grep -qF -- "$secret" <<<"$listing" || { echo "      found in ConfigMaps, events or HapQueries"; return 1; }
     ! grep -qF -- "$secret" "$tmp/dashboard.out" "$tmp/dashboard.err" || { echo "      found in the dashboard's output"; return 1; }
   done
 }
-check "the S3 key and both database and Superset passwords are in no ConfigMap, status, event or output" no_secret_written
+check "the S3 key, the database, Superset and Trino passwords and Trino's shared secret are in no ConfigMap, status, event or output" no_secret_written
 finish

@@ -1,8 +1,8 @@
 """Checks and measurements for testing/sql-stack/test.sh, run with the stack's virtualenv.
 
 Every subcommand reads the connection lines of `scripts/sql-stack.sh up` from the environment
-(TRINO_URL, SUPERSET_URL, S3_ENDPOINT, S3_BUCKET, AWS_*, TRINO_CATALOG, TRINO_SCHEMA), prints what
-it found on stderr and exits non-zero when a check fails.
+(TRINO_URL, TRINO_USER, TRINO_PASSWORD_FILE, TRINO_CA, SUPERSET_URL, S3_ENDPOINT, S3_BUCKET, AWS_*,
+TRINO_CATALOG, TRINO_SCHEMA), prints what it found on stderr and exits non-zero when a check fails.
 
   rows PREFIX         the daily-AQI rows through Trino equal the job's Parquet files read over S3
   superset COUNT      Superset runs a chart's query and a SQL Lab query through Trino; both give COUNT
@@ -38,11 +38,17 @@ def say(*args):
 
 
 def trino_connection():
+    """The Python client as any client of the stack connects: HTTPS as TRINO_USER with the password
+    from TRINO_PASSWORD_FILE, trusting only TRINO_CA."""
     import trino
 
     url = urlparse(os.environ["TRINO_URL"])
+    with open(os.environ["TRINO_PASSWORD_FILE"]) as f:
+        password = f.read().strip()
     return trino.dbapi.connect(
-        host=url.hostname, port=url.port, user="hap-test",
+        host=url.hostname, port=url.port, user=os.environ["TRINO_USER"], http_scheme=url.scheme,
+        auth=trino.auth.BasicAuthentication(os.environ["TRINO_USER"], password),
+        verify=os.environ["TRINO_CA"],
         catalog=os.environ["TRINO_CATALOG"], schema=os.environ["TRINO_SCHEMA"],
     )
 

@@ -9,6 +9,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{Harness, eventually};
@@ -16,7 +17,7 @@ use hap_api::HapQuery;
 use hap_api::hapquery::HapQueryStatus;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, PersistentVolumeClaim, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
@@ -136,7 +137,7 @@ async fn components_come_in_order_and_each_has_its_condition() {
     assert_eq!(status.observed_generation, hq.metadata.generation);
     assert_eq!(
         status.trino_url.as_deref(),
-        Some(format!("http://q-trino-coordinator.{}.svc:8080", h.ns).as_str())
+        Some(format!("https://q-trino-coordinator.{}.svc:8443", h.ns).as_str())
     );
     let database = condition(&hq, "Database");
     assert!(
@@ -189,6 +190,7 @@ async fn components_come_in_order_and_each_has_its_condition() {
     for v in superset.data.unwrap().values() {
         values.push(String::from_utf8(v.0.clone()).unwrap());
     }
+    values.extend(trino_secrets(&h).await);
     let said = format!("{:?} {:?}", status, events(&h, "q").await);
     for v in &values {
         assert!(!said.contains(v.as_str()), "a generated secret leaked");
@@ -200,6 +202,105 @@ async fn components_come_in_order_and_each_has_its_condition() {
         "Warning ContainerNotRunning: Database: container mariadb of pod q-mariadb-0",
     )
     .await;
+}
+
+/// A Secret's values as text, once it has all of `keys`.
+async fn secret_values(h: &Harness, name: &str, keys: &[&str]) -> BTreeMap<String, String> {
+    eventually(
+        Duration::from_secs(60),
+        &format!("Secret {name}"),
+        || async {
+            let s = h
+                .api::<Secret>()
+                .get_opt(name)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("missing")?;
+            let data: BTreeMap<String, String> = s
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                .collect();
+            match keys.iter().find(|k| !data.contains_key(**k)) {
+                Some(k) => Err(format!("no key {k}")),
+                None => Ok(data),
+            }
+        },
+    )
+    .await
+}
+
+/// Trino's generated Secrets: the users' passwords in a bcrypt password file, the shared secret, and
+/// a certificate for the coordinator's Service that the CA in `<name>-ca` (the operator's, kept in
+/// `hap-ca`) signed. Returns every secret value, for the leak checks.
+async fn trino_secrets(h: &Harness) -> Vec<String> {
+    let users = secret_values(h, "q-trino-users", &["admin", "hap"]).await;
+    let file = secret_values(h, "q-trino-password-file", &["password.db"]).await;
+    let lines: Vec<&str> = file["password.db"].lines().collect();
+    assert_eq!(lines.len(), 2, "one line per user");
+    for (line, user) in lines.iter().zip(["admin", "hap"]) {
+        let hash = line.strip_prefix(&format!("{user}:")).expect("name:hash");
+        assert!(
+            hash.starts_with("$2y$10$"),
+            "bcrypt as Trino reads it: {hash}"
+        );
+        assert!(
+            bcrypt::verify(&users[user], hash).unwrap(),
+            "{user}'s password"
+        );
+        assert!(!bcrypt::verify(format!("x{}", users[user]), hash).unwrap());
+    }
+    let internal = secret_values(h, "q-trino-internal", &["shared-secret"]).await;
+    let tls = secret_values(
+        h,
+        "q-trino-tls",
+        &["tls.crt", "tls.key", "tls.pem", "ca.crt"],
+    )
+    .await;
+    let ca = h
+        .api::<ConfigMap>()
+        .get("q-ca")
+        .await
+        .unwrap()
+        .data
+        .unwrap()["ca.crt"]
+        .clone();
+    assert_eq!(
+        tls["ca.crt"], ca,
+        "the bundle clients get is the one the Secret names"
+    );
+    let kept = h
+        .api::<Secret>()
+        .get("hap-ca")
+        .await
+        .expect("the CA beside the operator");
+    let kept_cert = String::from_utf8(kept.data.unwrap()["ca.crt"].0.clone()).unwrap();
+    assert!(
+        ca.starts_with(&kept_cert),
+        "the published bundle starts with the operator's CA"
+    );
+    let der = |pem_text: &str| pem::parse(pem_text).unwrap().into_contents();
+    let (ca_der, cert_der) = (der(&kept_cert), der(&tls["tls.crt"]));
+    let (_, ca_cert) = x509_parser::parse_x509_certificate(&ca_der).unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&cert_der).unwrap();
+    cert.verify_signature(Some(ca_cert.public_key()))
+        .expect("signed by the operator's CA");
+    let names = format!(
+        "{:?}",
+        cert.subject_alternative_name().unwrap().unwrap().value
+    );
+    assert!(
+        names.contains(&format!("q-trino-coordinator.{}.svc", h.ns)),
+        "{names}"
+    );
+    assert!(tls["tls.pem"].contains("PRIVATE KEY") && tls["tls.pem"].contains(&tls["tls.crt"]));
+    vec![
+        users["admin"].clone(),
+        users["hap"].clone(),
+        internal["shared-secret"].clone(),
+        tls["tls.key"].clone(),
+    ]
 }
 
 #[tokio::test]

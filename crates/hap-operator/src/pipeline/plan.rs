@@ -608,6 +608,71 @@ mod tests {
 }
 
 #[cfg(test)]
+mod certificate_tests {
+    use super::*;
+
+    fn desired(issuer: &str) -> Secret {
+        Secret {
+            metadata: ObjectMeta {
+                name: Some("q-trino-tls".into()),
+                namespace: Some("ns".into()),
+                annotations: Some(
+                    [(
+                        super::super::authority::ISSUER.to_string(),
+                        issuer.to_string(),
+                    )]
+                    .into(),
+                ),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    /// What the cache holds once the issued Secret was applied, with its renewal time.
+    fn live(step: &Step, renew_after: &str) -> PartialObjectMeta<Secret> {
+        let Action::Issue(secret, _) = &step.action else {
+            panic!("{step:?}")
+        };
+        let mut meta = secret.metadata.clone();
+        meta.annotations
+            .get_or_insert_with(Default::default)
+            .insert(RENEW_AFTER.into(), renew_after.into());
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": meta
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_certificate_is_issued_when_missing_kept_until_renewal_and_issued_again_after() {
+        let now: Timestamp = "2026-12-07T00:00:00Z".parse().unwrap();
+        let hosts = vec!["q-trino".to_string()];
+        let first = certificate(None, &desired("ca1"), &hosts, now);
+        assert!(matches!(&first.action, Action::Issue(_, h) if h == &hosts));
+        let issued = live(&first, "2027-02-01T00:00:00Z");
+        assert_eq!(
+            certificate(Some(&issued), &desired("ca1"), &hosts, now).action,
+            Action::Keep
+        );
+        let later: Timestamp = "2027-02-02T00:00:00Z".parse().unwrap();
+        let renewed = certificate(Some(&issued), &desired("ca1"), &hosts, later);
+        assert!(matches!(renewed.action, Action::Issue(..)));
+        assert!(renewed.note.unwrap().message.contains("Renewed"));
+        let other_ca = certificate(Some(&issued), &desired("ca2"), &hosts, now);
+        assert!(
+            matches!(other_ca.action, Action::Issue(..)),
+            "another CA signs now"
+        );
+        let unreadable = live(&first, "soon");
+        assert!(matches!(
+            certificate(Some(&unreadable), &desired("ca1"), &hosts, now).action,
+            Action::Issue(..)
+        ));
+    }
+}
+
+#[cfg(test)]
 mod order_tests {
     use super::*;
 

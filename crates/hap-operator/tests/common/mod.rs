@@ -247,6 +247,8 @@ pub fn fast_config(ns: &str) -> RunConfig {
         replace_min: Duration::from_millis(500),
         replace_max: Duration::from_secs(4),
         instance: "hap-operator-test".into(),
+        // The CA is kept beside the operator, whose Role covers this namespace only.
+        operator_namespace: Some(ns.into()),
         ..RunConfig::default()
     }
 }

@@ -422,7 +422,7 @@ pub fn url(hq: &HapQuery) -> String {
 }
 
 /// The host names the coordinator's certificate is for: its Service's, short and qualified (the
-/// namespace's clients use the short one), and localhost.
+/// namespace's clients use the short one), and the loopback's.
 pub fn hosts(hq: &HapQuery, cluster_domain: &str) -> Vec<String> {
     let service = names::trino_coordinator(&hq.name_any());
     let ns = hq.namespace().unwrap_or_default();
@@ -431,7 +431,9 @@ pub fn hosts(hq: &HapQuery, cluster_domain: &str) -> Vec<String> {
         format!("{service}.{ns}"),
         format!("{service}.{ns}.svc"),
         format!("{service}.{ns}.svc.{cluster_domain}"),
+        // A port-forward's, and the CLI's in the coordinator's own container.
         "localhost".into(),
+        "127.0.0.1".into(),
     ]
 }
 
@@ -676,6 +678,88 @@ mod tests {
         assert!(
             env.iter().all(|e| e.value.is_none()),
             "keys come from the Secret"
+        );
+    }
+
+    #[test]
+    fn every_caller_authenticates_and_only_the_coordinator_serves_https() {
+        let t = built(SPEC);
+        let coordinator = file(&t.coordinator_config, CONFIG);
+        let worker = file(&t.worker_config, CONFIG);
+        for conf in [&coordinator, &worker] {
+            for line in [
+                "http-server.authentication.type=PASSWORD",
+                "internal-communication.shared-secret=${ENV:TRINO_SHARED_SECRET}",
+            ] {
+                assert!(conf.lines().any(|l| l == line), "{line} not in\n{conf}");
+            }
+        }
+        assert!(
+            coordinator
+                .lines()
+                .any(|l| l == "http-server.https.keystore.path=/etc/trino/tls/tls.pem")
+        );
+        assert!(!worker.contains("https"), "workers serve the nodes only");
+        assert!(
+            file(&t.worker_config, PASSWORD_AUTHENTICATOR)
+                .lines()
+                .any(|l| l == "file.password-file=/etc/trino/auth/password.db")
+        );
+        let pod = |d: Option<Deployment>| d.unwrap().spec.unwrap().template.spec.unwrap();
+        let (c, w) = (pod(t.coordinator), pod(t.worker));
+        let secrets = |p: &k8s_openapi::api::core::v1::PodSpec| -> Vec<String> {
+            p.volumes
+                .iter()
+                .flatten()
+                .filter_map(|v| v.secret.as_ref()?.secret_name.clone())
+                .collect()
+        };
+        assert_eq!(secrets(&c), ["q-trino-password-file", "q-trino-tls"]);
+        assert_eq!(secrets(&w), ["q-trino-password-file"], "no certificate key");
+        let env = |p: &k8s_openapi::api::core::v1::PodSpec| p.containers[0].env.clone().unwrap();
+        let shared = env(&w)
+            .into_iter()
+            .find(|e| e.name == "TRINO_SHARED_SECRET")
+            .unwrap();
+        assert!(shared.value.is_none(), "from the Secret, never a value");
+        assert_eq!(
+            shared.value_from.unwrap().secret_key_ref.unwrap().name,
+            "q-trino-internal"
+        );
+        let ports = |p: &k8s_openapi::api::core::v1::PodSpec| -> Vec<i32> {
+            p.containers[0]
+                .ports
+                .iter()
+                .flatten()
+                .map(|p| p.container_port)
+                .collect()
+        };
+        assert_eq!((ports(&c), ports(&w)), (vec![8080, 8443], vec![8080]));
+        let stop = &w.containers[0]
+            .lifecycle
+            .clone()
+            .unwrap()
+            .pre_stop
+            .unwrap()
+            .exec
+            .unwrap()
+            .command
+            .unwrap()[2];
+        assert!(stop.contains("X-Trino-Internal-Bearer") && stop.contains("curl -sf -X PUT -H @-"));
+        assert!(
+            !stop.contains("X-Trino-User"),
+            "an unsigned request would be refused"
+        );
+        let cert = t.certificate.unwrap();
+        assert_eq!(cert.type_.as_deref(), Some("kubernetes.io/tls"));
+        assert!(
+            cert.data.is_none() && cert.string_data.is_none(),
+            "values come at issue"
+        );
+        assert!(
+            cert.metadata.annotations.unwrap()[HOSTS].starts_with(
+                "q-trino-coordinator,q-trino-coordinator.ns,q-trino-coordinator.ns.svc,"
+            )
         );
     }
 
