@@ -196,29 +196,33 @@ phase "authentication"
 # The admitted namespace's pod queries Trino by its Service's name, with the CA copied in (as a BI
 # tool would hold it): each way without the right credentials is refused, then the right one works.
 kubectl -n "$outsider" exec -i probe -- sh -c 'cat > /tmp/ca.crt' < "$tmp/ca.crt"
-# POST /v1/statement as USER, the password (if any) on standard input, never on a command line;
-# prints the HTTP status.
-statement_status='
+# A request to Trino's HTTPS Service as USER (METHOD PATH BODY), the password (if any) on standard
+# input, never on a command line; prints the HTTP status.
+trino_request='
 import base64, ssl, sys, urllib.error, urllib.request
-url, user, password = sys.argv[1], sys.argv[2], sys.stdin.readline().strip()
-headers = {"X-Trino-User": user}
+url, method, path, body, user = sys.argv[1:6]
+password = sys.stdin.readline().strip()
+headers = {"X-Trino-User": user, "Content-Type": "application/json"}
 if password:
     headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
-request = urllib.request.Request(url + "/v1/statement", data=b"SELECT 1", headers=headers)
+request = urllib.request.Request(url + path, data=body.encode(), headers=headers, method=method)
 try:
     print(urllib.request.urlopen(request, context=ssl.create_default_context(cafile="/tmp/ca.crt"), timeout=20).status)
 except urllib.error.HTTPError as e:
     print(e.code)
 '
-outsider_query() { # USER PASSWORD -> the HTTP status
-  printf '%s\n' "$2" | kubectl -n "$outsider" exec -i probe -- \
-    python3 -c "$statement_status" "https://$hq-trino-coordinator.$ns.svc:8443" "$1"
+outsider_request() { # METHOD PATH BODY USER PASSWORD -> the HTTP status
+  printf '%s\n' "$5" | kubectl -n "$outsider" exec -i probe -- \
+    python3 -c "$trino_request" "https://$hq-trino-coordinator.$ns.svc:8443" "$1" "$2" "$3" "$4"
 }
-status_is() { [ "$(outsider_query "$2" "$3")" = "$1" ]; }
+status_is() { [ "$(outsider_request POST /v1/statement 'SELECT 1' "$2" "$3")" = "$1" ]; }
 check "a query without a password is refused (401)" status_is 401 hap ""
 check "a query with a wrong password is refused (401)" status_is 401 hap "x$trino_password"
 check "a query as hap with its password is accepted (200), the certificate checked against the CA" \
   status_is 200 hap "$trino_password"
+# ACTIVE, not SHUTTING_DOWN: were the rule missing, the coordinator would answer without stopping.
+hap_state_forbidden() { [ "$(outsider_request PUT /v1/info/state '"ACTIVE"' hap "$trino_password")" = 403 ]; }
+check "hap may not change the coordinator's state (403: only admin may)" hap_state_forbidden
 # Plain HTTP: from the node (no NetworkPolicy there) to each node port, a user header and no signature.
 node_http() { # IP PORT METHOD PATH BODY -> the HTTP status
   nsenter --net=/run/netns/hap-cluster curl -s -o /dev/null -w '%{http_code}' -X "$3" -H 'X-Trino-User: hap' \

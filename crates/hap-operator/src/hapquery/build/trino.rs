@@ -45,6 +45,8 @@ pub const PORT: i32 = 8080;
 pub const HTTPS_PORT: i32 = 8443;
 pub const NODE: &str = "node.properties";
 pub const PASSWORD_AUTHENTICATOR: &str = "password-authenticator.properties";
+pub const ACCESS_CONTROL: &str = "access-control.properties";
+pub const RULES: &str = "rules.json";
 /// The users of `<name>-trino-users`: the administrator, and the analysts' and dashboard's user.
 pub const ADMIN_USER: &str = "admin";
 pub const USER: &str = "hap";
@@ -209,6 +211,31 @@ file.password-file={AUTH_DIR}/{PASSWORD_FILE_KEY}
         )
 }
 
+/// `access-control.properties` (the coordinator's): the rules of `rules.json`.
+pub fn access_control(hq: &HapQuery) -> String {
+    header(hq, "#")
+        + &format!(
+            "access-control.name=file
+security.config-file={ETC}/{RULES}
+"
+        )
+}
+
+/// `rules.json`: every user may use the catalogs (the S3 keys' reach is the limit), and only the
+/// administrator may change the cluster's state: `PUT /v1/info/state` stops a node, and without this
+/// any authenticated user could stop the coordinator.
+pub fn rules() -> String {
+    serde_json::to_string_pretty(&serde_json::json!({
+        "catalogs": [{"allow": "all"}],
+        "system_information": [
+            {"user": ADMIN_USER, "allow": ["read", "write"]},
+            {"allow": ["read"]}
+        ]
+    }))
+    .unwrap_or_default()
+        + "\n"
+}
+
 pub fn log_properties(hq: &HapQuery) -> String {
     header(hq, "#") + "io.trino=INFO\n"
 }
@@ -250,13 +277,19 @@ fn role_files(hq: &HapQuery, r: &Resolved, role: Role) -> Vec<(&'static str, Str
         Role::Coordinator => &r.coordinator,
         Role::Worker => &r.worker,
     };
-    vec![
+    let mut files = vec![
         (NODE, node_properties(hq)),
         (JVM, jvm_config(hq, node)),
         (CONFIG, config_properties(hq, r, role)),
         (PASSWORD_AUTHENTICATOR, password_authenticator(hq)),
         (LOG, log_properties(hq)),
-    ]
+    ];
+    // Workers take only the coordinator's signed calls, which no rule applies to.
+    if role == Role::Coordinator {
+        files.push((ACCESS_CONTROL, access_control(hq)));
+        files.push((RULES, rules()));
+    }
+    files
 }
 
 /// The worker's preStop: ask Trino to shut down gracefully, then wait until it has, so the kubelet's
@@ -700,6 +733,18 @@ mod tests {
                 .any(|l| l == "http-server.https.keystore.path=/etc/trino/tls/tls.pem")
         );
         assert!(!worker.contains("https"), "workers serve the nodes only");
+        let rules: serde_json::Value =
+            serde_json::from_str(&file(&t.coordinator_config, RULES)).unwrap();
+        assert_eq!(
+            rules["system_information"],
+            serde_json::json!([{"user": "admin", "allow": ["read", "write"]}, {"allow": ["read"]}]),
+            "only the administrator changes a node's state"
+        );
+        assert!(
+            file(&t.coordinator_config, ACCESS_CONTROL)
+                .lines()
+                .any(|l| l == "security.config-file=/etc/trino/rules.json")
+        );
         assert!(
             file(&t.worker_config, PASSWORD_AUTHENTICATOR)
                 .lines()
