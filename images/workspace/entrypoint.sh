@@ -59,6 +59,22 @@ spark_driver() {
     --conf "spark.driver.bindAddress=${SPARK_DRIVER_BIND_ADDRESS:-0.0.0.0}" "$@"
 }
 
+# The operator's CA, when it is mounted (the operator mounts it in every workspace): trusted beside the
+# system's CAs by whatever the workspace runs, through one bundle in /tmp (the root file system is
+# read-only): OpenSSL and Python's ssl (SSL_CERT_FILE), requests and the Trino client
+# (REQUESTS_CA_BUNDLE), curl (CURL_CA_BUNDLE).
+HAP_CA=${HAP_CA:-/etc/hap/ca/ca.crt}
+trust_hap_ca() {
+  [ -r "$HAP_CA" ] || return 0
+  local bundle=${TMPDIR:-/tmp}/hap-ca-bundle.crt
+  if cat /etc/ssl/certs/ca-certificates.crt "$HAP_CA" > "$bundle" 2>/dev/null; then
+    export SSL_CERT_FILE=$bundle REQUESTS_CA_BUNDLE=$bundle CURL_CA_BUNDLE=$bundle
+  else
+    echo "hap-entrypoint: could not write $bundle; the operator's CA is not trusted" >&2
+  fi
+}
+trust_hap_ca
+
 case "${1:-}" in
   "") jupyter_lab ;;
   executor) shift; spark_executor "$@" ;;

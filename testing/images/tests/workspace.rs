@@ -187,6 +187,70 @@ fn executor_role_names_a_missing_spark_variable() {
     );
 }
 
+/// A CA mounted where the operator mounts its own is trusted beside the system's by Python's ssl
+/// and requests (one bundle in /tmp, the root file system read-only as in the pod); without it,
+/// nothing changes.
+#[test]
+#[ignore = "needs a Docker engine and the images: scripts/test.sh runs it"]
+fn a_mounted_ca_is_trusted_beside_the_systems() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.crt");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ])
+        .args([
+            "-subj",
+            "/CN=HAP test CA",
+            "-days",
+            "1",
+            "-keyout",
+            "/dev/null",
+            "-out",
+        ])
+        .arg(&ca)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "openssl: {}", text(&made.stderr));
+    let check = "import os, ssl; names = [dict(x[0] for x in c['subject']).get('commonName') for c in ssl.create_default_context().get_ca_certs()]; print(os.environ.get('REQUESTS_CA_BUNDLE'), 'HAP test CA' in names, len(names) > 10)";
+    let run = |mount: bool| {
+        let mut args = vec![
+            "run".to_string(),
+            "--rm".into(),
+            "--network".into(),
+            "none".into(),
+        ];
+        args.extend(["--read-only".into(), "--tmpfs".into(), "/tmp".into()]);
+        if mount {
+            args.extend([
+                "-v".into(),
+                format!("{}:/etc/hap/ca/ca.crt:ro", ca.display()),
+            ]);
+        }
+        args.extend([
+            workspace_image(),
+            "python3".into(),
+            "-c".into(),
+            check.into(),
+        ]);
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = docker(&refs);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    };
+    assert_eq!(run(true), "/tmp/hap-ca-bundle.crt True True");
+    assert!(
+        run(false).starts_with("None False"),
+        "no CA mounted, none added"
+    );
+}
+
 /// PySpark writes and reads s3a:// on the S3 server with the spark-defaults.conf the operator renders
 /// (mounted at SPARK_CONF_DIR): no Spark setting comes from the test.
 #[test]
