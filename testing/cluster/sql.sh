@@ -277,6 +277,21 @@ check "a second run duplicated nothing" superset_checks dashboard unique
 check "each chart's data comes through Trino" superset_checks dashboard data
 check "the daily-AQI chart's rows equal the same query through Trino" superset_checks dashboard daily
 
+phase "database users"
+# Each user may use its own database only: signed in on MariaDB's pod, over TCP as a client comes,
+# the password on standard input.
+hive_password=$(kubectl get secret "$hq-mariadb" -o jsonpath='{.data.password}' | base64 -d)
+dashboard_db_password=$(kubectl get secret "$hq-mariadb-superset" -o jsonpath='{.data.password}' | base64 -d)
+db_query() { # USER PASSWORD SQL -> what MariaDB answers
+  printf '%s\n' "$2" | kubectl exec -i "$hq-mariadb-0" -c mariadb -- \
+    sh -c 'read -r MYSQL_PWD; export MYSQL_PWD; mariadb -h 127.0.0.1 -u "$1" -N -e "$2"' _ "$1" "$3" 2>&1
+}
+denied() { local out; out=$(db_query "$@"); echo "      ${out%%$'\n'*}"; grep -q "denied" <<<"$out"; }
+check "superset reads its own database" bash -c '[ "$1" -gt 0 ]' _ "$(db_query superset "$dashboard_db_password" 'SELECT count(*) FROM superset.ab_user' 2>/dev/null || echo 0)"
+check "superset may not read the metastore's database" denied superset "$dashboard_db_password" 'SELECT count(*) FROM metastore.DBS'
+check "hive may not read Superset's database" denied hive "$hive_password" 'SELECT count(*) FROM superset.ab_user'
+check "hive reads the metastore's database" bash -c '[ "$1" -gt 0 ]' _ "$(db_query hive "$hive_password" 'SELECT count(*) FROM metastore.DBS' 2>/dev/null || echo 0)"
+
 # --- 6. An operator restart changes nothing ---------------------------------------------------------
 phase "operator restart"
 # The database's pod and claim, and every child's generation, before and after a new operator pod has
@@ -398,7 +413,7 @@ no_secret_written() {
   local secret listing
   listing=$(kubectl get configmaps,events,hapqueries -o yaml) || return 1
   for secret in "$AWS_SECRET_ACCESS_KEY" "$admin_password" not-the-password "$trino_password" \
-    "$trino_admin_password" "$shared_secret"; do
+    "$trino_admin_password" "$shared_secret" "$hive_password" "$dashboard_db_password"; do
     [ -n "$secret" ] || return 1
     ! grep -qF -- "$secret" <<<"$listing" || { echo "      found in ConfigMaps, events or HapQueries"; return 1; }
     ! grep -qF -- "$secret" "$tmp/dashboard.out" "$tmp/dashboard.err" || { echo "      found in the dashboard's output"; return 1; }

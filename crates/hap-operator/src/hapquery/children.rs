@@ -15,6 +15,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::ResourceExt;
 
+use super::build::database::DASHBOARD_PASSWORD_KEY;
 use super::build::trino;
 use super::names::{self, REDASH_GENERATED_KEYS, SUPERSET_GENERATED_KEYS};
 use super::resolve::{MARIADB_GENERATED_KEYS, Resolved};
@@ -44,6 +45,8 @@ pub struct Database<S: Stage> {
     pub policy: S::Of<NetworkPolicy>,
     /// Its generated passwords.
     pub secret: S::Of<Secret>,
+    /// The generated password of the dashboard's own user, with Superset.
+    pub dashboard_secret: S::Of<Secret>,
     pub config: S::Of<ConfigMap>,
     pub service: S::Of<Service>,
     pub server: S::Of<StatefulSet>,
@@ -165,6 +168,7 @@ pub fn observe(caches: &Caches, hq: &HapQuery, r: &Resolved) -> Live {
         database: Database {
             policy: own::<NetworkPolicy>(caches, ns, &names::policy(&mariadb), uid),
             secret: caches.get::<Secret>(ns, &mariadb),
+            dashboard_secret: caches.get::<Secret>(ns, &names::mariadb_superset(&name)),
             config: own::<ConfigMap>(caches, ns, &mariadb, uid),
             service: own::<Service>(caches, ns, &mariadb, uid),
             server: own::<StatefulSet>(caches, ns, &mariadb, uid),
@@ -297,6 +301,7 @@ fn plan_database(
     let Database {
         policy,
         secret,
+        dashboard_secret,
         config,
         service,
         server,
@@ -308,6 +313,12 @@ fn plan_database(
             secret.as_ref(),
             &MARIADB_GENERATED_KEYS,
             "generated database passwords",
+        ),
+        plan::create_once(
+            live.dashboard_secret.as_deref(),
+            dashboard_secret.as_ref(),
+            &[DASHBOARD_PASSWORD_KEY],
+            "a generated password for the dashboard's database user",
         ),
         plan::ensure_or_remove(live.config.as_deref(), config.as_ref(), owner_uid),
         plan::ensure_or_remove(live.service.as_deref(), service.as_ref(), owner_uid),

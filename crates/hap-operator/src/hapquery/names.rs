@@ -30,6 +30,10 @@ pub fn mariadb(name: &str) -> String {
 pub fn mariadb_volume(name: &str) -> String {
     format!("data-{name}-mariadb-0")
 }
+/// The generated password of the dashboard's own database user.
+pub fn mariadb_superset(name: &str) -> String {
+    format!("{name}-mariadb-superset")
+}
 pub fn metastore(name: &str) -> String {
     format!("{name}-metastore")
 }

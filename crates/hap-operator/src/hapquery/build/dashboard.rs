@@ -19,7 +19,7 @@ use k8s_openapi::api::core::v1::{
 use kube::ResourceExt;
 
 use super::parts::{config_map, generated_secret, header, label_selector, meta, template_meta};
-use super::trino;
+use super::{database, trino};
 use crate::hapquery::children::Dashboard;
 use crate::hapquery::names::{
     self, ADMIN_PASSWORD_KEY, COOKIE_SECRET_KEY, DASHBOARD as COMPONENT, SECRET_KEY_KEY,
@@ -166,13 +166,28 @@ fn superset_environment(hq: &HapQuery, r: &Resolved) -> Vec<EnvVar> {
         secret_env("SUPERSET_SECRET_KEY", &secret, SECRET_KEY_KEY),
         env("HAP_SUPERSET_DB_HOST", db.host.clone()),
         env("HAP_SUPERSET_DB_PORT", db.port.to_string()),
-        match &db.username {
-            Username::Fixed(u) => env("HAP_SUPERSET_DB_USER", u.clone()),
-            Username::FromSecret(key) => secret_env("HAP_SUPERSET_DB_USER", &db.secret, key),
-        },
-        secret_env("HAP_SUPERSET_DB_PASSWORD", &db.secret, &db.password_key),
     ]
     .into_iter()
+    // On the operator's MariaDB, Superset's own user, which may use its database only; on an
+    // external database, the user the spec names.
+    .chain(match (&db.managed, &db.username) {
+        (Some(_), _) => vec![
+            env("HAP_SUPERSET_DB_USER", database::DASHBOARD_USER),
+            secret_env(
+                "HAP_SUPERSET_DB_PASSWORD",
+                &names::mariadb_superset(&hq.name_any()),
+                database::DASHBOARD_PASSWORD_KEY,
+            ),
+        ],
+        (None, Username::Fixed(u)) => vec![
+            env("HAP_SUPERSET_DB_USER", u.clone()),
+            secret_env("HAP_SUPERSET_DB_PASSWORD", &db.secret, &db.password_key),
+        ],
+        (None, Username::FromSecret(key)) => vec![
+            secret_env("HAP_SUPERSET_DB_USER", &db.secret, key),
+            secret_env("HAP_SUPERSET_DB_PASSWORD", &db.secret, &db.password_key),
+        ],
+    })
     .chain(trino_client_environment(hq))
     .collect()
 }

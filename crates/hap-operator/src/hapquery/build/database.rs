@@ -1,6 +1,9 @@
 //! The metastore's database when the operator runs it: MariaDB as a StatefulSet with one volume, a
 //! headless Service, its settings (`hap.cnf`, also used by the loopback stack), and the generated
-//! credentials Secret `<name>-mariadb`. With an external database there is nothing to build here.
+//! credentials Secret `<name>-mariadb`. With Superset, Superset's database has a user of its own
+//! (`superset`, its password in `<name>-mariadb-superset`), which a small container beside the server
+//! makes on every start (see `dashboard_user`). With an external database there is nothing to build
+//! here.
 
 use std::collections::BTreeMap;
 
@@ -10,9 +13,10 @@ use k8s_openapi::api::apps::v1::{
     StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy, StatefulSetSpec,
 };
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, PersistentVolumeClaim, PersistentVolumeClaimSpec, Service, ServiceSpec,
-    VolumeResourceRequirements,
+    ConfigMap, Container, ExecAction, PersistentVolumeClaim, PersistentVolumeClaimSpec, Probe,
+    ResourceRequirements, Service, ServiceSpec, VolumeResourceRequirements,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
@@ -29,8 +33,16 @@ use crate::pipeline::objects::{
 
 /// The settings file, in the image's `/etc/mysql/conf.d`.
 pub const SETTINGS: &str = "hap.cnf";
-/// Run once by the image's entrypoint on an empty volume, after it created the user and database.
-pub const SUPERSET_SQL: &str = "superset.sql";
+/// The script that gives Superset its database and user, run beside the server.
+pub const DASHBOARD_USER_SCRIPT: &str = "dashboard-user.sh";
+/// Superset's own database user.
+pub const DASHBOARD_USER: &str = "superset";
+/// The key of `<name>-mariadb-superset` holding its password.
+pub const DASHBOARD_PASSWORD_KEY: &str = "password";
+/// The server's socket in both images (Debian's default), in the emptyDir both containers share.
+const SOCKET: &str = "/run/mysqld/mysqld.sock";
+/// Made once the dashboard's user is in place: the pod is ready only then.
+const DASHBOARD_USER_DONE: &str = "/tmp/dashboard-user-done";
 /// The official image's `mysql` user.
 const USER_ID: i64 = 999;
 const DATA_DIR: &str = "/var/lib/mysql";
@@ -50,13 +62,34 @@ collation-server     = latin1_bin
 "
 }
 
-/// Superset's metadata database on the same server, for the metastore's user. No password in it.
-pub fn superset_sql(hq: &HapQuery) -> String {
-    header(hq, "--")
+/// `dashboard-user.sh`: Superset's metadata database on the same server, with a user of its own that
+/// may use that database only. Run on every start of the pod (so a volume made before, whose
+/// database the metastore's user held, gets it too, and a new password takes): it waits for the
+/// server on its socket, signs in there as root (MYSQL_PWD, never an argument), sends its statements
+/// on standard input, marks the container ready and sleeps.
+pub fn dashboard_user(hq: &HapQuery) -> String {
+    header(hq, "#")
         + &format!(
-            "CREATE DATABASE IF NOT EXISTS {SUPERSET_DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
-GRANT ALL PRIVILEGES ON {SUPERSET_DATABASE}.* TO '{MARIADB_USER}'@'%';
-"
+            r#"set -eu
+quote() {{ printf "%s" "$1" | sed "s/\\/\\\\/g; s/'/\\'/g"; }}
+export MYSQL_PWD="$MARIADB_ROOT_PASSWORD"
+password=$(quote "$DASHBOARD_DB_PASSWORD")
+statements="CREATE DATABASE IF NOT EXISTS {SUPERSET_DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+CREATE USER IF NOT EXISTS '{DASHBOARD_USER}'@'%' IDENTIFIED BY '$password';
+ALTER USER '{DASHBOARD_USER}'@'%' IDENTIFIED BY '$password';
+GRANT ALL PRIVILEGES ON {SUPERSET_DATABASE}.* TO '{DASHBOARD_USER}'@'%';"
+until printf '%s
+' "$statements" | mariadb --socket={SOCKET} -uroot 2>/tmp/dashboard-user.err; do
+  sleep 2
+done
+# Volumes made before the dashboard had its own user granted the metastore's user this database.
+printf '%s
+' "REVOKE ALL PRIVILEGES ON {SUPERSET_DATABASE}.* FROM '{MARIADB_USER}'@'%';" |
+  mariadb --socket={SOCKET} -uroot 2>/dev/null || true
+echo "hap-mariadb: {SUPERSET_DATABASE}'s user is in place" >&2
+touch {DASHBOARD_USER_DONE}
+exec sleep infinity
+"#
         )
 }
 
@@ -68,7 +101,7 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Database<Desired> {
     let name = names::mariadb(&hq.name_any());
     let mut files = vec![(SETTINGS, settings(hq))];
     if r.dashboard == DashboardKind::Superset {
-        files.push((SUPERSET_SQL, superset_sql(hq)));
+        files.push((DASHBOARD_USER_SCRIPT, dashboard_user(hq)));
     }
     let config = config_map(hq, &name, COMPONENT, &files);
     let service = Service {
@@ -89,9 +122,13 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Database<Desired> {
     if spec.keep_on_delete {
         secret.metadata.owner_references = None;
     }
+    // The dashboard's password is set again on every start, so it may go with the HapQuery.
+    let dashboard_secret = (r.dashboard == DashboardKind::Superset)
+        .then(|| generated_secret(hq, &names::mariadb_superset(&hq.name_any()), COMPONENT));
     Database {
         policy: Some(super::network::database(hq)),
         secret: Some(secret),
+        dashboard_secret,
         config: Some(config),
         service: Some(service),
         server: Some(stateful_set),
@@ -109,8 +146,8 @@ fn stateful_set(
     let has_superset = config
         .data
         .as_ref()
-        .is_some_and(|d| d.contains_key(SUPERSET_SQL));
-    let mut mounts = vec![
+        .is_some_and(|d| d.contains_key(DASHBOARD_USER_SCRIPT));
+    let mounts = vec![
         mount("config", "/etc/mysql/conf.d"),
         k8s_openapi::api::core::v1::VolumeMount {
             name: "data".into(),
@@ -119,9 +156,45 @@ fn stateful_set(
         },
     ];
     let mut volumes = vec![config_volume("config", name, &[SETTINGS])];
+    let mut sidecars = Vec::new();
     if has_superset {
-        mounts.push(mount("init", "/docker-entrypoint-initdb.d"));
-        volumes.push(config_volume("init", name, &[SUPERSET_SQL]));
+        volumes.push(config_volume("users", name, &[DASHBOARD_USER_SCRIPT]));
+        sidecars.push(Container {
+            name: "dashboard-user".into(),
+            image: Some(spec.image.clone()),
+            command: Some(vec![
+                "/bin/sh".into(),
+                format!("/etc/hap-mariadb/{DASHBOARD_USER_SCRIPT}"),
+            ]),
+            env: Some(vec![
+                secret_env("MARIADB_ROOT_PASSWORD", secret, MARIADB_ROOT_PASSWORD_KEY),
+                secret_env(
+                    "DASHBOARD_DB_PASSWORD",
+                    &names::mariadb_superset(&hq.name_any()),
+                    DASHBOARD_PASSWORD_KEY,
+                ),
+            ]),
+            resources: Some(ResourceRequirements {
+                requests: Some(BTreeMap::from([
+                    ("cpu".to_string(), Quantity("10m".into())),
+                    ("memory".to_string(), Quantity("16Mi".into())),
+                ])),
+                limits: Some(BTreeMap::from([(
+                    "memory".to_string(),
+                    Quantity("64Mi".into()),
+                )])),
+                ..Default::default()
+            }),
+            volume_mounts: Some(vec![mount("users", "/etc/hap-mariadb")]),
+            readiness_probe: Some(Probe {
+                exec: Some(ExecAction {
+                    command: Some(vec!["test".into(), "-e".into(), DASHBOARD_USER_DONE.into()]),
+                }),
+                period_seconds: Some(2),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
     }
     let container = Container {
         name: "mariadb".into(),
@@ -178,7 +251,7 @@ fn stateful_set(
                 pod_spec(
                     USER_ID,
                     USER_ID,
-                    vec![container],
+                    std::iter::once(container).chain(sidecars).collect(),
                     volumes,
                     Root::ReadOnly(&["/run/mysqld"]),
                 ),
@@ -267,9 +340,58 @@ mod tests {
         let claim = sts.volume_claim_templates.unwrap()[0].spec.clone().unwrap();
         assert_eq!(claim.storage_class_name.as_deref(), Some("fast"));
         assert!(
-            !d.config.unwrap().data.unwrap().contains_key(SUPERSET_SQL),
+            !d.config
+                .unwrap()
+                .data
+                .unwrap()
+                .contains_key(DASHBOARD_USER_SCRIPT),
             "no Superset, no database for it"
         );
+        assert!(d.dashboard_secret.is_none());
+        assert_eq!(sts.template.spec.unwrap().containers.len(), 1);
+    }
+
+    #[test]
+    fn superset_gets_a_database_user_of_its_own_with_no_password_in_any_file() {
+        let d = built("{s3: {endpoint: 'http://s3:80', bucket: b}}");
+        let script = d.config.unwrap().data.unwrap()[DASHBOARD_USER_SCRIPT].clone();
+        for line in [
+            "CREATE USER IF NOT EXISTS 'superset'@'%' IDENTIFIED BY '$password';",
+            "GRANT ALL PRIVILEGES ON superset.* TO 'superset'@'%';\"",
+        ] {
+            assert!(script.lines().any(|l| l == line), "{line} not in\n{script}");
+        }
+        assert!(script.contains("REVOKE ALL PRIVILEGES ON superset.* FROM 'hive'@'%'"));
+        assert!(!script.contains("-p"), "no password as an argument");
+        let pod = d.server.unwrap().spec.unwrap().template.spec.unwrap();
+        let sidecar = &pod.containers[1];
+        assert_eq!(sidecar.name, "dashboard-user");
+        let env = sidecar.env.clone().unwrap();
+        let from = |var: &str| {
+            let e = env.iter().find(|e| e.name == var).unwrap();
+            assert!(e.value.is_none());
+            let r = e.value_from.clone().unwrap().secret_key_ref.unwrap();
+            (r.name, r.key)
+        };
+        assert_eq!(
+            from("DASHBOARD_DB_PASSWORD"),
+            ("q-mariadb-superset".into(), "password".into())
+        );
+        assert_eq!(
+            from("MARIADB_ROOT_PASSWORD"),
+            ("q-mariadb".into(), "root-password".into())
+        );
+        let shared = |c: &Container| {
+            c.volume_mounts
+                .iter()
+                .flatten()
+                .any(|m| m.mount_path == "/run/mysqld")
+        };
+        assert!(
+            shared(&pod.containers[0]) && shared(sidecar),
+            "the socket's directory"
+        );
+        assert!(d.dashboard_secret.unwrap().data.is_none());
     }
 
     #[test]

@@ -81,6 +81,7 @@ mod tests {
             [
                 "NetworkPolicy q-mariadb-ingress",
                 "Secret q-mariadb",
+                "Secret q-mariadb-superset",
                 "ConfigMap q-mariadb",
                 "Service q-mariadb",
                 "StatefulSet q-mariadb",
