@@ -439,8 +439,16 @@ fn plan_trino(
             coordinator_service.as_ref(),
         ),
         plan::ensure_if_desired(live.worker_service.as_deref(), worker_service.as_ref()),
-        plan::ensure_if_desired(live.coordinator.as_deref(), coordinator.as_ref()),
-        plan::ensure_if_desired(live.worker.as_deref(), worker.as_ref()),
+        // The password file is made from the users' Secret once the cache holds it, a reconcile
+        // after: a pod started before would wait for its volume on the kubelet's back-off.
+        plan::after(
+            live.password_file.is_some(),
+            plan::ensure_if_desired(live.coordinator.as_deref(), coordinator.as_ref()),
+        ),
+        plan::after(
+            live.password_file.is_some(),
+            plan::ensure_if_desired(live.worker.as_deref(), worker.as_ref()),
+        ),
     ]);
     steps.into_iter().map(|s| s.of(Component::Trino)).collect()
 }
@@ -557,8 +565,11 @@ mod tests {
             done.contains(&"apply StatefulSet q-mariadb".to_string()),
             "{done:?}"
         );
-        assert!(done.contains(&"apply Deployment q-trino-coordinator".to_string()));
+        // Trino waits for its password file, which is made once the users' Secret is cached.
+        assert!(done.contains(&"create Secret q-trino-users".to_string()));
         for held in [
+            "Deployment q-trino-coordinator",
+            "Deployment q-trino-worker",
             "Job q-metastore-schema",
             "Job q-superset-init",
             "Deployment q-metastore",
@@ -570,13 +581,24 @@ mod tests {
             );
         }
 
-        // MariaDB ready: both Jobs start; their servers still wait for them.
+        // MariaDB ready: both Jobs start; their servers still wait for them. The password file
+        // there: Trino starts.
         let d = desired(&hq);
         let observed = Children::<Observed> {
             database: Database {
                 server: Some(applied(
                     d.database.server.as_ref().unwrap(),
                     json!({"replicas": 1, "readyReplicas": 1}),
+                )),
+                ..Default::default()
+            },
+            trino: Trino {
+                password_file: Some(Arc::new(
+                    serde_json::from_value(json!({
+                        "apiVersion": "v1", "kind": "Secret",
+                        "metadata": {"name": "q-trino-password-file", "namespace": "ns"}
+                    }))
+                    .unwrap(),
                 )),
                 ..Default::default()
             },
@@ -594,6 +616,7 @@ mod tests {
             "{done:?}"
         );
         assert!(done.contains(&"apply Job q-superset-init".to_string()));
+        assert!(done.contains(&"apply Deployment q-trino-coordinator".to_string()));
         assert!(
             !done
                 .iter()
