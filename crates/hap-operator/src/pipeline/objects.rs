@@ -165,21 +165,27 @@ pub fn pod_spec(
     }
 }
 
+/// The files of a ConfigMap's or a Secret's volume: each key as a file of its name, or every key
+/// (None) when `keys` is empty.
+fn items(keys: &[&str]) -> Option<Vec<KeyToPath>> {
+    (!keys.is_empty()).then(|| {
+        keys.iter()
+            .map(|k| KeyToPath {
+                key: k.to_string(),
+                path: k.to_string(),
+                ..Default::default()
+            })
+            .collect()
+    })
+}
+
 /// A volume of a ConfigMap's files (all of them, or `keys` only).
 pub fn config_volume(volume: &str, config_map: &str, keys: &[&str]) -> Volume {
     Volume {
         name: volume.into(),
         config_map: Some(ConfigMapVolumeSource {
             name: config_map.into(),
-            items: (!keys.is_empty()).then(|| {
-                keys.iter()
-                    .map(|k| KeyToPath {
-                        key: k.to_string(),
-                        path: k.to_string(),
-                        ..Default::default()
-                    })
-                    .collect()
-            }),
+            items: items(keys),
             ..Default::default()
         }),
         ..Default::default()
@@ -192,15 +198,7 @@ pub fn secret_volume(volume: &str, secret: &str, keys: &[&str]) -> Volume {
         name: volume.into(),
         secret: Some(SecretVolumeSource {
             secret_name: Some(secret.into()),
-            items: (!keys.is_empty()).then(|| {
-                keys.iter()
-                    .map(|k| KeyToPath {
-                        key: k.to_string(),
-                        path: k.to_string(),
-                        ..Default::default()
-                    })
-                    .collect()
-            }),
+            items: items(keys),
             default_mode: Some(0o440),
             ..Default::default()
         }),

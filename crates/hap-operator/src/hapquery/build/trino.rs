@@ -578,6 +578,17 @@ mod tests {
         build(&q, &resolve(&q))
     }
 
+    /// The script of the pod's preStop hook (`sh -c SCRIPT`).
+    fn pre_stop(pod: &k8s_openapi::api::core::v1::PodSpec) -> String {
+        let hook = pod.containers[0]
+            .lifecycle
+            .clone()
+            .unwrap()
+            .pre_stop
+            .unwrap();
+        hook.exec.unwrap().command.unwrap()[2].clone()
+    }
+
     fn file(cm: &Option<ConfigMap>, key: &str) -> String {
         cm.as_ref().unwrap().data.as_ref().unwrap()[key].clone()
     }
@@ -618,20 +629,11 @@ mod tests {
         let pod = spec.template.spec.unwrap();
         assert_eq!(pod.termination_grace_period_seconds, Some(210));
         let c = &pod.containers[0];
-        let stop = c
-            .lifecycle
-            .clone()
-            .unwrap()
-            .pre_stop
-            .unwrap()
-            .exec
-            .unwrap()
-            .command
-            .unwrap();
+        let stop = pre_stop(&pod);
         assert!(
-            stop[2].contains("-X PUT")
-                && stop[2].contains("\"SHUTTING_DOWN\"")
-                && stop[2].contains("/v1/info/state")
+            stop.contains("-X PUT")
+                && stop.contains("\"SHUTTING_DOWN\"")
+                && stop.contains("/v1/info/state")
         );
         assert_eq!(
             c.liveness_probe
@@ -780,16 +782,7 @@ mod tests {
                 .collect()
         };
         assert_eq!((ports(&c), ports(&w)), (vec![8080, 8443], vec![8080]));
-        let stop = &w.containers[0]
-            .lifecycle
-            .clone()
-            .unwrap()
-            .pre_stop
-            .unwrap()
-            .exec
-            .unwrap()
-            .command
-            .unwrap()[2];
+        let stop = pre_stop(&w);
         assert!(stop.contains("X-Trino-Internal-Bearer") && stop.contains("curl -sf -X PUT -H @-"));
         assert!(
             !stop.contains("X-Trino-User"),
