@@ -107,11 +107,28 @@ impl Reconciled for HapQuery {
             .as_ref()
             .filter(|m| !m.keep_on_delete)
             .map(|_| names::mariadb(&name));
-        let dashboard = dashboard
-            .and_then(|s| references::foreign(caches, self, &s, Some(Component::Dashboard)));
-        let database =
-            database.and_then(|s| references::foreign(caches, self, &s, Some(Component::Database)));
-        dashboard.into_iter().chain(database).collect()
+        let dashboard_db = (r.database.managed.is_some() && r.dashboard == DashboardKind::Superset)
+            .then(|| names::mariadb_superset(&name));
+        // Trino's: a planted users' or shared secret would be known to whoever planted it, and a
+        // planted certificate would keep their key in use.
+        let trino = [
+            names::trino_users(&name),
+            names::trino_internal(&name),
+            names::trino_password_file(&name),
+            names::trino_tls(&name),
+        ];
+        let of = |secrets: Vec<String>, component| {
+            secrets
+                .into_iter()
+                .filter_map(move |s| references::foreign(caches, self, &s, Some(component)))
+        };
+        of(dashboard.into_iter().collect(), Component::Dashboard)
+            .chain(of(
+                database.into_iter().chain(dashboard_db).collect(),
+                Component::Database,
+            ))
+            .chain(of(trino.to_vec(), Component::Trino))
+            .collect()
     }
 
     fn build(&self, r: &Resolved, _: &BuildConfig) -> Children<Desired> {

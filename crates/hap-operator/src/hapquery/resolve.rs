@@ -268,7 +268,7 @@ pub fn resolve(hq: &HapQuery, cfg: &BuildConfig) -> Resolved {
         },
         problems: Problem::from_spec(problems),
         trust: cfg.trust.clone(),
-        trino_hosts: super::build::trino::hosts(hq, &cfg.cluster_domain),
+        trino_hosts: super::build::trino::hosts(hq),
     }
 }
 

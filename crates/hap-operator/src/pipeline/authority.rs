@@ -14,13 +14,14 @@ use std::fmt;
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CidrSubnet, DnType, ExtendedKeyUsagePurpose,
+    GeneralSubtree, IsCa, Issuer, KeyPair, KeyUsagePurpose, NameConstraints,
 };
 use sha2::{Digest, Sha256};
 
@@ -119,21 +120,37 @@ impl Authority {
             .push(DnType::OrganizationName, "HAP");
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        // Whoever trusts it (a workspace trusts it for every connection) trusts it for the cluster's
+        // Service names and the loopback only: its key, if it leaked, could not pass for any other
+        // server (S3, a package index).
+        params.name_constraints = Some(NameConstraints {
+            permitted_subtrees: vec![
+                GeneralSubtree::DnsName("svc".into()),
+                GeneralSubtree::DnsName("localhost".into()),
+                GeneralSubtree::IpAddress(CidrSubnet::V4([127, 0, 0, 1], [255, 255, 255, 255])),
+            ],
+            excluded_subtrees: Vec::new(),
+        });
         params.not_before = offset(now - BACKDATE);
         params.not_after = offset(now + CA_LIFETIME);
         let cert = params.self_signed(&key)?;
         Self::from_parts(cert.pem(), key, None)
     }
 
-    /// The CA kept in a Secret's values.
+    /// The CA kept in a Secret's values. The certificate it replaced stays in the bundle while it
+    /// is valid at `now`; one that cannot be read or has expired is left out.
     pub fn from_pem(
         cert_pem: &str,
         key_pem: &str,
         previous: Option<&str>,
+        now: Timestamp,
     ) -> Result<Self, AuthorityError> {
         let key = KeyPair::from_pem(key_pem)
             .map_err(|e| AuthorityError::Invalid(KEY_KEY, e.to_string()))?;
-        Self::from_parts(cert_pem.to_string(), key, previous.map(str::to_string))
+        let previous = previous
+            .filter(|p| read_certificate(p).is_ok_and(|(not_after, _)| not_after > now))
+            .map(str::to_string);
+        Self::from_parts(cert_pem.to_string(), key, previous)
     }
 
     fn from_parts(
@@ -209,13 +226,16 @@ impl Authority {
         })
     }
 
+    /// The Secret that keeps it: `data`, not `stringData`, so that an apply leaves no key of an
+    /// earlier write behind (a `previous.crt` that expired).
     fn secret(&self, namespace: &str) -> Secret {
+        let bytes = |s: String| ByteString(s.into_bytes());
         let mut data = std::collections::BTreeMap::from([
-            (CERT_KEY.to_string(), self.cert_pem.clone()),
-            (KEY_KEY.to_string(), self.key.serialize_pem()),
+            (CERT_KEY.to_string(), bytes(self.cert_pem.clone())),
+            (KEY_KEY.to_string(), bytes(self.key.serialize_pem())),
         ]);
         if let Some(p) = &self.previous {
-            data.insert(PREVIOUS_KEY.to_string(), p.clone());
+            data.insert(PREVIOUS_KEY.to_string(), bytes(p.clone()));
         }
         Secret {
             metadata: ObjectMeta {
@@ -230,14 +250,14 @@ impl Authority {
                 ),
                 ..Default::default()
             },
-            string_data: Some(data),
+            data: Some(data),
             ..Default::default()
         }
     }
 }
 
 /// The CA in the Secret's values, if it holds one.
-fn kept(secret: &Secret) -> Option<Result<Authority, AuthorityError>> {
+fn kept(secret: &Secret, now: Timestamp) -> Option<Result<Authority, AuthorityError>> {
     let data = secret.data.as_ref()?;
     let text = |k: &str| {
         data.get(k)
@@ -248,12 +268,14 @@ fn kept(secret: &Secret) -> Option<Result<Authority, AuthorityError>> {
         &cert,
         &key,
         text(PREVIOUS_KEY).as_deref(),
+        now,
     ))
 }
 
 /// Reads the CA from `hap-ca` in `namespace`, or makes it: when the Secret is missing (created; an
-/// instance that loses the race reads the winner's), when it holds none (a warning, then replaced),
-/// or in its last year (replaced, the old certificate kept in the bundle).
+/// instance that loses the race reads the winner's), or when the CA is in its last year (replaced, the
+/// old certificate kept in the bundle). A Secret that holds no usable CA is an error, not replaced:
+/// its key may still be wanted, and clients trust what it held; the message says how to start anew.
 pub async fn ensure(client: &Client, namespace: &str) -> anyhow::Result<Authority> {
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let now = Timestamp::now();
@@ -270,22 +292,23 @@ pub async fn ensure(client: &Client, namespace: &str) -> anyhow::Result<Authorit
             }
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 let secret = api.get(SECRET).await?;
-                Ok(kept(&secret).ok_or_else(|| anyhow::anyhow!("{SECRET} has no CA"))??)
+                Ok(kept(&secret, now).ok_or_else(|| anyhow::anyhow!("{SECRET} has no CA"))??)
             }
             Err(e) => Err(e.into()),
         };
     };
-    let replacement = match kept(&existing) {
+    let replacement = match kept(&existing, now) {
         Some(Ok(ca)) if !ca.due(now) => return Ok(ca),
         Some(Ok(ca)) => {
             tracing::info!(%namespace, secret = SECRET, "the operator's CA expires within a year: replaced");
             ca.successor(now)?
         }
-        Some(Err(e)) => {
-            tracing::warn!(%namespace, secret = SECRET, error = %e, "the CA Secret is not usable: a new CA replaces it, and clients must trust the new one");
-            Authority::generate(now)?
-        }
-        None => Authority::generate(now)?,
+        Some(Err(e)) => anyhow::bail!(
+            "{e}. The operator neither uses nor overwrites it; if no server should keep its certificates, delete it (kubectl delete secret -n {namespace} {SECRET}) and the operator makes a new CA, which clients must then trust"
+        ),
+        None => anyhow::bail!(
+            "the Secret {SECRET} has no {CERT_KEY} and {KEY_KEY}. The operator neither uses nor overwrites it; delete it (kubectl delete secret -n {namespace} {SECRET}) and the operator makes a new CA"
+        ),
     };
     api.patch(
         SECRET,
@@ -323,7 +346,8 @@ mod tests {
     #[test]
     fn a_kept_ca_reads_back_as_the_same_ca() {
         let ca = Authority::generate(now()).unwrap();
-        let again = Authority::from_pem(&ca.cert_pem, &ca.key.serialize_pem(), None).unwrap();
+        let again =
+            Authority::from_pem(&ca.cert_pem, &ca.key.serialize_pem(), None, now()).unwrap();
         assert_eq!(again.trust, ca.trust);
         assert!(!again.due(now()));
         assert!(again.due(now() + SignedDuration::from_hours(9 * 365 * 24 + 24)));
@@ -335,9 +359,10 @@ mod tests {
             Authority::generate(now()).unwrap(),
             Authority::generate(now()).unwrap(),
         );
-        let err = Authority::from_pem(&a.cert_pem, &b.key.serialize_pem(), None).unwrap_err();
+        let err =
+            Authority::from_pem(&a.cert_pem, &b.key.serialize_pem(), None, now()).unwrap_err();
         assert!(err.to_string().contains("not the certificate's"), "{err}");
-        let err = Authority::from_pem("junk", &a.key.serialize_pem(), None).unwrap_err();
+        let err = Authority::from_pem("junk", &a.key.serialize_pem(), None, now()).unwrap_err();
         assert!(err.to_string().contains(CERT_KEY), "{err}");
     }
 
@@ -381,5 +406,32 @@ mod tests {
         assert!(next.trust.bundle.ends_with(&ca.cert_pem));
         assert!(format!("{next:?}").contains(&next.trust.id));
         assert!(!format!("{next:?}").contains("PRIVATE"));
+        // Kept and read again: the replaced certificate stays while valid, and goes once expired.
+        let key = next.key.serialize_pem();
+        let kept = |at| Authority::from_pem(&next.cert_pem, &key, Some(&ca.cert_pem), at).unwrap();
+        assert_eq!(kept(now()).trust.bundle, next.trust.bundle);
+        let expired = now() + SignedDuration::from_hours(11 * 365 * 24);
+        assert_eq!(kept(expired).trust.bundle, next.cert_pem);
+    }
+
+    #[test]
+    fn the_ca_may_sign_for_service_names_and_the_loopback_only() {
+        let ca = Authority::generate(now()).unwrap();
+        let block = pem::parse(&ca.cert_pem).unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(block.contents()).unwrap();
+        let constraints = cert.name_constraints().unwrap().unwrap().value;
+        let permitted: Vec<String> = constraints
+            .permitted_subtrees
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|s| format!("{:?}", s.base))
+            .collect();
+        assert_eq!(permitted.len(), 3, "{permitted:?}");
+        assert!(
+            permitted[0].contains("svc") && permitted[1].contains("localhost"),
+            "{permitted:?}"
+        );
+        assert!(constraints.excluded_subtrees.is_none());
     }
 }

@@ -50,12 +50,17 @@ const REDASH_HAP_DIR: &str = "/hap";
 /// The users of the `apache/superset` and `redash/redash` images.
 const USER_ID: i64 = 1000;
 
-/// The Trino coordinator's address inside the cluster, as `host:port`: its HTTPS port.
+/// The Trino coordinator's address inside the cluster, as `host:port`: its HTTPS port, by the
+/// namespace-qualified name its certificate is for.
 fn trino_address(hq: &HapQuery) -> String {
+    format!("{}:{}", trino_host(hq), trino::HTTPS_PORT)
+}
+
+fn trino_host(hq: &HapQuery) -> String {
     format!(
-        "{}:{}",
+        "{}.{}.svc",
         names::trino_coordinator(&hq.name_any()),
-        trino::HTTPS_PORT
+        hq.namespace().unwrap_or_default()
     )
 }
 
@@ -380,7 +385,7 @@ fn superset(hq: &HapQuery, r: &Resolved, image: &str) -> Dashboard<Desired> {
 
 /// `redash-init.sh`: the steps of Redash's set-up guide, each safe to run again.
 pub fn redash_init(hq: &HapQuery) -> String {
-    let (host, port) = (names::trino_coordinator(&hq.name_any()), trino::HTTPS_PORT);
+    let (host, port) = (trino_host(hq), trino::HTTPS_PORT);
     header(hq, "#")
         + &format!(
             r#"# Redash's first start: its tables, the root user (password from REDASH_ADMIN_PASSWORD), and Trino
@@ -523,7 +528,7 @@ mod tests {
             "superset db upgrade",
             "superset fab create-admin --username admin --password \"$SUPERSET_ADMIN_PASSWORD\"",
             "superset init",
-            "superset set-database-uri --database_name trino --uri \"trino://hap:$TRINO_PASSWORD@q-trino-coordinator:8443/hive/air\"",
+            "superset set-database-uri --database_name trino --uri \"trino://hap:$TRINO_PASSWORD@q-trino-coordinator.ns.svc:8443/hive/air\"",
         ] {
             assert!(init.contains(step), "{step} not in\n{init}");
         }
@@ -582,7 +587,7 @@ mod tests {
         assert!(init.contains("users create_root admin@localhost admin"));
         assert!(init.contains("ds new trino --type trino"));
         assert!(init.contains(
-            r#"\"protocol\": \"https\", \"host\": \"q-trino-coordinator\", \"port\": 8443"#
+            r#"\"protocol\": \"https\", \"host\": \"q-trino-coordinator.ns.svc\", \"port\": 8443"#
         ));
         assert!(init.contains(r#"\"password\": \"$TRINO_PASSWORD\""#));
         let server = d.server.unwrap().spec.unwrap().template.spec.unwrap();

@@ -71,20 +71,19 @@ pub fn dashboard_user(hq: &HapQuery) -> String {
     header(hq, "#")
         + &format!(
             r#"set -eu
-quote() {{ printf "%s" "$1" | sed "s/\\/\\\\/g; s/'/\\'/g"; }}
+quote() {{ printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g"; }}
 export MYSQL_PWD="$MARIADB_ROOT_PASSWORD"
 password=$(quote "$DASHBOARD_DB_PASSWORD")
 statements="CREATE DATABASE IF NOT EXISTS {SUPERSET_DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
 CREATE USER IF NOT EXISTS '{DASHBOARD_USER}'@'%' IDENTIFIED BY '$password';
 ALTER USER '{DASHBOARD_USER}'@'%' IDENTIFIED BY '$password';
 GRANT ALL PRIVILEGES ON {SUPERSET_DATABASE}.* TO '{DASHBOARD_USER}'@'%';"
-until printf '%s
-' "$statements" | mariadb --socket={SOCKET} -uroot 2>/tmp/dashboard-user.err; do
-  sleep 2
+until printf '%s\n' "$statements" | mariadb --socket={SOCKET} -uroot; do
+  echo "hap-mariadb: the server does not take {SUPERSET_DATABASE}'s user yet; again in 5 s" >&2
+  sleep 5
 done
 # Volumes made before the dashboard had its own user granted the metastore's user this database.
-printf '%s
-' "REVOKE ALL PRIVILEGES ON {SUPERSET_DATABASE}.* FROM '{MARIADB_USER}'@'%';" |
+printf '%s\n' "REVOKE ALL PRIVILEGES ON {SUPERSET_DATABASE}.* FROM '{MARIADB_USER}'@'%';" |
   mariadb --socket={SOCKET} -uroot 2>/dev/null || true
 echo "hap-mariadb: {SUPERSET_DATABASE}'s user is in place" >&2
 touch {DASHBOARD_USER_DONE}
@@ -392,6 +391,27 @@ mod tests {
             "the socket's directory"
         );
         assert!(d.dashboard_secret.unwrap().data.is_none());
+    }
+
+    /// The script's quote(), run by sh: a password with quotes and backslashes comes out as a
+    /// MariaDB string literal's content.
+    #[test]
+    fn the_password_is_quoted_for_sql_by_the_shell() {
+        let script = dashboard_user(&hq("{s3: {endpoint: 'http://s3:80', bucket: b}}"));
+        let quote = script.lines().find(|l| l.starts_with("quote()")).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{quote}\nquote \"$1\""))
+            .arg("sh")
+            .arg(r"a'b\c")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), r"a\'b\\c");
     }
 
     #[test]

@@ -221,12 +221,21 @@ security.config-file={ETC}/{RULES}
         )
 }
 
-/// `rules.json`: every user may use the catalogs (the S3 keys' reach is the limit), and only the
-/// administrator may change the cluster's state: `PUT /v1/info/state` stops a node, and without this
-/// any authenticated user could stop the coordinator.
+/// `rules.json`: every user may use the catalogs (the S3 keys' reach is the limit) and the hive
+/// catalog's procedures; only the administrator may change the cluster's state (`PUT /v1/info/state`
+/// stops a node: without this any authenticated user could stop the coordinator) or see and kill
+/// another user's queries.
 pub fn rules() -> String {
     serde_json::to_string_pretty(&serde_json::json!({
         "catalogs": [{"allow": "all"}],
+        // Without procedure rules only Trino's built-in ones may run; tables.sql calls the hive
+        // catalog's (sync_partition_metadata).
+        "procedures": [{"catalog": "hive", "schema": "system", "privileges": ["EXECUTE"]}],
+        // Each user runs queries and sees and kills its own; admin sees and kills them all.
+        "queries": [
+            {"user": ADMIN_USER, "allow": ["execute", "view", "kill"]},
+            {"allow": ["execute"]}
+        ],
         "system_information": [
             {"user": ADMIN_USER, "allow": ["read", "write"]},
             {"allow": ["read"]}
@@ -298,6 +307,7 @@ fn role_files(hq: &HapQuery, r: &Resolved, role: Role) -> Vec<(&'static str, Str
 /// no caller without the secret can stop a worker. The token goes to curl on its standard input, not
 /// its command line.
 const SHUTDOWN_SCRIPT: &str = r#"set -eu
+command -v openssl >/dev/null || { echo "preStop: no openssl in this image: the shutdown request cannot be signed, so the worker stops without draining" >&2; exit 1; }
 b64() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
 key=$(printf %s "$TRINO_SHARED_SECRET" | openssl dgst -sha256 -binary | od -An -v -tx1 | tr -d ' \n')
 head=$(printf '{"alg":"HS256","typ":"JWT"}' | b64)
@@ -373,7 +383,14 @@ fn deployment(
         volumes.push(secret_volume(
             "tls",
             &names::trino_tls(&name),
-            &[KEYSTORE_KEY],
+            &[KEYSTORE_KEY, CA_KEY],
+        ));
+        // The CLI in this container (`trino --user hap --password`, its truststore the CA in
+        // TLS_DIR) signs in as the analysts' user: whoever may exec here may read that Secret too.
+        env.push(secret_env(
+            "TRINO_PASSWORD",
+            &names::trino_users(&name),
+            USER,
         ));
     }
     let mut container = Container {
@@ -454,16 +471,16 @@ pub fn url(hq: &HapQuery) -> String {
     )
 }
 
-/// The host names the coordinator's certificate is for: its Service's, short and qualified (the
-/// namespace's clients use the short one), and the loopback's.
-pub fn hosts(hq: &HapQuery, cluster_domain: &str) -> Vec<String> {
+/// The host names the coordinator's certificate is for: its Service's, qualified with the namespace
+/// (what `url` and the dashboard use), and the loopback's.
+pub fn hosts(hq: &HapQuery) -> Vec<String> {
     let service = names::trino_coordinator(&hq.name_any());
     let ns = hq.namespace().unwrap_or_default();
+    // Qualified names only: a short name, the same in every namespace, would let one tenant's
+    // certificate pass for another's coordinator. Not under the cluster domain either: the CA may
+    // sign `*.svc` names only (see `pipeline::authority`).
     vec![
-        service.clone(),
-        format!("{service}.{ns}"),
         format!("{service}.{ns}.svc"),
-        format!("{service}.{ns}.svc.{cluster_domain}"),
         // A port-forward's, and the CLI's in the coordinator's own container.
         "localhost".into(),
         "127.0.0.1".into(),
@@ -475,7 +492,9 @@ pub fn hosts(hq: &HapQuery, cluster_domain: &str) -> Vec<String> {
 fn certificate_secret(hq: &HapQuery, r: &Resolved) -> Secret {
     let mut secret = Secret {
         metadata: meta(hq, &names::trino_tls(&hq.name_any()), COORDINATOR),
-        type_: Some("kubernetes.io/tls".into()),
+        // Opaque, not kubernetes.io/tls: its values come at issue, and the API refuses a TLS Secret
+        // without them (as `render` prints it).
+        type_: Some("Opaque".into()),
         ..Default::default()
     };
     let annotations = secret
@@ -742,6 +761,14 @@ mod tests {
             serde_json::json!([{"user": "admin", "allow": ["read", "write"]}, {"allow": ["read"]}]),
             "only the administrator changes a node's state"
         );
+        assert_eq!(
+            rules["procedures"][0]["catalog"], "hive",
+            "tables.sql's CALL"
+        );
+        assert_eq!(
+            rules["queries"][1],
+            serde_json::json!({"allow": ["execute"]})
+        );
         assert!(
             file(&t.coordinator_config, ACCESS_CONTROL)
                 .lines()
@@ -789,15 +816,14 @@ mod tests {
             "an unsigned request would be refused"
         );
         let cert = t.certificate.unwrap();
-        assert_eq!(cert.type_.as_deref(), Some("kubernetes.io/tls"));
+        assert_eq!(cert.type_.as_deref(), Some("Opaque"));
         assert!(
             cert.data.is_none() && cert.string_data.is_none(),
             "values come at issue"
         );
         assert!(
-            cert.metadata.annotations.unwrap()[HOSTS].starts_with(
-                "q-trino-coordinator,q-trino-coordinator.ns,q-trino-coordinator.ns.svc,"
-            )
+            cert.metadata.annotations.unwrap()[HOSTS]
+                .starts_with("q-trino-coordinator.ns.svc,localhost,127.0.0.1")
         );
     }
 
