@@ -12,7 +12,8 @@
 #
 # Downloads and installs are cached under $HAP_CACHE (default ~/.cache/hap)/sql-stack; the running
 # stack keeps its data, logs and generated credentials in $HAP_SQL_STACK_STATE (default
-# $HAP_CACHE/sql-stack/state, mode 0700). The metastore's, Trino's and Superset's configuration files
+# $HAP_CACHE/sql-stack/state, mode 0700), Trino's certificate and password file included (its
+# clients use HTTPS and a password, as on a cluster). The metastore's, Trino's and Superset's configuration files
 # are those `hap-operator render` prints for the sample HapQuery (deploy/crds/...hapquery_cr.yaml),
 # with the cluster's addresses replaced by loopback ones; the few loopback-only files are in
 # testing/sql-stack/config, with @NAME@ placeholders. See docs/sql-stack.md.
@@ -62,7 +63,8 @@ install_system_packages() {
   # The MariaDB server and client binaries only: the service scripts of mariadb-server are not
   # wanted, since the stack runs its own server. Java 17 runs Maven and the metastore (Hadoop 3.3
   # does not run on Java 24+, where the security manager is gone).
-  apt_install mariadb-server-core mariadb-client-core openjdk-17-jre-headless maven python3-venv unzip
+  # openssl makes Trino's loopback certificate.
+  apt_install mariadb-server-core mariadb-client-core openjdk-17-jre-headless maven python3-venv unzip openssl
 }
 
 # Trino 476 needs Java 24+: a JDK 25 the machine has (JAVA25_HOME, or one under /usr/lib/jvm), else
@@ -102,9 +104,13 @@ install_trino() {
     tar -xzf "$home/dl/trino-server-$TRINO_VERSION.tar.gz" -C "$dir"
     rm "$home/dl/trino-server-$TRINO_VERSION.tar.gz"
   fi
-  # Only the plugin this stack uses: loading all sixty would slow every start.
+  # Only the plugins this stack uses (the hive connector and the password file authenticator):
+  # loading all sixty would slow every start.
   mkdir -p "$dir/plugins"
-  ln -sfn "$dir/trino-server-$TRINO_VERSION/plugin/hive" "$dir/plugins/hive"
+  local plugin
+  for plugin in hive password-authenticators; do
+    ln -sfn "$dir/trino-server-$TRINO_VERSION/plugin/$plugin" "$dir/plugins/$plugin"
+  done
   if [ ! -f "$dir/trino-cli-$TRINO_VERSION-executable.jar" ]; then
     mvn -q -B dependency:copy -Dartifact="io.trino:trino-cli:$TRINO_VERSION:jar:executable" -DoutputDirectory="$dir" >&2
   fi
@@ -236,28 +242,77 @@ EOF
 
 # loopback CONFIGMAP/KEY DEST: a rendered file with the cluster's addresses replaced by this stack's:
 # the Services' names and ports by 127.0.0.1 and this run's ports, the bind-all address by
-# 127.0.0.1, the sample's S3 endpoint by the local S3 server, and Trino's data directory (/data/trino
-# in the image) by one under the state directory. Nothing else changes.
+# 127.0.0.1, the sample's S3 endpoint by the local S3 server, Trino's data directory (/data/trino
+# in the image) by one under the state directory, the directories a pod mounts Trino's certificate
+# and password file into (/etc/trino/tls, /etc/trino/auth) by the state directory's (trino_secrets),
+# and Trino's configuration directory (/etc/trino, where a pod mounts the coordinator's ConfigMap)
+# by the one Trino is started with. Nothing else changes.
 loopback() {
   local src=$state/rendered/$1
+  # A Service's name, alone or with its namespace's DNS suffix (`.default.svc`, `…svc.cluster.local`).
+  local dns='\(\.[a-z0-9.-]*\)\{0,1\}'
   [ -f "$src" ] || die "hap-operator render printed no $1"
   mkdir -p "$(dirname "$2")"
-  sed -e "s|$HAP_QUERY-mariadb:3306|127.0.0.1:$MARIADB_PORT|g" \
-      -e "s|$HAP_QUERY-metastore:9083|127.0.0.1:$METASTORE_PORT|g" \
-      -e "s|$HAP_QUERY-trino-coordinator:8080|127.0.0.1:$TRINO_PORT|g" \
+  sed -e "s|$HAP_QUERY-mariadb$dns:3306|127.0.0.1:$MARIADB_PORT|g" \
+      -e "s|$HAP_QUERY-metastore$dns:9083|127.0.0.1:$METASTORE_PORT|g" \
+      -e "s|$HAP_QUERY-trino-coordinator$dns:8080|127.0.0.1:$TRINO_PORT|g" \
+      -e "s|$HAP_QUERY-trino-coordinator$dns:8443|127.0.0.1:$TRINO_HTTPS_PORT|g" \
       -e "s|localhost:8080|127.0.0.1:$TRINO_PORT|g" \
       -e "s|^http-server.http.port=8080\$|http-server.http.port=$TRINO_PORT|" \
+      -e "s|^http-server.https.port=8443\$|http-server.https.port=$TRINO_HTTPS_PORT|" \
+      -e "s|/etc/trino/tls/|$state/trino/tls/|g" \
+      -e "s|/etc/trino/auth/|$state/trino/auth/|g" \
+      -e "s|/etc/trino/|$state/trino/etc/|g" \
       -e "s|<name>metastore.thrift.port</name><value>9083</value>|<name>metastore.thrift.port</name><value>$METASTORE_PORT</value>|" \
       -e "s|<value>0.0.0.0</value>|<value>127.0.0.1</value>|g" \
       -e "s|$SAMPLE_S3_ENDPOINT|$S3_ENDPOINT|g" \
       -e "s|/data/trino|$state/trino/data|g" "$src" > "$2"
-  if grep -q -e "$HAP_QUERY-" -e '0\.0\.0\.0' "$2"; then die "an in-cluster address is left in $2"; fi
+  if grep -q -e "$HAP_QUERY-" -e '0\.0\.0\.0' -e '/etc/trino/' "$2"; then die "an in-cluster address or path is left in $2"; fi
+}
+
+# Trino's secrets for this run, made as the operator makes them for a pod, into the state directory
+# only: a self-signed certificate for 127.0.0.1 and localhost (tls.pem, the key then the
+# certificate, as http-server.https.keystore.path takes it; ca.crt, the certificate alone, for
+# clients to trust), the password file for the users admin and hap (TRINO_ADMIN_PASSWORD and
+# TRINO_PASSWORD from the env file), and hap's password alone in a file for clients
+# (TRINO_PASSWORD_FILE). Passwords travel in the environment, never on a command line.
+trino_secrets() {
+  local tls=$state/trino/tls auth=$state/trino/auth mask
+  mask=$(umask); umask 077
+  mkdir -p "$tls" "$auth"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=localhost" \
+    -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+    -keyout "$tls/tls.key" -out "$tls/ca.crt" 2> "$state/logs/trino-tls.log" ||
+    die "making Trino's certificate failed; see $state/logs/trino-tls.log"
+  cat "$tls/tls.key" "$tls/ca.crt" > "$tls/tls.pem"
+  rm "$tls/tls.key"
+  printf '%s\n' "$TRINO_PASSWORD" > "$state/trino/hap.password"
+  # PBKDF2 entries, ITERATIONS:SALT:HASH in lower-case hex. Trino 476's file authenticator checks
+  # them with PBKDF2WithHmacSHA1 (its EncryptionUtil; not SHA-256), a key as long as the hash,
+  # and refuses fewer than 1000 iterations.
+  TRINO_ADMIN_PASSWORD=$TRINO_ADMIN_PASSWORD TRINO_PASSWORD=$TRINO_PASSWORD python3 - "$auth/password.db" <<'EOF' ||
+import hashlib, os, sys
+iterations = 100_000
+with open(sys.argv[1], "w") as out:
+    for user, var in (("admin", "TRINO_ADMIN_PASSWORD"), ("hap", "TRINO_PASSWORD")):
+        salt = os.urandom(16)
+        digest = hashlib.pbkdf2_hmac("sha1", os.environ[var].encode(), salt, iterations)
+        out.write(f"{user}:{iterations}:{salt.hex()}:{digest.hex()}\n")
+EOF
+    die "writing Trino's password file failed"
+  umask "$mask"
+  # Clients read the CA certificate; it is no secret.
+  chmod 644 "$tls/ca.crt"
 }
 
 print_lines() {
   # shellcheck disable=SC1091
   . "$state/env"
-  echo "TRINO_URL=http://127.0.0.1:$TRINO_PORT"
+  # Trino's clients: HTTPS, as hap, with the password in a file (never printed) and the CA to trust.
+  echo "TRINO_URL=https://127.0.0.1:$TRINO_HTTPS_PORT"
+  echo "TRINO_USER=hap"
+  echo "TRINO_PASSWORD_FILE=$state/trino/hap.password"
+  echo "TRINO_CA=$state/trino/tls/ca.crt"
   echo "SUPERSET_URL=http://127.0.0.1:$SUPERSET_PORT"
   echo "S3_ENDPOINT=$S3_ENDPOINT"
   echo "S3_BUCKET=$S3_BUCKET"
@@ -278,17 +333,18 @@ up() {
   rm -rf "$state" && mkdir -p "$state" && chmod 700 "$state"
   mkdir -p "$state/logs" "$state/pids" "$state/s3" "$state/mariadb" "$state/superset"
   S3_PORT=$(free_port); MARIADB_PORT=$(free_port)
-  METASTORE_PORT=$(free_port 9083); TRINO_PORT=$(free_port); SUPERSET_PORT=$(free_port)
+  METASTORE_PORT=$(free_port 9083); TRINO_PORT=$(free_port); TRINO_HTTPS_PORT=$(free_port); SUPERSET_PORT=$(free_port)
   S3_ENDPOINT=http://127.0.0.1:$S3_PORT
   TRINO_NODE_ID=$(python3 -c 'import uuid; print(uuid.uuid4())')
   local sample_values; sample_values=$(read_sample) || die "reading $sample failed"
   (umask 077; cat > "$state/env" <<EOF
-S3_PORT=$S3_PORT MARIADB_PORT=$MARIADB_PORT METASTORE_PORT=$METASTORE_PORT TRINO_PORT=$TRINO_PORT SUPERSET_PORT=$SUPERSET_PORT
+S3_PORT=$S3_PORT MARIADB_PORT=$MARIADB_PORT METASTORE_PORT=$METASTORE_PORT TRINO_PORT=$TRINO_PORT TRINO_HTTPS_PORT=$TRINO_HTTPS_PORT SUPERSET_PORT=$SUPERSET_PORT
 S3_ENDPOINT=$S3_ENDPOINT TRINO_NODE_ID=$TRINO_NODE_ID
 $(echo "$sample_values" | tr '\n' ' ')
 AWS_ACCESS_KEY_ID=hap$(secret 8) AWS_SECRET_ACCESS_KEY=$(secret 20)
 HAP_METASTORE_DB_PASSWORD=$(secret 16)
 SUPERSET_SECRET_KEY=$(secret 32) SUPERSET_ADMIN_USER=admin SUPERSET_ADMIN_PASSWORD=$(secret 12)
+TRINO_SHARED_SECRET=$(secret 32) TRINO_ADMIN_PASSWORD=$(secret 16) TRINO_PASSWORD=$(secret 16)
 EOF
   )
   # shellcheck disable=SC1091
@@ -333,14 +389,19 @@ EOF
     org.apache.hadoop.hive.metastore.HiveMetaStore
   wait_for metastore 180 port_open "$METASTORE_PORT"
 
-  log "Trino on 127.0.0.1:$TRINO_PORT"
-  for f in node.properties jvm.config config.properties log.properties; do
-    loopback "$HAP_QUERY-trino-coordinator/$f" "$state/trino/etc/$f"
+  log "Trino on 127.0.0.1: HTTPS $TRINO_HTTPS_PORT for clients, HTTP $TRINO_PORT for its own calls"
+  trino_secrets
+  # Every file of the coordinator's ConfigMap, as the pod mounts it into Trino's etc directory.
+  for f in "$state/rendered/$HAP_QUERY-trino-coordinator"/*; do
+    loopback "$HAP_QUERY-trino-coordinator/${f##*/}" "$state/trino/etc/${f##*/}"
   done
   loopback "$HAP_QUERY-trino-catalog/hive.properties" "$state/trino/etc/catalog/hive.properties"
   # What a pod gets from its image and network rather than from these files: a node id (the pod's
-  # name there), the address to serve and announce on, and a plugin directory holding only the hive
-  # plugin, which starts much faster than the tarball's sixty.
+  # name there), the address to serve and announce on (both ports bind to it), and a plugin
+  # directory holding only the plugins used, which starts much faster than the tarball's sixty. The
+  # shared secret that signs the node's own calls comes from the environment, as in a pod (assigned
+  # before the call, so that it is on no program's command line, not even env's).
+  TRINO_SHARED_SECRET=$TRINO_SHARED_SECRET \
   start trino env AWS_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" AWS_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
     "$home/trino/trino-server-$TRINO_VERSION/bin/launcher" --jvm-dir "$jdk25" \
     --etc-dir "$state/trino/etc" --data-dir "$state/trino/data" \
@@ -353,14 +414,17 @@ EOF
   loopback "$HAP_QUERY-superset/superset_config.py" "$state/superset/superset_config.py"
   loopback "$HAP_QUERY-superset/superset-init.sh" "$state/superset/superset-init.sh"
   superset_init
+  # As the operator's Superset pod: hap's password (assigned before the call, on no command line),
+  # and the CA Trino's certificate is checked against.
+  TRINO_PASSWORD=$TRINO_PASSWORD \
   start superset env SUPERSET_CONFIG_PATH="$state/superset/superset_config.py" SUPERSET_SECRET_KEY="$SUPERSET_SECRET_KEY" \
-    SUPERSET_HOME="$state/superset" \
+    SUPERSET_HOME="$state/superset" REQUESTS_CA_BUNDLE="$state/trino/tls/ca.crt" \
     "$home/superset-venv/bin/gunicorn" --workers 1 --threads 4 --timeout 120 --bind "127.0.0.1:$SUPERSET_PORT" \
     'superset.app:create_app()'
   wait_for superset 180 curl -sf "http://127.0.0.1:$SUPERSET_PORT/health"
 
   trap - EXIT
-  log "up in $((SECONDS - t0)) s; Superset admin: $SUPERSET_ADMIN_USER, password in $state/env"
+  log "up in $((SECONDS - t0)) s; Superset admin: $SUPERSET_ADMIN_USER, password in $state/env; Trino's users hap and admin, passwords in $state/env"
   print_lines
 }
 
@@ -411,23 +475,29 @@ java_opens() {
 }
 
 # Trino is ready when the coordinator has left its starting state and has an active worker
-# (itself), i.e. it can run a query.
+# (itself), i.e. it can run a query, over HTTPS as hap, as every client does.
 trino_ready() {
-  curl -sf "http://127.0.0.1:$TRINO_PORT/v1/info" | grep -q '"starting":false' &&
+  curl -sf --cacert "$state/trino/tls/ca.crt" "https://127.0.0.1:$TRINO_HTTPS_PORT/v1/info" | grep -q '"starting":false' &&
     trino_cli --execute 'SELECT 1' | grep -q 1
 }
 
+# The Trino CLI over HTTPS as hap, trusting this run's certificate; --password makes the CLI take the
+# password from TRINO_PASSWORD in its environment (it prompts only when that is unset).
 trino_cli() {
-  "$jdk25/bin/java" -jar "$home/trino/trino-cli-$TRINO_VERSION-executable.jar" \
-    --server "http://127.0.0.1:$TRINO_PORT" --user hap "$@"
+  TRINO_PASSWORD=$TRINO_PASSWORD "$jdk25/bin/java" -jar "$home/trino/trino-cli-$TRINO_VERSION-executable.jar" \
+    --server "https://127.0.0.1:$TRINO_HTTPS_PORT" --truststore-path "$state/trino/tls/ca.crt" \
+    --user hap --password "$@"
 }
 
-# Superset's first start: the init Job's script as rendered (tables, admin, roles, Trino registered).
+# Superset's first start: the init Job's script as rendered (tables, admin, roles, Trino registered
+# as hap over HTTPS, with hap's password from TRINO_PASSWORD and the CA in REQUESTS_CA_BUNDLE, as the
+# Job's pod gets them).
 superset_init() {
   local venv=$home/superset-venv
+  TRINO_PASSWORD=$TRINO_PASSWORD \
   env PATH="$venv/bin:$PATH" FLASK_APP=superset SUPERSET_CONFIG_PATH="$state/superset/superset_config.py" \
     SUPERSET_HOME="$state/superset" SUPERSET_SECRET_KEY="$SUPERSET_SECRET_KEY" \
-    SUPERSET_ADMIN_PASSWORD="$SUPERSET_ADMIN_PASSWORD" \
+    SUPERSET_ADMIN_PASSWORD="$SUPERSET_ADMIN_PASSWORD" REQUESTS_CA_BUNDLE="$state/trino/tls/ca.crt" \
     sh "$state/superset/superset-init.sh" > "$state/logs/superset-init.log" 2>&1 ||
     die "Superset's init failed; see $state/logs/superset-init.log"
 }
@@ -474,7 +544,7 @@ case "${1:-}" in
   # What scripts/images.sh copies into the metastore and Trino images.
   install-metastore) apt_install openjdk-17-jre-headless maven; install_metastore ;;
   install-trino) apt_install maven; install_trino ;;
-  # The Trino CLI against the running stack, e.g. `trino --execute 'SHOW SCHEMAS FROM hive'`.
+  # The Trino CLI against the running stack as hap over HTTPS, e.g. `trino --execute 'SHOW SCHEMAS FROM hive'`.
   trino)
     shift
     all_running || die "the stack is not running: scripts/sql-stack.sh up"
@@ -484,12 +554,13 @@ case "${1:-}" in
     trino_cli "$@"
     ;;
   # The air-quality dashboard, through Superset's REST API (the hap-superset image's program):
-  # idempotent; prints DASHBOARD_URL=…. The admin's password reaches it in the environment only.
+  # idempotent; prints DASHBOARD_URL=…. The admin's and hap's passwords reach it in the environment only.
   dashboard)
     all_running || die "the stack is not running: scripts/sql-stack.sh up"
     # shellcheck disable=SC1091
     . "$state/env"
-    SUPERSET_URL=http://127.0.0.1:$SUPERSET_PORT TRINO_URL=http://127.0.0.1:$TRINO_PORT TRINO_SCHEMA=$TRINO_SCHEMA \
+    SUPERSET_URL=http://127.0.0.1:$SUPERSET_PORT TRINO_URL=https://127.0.0.1:$TRINO_HTTPS_PORT TRINO_SCHEMA=$TRINO_SCHEMA \
+      TRINO_USER=hap TRINO_PASSWORD=$TRINO_PASSWORD \
       SUPERSET_ADMIN_USER=$SUPERSET_ADMIN_USER SUPERSET_ADMIN_PASSWORD=$SUPERSET_ADMIN_PASSWORD \
       "$home/superset-venv/bin/python" "$repo/images/superset/air_quality_dashboard.py"
     ;;

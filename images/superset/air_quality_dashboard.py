@@ -21,12 +21,14 @@ Reads from the environment:
   TRINO_USER               with TRINO_URL: the Trino user of that connection (default hap, the user
                            the init Job registers)
   TRINO_PASSWORD           with TRINO_URL: that user's password, or TRINO_PASSWORD_FILE, a file
-                           holding it; with a password the connection uses HTTPS (the trino
-                           dialect's choice), and Superset must trust Trino's certificate
+                           holding it. With an https:// TRINO_URL the connection's settings tell the
+                           trino dialect to use HTTPS, and Superset must trust Trino's certificate
+                           (REQUESTS_CA_BUNDLE in its environment)
 
 Provisions:
   with TRINO_URL, the database connection `trino` (only if missing, or if it points at another
-  Trino); without it, the connection the init Job registered must exist, and is used as it is;
+  Trino, user or scheme; its password cannot be compared, Superset masks it); without it, the
+  connection the init Job registered must exist, and is used as it is;
   datasets over hive.<schema>.air_aqi_daily and air_alerts;
   the chart "Daily AQI by sensor" (a time-series line: the day's AQI, one line per sensor);
   the chart "Pollution-alert episodes" (a table of episodes, newest first);
@@ -120,19 +122,44 @@ def same_trino(a, b):
         (b.scheme, b.username, b.hostname, b.port, b.path.rstrip("/"), b.query)
 
 
-def ensure_database(s, uri):
+def http_scheme(extra):
+    """The scheme a connection's `extra` tells the trino dialect to use, None when it names none."""
+    return ((extra.get("engine_params") or {}).get("connect_args") or {}).get("http_scheme")
+
+
+def with_scheme(extra, scheme):
+    """`extra` (a database's JSON settings) telling the trino dialect to use `scheme`: the URI cannot
+    say it, and the dialect otherwise speaks HTTPS only on port 443 (and refuses to send a password
+    over HTTP)."""
+    extra = dict(extra)
+    engine_params = dict(extra.get("engine_params") or {})
+    connect_args = dict(engine_params.get("connect_args") or {})
+    if scheme == "https":
+        connect_args["http_scheme"] = "https"
+    else:
+        connect_args.pop("http_scheme", None)
+    engine_params["connect_args"] = connect_args
+    extra["engine_params"] = engine_params
+    return extra
+
+
+def ensure_database(s, uri, scheme="http"):
     found = s.find("database", "database_name", DATABASE)
     if not found:
         created = s.call("POST", "/api/v1/database/", {
             "database_name": DATABASE, "sqlalchemy_uri": uri, "expose_in_sqllab": True,
+            "extra": json.dumps(with_scheme({}, scheme)),
         }, what=f"creating database {DATABASE}")
         say(f"database {DATABASE}: created, id {created['id']}")
         return created["id"]
     db = found[0]["id"]
     # The plain GET leaves the URI out; /connection has it (with any password masked).
-    current = s.call("GET", f"/api/v1/database/{db}/connection")["result"].get("sqlalchemy_uri")
-    if not same_trino(current, uri):
-        s.call("PUT", f"/api/v1/database/{db}", {"sqlalchemy_uri": uri}, what=f"updating database {DATABASE}")
+    connection = s.call("GET", f"/api/v1/database/{db}/connection")["result"]
+    current, extra = connection.get("sqlalchemy_uri"), json.loads(connection.get("extra") or "{}")
+    if not same_trino(current, uri) or http_scheme(extra) != (scheme if scheme == "https" else None):
+        s.call("PUT", f"/api/v1/database/{db}",
+               {"sqlalchemy_uri": uri, "extra": json.dumps(with_scheme(extra, scheme))},
+               what=f"updating database {DATABASE}")
         say(f"database {DATABASE}: id {db}, pointed at this stack's Trino")
     else:
         say(f"database {DATABASE}: id {db}, unchanged")
@@ -330,7 +357,7 @@ def main():
         if not schema:
             raise Failed("TRINO_URL is set but TRINO_SCHEMA is not: name the schema the tables are in")
         db = ensure_database(s, trino_uri(env["TRINO_URL"], schema, env.get("TRINO_USER") or "hap",
-                                          trino_password(env)))
+                                          trino_password(env)), urllib.parse.urlparse(env["TRINO_URL"]).scheme)
     else:
         db, schema = registered_database(s)
     daily = ensure_dataset(s, db, schema, DAILY_TABLE, time_column="date")

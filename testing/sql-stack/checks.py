@@ -40,15 +40,20 @@ def say(*args):
 def trino_connection():
     """The Python client as any client of the stack connects: HTTPS as TRINO_USER with the password
     from TRINO_PASSWORD_FILE, trusting only TRINO_CA."""
+    import requests
     import trino
 
     url = urlparse(os.environ["TRINO_URL"])
     with open(os.environ["TRINO_PASSWORD_FILE"]) as f:
         password = f.read().strip()
+    # requests lets REQUESTS_CA_BUNDLE from the environment override a session's own CA bundle;
+    # this session ignores the environment, so TRINO_CA is what Trino's certificate is checked against.
+    http = requests.Session()
+    http.trust_env = False
+    http.verify = os.environ["TRINO_CA"]
     return trino.dbapi.connect(
         host=url.hostname, port=url.port, user=os.environ["TRINO_USER"], http_scheme=url.scheme,
-        auth=trino.auth.BasicAuthentication(os.environ["TRINO_USER"], password),
-        verify=os.environ["TRINO_CA"],
+        auth=trino.auth.BasicAuthentication(os.environ["TRINO_USER"], password), http_session=http,
         catalog=os.environ["TRINO_CATALOG"], schema=os.environ["TRINO_SCHEMA"],
     )
 
