@@ -10,7 +10,8 @@
 //!   namespaces or ports, volumes other than emptyDir and ConfigMap, init or ephemeral containers,
 //!   privilege, root, an unconfined profile, sysctls, a chosen node, priority or runtime class,
 //!   tolerations beyond the defaults, pull Secrets, device claims, or any Secret but the operator's
-//!   copy of the workspace's S3 keys, `<name>-spark-s3`.
+//!   copy of the workspace's S3 keys, `<name>-spark-s3` (as environment variables), and the
+//!   workspace's Spark authentication secret, `<name>-spark-auth` (as a volume).
 //!
 //! Everything in that policy follows from the request alone (the workspace's name is the account's
 //! less `-spark`), so it holds whatever the namespace's HapContainers say, or if there are none. A
@@ -84,8 +85,8 @@ const EXECUTOR: &[Check] = &[
         "an executor uses no host network, PID or IPC namespace, and no host port",
     ),
     (
-        "!variables.executor || object.spec.?volumes.orValue([]).all(v, has(v.emptyDir) || has(v.configMap))",
-        "an executor mounts only emptyDir and ConfigMap volumes (no Secret, projected token, claim or host path)",
+        "!variables.executor || object.spec.?volumes.orValue([]).all(v, has(v.emptyDir) || has(v.configMap) || (has(v.secret) && v.secret.?secretName.orValue('') == variables.workspace + '-spark-auth'))",
+        "an executor mounts only emptyDir and ConfigMap volumes, and of Secrets only its workspace's Spark authentication secret, <workspace>-spark-auth (no other Secret, projected token, claim or host path)",
     ),
     (
         "!variables.executor || (!has(object.spec.initContainers) && !has(object.spec.ephemeralContainers))",

@@ -36,6 +36,9 @@ pub struct Children<S: Stage> {
     pub spark_keys: S::Of<Secret>,
     /// The user's S3 Secret that the copy follows: observed only (for its version), never desired.
     pub s3_source: S::Of<Secret>,
+    /// The secret the Spark driver and its executors authenticate each other with (desired with
+    /// executors only).
+    pub spark_auth: S::Of<Secret>,
     pub spark_conf: S::Of<ConfigMap>,
     pub volume: S::Of<PersistentVolumeClaim>,
     pub service: S::Of<Service>,
@@ -70,6 +73,7 @@ pub fn observe(caches: &Caches, hc: &HapContainer, r: &Resolved) -> Children<Obs
             .as_ref()
             .and_then(|s3| s3.credentials.as_ref())
             .and_then(|c| caches.get::<Secret>(ns, &c.secret)),
+        spark_auth: caches.get::<Secret>(ns, &names::spark_auth(&name)),
         spark_conf: caches.get::<ConfigMap>(ns, &names::spark_conf(&name)),
         volume: caches.get::<PersistentVolumeClaim>(ns, &names::volume(&name)),
         service: caches.get::<Service>(ns, &names::service(&name)),
@@ -108,6 +112,7 @@ pub fn plan(
         spark_role_binding,
         spark_keys,
         s3_source: _,
+        spark_auth,
         spark_conf,
         volume,
         service,
@@ -123,6 +128,7 @@ pub fn plan(
         spark_role_binding: live_spark_role_binding,
         spark_keys: live_spark_keys,
         s3_source: live_s3_source,
+        spark_auth: live_spark_auth,
         spark_conf: live_spark_conf,
         volume: live_volume,
         service: live_service,
@@ -165,6 +171,17 @@ pub fn plan(
             runnable,
             owner_uid,
         ),
+        // Made once, before the pod and the settings that name it; removed with the executors, as
+        // nothing reads it then (a workspace scaled out again gets a new one).
+        match spark_auth {
+            Some(secret) => plan::create_once(
+                live_spark_auth.as_deref(),
+                Some(secret),
+                &[names::SPARK_AUTH_KEY],
+                "a generated Spark authentication secret",
+            ),
+            None => plan::ensure_or_remove::<Secret>(live_spark_auth.as_deref(), None, owner_uid),
+        },
         plan::ensure_if_desired(live_spark_conf.as_deref(), spark_conf.as_ref()),
         plan::ensure_if_desired(live_volume.as_deref(), volume.as_ref()),
         plan::ensure_if_desired(live_service.as_deref(), service.as_ref()),
@@ -270,6 +287,53 @@ mod tests {
     }
 
     #[test]
+    fn executors_get_an_authentication_secret_made_once_before_the_pod_and_never_rewritten() {
+        let scaled = hc("{spark: {executors: 2}}");
+        let plan = plan_of(&Children::default(), &scaled);
+        let made = |name: &str| {
+            plan.steps.iter().position(|s| matches!(&s.action, Action::CreateOnce(secret, _) if secret.metadata.name.as_deref() == Some(name)))
+        };
+        let auth = made("w-spark-auth").expect("the Secret is made");
+        let Action::CreateOnce(secret, keys) = &plan.steps[auth].action else {
+            unreachable!()
+        };
+        assert_eq!(keys, &["secret"], "one generated key, the file Spark reads");
+        assert!(
+            secret.data.is_none() && secret.string_data.is_none(),
+            "no value is planned"
+        );
+        let pod = plan
+            .steps
+            .iter()
+            .position(|s| matches!(&s.action, Action::Create(Object::Pod(_))))
+            .unwrap();
+        assert!(auth < pod, "made before the pod that mounts it");
+        // Without executors, none is made.
+        assert!(
+            plan_of(&Children::default(), &hc("{spark: {executors: 0}}"))
+                .steps
+                .iter()
+                .all(|s| !matches!(&s.action, Action::CreateOnce(secret, _) if secret.metadata.name.as_deref() == Some("w-spark-auth")))
+        );
+        // Once made (here by someone else, even), it is never written again.
+        let observed = Children::<Observed> {
+            spark_auth: Some(Arc::new(
+                serde_json::from_value(json!({
+                    "apiVersion": "v1", "kind": "Secret",
+                    "metadata": {"name": "w-spark-auth", "namespace": "ns"}
+                }))
+                .unwrap(),
+            )),
+            ..Default::default()
+        };
+        let again = plan_of(&observed, &scaled);
+        assert!(again.steps.iter().all(|s| !matches!(&s.action, Action::CreateOnce(secret, _) | Action::Delete(Object::Secret(secret)) if secret.metadata.name.as_deref() == Some("w-spark-auth"))));
+        // Nor deleted when executors go, unless it is the HapContainer's own.
+        let scaled_in = plan_of(&observed, &hc("{spark: {executors: 0}}"));
+        assert!(!writes(&scaled_in).contains(&"Secret w-spark-auth".to_string()));
+    }
+
+    #[test]
     fn spark_children_go_when_executors_go_and_what_is_in_place_is_kept() {
         let scaled = hc("{spark: {executors: 2}}");
         let built = desired(&scaled);
@@ -288,6 +352,11 @@ mod tests {
             spark_role_binding: built.spark_role_binding.map(|b| applied(&b, json!(null))),
             spark_keys: None,
             s3_source: None,
+            // As the operator made it: owned by the HapContainer.
+            spark_auth: built.spark_auth.as_ref().map(|s| Arc::new(serde_json::from_value(serde_json::json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": crate::pipeline::hash::hashed(s.clone()).metadata
+            })).unwrap())),
             spark_conf: None,
             volume: built.volume.as_ref().map(|v| {
                 Arc::new(serde_json::from_value(serde_json::json!({
@@ -312,6 +381,8 @@ mod tests {
                 // Removed last, in reverse apply order.
                 "NetworkPolicy w-spark-executors",
                 "Service w-spark-driver",
+                // Nothing reads the authentication secret without executors.
+                "Secret w-spark-auth",
                 "RoleBinding w-spark",
                 "Role w-spark",
                 "ServiceAccount w-spark",
@@ -323,8 +394,8 @@ mod tests {
             .filter(|s| matches!(s.action, Action::Delete(_)))
             .count();
         assert_eq!(
-            deletes, 5,
-            "the RBAC, the driver service and the executors' policy are removed"
+            deletes, 6,
+            "the RBAC, the driver service, the executors' policy and the authentication secret are removed"
         );
         assert!(
             matches!(&plan.steps[0].action, Action::Keep),

@@ -66,13 +66,21 @@ impl Reconciled for HapContainer {
     }
 
     /// The generated token's Secret must be this HapContainer's own: a token someone else chose
-    /// would let them into the workspace.
+    /// would let them into the workspace. So must the Spark authentication Secret: whoever chose its
+    /// value could pose as the workspace's executors to its driver.
     fn conflicts(&self, r: &Resolved, caches: &Caches) -> Vec<Problem> {
-        r.token
+        let token = r
+            .token
             .generated
-            .then(|| references::foreign(caches, self, &r.token.secret, None))
-            .flatten()
+            .then(|| references::foreign(caches, self, &r.token.secret, None));
+        let spark_auth = r
+            .executors
+            .as_ref()
+            .map(|_| references::foreign(caches, self, &names::spark_auth(&self.name_any()), None));
+        [token, spark_auth]
             .into_iter()
+            .flatten()
+            .flatten()
             .collect()
     }
 

@@ -21,6 +21,11 @@ pub const LAST_DRIVER_PORT: i32 = BLOCK_MANAGER_PORT + 16;
 /// Where the Spark ConfigMap is mounted, and what SPARK_CONF_DIR points at.
 pub const SPARK_CONF_DIR: &str = "/opt/hap/spark-conf";
 
+/// Where the Spark authentication Secret is mounted, in the driver and in its executors, and the
+/// key (and file) that holds the secret.
+pub const SPARK_AUTH_DIR: &str = "/opt/hap/spark-auth";
+pub const SPARK_AUTH_KEY: &str = "secret";
+
 pub fn pod(name: &str) -> String {
     format!("{name}-happod")
 }
@@ -56,6 +61,12 @@ pub fn spark_driver_service(name: &str) -> String {
 /// The copy of the workspace's S3 keys that its Spark executors read (see `build::spark::executor_keys`).
 pub fn spark_keys(name: &str) -> String {
     format!("{name}-spark-s3")
+}
+
+/// The generated secret a workspace's Spark driver and its executors authenticate each other with
+/// (see `build::spark::auth_secret`).
+pub fn spark_auth(name: &str) -> String {
+    format!("{name}-spark-auth")
 }
 
 /// The NetworkPolicies of the workspace pod and of its executors (see `build::network`).

@@ -25,10 +25,12 @@ use crate::pipeline::kinds::Desired;
 use parts::meta;
 
 pub fn spark_conf(hc: &HapContainer, r: &Resolved, cfg: &BuildConfig) -> ConfigMap {
-    let template =
-        serde_saphyr::to_string(&spark::executor_pod_template()).expect("a built pod serializes");
+    let name = hc.name_any();
+    let auth = r.executors.as_ref().map(|_| (name.as_str(), cfg));
+    let template = serde_saphyr::to_string(&spark::executor_pod_template(auth))
+        .expect("a built pod serializes");
     ConfigMap {
-        metadata: meta(hc, &names::spark_conf(&hc.name_any())),
+        metadata: meta(hc, &names::spark_conf(&name)),
         data: Some(BTreeMap::from([
             (
                 "spark-defaults.conf".to_string(),
@@ -46,6 +48,7 @@ pub fn build(hc: &HapContainer, r: &Resolved, cfg: &BuildConfig) -> Children<Des
     Children {
         token_secret: r.token.generated.then(|| token::build(hc, &r.token)),
         spark_keys: spark::executor_keys(hc, r),
+        spark_auth: executors.then(|| spark::auth_secret(hc)),
         s3_source: None,
         spark_conf: Some(spark_conf(hc, r, cfg)),
         service: Some(service::workspace(hc)),
@@ -216,6 +219,83 @@ mod tests {
             Some(container_security)
         );
         assert_eq!(spec.automount_service_account_token, Some(false));
+    }
+
+    #[test]
+    fn spark_authenticates_and_encrypts_with_the_secret_from_a_file_mounted_in_driver_and_executors()
+     {
+        let cfg = BuildConfig::default();
+        let scaled = hc(&MINIMAL.replace("spec: {}", "spec: {spark: {executors: 2}}"));
+        let d = build_of(&scaled, &cfg);
+        let secret = d.spark_auth.expect("a Secret with executors");
+        assert_eq!(secret.metadata.name.as_deref(), Some("w-spark-auth"));
+        assert!(
+            secret.data.is_none() && secret.string_data.is_none(),
+            "its value is drawn at creation, never built"
+        );
+        let conf = conf_of(&scaled, &cfg);
+        for line in [
+            "spark.authenticate true",
+            "spark.network.crypto.enabled true",
+            "spark.authenticate.secret.file /opt/hap/spark-auth/secret",
+        ] {
+            assert!(conf.lines().any(|l| l == line), "{line}");
+        }
+        assert!(
+            !conf.contains("spark.authenticate.secret ") && !conf.contains("_SPARK_AUTH_SECRET"),
+            "no secret value, and no way for Spark to make one of its own"
+        );
+        let auth_volume = |volumes: &[k8s_openapi::api::core::v1::Volume]| {
+            let v = volumes.iter().find(|v| v.name == "spark-auth").cloned()?;
+            let s = v.secret?;
+            Some((s.secret_name?, s.default_mode?))
+        };
+        let auth_mount = |c: &k8s_openapi::api::core::v1::Container| {
+            c.volume_mounts.iter().flatten().any(|m| {
+                m.name == "spark-auth"
+                    && m.mount_path == "/opt/hap/spark-auth"
+                    && m.read_only == Some(true)
+            })
+        };
+        // The driver: the workspace pod.
+        let pod = d.pod.unwrap().spec.unwrap();
+        assert_eq!(
+            auth_volume(pod.volumes.as_deref().unwrap()),
+            Some(("w-spark-auth".to_string(), 0o440))
+        );
+        assert!(auth_mount(&pod.containers[0]));
+        assert_eq!(
+            pod.security_context.as_ref().unwrap().fs_group,
+            Some(pod::GROUP_ID),
+            "the file's group, which the workspace's user is in"
+        );
+        // The executors: the template Spark starts them from.
+        let cm = d.spark_conf.unwrap();
+        let template: Pod =
+            serde_saphyr::from_str(&cm.data.as_ref().unwrap()[spark::EXECUTOR_TEMPLATE]).unwrap();
+        let spec = template.spec.unwrap();
+        assert_eq!(
+            auth_volume(spec.volumes.as_deref().unwrap()),
+            Some(("w-spark-auth".to_string(), 0o440))
+        );
+        assert!(auth_mount(&spec.containers[0]));
+        let env = spec.containers[0].env.clone().unwrap();
+        assert!(
+            env.iter().any(|e| e.name == "JAVA_TOOL_OPTIONS"
+                && e.value.as_deref()
+                    == Some("-Dspark.master=k8s://https://kubernetes.default.svc:443")),
+            "an executor's first connection needs the master to read the file"
+        );
+        assert!(env.iter().all(|e| e.value_from.is_none()));
+        // Without executors: no Secret, nothing mounted, Spark local and unauthenticated.
+        let local = build_of(&hc(MINIMAL), &cfg);
+        assert!(local.spark_auth.is_none());
+        let pod = local.pod.unwrap().spec.unwrap();
+        assert_eq!(auth_volume(pod.volumes.as_deref().unwrap()), None);
+        assert!(!auth_mount(&pod.containers[0]));
+        assert!(!conf_of(&hc(MINIMAL), &cfg).contains("spark.authenticate"));
+        let cm = local.spark_conf.unwrap();
+        assert!(!cm.data.unwrap()[spark::EXECUTOR_TEMPLATE].contains("spark-auth"));
     }
 
     #[test]

@@ -128,6 +128,42 @@ pub fn build(hc: &HapContainer, r: &Resolved) -> Pod {
         empty_dir: Some(EmptyDirVolumeSource::default()),
         ..Default::default()
     };
+    let mut mounts = vec![
+        VolumeMount {
+            name: "spark-conf".into(),
+            mount_path: CONF_DIR.into(),
+            read_only: Some(true),
+            ..Default::default()
+        },
+        VolumeMount {
+            name: "home".into(),
+            mount_path: HOME_DIR.into(),
+            ..Default::default()
+        },
+        VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
+            ..Default::default()
+        },
+    ];
+    let mut volumes = vec![
+        Volume {
+            name: "spark-conf".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: names::spark_conf(&name),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        home_volume,
+        tmp_volume,
+    ];
+    // The driver reads the secret it shares with its executors from the same Secret they mount.
+    if spark_on_k8s {
+        let (volume, mount) = super::spark::auth_volume(&name);
+        volumes.push(volume);
+        mounts.push(mount);
+    }
     let container = Container {
         name: "workspace".into(),
         image: Some(r.image.clone()),
@@ -135,24 +171,7 @@ pub fn build(hc: &HapContainer, r: &Resolved) -> Pod {
         ports: Some(ports),
         env: Some(environment(hc, r)),
         resources: Some(resources(hc)),
-        volume_mounts: Some(vec![
-            VolumeMount {
-                name: "spark-conf".into(),
-                mount_path: CONF_DIR.into(),
-                read_only: Some(true),
-                ..Default::default()
-            },
-            VolumeMount {
-                name: "home".into(),
-                mount_path: HOME_DIR.into(),
-                ..Default::default()
-            },
-            VolumeMount {
-                name: "tmp".into(),
-                mount_path: "/tmp".into(),
-                ..Default::default()
-            },
-        ]),
+        volume_mounts: Some(mounts),
         // Jupyter's REST root answers without a token once the server is up.
         readiness_probe: Some(Probe {
             http_get: Some(HTTPGetAction {
@@ -178,18 +197,7 @@ pub fn build(hc: &HapContainer, r: &Resolved) -> Pod {
     };
     let spec = PodSpec {
         containers: vec![container],
-        volumes: Some(vec![
-            Volume {
-                name: "spark-conf".into(),
-                config_map: Some(ConfigMapVolumeSource {
-                    name: names::spark_conf(&name),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-            home_volume,
-            tmp_volume,
-        ]),
+        volumes: Some(volumes),
         security_context: Some(pod_security),
         // Only a Spark driver needs the API; otherwise the pod gets no token at all.
         service_account_name: spark_on_k8s.then(|| names::spark_rbac(&name)),

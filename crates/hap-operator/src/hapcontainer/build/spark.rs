@@ -1,20 +1,23 @@
 //! `spark-defaults.conf` for the workspace: S3A wired to the store, and Spark on Kubernetes when the
 //! HapContainer asks for executors. No secret goes in here: executors read the credentials from the same
-//! Secret the workspace does, through `secretKeyRef` settings.
+//! Secret the workspace does, through `secretKeyRef` settings, and the driver and executors read the
+//! secret they authenticate each other with from a file of a mounted Secret (`auth_secret`).
 
 use std::collections::BTreeMap;
 
 use hap_api::HapContainer;
 use k8s_openapi::api::core::v1::{
-    Container, EmptyDirVolumeSource, Pod, PodSpec, Secret, Volume, VolumeMount,
+    Container, EmptyDirVolumeSource, Pod, PodSpec, Secret, SecretVolumeSource, Volume, VolumeMount,
 };
 use kube::ResourceExt;
 
 use crate::hapcontainer::names::{
-    self, BLOCK_MANAGER_PORT, DRIVER_PORT, SPARK_CONF_DIR as CONF_DIR,
+    self, BLOCK_MANAGER_PORT, DRIVER_PORT, SPARK_AUTH_DIR, SPARK_AUTH_KEY,
+    SPARK_CONF_DIR as CONF_DIR,
 };
 use crate::hapcontainer::resolve::{Executors, Resolved};
 use crate::pipeline::config::BuildConfig;
+use crate::pipeline::objects::env;
 use crate::pipeline::plan::{CopyFrom, CopyValues};
 
 /// The ConfigMap key (and file) of the executors' pod template.
@@ -138,6 +141,15 @@ fn kubernetes(
         "spark.driver.blockManager.port",
         BLOCK_MANAGER_PORT.to_string(),
     );
+    // The driver's ports are open to the workspace's executors only (see `build::network`), and
+    // Spark's own authentication and encryption hold the rest: a pod that reaches them without the
+    // workspace's secret is refused. Both sides read the secret from the operator's Secret, mounted
+    // in the workspace pod and in every executor (`auth_volume`), so Spark neither generates one nor
+    // puts it into an executor's environment, where the pod spec would show it to anyone who may
+    // read pods.
+    set("spark.authenticate", "true".into());
+    set("spark.network.crypto.enabled", "true".into());
+    set("spark.authenticate.secret.file", auth_secret_file());
     set("spark.executor.instances", executors.count.to_string());
     set("spark.executor.cores", executors.cores.to_string());
     set(
@@ -197,12 +209,81 @@ pub fn executor_keys_source(r: &Resolved) -> Option<CopyFrom> {
     })
 }
 
+/// The file the driver and the executors read the Spark authentication secret from.
+pub fn auth_secret_file() -> String {
+    format!("{SPARK_AUTH_DIR}/{SPARK_AUTH_KEY}")
+}
+
+/// The Secret holding the secret a workspace's Spark driver and its executors authenticate each other
+/// with (`spark.authenticate`), and encrypt their traffic with (`spark.network.crypto.enabled`). The
+/// builder gives its shape only: the value is drawn when it is first created (`pipeline::generated`),
+/// never rebuilt or rotated, and removed with the executors. The admission policy lets a driver mount
+/// this Secret, of its own workspace, in its executors, and no other.
+pub fn auth_secret(hc: &HapContainer) -> Secret {
+    Secret {
+        metadata: super::parts::meta(hc, &names::spark_auth(&hc.name_any())),
+        type_: Some("Opaque".into()),
+        ..Default::default()
+    }
+}
+
+/// The volume of the authentication Secret, the same in the driver and the executors: read-only, and
+/// readable by the owner and the group only (the kubelet gives the files the pod's fsGroup, the
+/// image's user's group).
+pub fn auth_volume(name: &str) -> (Volume, VolumeMount) {
+    let volume = "spark-auth";
+    (
+        Volume {
+            name: volume.into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(names::spark_auth(name)),
+                default_mode: Some(0o440),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        VolumeMount {
+            name: volume.into(),
+            mount_path: SPARK_AUTH_DIR.into(),
+            read_only: Some(true),
+            ..Default::default()
+        },
+    )
+}
+
 /// The pod template Spark starts executors from: the workspace's security settings (non-root, no
 /// privilege escalation, no capabilities, RuntimeDefault seccomp), and no API token, which executors do
-/// not need. Spark fills in the image, command, resources and environment.
-pub fn executor_pod_template() -> Pod {
+/// not need. Spark fills in the image, command, resources and environment. With `auth` (the
+/// workspace's name, when it runs executors), the authentication Secret's volume too.
+pub fn executor_pod_template(auth: Option<(&str, &BuildConfig)>) -> Pod {
     let workspace = super::pod::security();
     let tmp = "tmp";
+    let mut volumes = vec![Volume {
+        name: tmp.into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Default::default()
+    }];
+    // The root file system is read-only; Spark mounts its local directories itself.
+    let mut mounts = vec![VolumeMount {
+        name: tmp.into(),
+        mount_path: "/tmp".into(),
+        ..Default::default()
+    }];
+    let mut environment = None;
+    if let Some((name, cfg)) = auth {
+        let (volume, mount) = auth_volume(name);
+        volumes.push(volume);
+        mounts.push(mount);
+        // Spark 4.0 reads `spark.authenticate.secret.file` only when `spark.master` names Kubernetes,
+        // and an executor's first connection to its driver (to fetch the application's settings) is
+        // made with the few settings Spark passes on the executor's command line, which do not
+        // include the master: without it, the executor finds no secret and cannot start. The JVM
+        // takes this one setting from the environment. It holds no secret.
+        environment = Some(vec![env(
+            "JAVA_TOOL_OPTIONS",
+            format!("-Dspark.master=k8s://{}", cfg.kubernetes_api),
+        )]);
+    }
     Pod {
         metadata: Default::default(),
         spec: Some(PodSpec {
@@ -211,19 +292,11 @@ pub fn executor_pod_template() -> Pod {
             containers: vec![Container {
                 name: "spark-kubernetes-executor".into(),
                 security_context: Some(workspace.1),
-                // The root file system is read-only; Spark mounts its local directories itself.
-                volume_mounts: Some(vec![VolumeMount {
-                    name: tmp.into(),
-                    mount_path: "/tmp".into(),
-                    ..Default::default()
-                }]),
+                env: environment,
+                volume_mounts: Some(mounts),
                 ..Default::default()
             }],
-            volumes: Some(vec![Volume {
-                name: tmp.into(),
-                empty_dir: Some(EmptyDirVolumeSource::default()),
-                ..Default::default()
-            }]),
+            volumes: Some(volumes),
             ..Default::default()
         }),
         status: None,
