@@ -169,3 +169,53 @@ impl Reconciled for HapContainer {
         &status.conditions
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::caches::testing;
+    use crate::pipeline::reason::Reason;
+    use k8s_openapi::api::core::v1::Secret;
+
+    /// A Secret `name` of namespace `ns` whose controller is the HapContainer of uid `owner`.
+    fn secret(name: &str, owner: &str) -> kube::core::PartialObjectMeta<Secret> {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": "ns", "ownerReferences": [
+                {"apiVersion": "hap.cloudian.com/v1alpha1", "kind": "HapContainer", "name": "w",
+                 "uid": owner, "controller": true}]}
+        }))
+        .unwrap()
+    }
+
+    fn conflicts_of(
+        spec: &str,
+        secrets: Vec<kube::core::PartialObjectMeta<Secret>>,
+    ) -> Vec<String> {
+        let hc = crate::testing::hapcontainer(spec);
+        let caches = Caches {
+            secrets: testing::store(secrets),
+            ..testing::empty()
+        };
+        hc.conflicts(&hc.resolve(&BuildConfig::default()), &caches)
+            .into_iter()
+            .inspect(|p| assert_eq!((p.reason, p.blocking), (Reason::NameConflict, true)))
+            .map(|p| p.message)
+            .collect()
+    }
+
+    #[test]
+    fn a_spark_authentication_secret_someone_else_made_is_a_conflict_with_executors() {
+        let own = || vec![secret("w-jupyter", "u-1"), secret("w-spark-auth", "u-1")];
+        assert!(conflicts_of("{spark: {executors: 2}}", own()).is_empty());
+        let squatted = vec![
+            secret("w-jupyter", "u-1"),
+            secret("w-spark-auth", "someone"),
+        ];
+        let found = conflicts_of("{spark: {executors: 2}}", squatted.clone());
+        assert_eq!(found.len(), 1);
+        assert!(found[0].contains("\"w-spark-auth\""), "{}", found[0]);
+        // Without executors the name is not the workspace's to use.
+        assert!(conflicts_of("{spark: {executors: 0}}", squatted).is_empty());
+    }
+}
