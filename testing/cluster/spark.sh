@@ -142,6 +142,25 @@ check "spark-defaults.conf: the executor pod template" \
 check "spark-defaults.conf: S3A at $endpoint" conf_has "spark.hadoop.fs.s3a.endpoint $endpoint"
 check "the S3 secret is in neither file of the ConfigMap" bash -c \
   "! grep -qF '$secret_key' '$tmp/spark-defaults.conf' '$tmp/template.yaml'"
+check "spark-defaults.conf: spark.authenticate true" conf_has "spark.authenticate true"
+check "spark-defaults.conf: spark.network.crypto.enabled true" conf_has "spark.network.crypto.enabled true"
+check "spark-defaults.conf: the secret from a file, /opt/hap/spark-auth/secret" \
+  conf_has "spark.authenticate.secret.file /opt/hap/spark-auth/secret"
+# The operator's generated Secret: owned by the HapContainer, one key, a value in no ConfigMap.
+kubectl get secret "$hc-spark-auth" -o jsonpath='{.data.secret}' | base64 -d >"$tmp/spark-auth" 2>/dev/null
+auth_secret_made() {
+  [ "$(wc -c <"$tmp/spark-auth")" -ge 32 ] &&
+    kubectl get secret "$hc-spark-auth" -o json | jq -e '(.data | keys) == ["secret"] and ([.metadata.ownerReferences[] | select(.kind == "HapContainer" and .controller)] | length == 1)' >/dev/null
+}
+check "Secret $hc-spark-auth holds a generated secret (one key), owned by the HapContainer" auth_secret_made
+kubectl get configmaps -o json >"$tmp/configmaps.json"
+check "the Spark authentication secret is in no ConfigMap of the namespace" bash -c "! grep -qF \"\$(cat '$tmp/spark-auth')\" '$tmp/configmaps.json'"
+# The workspace's user reads the mounted file; other users of the node may not (0440, group fsGroup).
+auth_file_readable() {
+  [ "$(kubectl exec "$pod" -- stat -L -c '%a %g' /opt/hap/spark-auth/secret)" = "440 100" ] &&
+    kubectl exec "$pod" -- cat /opt/hap/spark-auth/secret | cmp -s - "$tmp/spark-auth"
+}
+check "the workspace pod reads the secret's file (mode 0440, group 100: the pod's fsGroup)" auth_file_readable
 
 # --- 4. The job ----------------------------------------------------------------------------------
 phase "job to two executors Running"
@@ -196,6 +215,15 @@ copy_is_faithful() {
 check "Secret $hc-spark-s3 holds spark-s3's two keys, owned by the HapContainer, saying what it copies" copy_is_faithful
 check "executors: owned by the workspace pod (spark.kubernetes.driver.pod.name)" \
   each "[.metadata.ownerReferences[] | select(.kind == \"Pod\" and .name == \"$pod\")] | length == 1"
+check "executors: the authentication Secret $hc-spark-auth mounted read-only, mode 0440" \
+  each '([.spec.volumes[] | select(.secret.secretName == "'"$hc"'-spark-auth" and .secret.defaultMode == 288)] | length == 1) and ([.spec.containers[0].volumeMounts[] | select(.mountPath == "/opt/hap/spark-auth" and .readOnly)] | length == 1)'
+# Spark puts a secret it generated itself into each executor's environment (_SPARK_AUTH_SECRET), in
+# plain text in the pod spec; with the secret in a file it must not.
+check "executors: no _SPARK_AUTH_SECRET in their environment" \
+  each '[.spec.containers[].env[]? | select(.name == "_SPARK_AUTH_SECRET")] | length == 0'
+kubectl get pod "$pod" -o json >"$tmp/pod.json"
+check "the secret is in neither the executors' pod specs nor the workspace pod's" bash -c \
+  "! grep -qF \"\$(cat '$tmp/spark-auth')\" '$tmp/executors.json' '$tmp/pod.json'"
 cpu=$(jq -r '[.items[].spec.containers[0].resources.requests.cpu] | unique | join(",")' "$tmp/executors.json")
 conf_cpu=$(sed -n 's/^spark.kubernetes.executor.request.cores //p' "$tmp/spark-defaults.conf")
 check "executors: the CPU request spark-defaults.conf sets ($conf_cpu)" test "$cpu" = "$conf_cpu"
@@ -210,6 +238,82 @@ check "the output's per-sensor count, sum and max equal the input's (6 sensors)"
   "[ \$(wc -l <'$tmp/expected.csv') = 6 ] && cmp -s '$tmp/expected.csv' '$tmp/actual.csv'"
 cmp -s "$tmp/expected.csv" "$tmp/actual.csv" || { echo "expected:"; cat "$tmp/expected.csv"; echo "actual:"; cat "$tmp/actual.csv"; }
 check "no Spark attempt files are left in the bucket" bash -c "! grep -q _temporary '$tmp/output.ls'"
+
+phase "an executor without the secret"
+# A pod the NetworkPolicy takes for one of this workspace's executors (it has their labels), with
+# the workspace's Secret mounted, runs Spark's own executor backend against the running driver as an
+# executor pod does. With the secret's file it registers, which shows the driver reachable from
+# there; with a wrong secret, or with no authentication at all, the driver refuses it.
+driver_url="spark://CoarseGrainedScheduler@$(sed -n 's/^spark.driver.host //p' "$tmp/spark-defaults.conf"):7078"
+impostor=$hc-impostor
+cat >"$tmp/impostor.yaml" <<YAML
+apiVersion: v1
+kind: Pod
+metadata:
+  name: $impostor
+  labels: {spark-role: executor, hap.cloudian.com/workspace: $hc}
+spec:
+  automountServiceAccountToken: false
+  restartPolicy: Never
+  securityContext: {runAsNonRoot: true, runAsUser: 1000, runAsGroup: 100, fsGroup: 100, seccompProfile: {type: RuntimeDefault}}
+  containers:
+  - name: client
+    image: hap-workspace:0.1.0
+    imagePullPolicy: IfNotPresent
+    command: [sleep, "900"]
+    env: [{name: POD_IP, valueFrom: {fieldRef: {fieldPath: status.podIP}}}]
+    resources: {requests: {cpu: 50m, memory: 256Mi}}
+    securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+    volumeMounts: [{name: spark-auth, mountPath: /opt/hap/spark-auth, readOnly: true}]
+  volumes: [{name: spark-auth, secret: {secretName: $hc-spark-auth, defaultMode: 288}}]
+YAML
+impostor_ready() {
+  kubectl apply -f "$tmp/impostor.yaml" >/dev/null && kubectl wait --for=condition=Ready "pod/$impostor" --timeout=120s >/dev/null
+}
+check "a pod labelled as $hc's executor runs" impostor_ready
+# register OUT SETTINGS...: Spark's executor backend, with SETTINGS as its JVM's Spark settings, asks
+# the driver for the application's settings and registers as executor 99; it is stopped once it has
+# registered, or after 60 s. (Its memory manager wants a heap of 450 MiB at least.)
+register() {
+  local out=$1; shift
+  timeout 100 "$kubectl_bin" exec "$impostor" -- env EXECUTOR_DRIVER_PROPS_FETCHER_MAX_ATTEMPTS=1 sh -c '
+    "$JAVA_HOME/bin/java" "$@" -Xmx512m -cp "$SPARK_HOME/jars/*" \
+      org.apache.spark.scheduler.cluster.k8s.KubernetesExecutorBackend --driver-url "'"$driver_url"'" \
+      --executor-id 99 --cores 1 --app-id impostor --hostname "$POD_IP" >/tmp/backend.out 2>&1 &
+    pid=$! n=0
+    while kill -0 $pid 2>/dev/null && ! grep -q "Successfully registered with driver" /tmp/backend.out && [ $n -lt 60 ]; do
+      sleep 1; n=$((n + 1))
+    done
+    kill $pid 2>/dev/null; wait $pid; cat /tmp/backend.out' java "$@" >"$out" 2>&1
+}
+registered() { grep -q 'Successfully registered with driver' "$1"; }
+# refused_with OUT PATTERN: no registration, the client ended on an exception, and OUT says PATTERN.
+refused_with() { ! registered "$1" && grep -q '^Exception in thread "main"' "$1" && grep -qE "$2" "$1"; }
+# told OUT PATTERN: the first line of OUT that says PATTERN, shown as what the client was told.
+told() { echo "      ($(grep -m1 -E "$2" "$1" | cut -c1-200))"; }
+register "$tmp/right.out" -Dspark.master=k8s://x -Dspark.authenticate=true -Dspark.network.crypto.enabled=true \
+  -Dspark.authenticate.secret.file=/opt/hap/spark-auth/secret
+check "with the workspace's secret (its mounted file) it registers with the driver" registered "$tmp/right.out"
+registered "$tmp/right.out" || tail -20 "$tmp/right.out"
+# The driver answers the executor's challenge (Spark's AES-based protocol) with a refusal, the
+# executor falls back to SASL, which fails too, and the driver closes the connection.
+register "$tmp/wrong.out" -Dspark.authenticate=true -Dspark.network.crypto.enabled=true \
+  -Dspark.authenticate.secret=not-the-workspace-secret
+wrong_said='New auth protocol failed'
+check "with a wrong secret the driver refuses it (its authentication fails, no registration)" \
+  refused_with "$tmp/wrong.out" "$wrong_said"
+told "$tmp/wrong.out" "$wrong_said"
+refused_with "$tmp/wrong.out" "$wrong_said" || tail -20 "$tmp/wrong.out"
+# The driver takes the first message of a client that does not authenticate for an authentication
+# challenge, and says why it refuses it.
+register "$tmp/none.out" -Dspark.authenticate=false
+none_said='Expected SaslMessage, received something else'
+check "without authentication the driver refuses it (it expects an authentication challenge)" \
+  refused_with "$tmp/none.out" "$none_said"
+told "$tmp/none.out" "$none_said"
+refused_with "$tmp/none.out" "$none_said" || tail -20 "$tmp/none.out"
+kubectl delete pod "$impostor" --wait=true --timeout=120s >/dev/null 2>&1
+check "the job's own two executors still run" two_running
 
 phase "a second application alongside"
 # A second notebook of the same workspace starts its own application while the first still holds
