@@ -170,6 +170,15 @@ check "an executor with a host path is refused" refused "$policy.*host path" \
   create_as_alice '.spec.volumes = [{name: "root", hostPath: {path: "/"}}] | .spec.containers[0].volumeMounts = [{name: "root", mountPath: "/host"}]'
 check "an executor mounting bob's Jupyter token Secret is refused" refused "$policy.*only emptyDir and ConfigMap" \
   create_as_alice '.spec.volumes += [{name: "token", secret: {secretName: "bob-jupyter"}}]'
+check "an executor mounting its workspace's Spark authentication Secret, alice-spark-auth, is admitted" admitted \
+  '.spec.volumes += [{name: "auth", secret: {secretName: "alice-spark-auth", defaultMode: 288}}]'
+as alice delete pod "alice-probe-$n-exec-1" --wait=false >/dev/null
+check "an executor mounting bob's Spark authentication Secret (to pose as his executor) is refused" \
+  refused "$policy.*<workspace>-spark-auth" \
+  create_as_alice '.spec.volumes += [{name: "auth", secret: {secretName: "bob-spark-auth"}}]'
+check "an executor mounting alice-spark-auth through a projected volume is refused" \
+  refused "$policy.*only emptyDir and ConfigMap" \
+  create_as_alice '.spec.volumes += [{name: "auth", projected: {sources: [{secret: {name: "alice-spark-auth"}}]}}]'
 check "an executor on the host's network is refused" refused "$policy.*host network" \
   create_as_alice '.spec.hostNetwork = true'
 check "an executor reading bob's S3 Secret is refused" refused "$policy.*-spark-s3" \
@@ -257,6 +266,17 @@ conflict_event() {
 check "... and a Warning event names the Secret" eventually 30 conflict_event
 check "... and the other's Secret is left as it was (no owner added, same token)" bash -c \
   "[ \"\$('$kubectl_bin' get secret carol-jupyter -o jsonpath='{.metadata.ownerReferences}{.data.token}')\" = \"\$(printf known-to-the-attacker | base64)\" ]"
+# A Secret made ahead under the name of frank's Spark authentication secret, to pose as his executors.
+kubectl create secret generic frank-spark-auth --from-literal=secret=known-to-the-attacker >/dev/null
+workspace frank alice-s3 | kubectl apply -f - >/dev/null
+frank_conflict() {
+  kubectl get hapcontainer frank -o json | jq -e '[.status.conditions[]? | select(.reason == "NameConflict" and (.message | contains("frank-spark-auth")))] | length > 0' >/dev/null
+}
+check "a workspace whose Spark authentication Secret someone else made is told NameConflict, naming it" eventually 60 frank_conflict
+check "... and gets no pod" no_pod frank
+check "... and the other's Secret is left as it was (no owner added, same value)" bash -c \
+  "[ \"\$('$kubectl_bin' get secret frank-spark-auth -o jsonpath='{.metadata.ownerReferences}{.data.secret}')\" = \"\$(printf known-to-the-attacker | base64)\" ]"
+kubectl delete hapcontainer frank --wait=false >/dev/null 2>&1
 greedy() { workspace greedy alice-s3 | sed 's/executors: 1$/executors: 50/' | kubectl apply -f - >/dev/null; }
 # A ConfigMap owned by alice's workspace pod, unlabelled, made under NAME with a spark-env.sh that
 # Spark would run in the workspace whose settings it is.
