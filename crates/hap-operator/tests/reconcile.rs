@@ -686,10 +686,49 @@ spec:
     ] {
         assert!(conf.lines().any(|l| l == line), "{line:?} in\n{conf}");
     }
+    for line in [
+        "spark.authenticate true",
+        "spark.network.crypto.enabled true",
+        "spark.authenticate.secret.file /opt/hap/spark-auth/secret",
+    ] {
+        assert!(conf.lines().any(|l| l == line), "{line:?} in\n{conf}");
+    }
     let pod = h.api::<Pod>().get("spark-happod").await.unwrap();
     let spec = pod.spec.unwrap();
     assert_eq!(spec.service_account_name.as_deref(), Some("spark-spark"));
     assert_eq!(spec.subdomain.as_deref(), Some("spark-spark-driver"));
+    // The secret Spark authenticates with: generated once, owned by the HapContainer, mounted in the
+    // driver, and in no ConfigMap.
+    let auth = h
+        .api::<Secret>()
+        .get("spark-spark-auth")
+        .await
+        .expect("the Spark authentication secret");
+    let value = auth.data.as_ref().unwrap()["secret"].0.clone();
+    assert_eq!(value.len(), 48);
+    assert!(
+        auth.metadata.owner_references.unwrap()[0].kind == "HapContainer",
+        "owned, so it goes with the HapContainer"
+    );
+    assert!(spec.volumes.unwrap().iter().any(|v| {
+        v.secret
+            .as_ref()
+            .is_some_and(|s| s.secret_name.as_deref() == Some("spark-spark-auth"))
+    }));
+    let value = String::from_utf8(value).unwrap();
+    for cm in h
+        .api::<ConfigMap>()
+        .list(&Default::default())
+        .await
+        .unwrap()
+    {
+        let text = serde_json::to_string(&cm.data).unwrap();
+        assert!(
+            !text.contains(&value),
+            "the secret is in ConfigMap {:?}",
+            cm.metadata.name
+        );
+    }
 
     // The executors' copy of the keys (the one Secret the admission policy lets them read): the
     // source's two keys, and it follows the source when that changes.
@@ -745,8 +784,8 @@ spec:
     )
     .await;
 
-    // Back to local Spark: the Spark RBAC, driver service and keys' copy go; the volume stays (nothing
-    // is lost).
+    // Back to local Spark: the Spark RBAC, driver service, keys' copy and authentication secret go;
+    // the volume stays (nothing is lost).
     h.hapcontainers()
         .patch(
             "spark",
@@ -765,8 +804,9 @@ spec:
                 h.exists::<ServiceAccount>("spark-spark").await,
                 h.exists::<Service>("spark-spark-driver").await,
                 h.exists::<Secret>("spark-spark-s3").await,
+                h.exists::<Secret>("spark-spark-auth").await,
             );
-            if left == (false, false, false, false, false) {
+            if left == (false, false, false, false, false, false) {
                 Ok(())
             } else {
                 Err(format!("{left:?}"))
