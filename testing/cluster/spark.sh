@@ -295,6 +295,15 @@ register "$tmp/right.out" -Dspark.master=k8s://x -Dspark.authenticate=true -Dspa
   -Dspark.authenticate.secret.file=/opt/hap/spark-auth/secret
 check "with the workspace's secret (its mounted file) it registers with the driver" registered "$tmp/right.out"
 registered "$tmp/right.out" || tail -20 "$tmp/right.out"
+# Why the executors' pod template sets -Dspark.master (JAVA_TOOL_OPTIONS): without it Spark 4.0
+# does not read the secret's file for an executor's first connection. Should a Spark release read it
+# anyway, this fails, and the template's setting can go.
+register "$tmp/nomaster.out" -Dspark.authenticate=true -Dspark.network.crypto.enabled=true \
+  -Dspark.authenticate.secret.file=/opt/hap/spark-auth/secret
+nomaster_said='A secret key must be specified'
+check "(with the file but no spark.master, the executor backend finds no secret: the template's reason)" \
+  refused_with "$tmp/nomaster.out" "$nomaster_said"
+refused_with "$tmp/nomaster.out" "$nomaster_said" || tail -20 "$tmp/nomaster.out"
 # The driver answers the executor's challenge (Spark's AES-based protocol) with a refusal, the
 # executor falls back to SASL, which fails too, and the driver closes the connection.
 register "$tmp/wrong.out" -Dspark.authenticate=true -Dspark.network.crypto.enabled=true \
