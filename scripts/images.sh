@@ -152,8 +152,11 @@ build() {
       mkdir -p "$context/trino-server/plugin"
       cp -al "$server/bin" "$server/lib" "$context/trino-server/" 2>/dev/null ||
         cp -a "$server/bin" "$server/lib" "$context/trino-server/"
-      cp -al "$server/plugin/hive" "$context/trino-server/plugin/" 2>/dev/null ||
-        cp -a "$server/plugin/hive" "$context/trino-server/plugin/"
+      # The catalog's plugin, and the file password authenticator a HapQuery's Trino signs users in with.
+      for plugin in hive password-authenticators; do
+        cp -al "$server/plugin/$plugin" "$context/trino-server/plugin/" 2>/dev/null ||
+          cp -a "$server/plugin/$plugin" "$context/trino-server/plugin/"
+      done
       link "$sql_stack/trino/trino-cli-$TRINO_VERSION-executable.jar" "$context/trino-cli"
       ;;
   esac

@@ -149,9 +149,21 @@ superset db upgrade
 superset fab create-admin --username {ADMIN_USER} --password "$SUPERSET_ADMIN_PASSWORD" \
   --firstname HAP --lastname Admin --email admin@localhost
 superset init
-# Trino over HTTPS (the dialect's choice when a password is given), as the user {user}; Superset
-# keeps the password encrypted with its SECRET_KEY.
+# Trino as the user {user}; Superset keeps the password encrypted with its SECRET_KEY.
 superset set-database-uri --database_name {TRINO_DATABASE} --uri "trino://{user}:${TRINO_PASSWORD_ENV}@{}/hive/{}"
+# The trino dialect speaks HTTP unless the connection's extra says HTTPS (a URI cannot say it).
+python3 - <<'EOF'
+import json
+from superset.app import create_app
+with create_app().app_context():
+    from superset import db
+    from superset.models.core import Database
+    database = db.session.query(Database).filter_by(database_name="{TRINO_DATABASE}").one()
+    extra = json.loads(database.extra or "{{}}")
+    extra.setdefault("engine_params", {{}}).setdefault("connect_args", {{}})["http_scheme"] = "https"
+    database.extra = json.dumps(extra)
+    db.session.commit()
+EOF
 "#,
             trino_address(hq),
             hq.spec.schema,
@@ -529,6 +541,7 @@ mod tests {
             "superset fab create-admin --username admin --password \"$SUPERSET_ADMIN_PASSWORD\"",
             "superset init",
             "superset set-database-uri --database_name trino --uri \"trino://hap:$TRINO_PASSWORD@q-trino-coordinator.ns.svc:8443/hive/air\"",
+            r#"extra.setdefault("engine_params", {}).setdefault("connect_args", {})["http_scheme"] = "https""#,
         ] {
             assert!(init.contains(step), "{step} not in\n{init}");
         }
