@@ -40,6 +40,8 @@ pub struct Children<S: Stage> {
     /// executors only).
     pub spark_auth: S::Of<Secret>,
     pub spark_conf: S::Of<ConfigMap>,
+    /// The operator's CA bundle, which the workspace image trusts when mounted.
+    pub trusted_ca: S::Of<ConfigMap>,
     pub volume: S::Of<PersistentVolumeClaim>,
     pub service: S::Of<Service>,
     pub spark_driver_service: S::Of<Service>,
@@ -75,6 +77,7 @@ pub fn observe(caches: &Caches, hc: &HapContainer, r: &Resolved) -> Children<Obs
             .and_then(|c| caches.get::<Secret>(ns, &c.secret)),
         spark_auth: caches.get::<Secret>(ns, &names::spark_auth(&name)),
         spark_conf: caches.get::<ConfigMap>(ns, &names::spark_conf(&name)),
+        trusted_ca: caches.get::<ConfigMap>(ns, &names::trusted_ca(&name)),
         volume: caches.get::<PersistentVolumeClaim>(ns, &names::volume(&name)),
         service: caches.get::<Service>(ns, &names::service(&name)),
         spark_driver_service: caches.get::<Service>(ns, &names::spark_driver_service(&name)),
@@ -114,6 +117,7 @@ pub fn plan(
         s3_source: _,
         spark_auth,
         spark_conf,
+        trusted_ca,
         volume,
         service,
         spark_driver_service,
@@ -130,6 +134,7 @@ pub fn plan(
         s3_source: live_s3_source,
         spark_auth: live_spark_auth,
         spark_conf: live_spark_conf,
+        trusted_ca: live_trusted_ca,
         volume: live_volume,
         service: live_service,
         spark_driver_service: live_spark_driver_service,
@@ -183,6 +188,7 @@ pub fn plan(
             None => plan::ensure_or_remove::<Secret>(live_spark_auth.as_deref(), None, owner_uid),
         },
         plan::ensure_if_desired(live_spark_conf.as_deref(), spark_conf.as_ref()),
+        plan::ensure_if_desired(live_trusted_ca.as_deref(), trusted_ca.as_ref()),
         plan::ensure_if_desired(live_volume.as_deref(), volume.as_ref()),
         plan::ensure_if_desired(live_service.as_deref(), service.as_ref()),
         plan::ensure_or_remove(
@@ -358,6 +364,7 @@ mod tests {
                 "metadata": crate::pipeline::hash::hashed(s.clone()).metadata
             })).unwrap())),
             spark_conf: None,
+            trusted_ca: None,
             volume: built.volume.as_ref().map(|v| {
                 Arc::new(serde_json::from_value(serde_json::json!({
                     "apiVersion": "v1", "kind": "PersistentVolumeClaim",

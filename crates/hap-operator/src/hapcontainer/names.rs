@@ -40,6 +40,10 @@ pub fn token_secret(name: &str) -> String {
     format!("{name}-jupyter")
 }
 
+/// The operator's CA bundle, mounted in the workspace for its clients to trust (Trino's HTTPS).
+pub fn trusted_ca(name: &str) -> String {
+    format!("{name}-trusted-ca")
+}
 pub fn spark_conf(name: &str) -> String {
     format!("{name}-spark-conf")
 }

@@ -2,6 +2,7 @@
 //! step, the observe step, the reference check, the Secret watch and `render` all take their Secrets,
 //! image, store and switches from here, so no step works them out on its own.
 
+use crate::pipeline::authority::Trust;
 use hap_api::HapContainer;
 use hap_api::hapcontainer::DEFAULT_TOKEN_KEY;
 use hap_api::validation;
@@ -33,6 +34,8 @@ pub struct Resolved {
     pub env_secrets: Vec<SecretReference>,
     /// The spec's own problems, each saying what to fix.
     pub problems: Vec<Problem>,
+    /// The operator's CA, which the workspace trusts (None in `render`).
+    pub trust: Option<Trust>,
 }
 
 /// The PersistentVolumeClaim that holds the home directory.
@@ -133,6 +136,7 @@ pub fn resolve(hc: &HapContainer, cfg: &BuildConfig) -> Resolved {
         home,
         env_secrets,
         problems: Problem::from_spec(problems),
+        trust: cfg.trust.clone(),
     }
 }
 

@@ -56,6 +56,14 @@ pub struct Trust {
     pub id: String,
 }
 
+/// The files of a ConfigMap that publishes the CA to clients: `ca.crt`, the bundle.
+pub fn bundle_data(trust: &Trust) -> std::collections::BTreeMap<String, String> {
+    [(BUNDLE_KEY.to_string(), trust.bundle.clone())].into()
+}
+
+/// The key clients read the bundle from.
+pub const BUNDLE_KEY: &str = "ca.crt";
+
 /// The CA with its key. Never printed: `Debug` shows its id only.
 pub struct Authority {
     cert_pem: String,

@@ -51,6 +51,11 @@ pub fn build(hc: &HapContainer, r: &Resolved, cfg: &BuildConfig) -> Children<Des
         spark_auth: executors.then(|| spark::auth_secret(hc)),
         s3_source: None,
         spark_conf: Some(spark_conf(hc, r, cfg)),
+        trusted_ca: r.trust.as_ref().map(|t| ConfigMap {
+            metadata: meta(hc, &names::trusted_ca(&hc.name_any())),
+            data: Some(crate::pipeline::authority::bundle_data(t)),
+            ..Default::default()
+        }),
         service: Some(service::workspace(hc)),
         volume: r.home.as_ref().map(|claim| volume::build(hc, claim)),
         spark_service_account: executors.then(|| rbac::service_account(hc)),
@@ -85,6 +90,50 @@ mod tests {
     }
 
     const MINIMAL: &str = "apiVersion: hap.cloudian.com/v1alpha1\nkind: HapContainer\nmetadata: {name: w}\nspec: {}\n";
+
+    #[test]
+    fn the_workspace_mounts_the_operators_ca_where_its_image_looks() {
+        let w = hc(
+            "apiVersion: hap.cloudian.com/v1alpha1\nkind: HapContainer\nmetadata: {name: w}\nspec: {}\n",
+        );
+        let trust = crate::pipeline::authority::Trust {
+            bundle: "-----BEGIN CERTIFICATE-----\n".into(),
+            id: "abc".into(),
+        };
+        let cfg = BuildConfig {
+            trust: Some(trust.clone()),
+            ..Default::default()
+        };
+        let built = build_of(&w, &cfg);
+        let ca = built.trusted_ca.unwrap();
+        assert_eq!(ca.metadata.name.as_deref(), Some("w-trusted-ca"));
+        assert_eq!(ca.data.unwrap()["ca.crt"], trust.bundle);
+        let pod = built.pod.unwrap().spec.unwrap();
+        let mount = pod.containers[0]
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.name == "trusted-ca")
+            .unwrap();
+        assert_eq!(
+            (mount.mount_path.as_str(), mount.read_only),
+            ("/etc/hap/ca", Some(true))
+        );
+        // Without the CA (as `render` builds), neither.
+        let bare = build_of(&w, &BuildConfig::default());
+        assert!(bare.trusted_ca.is_none());
+        assert!(
+            !bare
+                .pod
+                .unwrap()
+                .spec
+                .unwrap()
+                .volumes
+                .unwrap()
+                .iter()
+                .any(|v| v.name == "trusted-ca")
+        );
+    }
 
     #[test]
     fn the_original_resource_gets_the_original_names_and_a_generated_token() {

@@ -94,6 +94,9 @@ pub fn security() -> (PodSecurityContext, SecurityContext) {
     (pod, container)
 }
 
+/// Where the workspace image looks for a CA to trust (`ca.crt`).
+pub const TRUSTED_CA_DIR: &str = "/etc/hap/ca";
+
 pub fn build(hc: &HapContainer, r: &Resolved) -> Pod {
     let (pod_security, container_security) = security();
     let name = hc.name_any();
@@ -158,6 +161,23 @@ pub fn build(hc: &HapContainer, r: &Resolved) -> Pod {
         home_volume,
         tmp_volume,
     ];
+    // The operator's CA, where the image looks for it (it then trusts it beside the system's).
+    if r.trust.is_some() {
+        volumes.push(Volume {
+            name: "trusted-ca".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: names::trusted_ca(&name),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        mounts.push(VolumeMount {
+            name: "trusted-ca".into(),
+            mount_path: TRUSTED_CA_DIR.into(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+    }
     // The driver reads the secret it shares with its executors from the same Secret they mount.
     if spark_on_k8s {
         let (volume, mount) = super::spark::auth_volume(&name);

@@ -29,7 +29,7 @@ use super::parts::{config_map, generated_secret, header, label_selector, meta, t
 use crate::hapquery::children::Trino;
 use crate::hapquery::names::{self, TRINO_COORDINATOR as COORDINATOR, TRINO_WORKER as WORKER};
 use crate::hapquery::resolve::{Resolved, TrinoNode};
-use crate::pipeline::authority::ISSUER;
+use crate::pipeline::authority::{ISSUER, bundle_data};
 use crate::pipeline::kinds::Desired;
 use crate::pipeline::objects::{
     Root, config_volume, http_probe, mount, pod_spec, port, secret_env, secret_volume,
@@ -511,12 +511,14 @@ fn certificate_secret(hq: &HapQuery, r: &Resolved) -> Secret {
 
 /// `<name>-ca`: the CA bundle that signs Trino's certificate, for clients to mount (`ca.crt`).
 pub fn ca_config_map(hq: &HapQuery, r: &Resolved) -> ConfigMap {
-    let bundle = r.trust.as_ref().map_or_else(
-        || "# The operator's CA certificates, added when it runs.\n".to_string(),
-        |t| t.bundle.clone(),
-    );
     let mut cm = config_map(hq, &names::ca(&hq.name_any()), COORDINATOR, &[]);
-    cm.data = Some([(CA_KEY.to_string(), bundle)].into());
+    cm.data = Some(r.trust.as_ref().map_or_else(
+        || {
+            let placeholder = "# The operator's CA certificates, added when it runs.\n";
+            [(CA_KEY.to_string(), placeholder.to_string())].into()
+        },
+        bundle_data,
+    ));
     cm
 }
 
