@@ -24,7 +24,7 @@ py=$cache/sql-stack/superset-venv/bin/python
 release=${HAP_RELEASE_TARGET_DIR:-$cache/target-release}
 host_ip=198.18.0.1 # the host's end of the cluster's veth: the only host address pods reach
 bucket=hap-sql hq=air schema=air_quality
-images=(hap-operator:0.1.0 hap-mariadb:0.1.0 hap-metastore:0.1.0 hap-trino:0.1.0 hap-superset:0.1.0)
+images=(hap-operator:0.1.0 hap-mariadb:0.1.0 hap-metastore:0.1.0 hap-trino:0.1.0 hap-superset:0.1.0 hap-workspace:0.1.0)
 [ -x "$versitygw" ] && [ -x "$py" ] || "$repo/scripts/sql-stack.sh" install >/dev/null
 
 forward="" metrics_forward=""
@@ -250,6 +250,44 @@ kubectl exec "deploy/$hq-trino-worker" -c trino -- sh -c "$prestop" >/dev/null 2
 worker_restarted() { [ "$(worker_restarts)" -gt "$restarts_before" ]; }
 check "the worker's signed preStop shut it down gracefully (its container restarted)" eventually 90 worker_restarted
 check "... and the coordinator sees it again" eventually 180 workers_seen
+
+phase "a workspace's client"
+# A workspace of this namespace queries Trino as hap over HTTPS, with no setting of its own: the image
+# trusts the operator's CA the operator mounts in it. Run through the image's entrypoint, as Jupyter
+# and its kernels are (a bare `kubectl exec` does not pass through it).
+cat > "$tmp/analyst.yaml" <<EOF
+apiVersion: hap.cloudian.com/v1alpha1
+kind: HapContainer
+metadata: {name: analyst}
+spec:
+  image: hap-workspace:0.1.0
+  imagePullPolicy: IfNotPresent
+  resources: {requests: {cpu: 100m, memory: 512Mi}}
+EOF
+check "kubectl apply -f analyst.yaml (a workspace)" bash -c "'$kubectl_bin' apply -f '$tmp/analyst.yaml' >/dev/null"
+analyst_ready() { kubectl wait --for=condition=Ready pod/analyst-happod --timeout=10s >/dev/null 2>&1; }
+check "the workspace pod is ready" eventually 240 analyst_ready
+workspace_query='
+import base64, json, ssl, sys, urllib.request
+url, password = sys.argv[1], sys.stdin.readline().strip()
+auth = "Basic " + base64.b64encode(f"hap:{password}".encode()).decode()
+headers = {"Authorization": auth, "X-Trino-User": "hap"}
+request = urllib.request.Request(url + "/v1/statement", data=b"SELECT 42", headers=headers)
+context = ssl.create_default_context()
+page = json.load(urllib.request.urlopen(request, context=context, timeout=30))
+while "nextUri" in page and "data" not in page:
+    page = json.load(urllib.request.urlopen(urllib.request.Request(page["nextUri"], headers=headers), context=context, timeout=30))
+print(page.get("data"))
+'
+workspace_sql() { # [HAP_CA value] -> what the query printed, or the error
+  printf '%s\n' "$trino_password" | kubectl exec -i analyst-happod -c workspace -- \
+    env ${1:+HAP_CA=$1} hap-entrypoint python3 -c "$workspace_query" "$trino_url" 2>&1 | tail -1
+}
+answers_42() { local out; out=$(workspace_sql); echo "      $out"; [ "$out" = "[[42]]" ]; }
+check "the workspace queries Trino as hap over HTTPS, trusting the mounted CA" answers_42
+untrusted() { local out; out=$(workspace_sql /nonexistent); echo "      ${out:0:120}"; grep -q "CERTIFICATE_VERIFY_FAILED" <<<"$out"; }
+check "... and without the CA the same query fails the certificate check" untrusted
+kubectl delete hapcontainer analyst --wait=false >/dev/null
 
 phase "the dashboard"
 # The documented command, in the Superset pod; it prints the dashboard's address on that server.
