@@ -106,6 +106,8 @@ trino_password=$(kubectl get secret "$hq-trino-users" -o jsonpath='{.data.hap}' 
 trino_admin_password=$(kubectl get secret "$hq-trino-users" -o jsonpath='{.data.admin}' | base64 -d)
 shared_secret=$(kubectl get secret "$hq-trino-internal" -o jsonpath='{.data.shared-secret}' | base64 -d)
 kubectl get configmap "$hq-ca" -o jsonpath='{.data.ca\.crt}' > "$tmp/ca.crt"
+# As checks.py reads it (the loopback stack's interface): a file only this user may read.
+(umask 077 && printf '%s\n' "$trino_password" > "$tmp/trino-password")
 generated() { [ ${#trino_password} -ge 32 ] && [ ${#trino_admin_password} -ge 32 ] && [ ${#shared_secret} -ge 32 ] && [ "$trino_password" != "$trino_admin_password" ]; }
 check "the users' passwords and the shared secret were generated" generated
 check "the CA ConfigMap holds a certificate" grep -q "BEGIN CERTIFICATE" "$tmp/ca.crt"
@@ -142,9 +144,8 @@ kubectl port-forward "svc/$hq-trino-coordinator" "$forward_port:8443" >"$tmp/for
 forward=$!
 forward_open() { python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$forward_port"; }
 eventually 30 forward_open
-# Assignments before the command, not `env NAME=...`: the password then stays out of every argv.
 trino_checks() {
-  TRINO_URL=https://127.0.0.1:$forward_port TRINO_USER=hap TRINO_PASSWORD=$trino_password TRINO_CA=$tmp/ca.crt \
+  TRINO_URL=https://127.0.0.1:$forward_port TRINO_USER=hap TRINO_PASSWORD_FILE=$tmp/trino-password TRINO_CA=$tmp/ca.crt \
     TRINO_CATALOG=hive TRINO_SCHEMA=$schema "$py" testing/sql-stack/checks.py "$@"
 }
 check "daily-AQI rows through Trino equal the job's Parquet files" trino_checks rows detections
@@ -279,13 +280,17 @@ while "nextUri" in page and "data" not in page:
     page = json.load(urllib.request.urlopen(urllib.request.Request(page["nextUri"], headers=headers), context=context, timeout=30))
 print(page.get("data"))
 '
-workspace_sql() { # [HAP_CA value] -> what the query printed, or the error
+workspace_sql() { # [HAP_CA value] -> what the query printed, or its error
   printf '%s\n' "$trino_password" | kubectl exec -i analyst-happod -c workspace -- \
-    env ${1:+HAP_CA=$1} hap-entrypoint python3 -c "$workspace_query" "$trino_url" 2>&1 | tail -1
+    env ${1:+HAP_CA=$1} hap-entrypoint python3 -c "$workspace_query" "$trino_url" 2>&1
 }
-answers_42() { local out; out=$(workspace_sql); echo "      $out"; [ "$out" = "[[42]]" ]; }
+answers_42() { local out; out=$(workspace_sql); echo "      $out"; [ "$(tail -1 <<<"$out")" = "[[42]]" ]; }
 check "the workspace queries Trino as hap over HTTPS, trusting the mounted CA" answers_42
-untrusted() { local out; out=$(workspace_sql /nonexistent); echo "      ${out:0:120}"; grep -q "CERTIFICATE_VERIFY_FAILED" <<<"$out"; }
+untrusted() {
+  local out; out=$(workspace_sql /nonexistent)
+  grep -m1 -o "CERTIFICATE_VERIFY_FAILED.*" <<<"$out" | cut -c1-120 | sed 's/^/      /'
+  grep -q "CERTIFICATE_VERIFY_FAILED" <<<"$out"
+}
 check "... and without the CA the same query fails the certificate check" untrusted
 kubectl delete hapcontainer analyst --wait=false >/dev/null
 
@@ -307,7 +312,7 @@ admin_password=$(kubectl get secret "$hq-superset" -o jsonpath='{.data.admin-pas
 # Assignments before the command, not `env NAME=...`: the password then stays out of every argv.
 superset_checks() {
   SUPERSET_URL=${dashboard_url%/} SUPERSET_ADMIN_USER=admin SUPERSET_ADMIN_PASSWORD=$admin_password \
-    TRINO_URL=https://127.0.0.1:$forward_port TRINO_USER=hap TRINO_PASSWORD=$trino_password TRINO_CA=$tmp/ca.crt \
+    TRINO_URL=https://127.0.0.1:$forward_port TRINO_USER=hap TRINO_PASSWORD_FILE=$tmp/trino-password TRINO_CA=$tmp/ca.crt \
     TRINO_CATALOG=hive TRINO_SCHEMA=$schema "$py" testing/sql-stack/checks.py "$@"
 }
 check "the dashboard holds both charts, through the NodePort" superset_checks dashboard layout
