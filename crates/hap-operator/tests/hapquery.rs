@@ -200,7 +200,8 @@ async fn components_come_in_order_and_each_has_its_condition() {
         assert!(!said.contains(v.as_str()), "a generated secret leaked");
     }
     wait_event(&h, "q", "Normal Created: Created StatefulSet q-mariadb").await;
-    wait_event(&h, "q", "Warning ContainerNotRunning: Database: container ").await;
+    let told = wait_event(&h, "q", "Warning ContainerNotRunning: Database: container ").await;
+    assert!(told.contains("of pod q-mariadb-0 is not running"), "{told}");
 }
 
 /// A Secret's values as text, once it has all of `keys`.
