@@ -251,10 +251,11 @@ leftovers() {
       -l 'app.kubernetes.io/name in (hap-workspace,hap-operator)' -o name
   } 2>/dev/null | sort -u
 }
-# The home volume's claim is the one thing kept (it has no owner): the user's data outlives the
-# workspace until the user deletes it, as the README's cleanup does.
-nothing_left() { [ "$(leftovers)" = "persistentvolumeclaim/example-hapcontainer-workspace" ]; }
-check "nothing left in $ns but the home volume's claim: pods, services, secrets, configmaps, leases, RBAC" eventually 300 nothing_left
+# Two things are kept (they have no owner): the home volume's claim, for the user's data outlives the
+# workspace, and the operator's CA, which clients may trust; the README's cleanup says how to delete
+# each.
+nothing_left() { [ "$(leftovers | tr '\n' ' ')" = "persistentvolumeclaim/example-hapcontainer-workspace secret/hap-ca " ]; }
+check "nothing left in $ns but the home volume's claim and the CA: pods, services, secrets, configmaps, leases, RBAC" eventually 300 nothing_left
 leftovers
 check "kubectl delete pvc example-hapcontainer-workspace (the README's last cleanup step)" bash -c \
   "timeout 180 '$kubectl_bin' delete pvc example-hapcontainer-workspace --timeout=120s >/dev/null"
