@@ -207,8 +207,8 @@ fn password_file(users: &BTreeMap<String, ByteString>) -> Result<String, String>
     Ok(out)
 }
 
-/// The Secret with a new certificate for `hosts` from the operator's CA: `tls.crt` and `tls.key` (as
-/// `kubernetes.io/tls` Secrets hold them), `ca.crt` (the CA bundle), and `tls.pem`, the key and the
+/// The Secret with a new certificate for `hosts` from the operator's CA: `tls.crt` and `tls.key` (the
+/// names `kubernetes.io/tls` Secrets use), `ca.crt` (the CA bundle), and `tls.pem`, the key and the
 /// certificate in one file for servers that read them so (Trino). Its `RENEW_AFTER` annotation says
 /// when the plan issues it again.
 fn issue(

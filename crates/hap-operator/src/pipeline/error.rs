@@ -42,7 +42,8 @@ pub enum WriteError {
         #[source]
         source: kube::Error,
     },
-    #[error("cannot issue the certificate in Secret {name}: {reason}")]
+    /// A Secret whose values the executor makes (a certificate, a password file) could not be made.
+    #[error("cannot make the values of Secret {name}: {reason}")]
     Issue { name: String, reason: String },
 }
 
@@ -105,7 +106,7 @@ fn step_of(reason: Reason) -> &'static str {
 fn labels<'a>(reason: Reason, e: impl Into<Option<&'a kube::Error>>) -> FailureLabels {
     FailureLabels {
         step: step_of(reason),
-        reason: e.into().map_or_else(|| "Certificate".into(), api_reason),
+        reason: e.into().map_or_else(|| "ValuesNotMade".into(), api_reason),
     }
 }
 
