@@ -10,15 +10,18 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, ServiceAccount};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, ResourceExt};
-use kube_lease_manager::LeaseManagerBuilder;
 use serde_json::json;
 use tokio::sync::{oneshot, watch};
 
 use crate::controller;
 use crate::endpoints;
+use crate::lease::Elector;
 use crate::pipeline::MANAGER;
 use crate::pipeline::config::{ProcessConfig, RunConfig};
 use crate::pipeline::metrics::Metrics;
+
+/// How long reconciles in flight may run on once leading ended before they are dropped.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Resolves on SIGTERM or SIGINT.
 async fn terminated() {
@@ -86,8 +89,13 @@ async fn tie_lease_to_service_account(
     }
 }
 
-pub async fn run(client: Client, config: RunConfig, process: ProcessConfig) -> anyhow::Result<()> {
-    let metrics = Arc::new(Metrics::default());
+/// Runs the operator until SIGTERM. `metrics` are those whose watch freshness the client notes.
+pub async fn run(
+    client: Client,
+    config: RunConfig,
+    process: ProcessConfig,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         terminated().await;
@@ -129,14 +137,16 @@ pub async fn lead(
         .lease_namespace
         .clone()
         .unwrap_or_else(|| client.default_namespace().to_string());
-    let manager = LeaseManagerBuilder::new(client.clone(), &process.lease_name)
-        .with_namespace(&namespace)
-        .with_identity(&config.instance)
-        .with_duration(process.lease_duration.as_secs())
-        .with_grace((process.lease_duration.as_secs() / 3).max(1))
-        .build()
-        .await?;
-    let (mut leading, task) = manager.watch().await;
+    let elector = Elector::new(
+        Api::namespaced(client.clone(), &namespace),
+        &process.lease_name,
+        &config.instance,
+        process.lease_duration,
+    );
+    // The election runs until told to release, which is only once the controller has stopped.
+    let (leading_tx, mut leading) = watch::channel(false);
+    let (release_tx, release_rx) = watch::channel(false);
+    let election = tokio::spawn(elector.run(leading_tx, release_rx, metrics.freshness()));
     tracing::info!(lease = %process.lease_name, %namespace, identity = %config.instance, "waiting for leadership");
     'lead: loop {
         while !*leading.borrow_and_update() {
@@ -150,41 +160,54 @@ pub async fn lead(
         metrics.set_leader(true);
         tie_lease_to_service_account(&client, &namespace, &process.lease_name, &config.instance)
             .await;
-        // Stop the controller when the Lease is lost or the process stops. The watcher task is aborted
-        // afterwards, so that it does not keep the lease channel open (the lease manager stops, and
-        // releases the Lease, only once every receiver is gone).
+        // Stop the controller when leading ends (the Lease lost, or not renewed in time) or the
+        // process stops.
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
         let (mut lost, mut stop) = (leading.clone(), stop_rx.clone());
+        let leader_gauge = metrics.clone();
         let watcher = tokio::spawn(async move {
             tokio::select! {
-                _ = lost.wait_for(|v| !*v) => {}
+                _ = lost.wait_for(|v| !*v) => leader_gauge.set_leader(false),
                 _ = stop.wait_for(|v| *v) => {}
             }
             let _ = shutdown_tx.send(());
         });
-        controller::run(
+        let controller = controller::run(
             client.clone(),
             config.clone(),
             metrics.clone(),
             shutdown_rx.map(|_| ()),
-        )
-        .await;
+        );
+        // A graceful stop waits for reconciles in flight; after a lost lease those may hang on the
+        // same dead connection, so they get STOP_GRACE and are then dropped: a leader that cannot
+        // renew must not go on writing when its connection comes back.
+        let mut lost = leading.clone();
+        let lost_for_grace = async move {
+            let _ = lost.wait_for(|v| !*v).await;
+            tokio::time::sleep(STOP_GRACE).await;
+        };
+        tokio::select! {
+            _ = controller => {}
+            _ = lost_for_grace => tracing::warn!(
+                grace_secs = STOP_GRACE.as_secs(),
+                "reconciles in flight did not finish after leading ended; dropped"
+            ),
+        }
         watcher.abort();
         metrics.set_leader(false);
         if *stop_rx.borrow() {
             break;
         }
-        tracing::warn!("lost the lease: controller stopped until leading again");
+        tracing::warn!(
+            "leading ended (the lease lost or not renewed in time): controller stopped until leading again"
+        );
     }
-    drop(leading);
-    match tokio::time::timeout(Duration::from_secs(10), task).await {
-        Ok(Ok(Ok(manager))) => {
-            if let Err(e) = manager.release().await {
-                tracing::warn!(error = %e, "could not release the lease");
-            }
-        }
-        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "lease manager failed"),
-        _ => tracing::warn!("lease manager did not stop in time"),
+    let _ = release_tx.send(true);
+    if tokio::time::timeout(Duration::from_secs(10), election)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the lease was not released in time");
     }
     Ok(())
 }

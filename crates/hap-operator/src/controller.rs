@@ -178,7 +178,13 @@ pub async fn run(
         kinds.extend(HapQuery::CHILDREN);
     }
     let namespaces = config.tenancy == Tenancy::Namespaces;
-    let mut watches = Watches::new(&client, &config.watch_namespace, &kinds, namespaces);
+    let mut watches = Watches::new(
+        &client,
+        &config.watch_namespace,
+        &kinds,
+        namespaces,
+        &metrics.freshness(),
+    );
     let shared = Arc::new(Shared::new(
         client.clone(),
         config,
@@ -261,7 +267,12 @@ where
 {
     let kind = R::kind(&()).to_string();
     let api: Api<R> = crate::watches::api(&shared.client, &shared.config.watch_namespace);
-    let mut own = Watch::new(R::PLURAL, api, watcher::Config::default());
+    let mut own = Watch::new(
+        R::PLURAL,
+        api,
+        watcher::Config::default(),
+        shared.metrics.freshness(),
+    );
     let owners = own.store();
     let mut controller = Controller::for_shared_stream(own.subscribe(), owners.clone());
     controller = watches.owned(controller, R::CHILDREN);

@@ -25,11 +25,14 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn readyz(State(m): State<Arc<Metrics>>) -> (StatusCode, &'static str) {
-    if m.is_ready() {
-        (StatusCode::OK, "ok")
+/// 200 once started while every cache the controllers read is fresh; 503 with the reasons, one per
+/// line, otherwise.
+async fn readyz(State(m): State<Arc<Metrics>>) -> (StatusCode, String) {
+    let unready = m.unready(std::time::Instant::now());
+    if unready.is_empty() {
+        (StatusCode::OK, "ok".into())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting")
+        (StatusCode::SERVICE_UNAVAILABLE, unready.join("\n"))
     }
 }
 

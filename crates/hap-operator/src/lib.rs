@@ -9,10 +9,13 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod connection;
 pub mod controller;
 pub mod endpoints;
+pub mod freshness;
 pub mod hapcontainer;
 pub mod hapquery;
+pub mod lease;
 pub mod pipeline;
 pub mod render;
 pub mod shutdown;

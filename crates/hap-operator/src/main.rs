@@ -5,6 +5,7 @@
 
 use std::io::Read;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -12,6 +13,7 @@ use clap::{Parser, Subcommand};
 use hap_operator::pipeline::config::{
     BuildConfig, Limits, ProcessConfig, RunConfig, Tenancy, watch_namespace,
 };
+use hap_operator::pipeline::metrics::Metrics;
 
 #[derive(Parser)]
 #[command(
@@ -139,8 +141,11 @@ fn build_config(image: Option<String>, limits: Limits) -> BuildConfig {
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     hap_operator::telemetry::init(args.log_format == "json");
-    let client = kube::Client::try_default()
+    let metrics = Arc::new(Metrics::default());
+    let kubeconfig = kube::Config::infer()
         .await
+        .context("finding the Kubernetes API (in-cluster, or KUBECONFIG)")?;
+    let client = hap_operator::connection::client(kubeconfig, metrics.freshness())
         .context("connecting to the Kubernetes API")?;
     let config = RunConfig {
         build: build_config(args.workspace_image, args.limits.limits()?),
@@ -169,7 +174,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         leader_election = process.leader_election,
         "hap-operator starting"
     );
-    hap_operator::app::run(client, config, process).await
+    hap_operator::app::run(client, config, process, metrics).await
 }
 
 #[tokio::main]

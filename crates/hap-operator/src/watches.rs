@@ -11,6 +11,10 @@
 //!   swaps it into the cache: every object in it, and every object the cache held before and the list
 //!   no longer has (deleted while the watch was down, with no event of its own).
 //!
+//! Each watch asks the API server to end it after [`WATCH_TIMEOUT`] and then watches again from where
+//! it was, retries a failure after a short back-off ([`RETRY_MIN`] doubling to [`RETRY_MAX`]), and
+//! notes what it hears in [`Freshness`] (see `crate::connection` for how a dead connection is noticed).
+//!
 //! The controllers take the streams through `owns_shared_stream` and `watches_shared_stream`. Each
 //! subscriber has an unbounded channel: kube-runtime's controller drains and de-duplicates its
 //! triggers continuously, and a bounded one would let one busy controller hold up every cache.
@@ -18,6 +22,7 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
@@ -31,13 +36,16 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, watcher};
 use kube::runtime::{Controller, WatchStreamExt};
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch as signal;
 
+use crate::freshness::Freshness;
 use crate::pipeline::MANAGER;
+use crate::pipeline::backoff::delay;
 use crate::pipeline::caches::Caches;
 use crate::pipeline::kinds::Kind;
 use crate::pipeline::readiness::{self, Flag, Readiness, Setter};
@@ -54,6 +62,37 @@ where
     }
 }
 
+/// How long the API server keeps one watch request open before the watch asks again (kube-rs's
+/// default is 290 s); with bookmarks in between, a healthy watch hears something at least this often.
+pub const WATCH_TIMEOUT: u32 = 60;
+/// The first retry of a failed watch waits this long; each failure in a row doubles it.
+pub const RETRY_MIN: Duration = Duration::from_millis(250);
+/// The longest wait between retries: the API server back, a watch lists again within this.
+/// (kube-rs's default back-off goes to 30 s, and after an outage left the caches blind that long.)
+pub const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// The back-off of one watch: [`RETRY_MIN`] doubling to [`RETRY_MAX`], from the start again after
+/// anything the watch yields that is not an error.
+#[derive(Default)]
+struct Retry {
+    failures: u32,
+}
+
+impl Iterator for Retry {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        self.failures = self.failures.saturating_add(1);
+        Some(delay(self.failures - 1, RETRY_MIN, RETRY_MAX))
+    }
+}
+
+impl Backoff for Retry {
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
 /// One watch: its cache, the flag set once its first list is in the cache, and the controllers it
 /// feeds.
 pub struct Watch<K: Resource<DynamicType = ()> + Clone + 'static> {
@@ -65,24 +104,31 @@ pub struct Watch<K: Resource<DynamicType = ()> + Clone + 'static> {
     filled: Setter,
     flag: Flag,
     subscribers: Vec<mpsc::UnboundedSender<Arc<K>>>,
+    freshness: Arc<Freshness>,
 }
 
 impl<K> Watch<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    pub fn new(resource: &'static str, api: Api<K>, config: watcher::Config) -> Self {
+    pub fn new(
+        resource: &'static str,
+        api: Api<K>,
+        config: watcher::Config,
+        freshness: Arc<Freshness>,
+    ) -> Self {
         let (store, writer) = reflector::store();
         let (filled, flag) = readiness::flag(resource);
         Watch {
             resource,
             api,
-            config,
+            config: config.timeout(WATCH_TIMEOUT),
             store,
             writer,
             filled,
             flag,
             subscribers: Vec::new(),
+            freshness,
         }
     }
 
@@ -103,7 +149,8 @@ where
     }
 
     /// Watches until `stopping` turns true: lists, then follows changes, with back-off after a
-    /// failure (each logged as a warning), keeping the cache and telling the subscribers.
+    /// failure (the first of a spell logged as a warning), keeping the cache and telling the
+    /// subscribers.
     pub async fn run(self, stopping: signal::Receiver<bool>) {
         let Watch {
             resource,
@@ -113,8 +160,10 @@ where
             writer,
             filled,
             subscribers,
+            freshness,
             ..
         } = self;
+        freshness.started(resource, Instant::now());
         let tell = |obj: Arc<K>| {
             tracing::trace!(
                 resource,
@@ -127,12 +176,26 @@ where
                 let _ = s.unbounded_send(obj.clone());
             }
         };
-        let events = reflector::reflector(writer, watcher(api, config)).default_backoff();
+        let events = reflector::reflector(writer, watcher(api, config)).backoff(Retry::default());
         let mut events = std::pin::pin!(events.take_until(when_true(stopping)));
         // During a list: what the cache held before it, and what the list has brought so far.
         let mut before: HashMap<ObjectRef<K>, Arc<K>> = HashMap::new();
         let mut listed: Vec<Arc<K>> = Vec::new();
+        // Failures in a row: the first is a warning, the rest debug lines (an outage would otherwise
+        // log one warning per watch every retry), and the first answer after them says how many.
+        let mut failures = 0u32;
         while let Some(event) = events.next().await {
+            let now = Instant::now();
+            match &event {
+                Ok(watcher::Event::Init) => freshness.listing(resource, now),
+                Ok(watcher::Event::InitDone) => freshness.listed(resource, now),
+                Ok(_) => freshness.heard(resource, now),
+                Err(_) => freshness.failed(resource, now),
+            }
+            if event.is_ok() && failures > 0 {
+                tracing::info!(resource, failures, "watch answers again");
+                failures = 0;
+            }
             match event {
                 Ok(watcher::Event::Init) => {
                     before = store
@@ -153,9 +216,17 @@ where
                     before.drain().for_each(|(_, gone)| tell(gone));
                 }
                 Ok(watcher::Event::Apply(obj) | watcher::Event::Delete(obj)) => tell(Arc::new(obj)),
-                Err(e) => tracing::warn!(resource, error = %e, "watch failed; retrying"),
+                Err(e) => {
+                    failures += 1;
+                    if failures == 1 {
+                        tracing::warn!(resource, error = %e, "watch failed; retrying");
+                    } else {
+                        tracing::debug!(resource, error = %e, failures, "watch failed again");
+                    }
+                }
             }
         }
+        freshness.stopped(resource);
     }
 }
 
@@ -205,35 +276,39 @@ impl Watches {
         namespace: &Option<String>,
         wanted: &[Kind],
         namespaces: bool,
+        freshness: &Arc<Freshness>,
     ) -> Self {
         let ns = namespace;
         let on = |kind: Kind| wanted.contains(&kind);
+        let f = || freshness.clone();
         Watches {
-            pods: on(Kind::Pod).then(|| Watch::new("pods", api(client, ns), managed())),
-            services: on(Kind::Service).then(|| Watch::new("services", api(client, ns), managed())),
+            pods: on(Kind::Pod).then(|| Watch::new("pods", api(client, ns), managed(), f())),
+            services: on(Kind::Service)
+                .then(|| Watch::new("services", api(client, ns), managed(), f())),
             config_maps: on(Kind::ConfigMap)
-                .then(|| Watch::new("configmaps", api(client, ns), managed())),
+                .then(|| Watch::new("configmaps", api(client, ns), managed(), f())),
             secrets: on(Kind::Secret)
-                .then(|| Watch::new("secrets", api(client, ns), watcher::Config::default())),
+                .then(|| Watch::new("secrets", api(client, ns), watcher::Config::default(), f())),
             claims: on(Kind::PersistentVolumeClaim)
-                .then(|| Watch::new("persistentvolumeclaims", api(client, ns), managed())),
+                .then(|| Watch::new("persistentvolumeclaims", api(client, ns), managed(), f())),
             service_accounts: on(Kind::ServiceAccount)
-                .then(|| Watch::new("serviceaccounts", api(client, ns), managed())),
-            roles: on(Kind::Role).then(|| Watch::new("roles", api(client, ns), managed())),
+                .then(|| Watch::new("serviceaccounts", api(client, ns), managed(), f())),
+            roles: on(Kind::Role).then(|| Watch::new("roles", api(client, ns), managed(), f())),
             role_bindings: on(Kind::RoleBinding)
-                .then(|| Watch::new("rolebindings", api(client, ns), managed())),
+                .then(|| Watch::new("rolebindings", api(client, ns), managed(), f())),
             stateful_sets: on(Kind::StatefulSet)
-                .then(|| Watch::new("statefulsets", api(client, ns), managed())),
+                .then(|| Watch::new("statefulsets", api(client, ns), managed(), f())),
             deployments: on(Kind::Deployment)
-                .then(|| Watch::new("deployments", api(client, ns), managed())),
-            jobs: on(Kind::Job).then(|| Watch::new("jobs", api(client, ns), managed())),
+                .then(|| Watch::new("deployments", api(client, ns), managed(), f())),
+            jobs: on(Kind::Job).then(|| Watch::new("jobs", api(client, ns), managed(), f())),
             network_policies: on(Kind::NetworkPolicy)
-                .then(|| Watch::new("networkpolicies", api(client, ns), managed())),
+                .then(|| Watch::new("networkpolicies", api(client, ns), managed(), f())),
             namespaces: namespaces.then(|| {
                 Watch::new(
                     "namespaces",
                     Api::all(client.clone()),
                     watcher::Config::default(),
+                    f(),
                 )
             }),
         }

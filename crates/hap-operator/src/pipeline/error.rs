@@ -151,7 +151,26 @@ impl WriteError {
     }
 }
 
+/// Whether an error is the API server's own trouble rather than the request's: no answer at all
+/// (refused, reset, timed out), too many requests, or a 5xx.
+fn is_unavailable(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => s.code == 429 || s.code >= 500,
+        _ => true,
+    }
+}
+
 impl Error {
+    /// Whether every failure is the API server's unavailability (see `is_unavailable`): once it
+    /// answers again, a retry succeeds, so the retry should not wait long.
+    pub fn api_unavailable(&self) -> bool {
+        let read = self.read.iter().map(|e| Some(e.source_error()));
+        let children = self.children.iter().map(WriteError::source_error);
+        let status = self.status.iter().map(|e| Some(&e.source));
+        let mut all = read.chain(children).chain(status).peekable();
+        all.peek().is_some() && all.all(|e| e.is_some_and(is_unavailable))
+    }
+
     pub fn is_empty(&self) -> bool {
         self.read.is_empty() && self.children.is_empty() && self.status.is_none()
     }
@@ -290,5 +309,32 @@ mod tests {
             source: api(500, "InternalError", "boom"),
         };
         assert!(refused.is_rejection() && !failed.is_rejection());
+    }
+
+    #[test]
+    fn only_the_api_servers_own_trouble_counts_as_unavailable() {
+        let write = |code: u16| WriteError::Apply {
+            kind: "Pod".into(),
+            name: "w".into(),
+            source: api(code, "", "x"),
+        };
+        let with = |children: Vec<WriteError>| Error {
+            children,
+            ..Error::default()
+        };
+        assert!(with(vec![write(503), write(429)]).api_unavailable());
+        let refused = WriteError::Create {
+            kind: "Pod".into(),
+            name: "w".into(),
+            source: kube::Error::Service("connection refused".into()),
+        };
+        assert!(with(vec![refused]).api_unavailable());
+        assert!(!with(vec![write(503), write(403)]).api_unavailable());
+        assert!(!Error::default().api_unavailable(), "no failure at all");
+        let unsigned = WriteError::Issue {
+            name: "t".into(),
+            reason: "no CA".into(),
+        };
+        assert!(!with(vec![unsigned]).api_unavailable());
     }
 }

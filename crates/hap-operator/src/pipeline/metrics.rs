@@ -1,9 +1,9 @@
 //! The operator's Prometheus metrics (prometheus-client): reconciles, failures by step and API reason,
 //! durations, leadership, and whether the process is ready. `crate::endpoints` serves them.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -12,6 +12,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::freshness::Freshness;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
@@ -27,8 +29,18 @@ pub struct FailureLabels {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WatchLabels {
+    /// The resource watched: `pods`, `hapcontainers`, ...
+    pub resource: String,
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
+    freshness: Arc<Freshness>,
+    watch_silence: Family<WatchLabels, Gauge<f64, AtomicU64>>,
+    watch_failures: Family<WatchLabels, Counter>,
+    watch_lists: Family<WatchLabels, Counter>,
     reconciles: Family<ResultLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
     duration: Histogram,
@@ -43,6 +55,24 @@ impl Default for Metrics {
         let failures = Family::<FailureLabels, Counter>::default();
         let duration = Histogram::new(exponential_buckets(0.001, 2.0, 14));
         let leader = Gauge::default();
+        let watch_silence = Family::<WatchLabels, Gauge<f64, AtomicU64>>::default();
+        let watch_failures = Family::<WatchLabels, Counter>::default();
+        let watch_lists = Family::<WatchLabels, Counter>::default();
+        registry.register(
+            "watch_seconds_since_heard",
+            "Seconds since each running watch last heard from the API server (an event, a bookmark or the answer to a re-watch)",
+            watch_silence.clone(),
+        );
+        registry.register(
+            "watch_failures",
+            "Failures of each watch (connection lost or refused, or an error answer), each retried with back-off",
+            watch_failures.clone(),
+        );
+        registry.register(
+            "watch_lists",
+            "Full lists of each watch: the first, and one each time the API server no longer knew the watch's place",
+            watch_lists.clone(),
+        );
         registry.register(
             "reconciles",
             "Reconciliations of HapContainers, by result",
@@ -65,6 +95,10 @@ impl Default for Metrics {
         );
         Metrics {
             registry: Mutex::new(registry),
+            freshness: Arc::default(),
+            watch_silence,
+            watch_failures,
+            watch_lists,
             reconciles,
             failures,
             duration,
@@ -107,7 +141,42 @@ impl Metrics {
         self.ready.load(Ordering::Relaxed)
     }
 
+    /// Where the watches note what they hear: the client's layer and the watch streams alike.
+    pub fn freshness(&self) -> Arc<Freshness> {
+        self.freshness.clone()
+    }
+
+    /// Why the operator is not ready, in words; empty when it is: not started yet, or a cache the
+    /// controllers read is stale (see [`Freshness::stale`]).
+    pub fn unready(&self, now: Instant) -> Vec<String> {
+        if !self.is_ready() {
+            return vec!["starting".into()];
+        }
+        self.freshness.stale(now)
+    }
+
+    /// Copies the watches' figures into their metrics, just before they are read.
+    fn update_watches(&self, now: Instant) {
+        for (f, running) in self.freshness.figures(now) {
+            let labels = WatchLabels {
+                resource: f.resource,
+            };
+            if running {
+                self.watch_silence
+                    .get_or_create(&labels)
+                    .set(f.seconds_since_heard);
+            } else {
+                self.watch_silence.remove(&labels);
+            }
+            let failures = self.watch_failures.get_or_create(&labels);
+            failures.inc_by(f.failures.saturating_sub(failures.get()));
+            let lists = self.watch_lists.get_or_create(&labels);
+            lists.inc_by(f.lists.saturating_sub(lists.get()));
+        }
+    }
+
     pub fn render(&self) -> String {
+        self.update_watches(Instant::now());
         let mut out = String::new();
         let registry = self.registry.lock().expect("metrics registry");
         encode(&mut out, &registry).expect("text encoding never fails into a String");

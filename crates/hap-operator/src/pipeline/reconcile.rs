@@ -71,9 +71,17 @@ impl<R: Reconciled> Context<R> {
             .retain(|k, _| alive.contains(k));
     }
 
-    fn next_backoff(&self, obj: &R) -> Duration {
+    /// The wait before retrying `obj`: doubling per failure in a row up to the configured cap, or
+    /// only up to [`UNAVAILABLE_RETRY_MAX`] when the API server itself was unavailable (so that what
+    /// failed during an outage is done within seconds of its end, even if no watch event comes).
+    fn next_backoff(&self, obj: &R, error: &Error) -> Duration {
         let c = &self.shared.config;
-        self.retries.next(&key(obj), c.backoff_min, c.backoff_max)
+        let max = if error.api_unavailable() {
+            c.backoff_max.min(UNAVAILABLE_RETRY_MAX)
+        } else {
+            c.backoff_max
+        };
+        self.retries.next(&key(obj), c.backoff_min, max)
     }
 }
 
@@ -200,7 +208,7 @@ async fn reconcile_inner<R: Reconciled>(obj: &R, ctx: &Context<R>) -> Result<Act
         ctx.retries.succeeded(&key);
         R::poll(&status).map_or(cfg.resync, |p| p.min(cfg.resync))
     } else {
-        ctx.next_backoff(obj).max(Duration::from_secs(5))
+        ctx.next_backoff(obj, &failure).max(Duration::from_secs(5))
     };
     Ok(Action::requeue(plan.requeue.unwrap_or(fallback)))
 }
@@ -242,6 +250,10 @@ pub async fn reconcile<R: Reconciled>(obj: Arc<R>, ctx: Arc<Context<R>>) -> Resu
 }
 
 /// After a failure: retry with exponential back-off per object.
-pub fn error_policy<R: Reconciled>(obj: Arc<R>, _error: &Error, ctx: Arc<Context<R>>) -> Action {
-    Action::requeue(ctx.next_backoff(&obj))
+pub fn error_policy<R: Reconciled>(obj: Arc<R>, error: &Error, ctx: Arc<Context<R>>) -> Action {
+    Action::requeue(ctx.next_backoff(&obj, error))
 }
+
+/// The longest wait before retrying a reconcile that failed only because the API server was
+/// unavailable.
+pub const UNAVAILABLE_RETRY_MAX: Duration = Duration::from_secs(4);

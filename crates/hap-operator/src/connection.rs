@@ -1,0 +1,169 @@
+//! The operator's connection to the API server: kube-rs's client, assembled here instead of by
+//! `Client::try_from(config)` for two things that builder does not let a caller set.
+//!
+//! - **Dead connections are noticed within seconds.** A watch is one long HTTP response; when the
+//!   path to the API server breaks without a reset (a network cut, a node gone), nothing arrives and
+//!   nothing fails, and kube-rs's own idle timeout is the watch's timeout plus five seconds. TCP
+//!   keepalive probes an idle connection after [`KEEPALIVE_IDLE`] and drops it after
+//!   [`KEEPALIVE_PROBES`] unanswered probes [`KEEPALIVE_INTERVAL`] apart (about 11 s in all), and
+//!   `TCP_USER_TIMEOUT` drops a connection whose sent data goes unacknowledged for
+//!   [`UNACKNOWLEDGED_AFTER`] (a write to a dead peer, which keepalive does not cover). Keepalive
+//!   rather than a read timeout: a healthy watch may rightly be silent for most of its timeout, and
+//!   the API server speaks HTTP/1.1 to this client, so there are no HTTP/2 pings to use.
+//! - **Every watch's answers are noted in [`Freshness`]**, bytes included, so that a watch that
+//!   hears bookmarks but no events still counts as alive.
+//!
+//! The layers are kube-rs's own, in its order: the base URI, retries of 429/503/504 answers (when
+//! the config asks for them, as by default), authentication and extra headers. Left out is its
+//! per-request tracing span, which the operator does not read.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, Uri};
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use kube::client::ConfigExt;
+use kube::client::retry::RetryPolicy;
+use kube::{Client, Config};
+use tower::{BoxError, Layer, Service, ServiceBuilder};
+
+use crate::freshness::Freshness;
+
+/// Idle time before the first keepalive probe.
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
+/// Time between unanswered probes.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(2);
+/// Unanswered probes before the connection is dropped.
+pub const KEEPALIVE_PROBES: u32 = 3;
+/// Sent data unacknowledged this long drops the connection.
+pub const UNACKNOWLEDGED_AFTER: Duration = Duration::from_secs(15);
+
+/// A client for the API server `config` describes, with dead connections noticed and every watch's
+/// answers noted in `freshness`.
+pub fn client(config: Config, freshness: Arc<Freshness>) -> anyhow::Result<Client> {
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_keepalive(Some(KEEPALIVE_IDLE));
+    tcp.set_keepalive_interval(Some(KEEPALIVE_INTERVAL));
+    tcp.set_keepalive_retries(Some(KEEPALIVE_PROBES));
+    tcp.set_tcp_user_timeout(Some(UNACKNOWLEDGED_AFTER));
+    let tls = config.rustls_https_connector_with_connector(tcp)?;
+    let mut timed = hyper_timeout::TimeoutConnector::new(tls);
+    timed.set_connect_timeout(config.connect_timeout);
+    timed.set_read_timeout(config.read_timeout);
+    timed.set_write_timeout(config.write_timeout);
+    timed.set_reset_reader_on_write(config.reset_reader_on_write);
+    let http = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(timed);
+    let retry = config
+        .default_retry
+        .then(|| tower::retry::RetryLayer::new(RetryPolicy::server_retry()));
+    let service = ServiceBuilder::new()
+        .layer(config.base_uri_layer())
+        .option_layer(retry)
+        .option_layer(config.auth_layer()?)
+        .layer(config.extra_headers_layer()?)
+        .layer(WatchActivityLayer(freshness))
+        .map_err(BoxError::from)
+        .service(http);
+    Ok(Client::new(service, config.default_namespace))
+}
+
+/// The resource a request watches (`pods` for `/api/v1/namespaces/a/pods?watch=true`), if it is a
+/// watch.
+pub fn watched_resource(uri: &Uri) -> Option<&str> {
+    let watch = uri
+        .query()?
+        .split('&')
+        .any(|p| p == "watch=true" || p == "watch=1");
+    watch.then(|| uri.path().rsplit('/').next()).flatten()
+}
+
+/// Notes, for each watch request, its answer and every piece of its body in [`Freshness`].
+#[derive(Clone)]
+struct WatchActivityLayer(Arc<Freshness>);
+
+impl<S> Layer<S> for WatchActivityLayer {
+    type Service = WatchActivity<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        WatchActivity {
+            inner,
+            freshness: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct WatchActivity<S> {
+    inner: S,
+    freshness: Arc<Freshness>,
+}
+
+type BoxedBody<E> = UnsyncBoxBody<Bytes, E>;
+
+impl<S, ReqBody, B> Service<Request<ReqBody>> for WatchActivity<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<B>>,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+{
+    type Response = Response<BoxedBody<B::Error>>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let watched = watched_resource(req.uri()).map(str::to_string);
+        let freshness = self.freshness.clone();
+        let answer = self.inner.call(req);
+        Box::pin(async move {
+            let response = answer.await?;
+            let Some(resource) = watched else {
+                return Ok(response.map(BodyExt::boxed_unsync));
+            };
+            freshness.heard(&resource, Instant::now());
+            Ok(response.map(|body| {
+                body.map_frame(move |frame| {
+                    freshness.heard(&resource, Instant::now());
+                    frame
+                })
+                .boxed_unsync()
+            }))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_watch_is_known_by_its_query_and_named_by_its_path() {
+        let uri = |s: &str| s.parse::<Uri>().unwrap();
+        assert_eq!(
+            watched_resource(&uri(
+                "https://10.0.0.1/api/v1/namespaces/a/pods?&watch=true&timeoutSeconds=60"
+            )),
+            Some("pods")
+        );
+        assert_eq!(
+            watched_resource(&uri(
+                "/apis/hap.cloudian.com/v1/hapcontainers?watch=1&resourceVersion=7"
+            )),
+            Some("hapcontainers")
+        );
+        assert_eq!(watched_resource(&uri("/api/v1/pods?limit=500")), None);
+        assert_eq!(watched_resource(&uri("/api/v1/namespaces/a/pods/p")), None);
+        assert_eq!(watched_resource(&uri("/api/v1/pods?watch=false")), None);
+    }
+}
