@@ -5,6 +5,8 @@
 #   scripts/cluster.sh down           stop it and remove its processes, mounts, network and cgroups
 #   scripts/cluster.sh status         what runs
 #   scripts/cluster.sh load IMAGE...  copy images from the local Docker engine into the node
+#   scripts/cluster.sh stop NAME...   stop components of a running cluster (a fault, for the tests)
+#   scripts/cluster.sh start NAME...  start them again as up did, and wait until each answers
 #
 # The Kubernetes components are built from the k8s.io/kubernetes Go module (testing/cluster) and
 # CoreDNS from its module; etcd, containerd, runc and the CNI plugins are Debian unstable's packages.
@@ -452,6 +454,55 @@ start() {
   echo $! > "$run/$name.pid"
 }
 
+# launch NAME: starts one component as the cluster runs it (up starts them all; `start` one again).
+launch() {
+  case $1 in
+    containerd) start containerd containerd --config "$state/containerd.toml" ;;
+    etcd)
+      start etcd etcd --name hap --data-dir "$state/etcd" \
+        --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
+        --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
+        --initial-cluster hap=http://127.0.0.1:2380 --listen-metrics-urls http://127.0.0.1:2381 ;;
+    kube-apiserver)
+      start kube-apiserver "$hapkube" kube-apiserver \
+        --etcd-servers=http://127.0.0.1:2379 --advertise-address="$NODE_IP" --secure-port=6443 \
+        --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" --client-ca-file="$pki/ca.crt" \
+        --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
+        --kubelet-preferred-address-types=InternalIP \
+        --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+        --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+        --service-cluster-ip-range="$SERVICE_CIDR" --authorization-mode=Node,RBAC \
+        --enable-admission-plugins=NodeRestriction --allow-privileged=true \
+        --audit-policy-file="$state/audit-policy.yaml" --audit-log-path="$logs/audit.log" \
+        --audit-log-maxsize=100 --audit-log-maxbackup=1 ;;
+    kube-controller-manager)
+      start kube-controller-manager "$hapkube" kube-controller-manager \
+        --kubeconfig="$state/controller-manager.kubeconfig" \
+        --authentication-kubeconfig="$state/controller-manager.kubeconfig" --authorization-kubeconfig="$state/controller-manager.kubeconfig" \
+        --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" --use-service-account-credentials=true \
+        --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
+        --service-cluster-ip-range="$SERVICE_CIDR" --bind-address=127.0.0.1 --leader-elect=false \
+        --flex-volume-plugin-dir="$state/kubelet/volume-plugins" ;;
+    kube-scheduler)
+      start kube-scheduler "$hapkube" kube-scheduler --kubeconfig="$state/scheduler.kubeconfig" \
+        --authentication-kubeconfig="$state/scheduler.kubeconfig" --authorization-kubeconfig="$state/scheduler.kubeconfig" \
+        --bind-address=127.0.0.1 --leader-elect=false ;;
+    kubelet)
+      start kubelet "$hapkube" kubelet --config="$state/kubelet.yaml" --kubeconfig="$state/kubelet.kubeconfig" \
+        --root-dir="$state/kubelet" --cert-dir="$state/kubelet/pki" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" ;;
+    kube-proxy)
+      start kube-proxy "$hapkube" kube-proxy --config="$state/kube-proxy.yaml" ;;
+    coredns)
+      start coredns "$coredns" -conf "$state/Corefile" ;;
+    kube-router)
+      start kube-router "$kube_router" --run-firewall=true --run-router=false --run-service-proxy=false \
+        --run-loadbalancer=false --enable-cni=false --kubeconfig="$state/kube-router.kubeconfig" \
+        --hostname-override="$NODE_NAME" --service-cluster-ip-range="$SERVICE_CIDR" --metrics-port=0 \
+        --health-port=20244 ;;
+    *) die "no component $1 (one of: $components)" ;;
+  esac
+}
+
 pid_of() { cat "$run/$1.pid" 2>/dev/null; }
 alive() { local pid; pid=$(pid_of "$1") && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 
@@ -568,54 +619,24 @@ up() {
   sysctl $kernel_tunables > "$run/sysctl.saved"
 
   log "starting containerd and etcd"
-  start containerd containerd --config "$state/containerd.toml"
-  start etcd etcd --name hap --data-dir "$state/etcd" \
-    --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
-    --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-    --initial-cluster hap=http://127.0.0.1:2380 --listen-metrics-urls http://127.0.0.1:2381
+  launch containerd
+  launch etcd
   wait_for containerd 60 ctr_ version
   ctr_ images ls -q | grep -qx "$PAUSE_IMAGE" || ctr_ images import "$cdir/images/pause.tar" >/dev/null
   ctr_ images ls -q | grep -qx "$BUSYBOX_IMAGE" || ctr_ images import "$cdir/images/busybox.tar" >/dev/null
   wait_for etcd 60 in_ns curl -sf http://127.0.0.1:2379/health
 
   log "starting kube-apiserver"
-  start kube-apiserver "$hapkube" kube-apiserver \
-    --etcd-servers=http://127.0.0.1:2379 --advertise-address="$NODE_IP" --secure-port=6443 \
-    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" --client-ca-file="$pki/ca.crt" \
-    --kubelet-client-certificate="$pki/apiserver-kubelet-client.crt" --kubelet-client-key="$pki/apiserver-kubelet-client.key" \
-    --kubelet-preferred-address-types=InternalIP \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-    --service-cluster-ip-range="$SERVICE_CIDR" --authorization-mode=Node,RBAC \
-    --enable-admission-plugins=NodeRestriction --allow-privileged=true \
-    --audit-policy-file="$state/audit-policy.yaml" --audit-log-path="$logs/audit.log" \
-    --audit-log-maxsize=100 --audit-log-maxbackup=1
+  launch kube-apiserver
   wait_for kube-apiserver 120 api_ready
   bootstrap_objects | kubectl_ apply -f - >/dev/null
 
   log "starting the controller manager, scheduler, kubelet, kube-proxy, kube-router and CoreDNS"
-  start kube-controller-manager "$hapkube" kube-controller-manager \
-    --kubeconfig="$state/controller-manager.kubeconfig" \
-    --authentication-kubeconfig="$state/controller-manager.kubeconfig" --authorization-kubeconfig="$state/controller-manager.kubeconfig" \
-    --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" --use-service-account-credentials=true \
-    --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
-    --service-cluster-ip-range="$SERVICE_CIDR" --bind-address=127.0.0.1 --leader-elect=false \
-    --flex-volume-plugin-dir="$state/kubelet/volume-plugins"
-  start kube-scheduler "$hapkube" kube-scheduler --kubeconfig="$state/scheduler.kubeconfig" \
-    --authentication-kubeconfig="$state/scheduler.kubeconfig" --authorization-kubeconfig="$state/scheduler.kubeconfig" \
-    --bind-address=127.0.0.1 --leader-elect=false
-  start kubelet "$hapkube" kubelet --config="$state/kubelet.yaml" --kubeconfig="$state/kubelet.kubeconfig" \
-    --root-dir="$state/kubelet" --cert-dir="$state/kubelet/pki" --hostname-override="$NODE_NAME" --node-ip="$NODE_IP"
-  start kube-proxy "$hapkube" kube-proxy --config="$state/kube-proxy.yaml"
-  start coredns "$coredns" -conf "$state/Corefile"
-
+  for c in kube-controller-manager kube-scheduler kubelet kube-proxy coredns; do launch "$c"; done
   wait_for kubelet 120 node_ready
   # The firewall alone: pod networking stays the bridge plugin's, Services kube-proxy's. After the
   # kubelet registered the node, which kube-router reads first.
-  start kube-router "$kube_router" --run-firewall=true --run-router=false --run-service-proxy=false \
-    --run-loadbalancer=false --enable-cni=false --kubeconfig="$state/kube-router.kubeconfig" \
-    --hostname-override="$NODE_NAME" --service-cluster-ip-range="$SERVICE_CIDR" --metrics-port=0 \
-    --health-port=20244
+  launch kube-router
   wait_for kube-controller-manager 60 kubectl_ get serviceaccount default
   wait_for coredns 60 in_ns curl -sf http://127.0.0.1:8181/ready
   wait_for kube-router 60 in_ns curl -sf http://127.0.0.1:20244/healthz
@@ -684,6 +705,46 @@ down() {
   # A fresh cluster on each up; the images, certificates and logs stay.
   rm -rf "$run" "$state/etcd" "$state/kubelet" "$state/pod-logs" "$state/volumes"
   log "down in $((SECONDS - t0)) s"
+}
+
+# answers NAME: whether a component started again serves (those without a check: whether it runs).
+answers() {
+  case $1 in
+    containerd) ctr_ version ;;
+    etcd) in_ns curl -sf http://127.0.0.1:2379/health ;;
+    kube-apiserver) api_ready ;;
+    kubelet) in_ns curl -sf http://127.0.0.1:10248/healthz ;;
+    coredns) in_ns curl -sf http://127.0.0.1:8181/ready ;;
+    kube-router) in_ns curl -sf http://127.0.0.1:20244/healthz ;;
+    *) alive "$1" ;;
+  esac
+}
+
+stop_components() {
+  local c
+  alive kube-apiserver || die "the cluster is not running"
+  for c in "$@"; do
+    case " $components " in *" $c "*) ;; *) die "no component $c (one of: $components)" ;; esac
+  done
+  stop "$@"
+  log "stopped $*"
+}
+
+start_components() {
+  local c deadline
+  [ -d "$run" ] || die "the cluster is not up"
+  install_binaries
+  # One after another, each once the one before answers (the kubelet needs containerd's socket).
+  for c in "$@"; do
+    if alive "$c"; then log "$c runs already"; else launch "$c"; fi
+    deadline=$((SECONDS + 120))
+    until answers "$c" >/dev/null 2>&1; do
+      alive "$c" || { tail -n 20 "$logs/$c.log" >&2; die "$c exited"; }
+      [ "$SECONDS" -lt "$deadline" ] || die "$c does not answer after 120 s (see $logs/$c.log)"
+      sleep 0.2
+    done
+  done
+  log "started $*"
 }
 
 status() {
@@ -762,5 +823,7 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   load) shift; load "$@" ;;
-  *) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  stop) shift; stop_components "$@" ;;
+  start) shift; start_components "$@" ;;
+  *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
