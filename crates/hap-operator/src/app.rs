@@ -15,13 +15,10 @@ use tokio::sync::{oneshot, watch};
 
 use crate::controller;
 use crate::endpoints;
-use crate::lease::Elector;
+use crate::lease::{Elector, stop_grace};
 use crate::pipeline::MANAGER;
 use crate::pipeline::config::{ProcessConfig, RunConfig};
 use crate::pipeline::metrics::Metrics;
-
-/// How long reconciles in flight may run on once leading ended before they are dropped.
-const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// Resolves on SIGTERM or SIGINT.
 async fn terminated() {
@@ -158,8 +155,21 @@ pub async fn lead(
         }
         tracing::info!("leading: starting the controller");
         metrics.set_leader(true);
-        tie_lease_to_service_account(&client, &namespace, &process.lease_name, &config.instance)
-            .await;
+        // Bounded: it is not worth delaying the controller for (it is tried again on leading again).
+        let tie = tie_lease_to_service_account(
+            &client,
+            &namespace,
+            &process.lease_name,
+            &config.instance,
+        );
+        if tokio::time::timeout(Duration::from_secs(5), tie)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "no answer in 5 s: the lease is not tied to this operator's ServiceAccount"
+            );
+        }
         // Stop the controller when leading ends (the Lease lost, or not renewed in time) or the
         // process stops.
         let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
@@ -179,17 +189,19 @@ pub async fn lead(
             shutdown_rx.map(|_| ()),
         );
         // A graceful stop waits for reconciles in flight; after a lost lease those may hang on the
-        // same dead connection, so they get STOP_GRACE and are then dropped: a leader that cannot
-        // renew must not go on writing when its connection comes back.
+        // same dead connection, so they get a short grace and are then dropped, so that none is
+        // still running when another instance may lead. (A request already sent cannot be
+        // recalled: the API server may still apply it, as with client-go's leader election.)
+        let grace = stop_grace(process.lease_duration);
         let mut lost = leading.clone();
         let lost_for_grace = async move {
             let _ = lost.wait_for(|v| !*v).await;
-            tokio::time::sleep(STOP_GRACE).await;
+            tokio::time::sleep(grace).await;
         };
         tokio::select! {
             _ = controller => {}
             _ = lost_for_grace => tracing::warn!(
-                grace_secs = STOP_GRACE.as_secs(),
+                grace_ms = grace.as_millis(),
                 "reconciles in flight did not finish after leading ended; dropped"
             ),
         }

@@ -4,10 +4,10 @@
 //! - **Dead connections are noticed within seconds.** A watch is one long HTTP response; when the
 //!   path to the API server breaks without a reset (a network cut, a node gone), nothing arrives and
 //!   nothing fails, and kube-rs's own idle timeout is the watch's timeout plus five seconds. TCP
-//!   keepalive probes an idle connection after [`KEEPALIVE_IDLE`] and drops it after
-//!   [`KEEPALIVE_PROBES`] unanswered probes [`KEEPALIVE_INTERVAL`] apart (about 11 s in all), and
-//!   `TCP_USER_TIMEOUT` drops a connection whose sent data goes unacknowledged for
-//!   [`UNACKNOWLEDGED_AFTER`] (a write to a dead peer, which keepalive does not cover). Keepalive
+//!   keepalive probes an idle connection after [`KEEPALIVE_IDLE`], [`KEEPALIVE_INTERVAL`] apart, and
+//!   `TCP_USER_TIMEOUT` drops a connection whose probes or sent data go unacknowledged for
+//!   [`UNACKNOWLEDGED_AFTER`] (on Linux it overrides the probe count, [`KEEPALIVE_PROBES`], so a
+//!   silent dead connection goes after about 15 to 20 s). Keepalive
 //!   rather than a read timeout: a healthy watch may rightly be silent for most of its timeout, and
 //!   the API server speaks HTTP/1.1 to this client, so there are no HTTP/2 pings to use.
 //! - **Every watch's answers are noted in [`Freshness`]**, bytes included, so that a watch that
@@ -64,12 +64,13 @@ pub fn client(config: Config, freshness: Arc<Freshness>) -> anyhow::Result<Clien
     let retry = config
         .default_retry
         .then(|| tower::retry::RetryLayer::new(RetryPolicy::server_retry()));
+    // Outermost, the activity layer sees each answer as the watcher does: after kube's retries.
     let service = ServiceBuilder::new()
+        .layer(WatchActivityLayer(freshness))
         .layer(config.base_uri_layer())
         .option_layer(retry)
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
-        .layer(WatchActivityLayer(freshness))
         .map_err(BoxError::from)
         .service(http);
     Ok(Client::new(service, config.default_namespace))
@@ -128,7 +129,8 @@ where
         let answer = self.inner.call(req);
         Box::pin(async move {
             let response = answer.await?;
-            let Some(resource) = watched else {
+            // An error answer (403 after an RBAC change, 429, 5xx) is no sign of a live watch.
+            let Some(resource) = watched.filter(|_| response.status().is_success()) else {
                 return Ok(response.map(BodyExt::boxed_unsync));
             };
             freshness.heard(&resource, Instant::now());

@@ -1,8 +1,8 @@
 //! How fresh each watch's cache is: when the watch last heard from the API server (an event, a
 //! bookmark, or the answer to a re-watch), whether it is failing or re-listing and since when, and
 //! how often each has happened. The leader election's tries of the Lease are followed the same way,
-//! as `leases`: an instance that cannot reach the API server is not a standby either. The metrics report it per watch, and `/readyz` fails while a cache
-//! the controllers read is stale, so an operator that cannot see the cluster shows as not ready in
+//! as `leases`: an instance that cannot reach the API server is not a standby either. The metrics
+//! report it per watch, and `/readyz` fails while a cache the controllers read is stale, so an operator that cannot see the cluster shows as not ready in
 //! `kubectl get pods` instead of acting on old state unnoticed.
 
 use std::collections::BTreeMap;
@@ -90,12 +90,10 @@ impl Freshness {
         });
     }
 
-    /// A list begins.
+    /// A list begins (kube's watcher says so again before each retry of a failed list, so this
+    /// neither counts a list nor ends a spell of failures).
     pub fn listing(&self, resource: &str, now: Instant) {
         self.with(resource, |w| {
-            w.lists += 1;
-            w.heard = now;
-            w.failing_since = None;
             w.listing_since.get_or_insert(now);
         });
     }
@@ -103,7 +101,9 @@ impl Freshness {
     /// The list is whole, and in the cache.
     pub fn listed(&self, resource: &str, now: Instant) {
         self.with(resource, |w| {
+            w.lists += 1;
             w.heard = now;
+            w.failing_since = None;
             w.listing_since = None;
         });
     }
@@ -202,6 +202,21 @@ mod tests {
     }
 
     #[test]
+    fn a_list_retried_after_failures_neither_ends_the_spell_nor_counts() {
+        let (f, t) = (Freshness::default(), Instant::now());
+        f.started("pods", t);
+        f.listed("pods", at(t, 1));
+        for s in [5, 7, 9, 13] {
+            f.failed("pods", at(t, s));
+            f.listing("pods", at(t, s));
+        }
+        assert_eq!(f.stale(at(t, 16)), ["pods: watch failing for 11 s"]);
+        f.listed("pods", at(t, 17));
+        assert!(f.stale(at(t, 17)).is_empty());
+        assert_eq!(f.figures(at(t, 17))[0].0.lists, 2);
+    }
+
+    #[test]
     fn a_silent_watch_is_stale() {
         let (f, t) = (Freshness::default(), Instant::now());
         f.started("secrets", t);
@@ -214,7 +229,7 @@ mod tests {
     fn a_stopped_watch_counts_no_more_but_keeps_its_counts() {
         let (f, t) = (Freshness::default(), Instant::now());
         f.started("pods", t);
-        f.listing("pods", t);
+        f.listed("pods", t);
         f.stopped("pods");
         f.failed("pods", at(t, 1));
         assert!(f.stale(at(t, 500)).is_empty());

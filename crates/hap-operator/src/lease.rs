@@ -1,8 +1,11 @@
 //! Leader election over a `coordination.k8s.io` Lease, the way client-go's leader election does it:
-//! try to take or renew the Lease every [`RETRY`], and lead only while the last successful renewal
+//! try to take or renew the Lease every retry period, and lead only while the last successful renewal
 //! began less than the renew deadline ago (two thirds of the Lease's duration). A leader cut off from
 //! the API server therefore stops acting before any other instance may take the Lease; once the API
-//! server answers again, the next try (at most [`RETRY`] later) renews it and the leader carries on.
+//! server answers again, the next try (at most a retry period later) renews it and the leader carries
+//! on. The periods are client-go's proportions of the Lease's duration: for 15 s, a renew deadline of
+//! 10 s, a try every 2 s, and 2 s for the controller's reconciles in flight to stop, so that a leader
+//! cut off has stopped acting (deadline and grace) before the duration has passed.
 //!
 //! Written here rather than taken from kube-lease-manager, which the operator used before: that
 //! crate keeps reporting leadership while its renewals fail (a leader cut off went on acting past its
@@ -25,8 +28,27 @@ use crate::freshness::Freshness;
 /// The name under which the tries of the Lease are followed in [`Freshness`].
 const FOLLOWED_AS: &str = "leases";
 
-/// How often the Lease is tried: renewed while leading, watched for expiry while standing by.
-pub const RETRY: Duration = Duration::from_secs(2);
+/// How long a leader may act after a renewal that began at some instant: two thirds of the
+/// duration, leaving the rest for the renewal's own time and a late stop.
+pub fn renew_deadline(duration: Duration) -> Duration {
+    duration * 2 / 3
+}
+
+/// How often the Lease is tried (renewed while leading, read while standing by): 2 s of 15 s.
+pub fn retry_period(duration: Duration) -> Duration {
+    duration * 2 / 15
+}
+
+/// How long reconciles in flight may run on once leading ended, before they are dropped: 2 s of
+/// 15 s, which with the renew deadline (10 s) leaves 3 s of the duration for the last try.
+pub fn stop_grace(duration: Duration) -> Duration {
+    duration * 2 / 15
+}
+
+/// A try of the Lease that takes longer than this is given up and made afresh: on an API server
+/// that has just come back, a request sent while it could not answer may hang where a new one
+/// would not.
+const TRY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What one look at the Lease decided.
 #[derive(Debug, PartialEq, Eq)]
@@ -77,7 +99,7 @@ pub struct Elector {
     name: String,
     identity: String,
     duration: Duration,
-    /// The Lease as last read or written, so that a renewal needs one request, not two.
+    /// The Lease as this instance last wrote it, so that a renewal needs one request, not two.
     current: Option<Lease>,
     /// The Lease's resourceVersion when last seen, and when it was first seen so.
     observed: Option<(String, Instant)>,
@@ -93,12 +115,6 @@ impl Elector {
             current: None,
             observed: None,
         }
-    }
-
-    /// How long this instance may act after a renewal that began at some instant: two thirds of
-    /// the duration, leaving the rest for the renewal's own time and a late stop.
-    pub fn renew_deadline(&self) -> Duration {
-        self.duration * 2 / 3
     }
 
     fn observe(&mut self, lease: &Lease) -> Duration {
@@ -118,7 +134,10 @@ impl Elector {
     pub async fn try_take(&mut self) -> kube::Result<bool> {
         match self.try_once().await? {
             Some(held) => Ok(held),
-            None => Ok(self.try_once().await?.unwrap_or(false)),
+            // Twice changed under this instance: no answer either way; the deadline decides.
+            None => self.try_once().await?.ok_or_else(|| {
+                kube::Error::Service("the lease changed twice while being written".into())
+            }),
         }
     }
 
@@ -133,8 +152,9 @@ impl Elector {
         };
         let spec = lease.spec.clone().unwrap_or_default();
         let unchanged_for = self.observe(&lease);
+        // Another's Lease is read afresh at every try (as client-go does): kept, it would hide the
+        // holder's renewals, and so its release and its end, until a write failed.
         if decide(&spec, &self.identity, unchanged_for) == Decision::Leave {
-            self.current = Some(lease);
             return Ok(Some(false));
         }
         let mut next = lease;
@@ -203,7 +223,7 @@ impl Elector {
             .map(|_| ())
     }
 
-    /// Tries the Lease every [`RETRY`] until `stop` turns true, telling `leading` whether this
+    /// Tries the Lease every retry period until `stop` turns true, telling `leading` whether this
     /// instance may act now, and `freshness` whether the tries are answered; then releases the
     /// Lease if held.
     pub async fn run(
@@ -216,20 +236,23 @@ impl Elector {
         freshness.listed(FOLLOWED_AS, Instant::now());
         let mut renewed: Option<Instant> = None;
         let mut failing = false;
-        let deadline = self.renew_deadline();
+        let deadline = renew_deadline(self.duration);
+        let retry = retry_period(self.duration);
         loop {
             let began = Instant::now();
             if renewed.is_some_and(|r| began - r >= deadline) {
                 leading.send_if_modified(|l| std::mem::replace(l, false));
             }
-            // A try that hangs (a dead connection) ends when leading would: at the renew deadline.
-            // One that does not lead may take the whole deadline (a connection to an API server
-            // that has just started, on a busy machine, can take seconds to open).
+            // A try that hangs (a dead connection) ends when leading would, at the renew deadline,
+            // and after TRY_TIMEOUT in any case. One that does not lead may take that long (a
+            // connection to an API server that has just started, on a busy machine, can take
+            // seconds to open).
             let budget = match renewed.filter(|r| began - *r < deadline) {
                 Some(r) => (r + deadline).saturating_duration_since(began),
                 None => deadline,
             };
-            let tried = tokio::time::timeout(budget.max(RETRY / 4), self.try_take()).await;
+            let budget = budget.min(TRY_TIMEOUT).max(retry / 4);
+            let tried = tokio::time::timeout(budget, self.try_take()).await;
             let tried = tried.unwrap_or_else(|_| {
                 Err(kube::Error::Service(
                     format!("no answer in {} ms", budget.as_millis()).into(),
@@ -238,6 +261,9 @@ impl Elector {
             match &tried {
                 Ok(_) => freshness.heard(FOLLOWED_AS, Instant::now()),
                 Err(_) => freshness.failed(FOLLOWED_AS, Instant::now()),
+            }
+            if tried.is_ok() && std::mem::replace(&mut failing, false) {
+                tracing::info!(lease = %self.name, "the lease answers again");
             }
             match tried {
                 Ok(true) => renewed = Some(began),
@@ -250,15 +276,12 @@ impl Elector {
                     self.current = None;
                 }
             }
-            if renewed == Some(began) && std::mem::replace(&mut failing, false) {
-                tracing::info!(lease = %self.name, "the lease answers again");
-            }
             let leads = renewed.is_some_and(|r| r.elapsed() < deadline);
             leading.send_if_modified(|l| std::mem::replace(l, leads) != leads);
             // Stop acting at the renew deadline even while a try hangs on a dead connection.
             let next = match renewed.filter(|_| leads) {
-                Some(r) => RETRY.min((r + deadline).saturating_duration_since(Instant::now())),
-                None => RETRY,
+                Some(r) => retry.min((r + deadline).saturating_duration_since(Instant::now())),
+                None => retry,
             };
             tokio::select! {
                 _ = tokio::time::sleep(next) => {}
@@ -296,6 +319,21 @@ mod tests {
             Decision::Leave
         );
         assert_eq!(decide(&other, "a", Duration::from_secs(16)), Decision::Take);
+    }
+
+    #[test]
+    fn a_leader_cut_off_has_stopped_before_its_lease_could_pass_on() {
+        for secs in [2, 3, 15, 60] {
+            let duration = Duration::from_secs(secs);
+            let stopped_by = renew_deadline(duration) + stop_grace(duration);
+            assert!(stopped_by < duration, "{secs} s: stopped by {stopped_by:?}");
+            let tries = renew_deadline(duration).as_millis() / retry_period(duration).as_millis();
+            assert!(tries >= 4, "{secs} s: {tries} tries before the deadline");
+        }
+        assert_eq!(
+            retry_period(Duration::from_secs(15)),
+            Duration::from_secs(2)
+        );
     }
 
     #[test]

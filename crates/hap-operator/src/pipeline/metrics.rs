@@ -176,9 +176,11 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
-        self.update_watches(Instant::now());
         let mut out = String::new();
+        // Held across the update too: two scrapes at once would otherwise both add the same
+        // difference to the counters.
         let registry = self.registry.lock().expect("metrics registry");
+        self.update_watches(Instant::now());
         encode(&mut out, &registry).expect("text encoding never fails into a String");
         out
     }
