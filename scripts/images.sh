@@ -84,18 +84,12 @@ for t in "${targets[@]}"; do
 done
 
 # 1. The release binaries, for the images that hold them.
-release=${HAP_RELEASE_TARGET_DIR:-$cache/target-release}
+# shellcheck source=lib/release.sh
+. "$repo/scripts/lib/release.sh"
 if want operator || want workspace; then
-  # Always both: building one alone unifies dependency features differently and recompiles them.
-  packages=(-p hap-operator -p hap-air-detection)
-  log "cargo build --release ${packages[*]} (target dir $release)"
+  log "cargo build --release -p hap-operator -p hap-air-detection (target dir $release)"
   started=$(date +%s)
-  # The operator's crate is compiled incrementally: after a change to one of its modules, a warm
-  # build took 80 s rather than about 2 minutes, and an operator spends its time waiting on the API
-  # server, not in code that a whole-crate optimization would speed up. The data job, whose speed is
-  # measured, is not.
-  (cd "$repo" && CARGO_TARGET_DIR=$release cargo build --quiet --release --locked \
-    --config 'profile.release.package.hap-operator.incremental=true' "${packages[@]}")
+  release_build
   log "binaries ready in $(( $(date +%s) - started ))s"
 fi
 

@@ -26,7 +26,8 @@ state=${HAP_SQL_STACK_STATE:-$home/state}
 config=$repo/testing/sql-stack/config
 sample=$repo/deploy/crds/hap.cloudian.com_v1alpha1_hapquery_cr.yaml
 # hap-operator, built as testing/sql-stack/test.sh and scripts/images.sh build it.
-release=${HAP_RELEASE_TARGET_DIR:-$cache/target-release}
+# shellcheck source=lib/release.sh
+. "$repo/scripts/lib/release.sh"
 
 # The versions (TRINO_VERSION, HIVE_VERSION, SUPERSET_VERSION, ...), exported for Maven's pom and pip's
 # requirements files, which name them.
@@ -225,8 +226,7 @@ EOF
 # `hap-operator render` of the sample, and every ConfigMap's files from it: one directory per
 # ConfigMap under $state/rendered, one file per key, exactly as the operator would apply them.
 render_sample() {
-  (cd "$repo" && CARGO_TARGET_DIR=$release cargo build --quiet --release --locked -p hap-operator -p hap-air-detection) >&2 ||
-    die "building hap-operator failed"
+  release_build >&2 || die "building hap-operator failed"
   "$release/release/hap-operator" render -f "$sample" > "$state/rendered.yaml"
   "$home/superset-venv/bin/python" - "$state/rendered.yaml" "$state/rendered" <<'EOF'
 import os, sys, yaml

@@ -21,7 +21,8 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 cluster_test sql
 versitygw=${HAP_VERSITYGW:-$cache/sql-stack/versitygw/bin/versitygw}
 py=$cache/sql-stack/superset-venv/bin/python
-release=${HAP_RELEASE_TARGET_DIR:-$cache/target-release}
+# shellcheck source=../../scripts/lib/release.sh
+. "$repo/scripts/lib/release.sh"
 host_ip=198.18.0.1 # the host's end of the cluster's veth: the only host address pods reach
 bucket=hap-sql hq=air schema=air_quality
 images=(hap-operator:0.1.0 hap-mariadb:0.1.0 hap-metastore:0.1.0 hap-trino:0.1.0 hap-superset:0.1.0 hap-workspace:0.1.0)
@@ -44,8 +45,7 @@ phase "S3 server and the job's tables"
 mkdir -p "$tmp/s3/$bucket" # versitygw serves each directory as a bucket
 start_s3 "$tmp/s3" || fail_now "no S3 server"
 export S3_ENDPOINT=$s3_endpoint S3_BUCKET=$bucket AWS_ACCESS_KEY_ID=$s3_key_id AWS_SECRET_ACCESS_KEY=$s3_secret_key
-(cd "$repo" && CARGO_TARGET_DIR=$release cargo build --quiet --release --locked -p hap-operator -p hap-air-detection) ||
-  fail_now "build hap-air-detection"
+release_build || fail_now "build hap-air-detection"
 air=$release/release/hap-air-detection
 export AWS_REGION=us-east-1 HAP_S3_PATH_STYLE=true AWS_ENDPOINT_URL=$S3_ENDPOINT
 check "readings generated into the bucket" "$air" generate --sensors 40 --days 5 --output "s3://$bucket/readings/"

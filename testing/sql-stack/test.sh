@@ -26,11 +26,10 @@ finish() { echo "$passed passed, $failed failed"; [ "$failed" -eq 0 ]; exit $?; 
 figure() { echo "measure $*"; }
 elapsed() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
 
-# The air-quality job, built as scripts/images.sh builds it: the same target directory and the same
-# packages (building hap-air-detection alone resolves other dependency features and rebuilds DataFusion).
-release=${HAP_RELEASE_TARGET_DIR:-$cache/target-release}
-(cd "$repo" && CARGO_TARGET_DIR=$release cargo build --quiet --release --locked -p hap-operator -p hap-air-detection) ||
-  { bad "build hap-air-detection"; finish; }
+# The air-quality job, built as scripts/images.sh builds it (scripts/lib/release.sh).
+# shellcheck source=../../scripts/lib/release.sh
+. "$repo/scripts/lib/release.sh"
+release_build || { bad "build hap-air-detection"; finish; }
 air=$release/release/hap-air-detection
 
 # --- up --------------------------------------------------------------------------------------
