@@ -30,7 +30,7 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Namespace, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
+    ConfigMap, Namespace, PersistentVolumeClaim, Pod, PodSpec, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -105,6 +105,31 @@ pub struct Watch<K: Resource<DynamicType = ()> + Clone + 'static> {
     flag: Flag,
     subscribers: Vec<mpsc::UnboundedSender<Arc<K>>>,
     freshness: Arc<Freshness>,
+    trim: fn(&mut K),
+}
+
+/// The annotation `kubectl apply` keeps a copy of the whole object in.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops from an object what no decision of the operator reads, before it is cached: its managed
+/// fields (the server-side apply bookkeeping, often larger than the object itself) and the copy of the
+/// object `kubectl apply` keeps in an annotation.
+pub fn unread_metadata<K: Resource>(obj: &mut K) {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+/// The same for a pod, and of its spec all but the restart policy (whether a pod's exit is a
+/// failure): a pod's state is read from its status, and its spec's edits from the hash annotation.
+pub fn unread_pod_parts(pod: &mut Pod) {
+    unread_metadata(pod);
+    pod.spec = pod.spec.take().map(|spec| PodSpec {
+        restart_policy: spec.restart_policy,
+        ..PodSpec::default()
+    });
 }
 
 impl<K> Watch<K>
@@ -129,7 +154,13 @@ where
             flag,
             subscribers: Vec::new(),
             freshness,
+            trim: unread_metadata::<K>,
         }
+    }
+
+    /// Trims each object with `trim` before it is cached, instead of [`unread_metadata`].
+    pub fn trimmed(self, trim: fn(&mut K)) -> Self {
+        Watch { trim, ..self }
     }
 
     pub fn store(&self) -> Store<K> {
@@ -161,6 +192,7 @@ where
             filled,
             subscribers,
             freshness,
+            trim,
             ..
         } = self;
         freshness.started(resource, Instant::now());
@@ -176,7 +208,8 @@ where
                 let _ = s.unbounded_send(obj.clone());
             }
         };
-        let events = reflector::reflector(writer, watcher(api, config)).backoff(Retry::default());
+        let events = watcher(api, config).modify(trim);
+        let events = reflector::reflector(writer, events).backoff(Retry::default());
         let mut events = std::pin::pin!(events.take_until(when_true(stopping)));
         // During a list: what the cache held before it, and what the list has brought so far.
         let mut before: HashMap<ObjectRef<K>, Arc<K>> = HashMap::new();
@@ -282,7 +315,9 @@ impl Watches {
         let on = |kind: Kind| wanted.contains(&kind);
         let f = || freshness.clone();
         Watches {
-            pods: on(Kind::Pod).then(|| Watch::new("pods", api(client, ns), managed(), f())),
+            pods: on(Kind::Pod).then(|| {
+                Watch::new("pods", api(client, ns), managed(), f()).trimmed(unread_pod_parts)
+            }),
             services: on(Kind::Service)
                 .then(|| Watch::new("services", api(client, ns), managed(), f())),
             config_maps: on(Kind::ConfigMap)
@@ -457,5 +492,43 @@ impl Watches {
         .flatten()
         .collect();
         futures::future::join_all(runs).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_pod_keeps_what_decisions_read_and_nothing_else() {
+        let mut pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {
+                "name": "w", "namespace": "n",
+                "labels": {"app.kubernetes.io/instance": "w"},
+                "annotations": {
+                    "hap.cloudian.com/spec-hash": "abc",
+                    "kubectl.kubernetes.io/last-applied-configuration": "{\"big\": true}"
+                },
+                "managedFields": [{"manager": "hap-operator", "operation": "Apply"}]
+            },
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "i", "env": [{"name": "A", "value": "1"}]}]},
+            "status": {"phase": "Running", "hostIP": "10.0.0.1"}
+        }))
+        .unwrap();
+        unread_pod_parts(&mut pod);
+        let meta = &pod.metadata;
+        assert_eq!(meta.managed_fields, None);
+        let annotations = meta.annotations.as_ref().unwrap();
+        assert_eq!(annotations.len(), 1, "{annotations:?}");
+        assert_eq!(annotations["hap.cloudian.com/spec-hash"], "abc");
+        assert_eq!(
+            meta.labels.as_ref().unwrap()["app.kubernetes.io/instance"],
+            "w"
+        );
+        let spec = pod.spec.as_ref().unwrap();
+        assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
+        assert!(spec.containers.is_empty());
+        let status = pod.status.as_ref().unwrap();
+        assert_eq!(status.host_ip.as_deref(), Some("10.0.0.1"));
     }
 }

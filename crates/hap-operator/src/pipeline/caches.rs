@@ -17,10 +17,12 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::kinds::Child;
 
-/// Pods, Services and claims are cached whole (their status is reported), and so are the kinds whose
-/// content is compared for edits or whose status is reported (ConfigMaps, Roles, RoleBindings,
-/// StatefulSets, Deployments, Jobs); Secrets and ServiceAccounts as metadata only, all a hash check
-/// needs, so no Secret data is held in memory.
+/// Services and claims are cached with their spec and status (their status is reported), and so are
+/// the kinds whose content is compared for edits or whose status is reported (ConfigMaps, Roles,
+/// RoleBindings, StatefulSets, Deployments, Jobs); pods with their status and of their spec only the
+/// restart policy; Secrets and ServiceAccounts as metadata only, all a hash check needs, so no Secret
+/// data is held in memory. No cached object keeps its managed fields or `kubectl apply`'s copy of it
+/// (see `crate::watches::unread_metadata`).
 #[derive(Clone)]
 pub struct Caches {
     pub pods: Store<Pod>,
