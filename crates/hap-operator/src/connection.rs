@@ -13,18 +13,23 @@
 //! - **Every watch's answers are noted in [`Freshness`]**, bytes included, so that a watch that
 //!   hears bookmarks but no events still counts as alive.
 //!
+//! - **Every refusal is counted and logged.** kube-rs retries 429, 503 and 504 answers by itself, out
+//!   of sight of its caller; a layer inside those retries counts each refused attempt in
+//!   `hap_operator_api_refusals_total{code}` and logs the first of a spell as a warning (the rest of
+//!   the spell, up to [`REFUSALS_LOGGED_EVERY`], as debug lines).
+//!
 //! The layers are kube-rs's own, in its order: the base URI, retries of 429/503/504 answers (when
 //! the config asks for them, as by default), authentication and extra headers. Left out is its
 //! per-request tracing span, which the operator does not read.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Request, Response, Uri};
+use http::{Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -35,6 +40,7 @@ use kube::{Client, Config};
 use tower::{BoxError, Layer, Service, ServiceBuilder};
 
 use crate::freshness::Freshness;
+use crate::pipeline::metrics::Metrics;
 
 /// Idle time before the first keepalive probe.
 pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(5);
@@ -45,9 +51,12 @@ pub const KEEPALIVE_PROBES: u32 = 3;
 /// Sent data unacknowledged this long drops the connection.
 pub const UNACKNOWLEDGED_AFTER: Duration = Duration::from_secs(15);
 
-/// A client for the API server `config` describes, with dead connections noticed and every watch's
-/// answers noted in `freshness`.
-pub fn client(config: Config, freshness: Arc<Freshness>) -> anyhow::Result<Client> {
+/// Refusals within this long of the last warning about them are logged as debug lines.
+pub const REFUSALS_LOGGED_EVERY: Duration = Duration::from_secs(10);
+
+/// A client for the API server `config` describes, with dead connections noticed, every watch's
+/// answers noted in `metrics`' freshness and every refused request counted in `metrics`.
+pub fn client(config: Config, metrics: Arc<Metrics>) -> anyhow::Result<Client> {
     let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
     tcp.set_keepalive(Some(KEEPALIVE_IDLE));
@@ -66,9 +75,10 @@ pub fn client(config: Config, freshness: Arc<Freshness>) -> anyhow::Result<Clien
         .then(|| tower::retry::RetryLayer::new(RetryPolicy::server_retry()));
     // Outermost, the activity layer sees each answer as the watcher does: after kube's retries.
     let service = ServiceBuilder::new()
-        .layer(WatchActivityLayer(freshness))
+        .layer(WatchActivityLayer(metrics.freshness()))
         .layer(config.base_uri_layer())
         .option_layer(retry)
+        .layer(RefusalsLayer::new(metrics))
         .option_layer(config.auth_layer()?)
         .layer(config.extra_headers_layer()?)
         .map_err(BoxError::from)
@@ -145,9 +155,129 @@ where
     }
 }
 
+/// Counts (and logs) each answer that refuses a request for now: 429, or 500 to 504.
+#[derive(Clone)]
+struct RefusalsLayer {
+    metrics: Arc<Metrics>,
+    /// When the last warning was logged, and how many refusals followed it as debug lines.
+    warned: Arc<Mutex<(Option<Instant>, u64)>>,
+}
+
+impl RefusalsLayer {
+    fn new(metrics: Arc<Metrics>) -> Self {
+        RefusalsLayer {
+            metrics,
+            warned: Arc::default(),
+        }
+    }
+}
+
+/// Whether an answer with this status refuses a request for now (the same request may succeed later).
+pub fn is_refusal(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || (500..=504).contains(&status.as_u16())
+}
+
+impl<S> Layer<S> for RefusalsLayer {
+    type Service = Refusals<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Refusals {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Refusals<S> {
+    inner: S,
+    layer: RefusalsLayer,
+}
+
+impl<S, ReqBody, B> Service<Request<ReqBody>> for Refusals<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<B>>,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
+        let (method, path) = (req.method().clone(), req.uri().path().to_string());
+        let layer = self.layer.clone();
+        let answer = self.inner.call(req);
+        Box::pin(async move {
+            let response = answer.await?;
+            let status = response.status();
+            if is_refusal(status) {
+                layer.metrics.refused(status.as_u16());
+                let now = Instant::now();
+                let mut warned = layer.warned.lock().expect("refusal log state");
+                let (last, since) = &mut *warned;
+                if last.is_none_or(|t| now.duration_since(t) >= REFUSALS_LOGGED_EVERY) {
+                    tracing::warn!(
+                        %status, %method, path, refused_since_last_warning = *since,
+                        "API server refused a request for now (retried by the client, or by the next reconcile)"
+                    );
+                    (*last, *since) = (Some(now), 0);
+                } else {
+                    *since += 1;
+                    tracing::debug!(%status, %method, path, "API server refused a request for now");
+                }
+            }
+            Ok(response)
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn each_refused_attempt_is_counted_by_its_code_and_other_answers_are_not() {
+        let metrics = Arc::new(Metrics::default());
+        let answers = [429u16, 429, 503, 200, 404, 409];
+        let mut service = ServiceBuilder::new()
+            .layer(RefusalsLayer::new(metrics.clone()))
+            .service_fn(|code: Request<u16>| async move {
+                let status = StatusCode::from_u16(*code.body()).unwrap();
+                Ok::<_, std::convert::Infallible>(
+                    Response::builder().status(status).body(()).unwrap(),
+                )
+            });
+        for code in answers {
+            let answer = tower::ServiceExt::ready(&mut service)
+                .await
+                .unwrap()
+                .call(Request::new(code))
+                .await
+                .unwrap();
+            assert_eq!(
+                answer.status().as_u16(),
+                code,
+                "answers pass through unchanged"
+            );
+        }
+        let text = metrics.render();
+        assert!(
+            text.contains("hap_operator_api_refusals_total{code=\"429\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hap_operator_api_refusals_total{code=\"503\"} 1"),
+            "{text}"
+        );
+        for not_refused in ["200", "404", "409"] {
+            assert!(!text.contains(&format!("code=\"{not_refused}\"")), "{text}");
+        }
+    }
 
     #[test]
     fn a_watch_is_known_by_its_query_and_named_by_its_path() {

@@ -145,7 +145,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let kubeconfig = kube::Config::infer()
         .await
         .context("finding the Kubernetes API (in-cluster, or KUBECONFIG)")?;
-    let client = hap_operator::connection::client(kubeconfig, metrics.freshness())
+    let client = hap_operator::connection::client(kubeconfig, metrics.clone())
         .context("connecting to the Kubernetes API")?;
     let config = RunConfig {
         build: build_config(args.workspace_image, args.limits.limits()?),

@@ -35,8 +35,15 @@ pub struct WatchLabels {
     pub resource: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// The HTTP status: 429 (too many requests, the API server's priority and fairness), 500-504.
+    pub code: u16,
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
+    refusals: Family<RefusalLabels, Counter>,
     freshness: Arc<Freshness>,
     watch_silence: Family<WatchLabels, Gauge<f64, AtomicU64>>,
     watch_failures: Family<WatchLabels, Counter>,
@@ -58,6 +65,13 @@ impl Default for Metrics {
         let watch_silence = Family::<WatchLabels, Gauge<f64, AtomicU64>>::default();
         let watch_failures = Family::<WatchLabels, Counter>::default();
         let watch_lists = Family::<WatchLabels, Counter>::default();
+        let refusals = Family::<RefusalLabels, Counter>::default();
+        registry.register(
+            "api_refusals",
+            "Answers of the API server that refused a request for now (429 throttled, 5xx unavailable), \
+             each attempt counted, including those the client retries by itself",
+            refusals.clone(),
+        );
         registry.register(
             "watch_seconds_since_heard",
             "Seconds since each running watch last heard from the API server (an event, a bookmark or the answer to a re-watch)",
@@ -95,6 +109,7 @@ impl Default for Metrics {
         );
         Metrics {
             registry: Mutex::new(registry),
+            refusals,
             freshness: Arc::default(),
             watch_silence,
             watch_failures,
@@ -125,6 +140,11 @@ impl Metrics {
         for f in failures {
             self.failures.get_or_create(f).inc();
         }
+    }
+
+    /// Counts one answer with HTTP status `code` that refused a request for now.
+    pub fn refused(&self, code: u16) {
+        self.refusals.get_or_create(&RefusalLabels { code }).inc();
     }
 
     pub fn set_leader(&self, leader: bool) {
@@ -203,7 +223,13 @@ mod tests {
             &[forbidden("apply"), forbidden("delete")],
         );
         m.set_leader(true);
+        m.refused(429);
+        m.refused(429);
         let text = m.render();
+        assert!(
+            text.contains("hap_operator_api_refusals_total{code=\"429\"} 2"),
+            "{text}"
+        );
         assert!(
             text.contains("hap_operator_reconciles_total{result=\"success\"} 1"),
             "{text}"
