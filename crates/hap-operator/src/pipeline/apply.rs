@@ -22,6 +22,7 @@ use super::MANAGER;
 use super::authority::{Authority, RENEW_AFTER};
 use super::error::{StatusError, WriteError};
 use super::events::Events;
+use super::hash::hash_on;
 use super::kinds::{Child, Object, kind};
 use super::plan::{self, Action, CopyFrom, CopyValues, Step};
 
@@ -46,20 +47,24 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Keeps what a create (or a copy made as one) wrote, or the name it found taken (then None: the
-    /// step is done, and nothing after it is written).
+    /// Keeps what a create (or a copy made as one) wrote or found made already, or the name it found
+    /// taken (then None: the step is done, and nothing after it is written).
     fn record_create(
         &mut self,
         component: Option<Component>,
         key: (String, String),
-        written: Result<Option<Object>, WriteError>,
+        created: Result<Created, WriteError>,
     ) -> Option<((String, String), Result<bool, WriteError>)> {
-        match written {
-            Ok(Some(w)) => {
+        match created {
+            Ok(Created::Written(w)) => {
                 self.written.push(w);
                 Some((key, Ok(true)))
             }
-            Ok(None) => {
+            Ok(Created::Found(live)) => {
+                self.written.push(live);
+                Some((key, Ok(false)))
+            }
+            Ok(Created::Foreign) => {
                 self.foreign.push((component, key.0, key.1));
                 None
             }
@@ -139,13 +144,23 @@ async fn apply<K: Child>(client: &Client, desired: K) -> Result<Object, WriteErr
 /// Whether a step changed something (true), or found it done already (false).
 type Done = bool;
 
+/// What a create of a child the cache did not have came to.
+enum Created {
+    /// Written now, as the API returned it.
+    Written(Object),
+    /// Made already from the same desired state by an earlier reconcile whose write the cache has
+    /// not seen yet: nothing written, and no second event.
+    Found(Object),
+    /// The name is held by an object that is not this owner's.
+    Foreign,
+}
+
 /// Creates a child the cache does not have, by server-side apply, once a read shows its name free,
-/// or held by this owner's child (written a moment before the cache saw it). The children's watches
-/// see only labelled objects, so the read is what finds an object someone else made under the
-/// child's name. (A create that raced in between the read and the apply would be adopted: a window of
-/// one round trip, against a name the attacker would have had to leave free until then.)
-/// None when the name is someone else's.
-async fn create<K: Child>(client: &Client, desired: K) -> Result<Option<Object>, WriteError> {
+/// or held by this owner's child built from another desired state. The children's watches see only
+/// labelled objects, so the read is what finds an object someone else made under the child's name.
+/// (A create that raced in between the read and the apply would be adopted: a window of one round
+/// trip, against a name the attacker would have had to leave free until then.)
+async fn create<K: Child>(client: &Client, desired: K) -> Result<Created, WriteError> {
     let name = desired.name_any();
     let live = api(client, &desired)
         .get_opt(&name)
@@ -156,9 +171,18 @@ async fn create<K: Child>(client: &Client, desired: K) -> Result<Option<Object>,
             source,
         })?;
     match live {
-        Some(l) if plan::foreign(l.meta(), &desired) => Ok(None),
-        _ => apply(client, desired).await.map(Some),
+        Some(l) if plan::foreign(l.meta(), &desired) => Ok(Created::Foreign),
+        Some(l) if made_already(&l, &desired) => Ok(Created::Found(l.into_object())),
+        _ => apply(client, desired).await.map(Created::Written),
     }
+}
+
+/// Whether a live object of this owner's (not foreign) is the desired one as it was written: the
+/// same spec hash, and not going away.
+fn made_already<K: Child>(live: &K, desired: &K) -> bool {
+    live.meta().deletion_timestamp.is_none()
+        && hash_on(live).is_some()
+        && hash_on(live) == hash_on(desired)
 }
 
 /// Fills a copied Secret with its source's values, read now (they are never in the plan). A key the
@@ -347,7 +371,7 @@ where
                 let key = ("Secret".to_string(), secret.name_any());
                 let written = match fill_copy(client, secret, &from).await {
                     Ok(filled) if new => create(client, filled).await,
-                    Ok(filled) => apply(client, filled).await.map(Some),
+                    Ok(filled) => apply(client, filled).await.map(Created::Written),
                     Err(e) => Err(e),
                 };
                 let Some(result) = out.record_create(component, key, written) else {
@@ -448,4 +472,40 @@ where
             source,
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::hash::hashed;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    fn config_map(value: &str) -> ConfigMap {
+        hashed(
+            serde_json::from_value(json!({
+                "metadata": {"name": "c", "namespace": "n"},
+                "data": {"k": value}
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_child_is_made_already_only_if_built_from_the_same_state_and_staying() {
+        let desired = config_map("1");
+        assert!(made_already(&desired.clone(), &desired));
+        assert!(!made_already(&config_map("2"), &desired), "another state");
+        let mut going = desired.clone();
+        going.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
+        assert!(!made_already(&going, &desired), "going away");
+        let mut unhashed = desired.clone();
+        unhashed.metadata.annotations = None;
+        let mut desired_unhashed = desired.clone();
+        desired_unhashed.metadata.annotations = None;
+        assert!(
+            !made_already(&unhashed, &desired_unhashed),
+            "no hash on either side proves nothing"
+        );
+    }
 }
