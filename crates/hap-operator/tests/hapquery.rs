@@ -199,7 +199,9 @@ async fn components_come_in_order_and_each_has_its_condition() {
     for v in &values {
         assert!(!said.contains(v.as_str()), "a generated secret leaked");
     }
-    wait_event(&h, "q", "Normal Created: Created StatefulSet q-mariadb").await;
+    // The children made at once are told in one event, their notes joined.
+    let created = wait_event(&h, "q", "Created StatefulSet q-mariadb").await;
+    assert!(created.starts_with("Normal Created: "), "{created}");
     let told = wait_event(&h, "q", "Warning ContainerNotRunning: Database: container ").await;
     assert!(told.contains("of pod q-mariadb-0 is not running"), "{told}");
 }

@@ -21,7 +21,7 @@ use serde_json::json;
 use super::MANAGER;
 use super::authority::{Authority, RENEW_AFTER};
 use super::error::{StatusError, WriteError};
-use super::events::Events;
+use super::events::{Events, merged};
 use super::hash::hash_on;
 use super::kinds::{Child, Object, kind};
 use super::plan::{self, Action, CopyFrom, CopyValues, Step};
@@ -336,6 +336,8 @@ where
     O: Resource<DynamicType = ()>,
 {
     let mut out = Outcome::default();
+    // The notes of the steps that took effect, sent once all are done (see `events::merged`).
+    let mut notes = Vec::new();
     for Step {
         action,
         note,
@@ -422,17 +424,16 @@ where
             }
         };
         match result {
-            (_, Ok(true)) => {
-                if let Some(note) = &note {
-                    events.publish(owner, note).await;
-                }
-            }
+            (_, Ok(true)) => notes.extend(note),
             (key, Ok(false)) => out.found_done.push(key),
             (key, Err(e)) => {
                 out.failed.push(key);
                 out.errors.push((component, e));
             }
         }
+    }
+    for note in merged(notes) {
+        events.publish(owner, &note).await;
     }
     out
 }
