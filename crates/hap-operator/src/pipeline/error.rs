@@ -149,6 +149,33 @@ impl WriteError {
     pub fn is_rejection(&self) -> bool {
         matches!(self.source_error(), Some(kube::Error::Api(s)) if s.code == 400 || s.code == 422)
     }
+
+    /// What the cluster ran out of, if the API server could not allocate a Service's node port or
+    /// address because every one in its range is taken. It answers 500 then ("failed to allocate a
+    /// nodePort: range is full"), but it is neither the request's fault nor the server's passing
+    /// trouble: a person must act, and a retry helps only once others free some.
+    pub fn exhausted(&self) -> Option<Exhausted> {
+        let Some(kube::Error::Api(s)) = self.source_error() else {
+            return None;
+        };
+        let full = s.code == 500 && s.message.contains("range is full");
+        if !full {
+            None
+        } else if s.message.contains("nodePort") {
+            Some(Exhausted::NodePorts)
+        } else {
+            Some(Exhausted::ServiceAddresses)
+        }
+    }
+}
+
+/// What a cluster can run out of for the Services the operator makes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exhausted {
+    /// `--service-node-port-range` (30000-32767 by default: about 2,700 NodePort workspaces).
+    NodePorts,
+    /// The Service CIDR's addresses (`--service-cluster-ip-range` and any ServiceCIDR objects).
+    ServiceAddresses,
 }
 
 /// Whether an error is the API server's own trouble rather than the request's: no answer at all
@@ -310,6 +337,23 @@ mod tests {
             source: api(500, "InternalError", "boom"),
         };
         assert!(refused.is_rejection() && !failed.is_rejection());
+        assert_eq!(failed.exhausted(), None, "a 500 of another kind");
+    }
+
+    #[test]
+    fn full_ranges_are_told_from_other_server_errors() {
+        let write = |message: &str| WriteError::Create {
+            kind: "Service".into(),
+            name: "w".into(),
+            source: api(500, "InternalError", message),
+        };
+        // As the API server words them (pkg/registry/core/service/storage).
+        let ports = write("Internal error occurred: failed to allocate a nodePort: range is full");
+        let addresses =
+            write("Internal error occurred: failed to allocate a serviceIP: range is full");
+        assert_eq!(ports.exhausted(), Some(Exhausted::NodePorts));
+        assert_eq!(addresses.exhausted(), Some(Exhausted::ServiceAddresses));
+        assert!(!ports.is_rejection());
     }
 
     #[test]

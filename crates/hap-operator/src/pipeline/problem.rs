@@ -4,6 +4,7 @@
 
 use hap_api::Component;
 
+use super::error::{Exhausted, WriteError, chain};
 use super::reason::Reason;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,5 +31,44 @@ impl Problem {
                 component: p.component,
             })
             .collect()
+    }
+}
+
+impl Problem {
+    /// The failure to write a child, if it is a problem for a person rather than an error to retry:
+    /// a child the API refused as it stands (400, 422), or a Service the cluster has no node port or
+    /// address left for. It does not stop what runs already.
+    pub fn from_write(e: &WriteError, component: Option<Component>) -> Option<Problem> {
+        let (reason, message) = match e.exhausted() {
+            Some(Exhausted::NodePorts) => (
+                Reason::NodePortsExhausted,
+                format!(
+                    "{}: the cluster has no free node port (every port of the API server's \
+                     --service-node-port-range is taken). Use a ClusterIP Service \
+                     (spec.service.type: ClusterIP on a HapContainer) and reach it with \
+                     kubectl port-forward or a proxy, or ask the cluster's admin to widen \
+                     --service-node-port-range; the operator tries again meanwhile, and \
+                     succeeds once a port is free",
+                    e
+                ),
+            ),
+            Some(Exhausted::ServiceAddresses) => (
+                Reason::ServiceAddressesExhausted,
+                format!(
+                    "{}: the cluster has no free Service address (its Service CIDR is full). Ask \
+                     the cluster's admin to add a ServiceCIDR or widen \
+                     --service-cluster-ip-range; the operator tries again meanwhile",
+                    e
+                ),
+            ),
+            None if e.is_rejection() => (Reason::ChildRejected, chain(e)),
+            None => return None,
+        };
+        Some(Problem {
+            reason,
+            message,
+            blocking: false,
+            component,
+        })
     }
 }

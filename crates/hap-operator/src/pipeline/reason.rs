@@ -44,6 +44,8 @@ reasons!(
     Valid,
     InvalidSpec,
     ChildRejected,
+    NodePortsExhausted,
+    ServiceAddressesExhausted,
     S3CredentialsSecretNotFound,
     S3CredentialsKeyMissing,
     JupyterTokenSecretNotFound,
@@ -116,6 +118,8 @@ impl Reason {
                     | Reason::InitFailed
                     | Reason::Unreachable
                     | Reason::ChildRejected
+                    | Reason::NodePortsExhausted
+                    | Reason::ServiceAddressesExhausted
                     | Reason::ContainerNotRunning
             )
     }

@@ -22,7 +22,6 @@ use super::error::{Error, chain};
 use super::events::Note;
 use super::problem::Problem;
 use super::readiness::Readiness;
-use super::reason::Reason;
 use super::{Planning, Reconciled, Seen, apply, generated, references, tenancy};
 
 /// One controller's context: what all share, the caches, its own resources' store, and what it
@@ -150,19 +149,15 @@ async fn reconcile_inner<R: Reconciled>(obj: &R, ctx: &Context<R>) -> Result<Act
         .expect("memories")
         .insert(key.clone(), memory.clone());
 
-    // A child the API refused as it stands (400, 422) is a problem for the user; other failures
-    // are retried.
+    // A child the API refused as it stands, or one the cluster has no room for, is a problem for
+    // a person; other failures are retried.
     let mut errors = Vec::new();
-    for (component, e) in &outcome.errors {
-        if e.is_rejection() {
-            problems.push(Problem {
-                reason: Reason::ChildRejected,
-                message: chain(e),
-                blocking: false,
-                component: *component,
-            });
-        }
-    }
+    problems.extend(
+        outcome
+            .errors
+            .iter()
+            .filter_map(|(component, e)| Problem::from_write(e, *component)),
+    );
     problems.extend(outcome.foreign.iter().map(|(component, kind, name)| {
         references::taken(R::kind(&()).as_ref(), kind, name, *component)
     }));
@@ -191,7 +186,7 @@ async fn reconcile_inner<R: Reconciled>(obj: &R, ctx: &Context<R>) -> Result<Act
         outcome
             .errors
             .into_iter()
-            .filter(|(_, e)| !e.is_rejection())
+            .filter(|(component, e)| Problem::from_write(e, *component).is_none())
             .map(|(_, e)| e),
     );
     let failure = Error {
