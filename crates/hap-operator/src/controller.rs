@@ -274,7 +274,13 @@ where
         shared.metrics.freshness(),
     );
     let owners = own.store();
-    let mut controller = Controller::for_shared_stream(own.subscribe(), owners.clone());
+    let run_config = &shared.config;
+    let mut controller = Controller::for_shared_stream(own.subscribe(), owners.clone())
+        .with_config(
+            kube::runtime::controller::Config::default()
+                .concurrency(run_config.concurrency)
+                .debounce(run_config.debounce),
+        );
     controller = watches.owned(controller, R::CHILDREN);
     if let Some(pods) = watches
         .pods

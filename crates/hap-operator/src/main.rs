@@ -84,6 +84,14 @@ struct RunArgs {
     /// First back-off before replacing a failed workspace pod, in seconds (it doubles up to 300).
     #[arg(long, env = "HAP_REPLACE_BACKOFF_SECONDS", default_value_t = 10)]
     replace_backoff_seconds: u64,
+    /// Reconciles running at once, per kind of resource (HapContainers, HapQueries).
+    #[arg(long, env = "HAP_RECONCILE_CONCURRENCY", default_value_t = hap_operator::pipeline::config::DEFAULT_CONCURRENCY,
+          value_parser = clap::value_parser!(u16).range(1..=1000))]
+    reconcile_concurrency: u16,
+    /// Triggers of one resource within this many milliseconds of each other make one reconcile.
+    #[arg(long, env = "HAP_RECONCILE_DEBOUNCE_MS", default_value_t = hap_operator::pipeline::config::DEFAULT_DEBOUNCE.as_millis() as u64,
+          value_parser = clap::value_parser!(u64).range(0..=10_000))]
+    reconcile_debounce_ms: u64,
     /// Log format: text or json.
     #[arg(long, env = "LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
@@ -158,6 +166,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         replace_min: Duration::from_secs(args.replace_backoff_seconds.max(1)),
         instance: args.pod_name,
         operator_namespace: args.lease_namespace.clone().filter(|n| !n.is_empty()),
+        concurrency: args.reconcile_concurrency,
+        debounce: Duration::from_millis(args.reconcile_debounce_ms),
         ..RunConfig::default()
     };
     let process = ProcessConfig {

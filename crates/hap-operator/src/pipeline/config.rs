@@ -92,7 +92,19 @@ pub struct RunConfig {
     pub instance: String,
     /// Where the operator's CA is kept (default: the client's namespace).
     pub operator_namespace: Option<String>,
+    /// Reconciles running at once, per kind of resource. Unbounded, a thousand new resources
+    /// start a thousand reconciles at once, whose requests the API server then throttles (429) or
+    /// times out (504), the Lease's renewals among them.
+    pub concurrency: u16,
+    /// Triggers of one resource within this long of each other are one reconcile: a new child's
+    /// watch events come in a burst, each a trigger.
+    pub debounce: Duration,
 }
+
+/// The default of [`RunConfig::concurrency`], chosen from bench/scale.sh's figures (docs/scale.md).
+pub const DEFAULT_CONCURRENCY: u16 = 8;
+/// The default of [`RunConfig::debounce`].
+pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(200);
 
 impl Default for RunConfig {
     fn default() -> Self {
@@ -107,6 +119,8 @@ impl Default for RunConfig {
             replace_max: Duration::from_secs(300),
             instance: "hap-operator".to_string(),
             operator_namespace: None,
+            concurrency: DEFAULT_CONCURRENCY,
+            debounce: DEFAULT_DEBOUNCE,
         }
     }
 }
