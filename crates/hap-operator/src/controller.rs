@@ -16,7 +16,6 @@ use kube::runtime::watcher;
 use kube::{Api, Client, ResourceExt};
 use tokio::sync::watch;
 
-use crate::pipeline::Reconciled;
 use crate::pipeline::authority;
 use crate::pipeline::config::{BuildConfig, RunConfig, Tenancy};
 use crate::pipeline::context::Shared;
@@ -24,6 +23,7 @@ use crate::pipeline::kinds::Kind;
 use crate::pipeline::metrics::Metrics;
 use crate::pipeline::readiness::{self, Readiness};
 use crate::pipeline::reconcile::{self, Context};
+use crate::pipeline::{MANAGED_BY, MANAGER, Reconciled};
 use crate::shutdown::when_true;
 use crate::watches::{Watch, Watches};
 
@@ -211,6 +211,12 @@ pub async fn run(
 }
 
 /// The objects of kind R a Secret matters to: those that own it, or name it in their spec.
+///
+/// A Secret the operator made (its `managed-by` label) matters only to its owners, found by their
+/// owner references: a spec names only Secrets its user supplies (`Reconciled::secrets`). The
+/// others are matched against every resource of their namespace, which costs a resolve of each
+/// spec: done for each of a thousand generated Secrets, that scan took most of the operator's CPU
+/// at a thousand workspaces.
 fn referring<R: Reconciled>(
     owners: &Store<R>,
     secret: &PartialObjectMeta<Secret>,
@@ -218,6 +224,14 @@ fn referring<R: Reconciled>(
 ) -> Vec<ObjectRef<R>> {
     let name = secret.name_any();
     let namespace = secret.namespace();
+    if secret.labels().get(MANAGED_BY).map(String::as_str) == Some(MANAGER) {
+        return secret
+            .owner_references()
+            .iter()
+            .filter(|r| r.kind == R::kind(&()) && r.api_version == R::api_version(&()))
+            .map(|r| ObjectRef::<R>::new(&r.name).within(namespace.as_deref().unwrap_or_default()))
+            .collect();
+    }
     let secret_owners: Vec<&str> = secret
         .owner_references()
         .iter()
@@ -321,5 +335,70 @@ where
             .take_until(forced)
             .for_each(|result| async move { log_controller_event(result) });
         futures::join!(run, own.run(stopping));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::caches::testing::store;
+
+    fn workspace(name: &str, uid: &str, s3_secret: &str) -> HapContainer {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "hap.cloudian.com/v1alpha1", "kind": "HapContainer",
+            "metadata": {"name": name, "namespace": "ns", "uid": uid},
+            "spec": {"s3": {"endpoint": "http://s3:9", "bucket": "b", "credentialsSecret": {"name": s3_secret}}}
+        }))
+        .unwrap()
+    }
+
+    fn secret(name: &str, managed: bool, owner: Option<(&str, &str)>) -> PartialObjectMeta<Secret> {
+        let mut meta = kube::api::ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some("ns".into()),
+            ..Default::default()
+        };
+        if managed {
+            meta.labels = Some([(MANAGED_BY.to_string(), MANAGER.to_string())].into());
+        }
+        meta.owner_references = owner.map(|(name, uid)| {
+            vec![
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+                    api_version: "hap.cloudian.com/v1alpha1".into(),
+                    kind: "HapContainer".into(),
+                    name: name.into(),
+                    uid: uid.into(),
+                    controller: Some(true),
+                    ..Default::default()
+                },
+            ]
+        });
+        PartialObjectMeta {
+            types: None,
+            metadata: meta,
+            _phantom: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_secret_matters_to_its_owner_or_to_those_naming_it() {
+        let owners = store(vec![
+            workspace("a", "uid-a", "keys"),
+            workspace("b", "uid-b", "keys"),
+            workspace("c", "uid-c", "other-keys"),
+        ]);
+        let cfg = BuildConfig::default();
+        let names = |refs: Vec<ObjectRef<HapContainer>>| {
+            let mut n: Vec<String> = refs.into_iter().map(|r| r.name).collect();
+            n.sort();
+            n
+        };
+        let generated = secret("c-token", true, Some(("c", "uid-c")));
+        assert_eq!(names(referring(&owners, &generated, &cfg)), ["c"]);
+        let users = secret("keys", false, None);
+        assert_eq!(names(referring(&owners, &users, &cfg)), ["a", "b"]);
+        // A user's Secret owned by a resource (set by hand) still reaches it, and those naming it.
+        let owned_by_hand = secret("other-keys", false, Some(("a", "uid-a")));
+        assert_eq!(names(referring(&owners, &owned_by_hand, &cfg)), ["a", "c"]);
     }
 }

@@ -44,11 +44,11 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch as signal;
 
 use crate::freshness::Freshness;
-use crate::pipeline::MANAGER;
 use crate::pipeline::backoff::delay;
 use crate::pipeline::caches::Caches;
 use crate::pipeline::kinds::Kind;
 use crate::pipeline::readiness::{self, Flag, Readiness, Setter};
+use crate::pipeline::{MANAGED_BY, MANAGER};
 use crate::shutdown::when_true;
 
 /// An Api on every namespace, or on the one the operator is limited to.
@@ -265,7 +265,7 @@ where
 
 /// The children the operator wrote: everything it creates carries its `managed-by` label.
 fn managed() -> watcher::Config {
-    watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGER}"))
+    watcher::Config::default().labels(&format!("{MANAGED_BY}={MANAGER}"))
 }
 
 /// One watch per kind of child the served resources read (None for the others), in the namespace

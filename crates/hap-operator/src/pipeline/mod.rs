@@ -59,6 +59,8 @@ use references::SecretReference;
 
 /// The field manager of every write, and the `managed-by` label value.
 pub const MANAGER: &str = "hap-operator";
+/// The label every child carries, with [`MANAGER`] as its value.
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 
 /// The annotation holding the hash of a child's desired state: a child whose hash matches is not
 /// written again, and a pod or Job whose hash differs is replaced (they are immutable).
