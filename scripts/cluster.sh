@@ -27,6 +27,9 @@ HOST_IP=198.18.0.1
 NODE_IP=198.18.0.2
 POD_CIDR=198.18.128.0/24
 SERVICE_CIDR=198.19.0.0/24
+# The node ports NodePort Services take; narrowed only to test what happens when they run out
+# (testing/cluster/faults.sh starts the API server again with HAP_NODE_PORT_RANGE=32766-32766).
+NODE_PORTS=${HAP_NODE_PORT_RANGE:-30000-32767}
 API_SERVICE_IP=198.19.0.1
 DNS_SERVICE_IP=198.19.0.10
 NODE_NAME=hap-node
@@ -471,8 +474,8 @@ launch() {
         --kubelet-preferred-address-types=InternalIP \
         --service-account-issuer=https://kubernetes.default.svc.cluster.local \
         --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
-        --service-cluster-ip-range="$SERVICE_CIDR" --authorization-mode=Node,RBAC \
-        --enable-admission-plugins=NodeRestriction --allow-privileged=true \
+        --service-cluster-ip-range="$SERVICE_CIDR" --service-node-port-range="$NODE_PORTS" \
+        --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction --allow-privileged=true \
         --audit-policy-file="$state/audit-policy.yaml" --audit-log-path="$logs/audit.log" \
         --audit-log-maxsize=100 --audit-log-maxbackup=1 ;;
     kube-controller-manager)

@@ -10,7 +10,10 @@
 #   3. the kubelet and containerd stopped and started again;
 #   4. the operator killed (SIGKILL) twice at random points while it reconciles six new workspaces;
 #   5. the operator's network to the API server cut for 30 s (a DROP rule in its pod's own network
-#      namespace; nothing leaves the machine), then restored.
+#      namespace; nothing leaves the machine), then restored;
+#   6. the node ports run out: kube-apiserver restarted with a one-port --service-node-port-range, so
+#      a new workspace's NodePort Service (two ports) cannot be made; its status must say so in words
+#      (NodePortsExhausted, with what to do), and once the range is wide again it must heal alone.
 #
 # After each: every resource converges (its status describes its latest generation, in the phase it
 # should have; a deleted one's children are gone). Three times are printed: `route back after FAULT:
@@ -25,7 +28,7 @@
 # tables. During the cut, the operator stops leading within its renew deadline and its /readyz says
 # why it is not ready.
 #
-# FAULTS="apiserver etcd kubelet kill cut" (the default) chooses which faults run, in that order.
+# FAULTS="apiserver etcd kubelet kill cut ports" (the default) chooses which faults run, in that order.
 #
 # A cluster that runs already is reused and left running; one this script starts it brings down at
 # the end, unless KEEP_CLUSTER=1.
@@ -47,7 +50,7 @@ fi
 up_and_load "${images[@]}"
 fresh_namespace hap-faults
 results=${HAP_FAULT_RESULTS:-$tmp/results}
-faults=" ${FAULTS:-apiserver etcd kubelet kill cut} "
+faults=" ${FAULTS:-apiserver etcd kubelet kill cut ports} "
 runs() { [[ $faults == *" $1 "* ]]; }
 
 phase "operator, workspaces and HapQuery"
@@ -356,6 +359,43 @@ converged "operator's network cut"
 check "the operator leads again" leading
 ready_again() { [ "$(operator_get /readyz)" = ok ]; }
 check "its /readyz answers ok again" eventually 30 ready_again
+fi
+
+if runs ports; then
+phase "node ports run out"
+# One port, 32766: a workspace's Service asks for two (Jupyter and the Spark UI), so it cannot have
+# them whatever else holds that port. The Services made before keep theirs.
+"$cluster" stop kube-apiserver 2>/dev/null
+check "kube-apiserver started again with --service-node-port-range=32766-32766" \
+  env HAP_NODE_PORT_RANGE=32766-32766 "$cluster" start kube-apiserver
+check "the API server answers the operator again" eventually 120 routed
+t_ports=$SECONDS
+until apply ws-ports 0; do sleep 0.5; done
+# configured: ws-ports' Configured condition, as "status reason message".
+configured() { kubectl get hapcontainer ws-ports -o jsonpath='{.status.conditions[?(@.type=="Configured")].status} {.status.conditions[?(@.type=="Configured")].reason} {.status.conditions[?(@.type=="Configured")].message}' 2>/dev/null; }
+exhausted() { configured | grep -q '^False NodePortsExhausted .*--service-node-port-range'; }
+if eventually 60 exhausted; then
+  check "ws-ports' status says the node ports ran out, within 60 s ($((SECONDS - t_ports)) s)" true
+  echo "      ($(configured | cut -c1-400))"
+else
+  check "ws-ports' status says the node ports ran out (it says: $(configured))" false
+fi
+check "the condition gave one Warning event, NodePortsExhausted" bash -c \
+  "'$kubectl_bin' get events --field-selector involvedObject.name=ws-ports,reason=NodePortsExhausted -o name | grep -q ."
+# The failed write itself is a problem of the workspace's, not a failure event with the API's words.
+raw_failures() {
+  { kubectl get events --field-selector involvedObject.name=ws-ports,reason=ApplyFailed -o name
+    kubectl get events --field-selector involvedObject.name=ws-ports,reason=CreateFailed -o name; } | wc -l
+}
+check "no ApplyFailed or CreateFailed event with the raw API error" test "$(raw_failures)" = 0
+"$cluster" stop kube-apiserver 2>/dev/null
+check "kube-apiserver started again with the cluster's range" "$cluster" start kube-apiserver
+check "the API server answers the operator again" eventually 120 routed
+want[ws-ports]=Suspended
+healed() { settled status >/dev/null && configured | grep -q '^True '; }
+check "ws-ports heals alone once ports are free: its Service made, Configured True, Suspended" eventually 90 healed
+check "ws-ports' Service has its two node ports" bash -c \
+  "[ \$('$kubectl_bin' get service ws-ports-hapservice -o jsonpath='{.spec.ports[*].nodePort}' | wc -w) = 2 ]"
 fi
 
 phase "clean-up"
