@@ -172,7 +172,7 @@ impl WriteError {
 /// What a cluster can run out of for the Services the operator makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exhausted {
-    /// `--service-node-port-range` (30000-32767 by default: about 2,700 NodePort workspaces).
+    /// `--service-node-port-range` (30000-32767 by default; a workspace takes two: about 1,380 workspaces).
     NodePorts,
     /// The Service CIDR's addresses (`--service-cluster-ip-range` and any ServiceCIDR objects).
     ServiceAddresses,
