@@ -25,9 +25,9 @@
 # ServiceCIDR, 198.18.64.0/18) adds addresses to the cluster's /24, and any operator Deployment
 # labelled app.kubernetes.io/name=hap-operator is scaled to 0. All of it is undone on exit or
 # interruption. Each workspace has S3 settings and a credentials Secret, an emptyDir home (a claim
-# could bind to no fake node) and a ClusterIP Service. HAP_SCALE_SERVICE_TYPE=NodePort gives them the
-# default NodePort Services instead, for up to 1,384 workspaces (two node ports each, of 2,768); at
-# 1,000 the API server then runs out of node ports before the operator is done (docs/operations.md).
+# could bind to no fake node) and a ClusterIP Service, so that every N measures the same thing.
+# HAP_SCALE_SERVICE_TYPE=NodePort gives them the HapContainer's default NodePort Services instead, for
+# up to 1,384 workspaces (two node ports each, of 2,768). docs/scale.md has figures.
 # HAP_SCALE_TIMEOUT bounds the wait for all Running (default 120 s + N/2 s); a run that does not
 # converge in time is reported as such and the script goes on, then exits non-zero.
 #
@@ -104,7 +104,7 @@ kubectl get namespace "$ns" >/dev/null 2>&1 &&
   die "namespace $ns exists (a run left it?): kubectl delete namespace $ns, or set HAP_SCALE_NAMESPACE"
 # Someone else's workspaces (a test running on the same cluster, say) would lose their node and
 # their operator for the whole run.
-in_use=$( { kubectl get hapcontainers -A -o name 2>/dev/null; kubectl get hapqueries -A -o name 2>/dev/null; } | wc -l)
+in_use=$( { kubectl get hapcontainers -A -o name || true; kubectl get hapqueries -A -o name || true; } 2>/dev/null | wc -l)
 [ "$in_use" = 0 ] || [ "${HAP_SCALE_SHARED:-0}" = 1 ] ||
   die "the cluster holds $in_use HapContainers and HapQueries already (in use?): the run would cordon their nodes and stop their operator; HAP_SCALE_SHARED=1 runs anyway"
 
@@ -170,7 +170,14 @@ cleanup() {
   local n d
   for n in "${cordoned[@]}"; do kubectl uncordon "$n" >/dev/null; done
   for d in "${scaled[@]}"; do kubectl scale deployment -n "${d%%/*}" "$(cut -d/ -f2 <<<"$d")" --replicas="${d##*/}" >/dev/null; done
-  [ "$crd_applied" = 0 ] || kubectl delete -f "$repo/deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml" --timeout=120s >/dev/null
+  # The CRD it applied goes, unless something else has begun to use it meanwhile (a test).
+  if [ "$crd_applied" = 1 ]; then
+    if [ -z "$(kubectl get hapcontainers -A -o name 2>/dev/null)" ]; then
+      kubectl delete -f "$repo/deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml" --ignore-not-found --timeout=120s >/dev/null
+    else
+      log "the HapContainer CRD this run applied is in use elsewhere now: left in place"
+    fi
+  fi
   stop_pid "$audit_pid"
   rm -rf "$tmp"
   [ "$started" = 0 ] || "$repo/scripts/cluster.sh" down >/dev/null 2>&1
