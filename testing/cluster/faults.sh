@@ -338,8 +338,9 @@ if runs cut; then
 phase "operator's network cut for 30 s"
 during_fault
 pid=$(operator_pid)
-cut() { nsenter -t "$pid" -n iptables -w "$1" OUTPUT -d "$api" -j DROP; }
-check "traffic from the operator's pod to the API server ($api) dropped" cut -I
+# (Not named `cut`: that would hide the coreutils command from the rest of the script.)
+drop_api() { nsenter -t "$pid" -n iptables -w "$1" OUTPUT -d "$api" -j DROP; }
+check "traffic from the operator's pod to the API server ($api) dropped" drop_api -I
 t_cut=$SECONDS
 apply "cut-$n" 0
 want[cut-$n]=Suspended
@@ -354,7 +355,7 @@ unready() { operator_get /readyz >"$tmp/readyz" && grep -q "leases: watch failin
 check "its /readyz says it cannot reach the API server" eventually 25 unready
 echo "      ($(head -3 "$tmp/readyz" | tr '\n' ' '))"
 sleep $((30 - (SECONDS - t_cut) > 0 ? 30 - (SECONDS - t_cut) : 0))
-check "the operator's network restored" cut -D
+check "the operator's network restored" drop_api -D
 converged "operator's network cut"
 check "the operator leads again" leading
 ready_again() { [ "$(operator_get /readyz)" = ok ]; }
