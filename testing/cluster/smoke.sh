@@ -94,7 +94,18 @@ spec:
   policyTypes: [Ingress]
   ingress: [{from: [{podSelector: {matchLabels: {role: friend}}}]}]
 EOF
+# When the firewall has not acted in time, what kube-router last did and what it has made, for the log.
+firewall_state() {
+  local rules
+  rules=$(nsenter --net=/run/netns/hap-cluster iptables -S 2>&1)
+  echo "      kube-router's pod chains: $(grep -c '^-N KUBE-POD-FW-' <<<"$rules"), rules naming $web_ip: $(grep -c -- "$web_ip" <<<"$rules")"
+  echo "      its health: $(nsenter --net=/run/netns/hap-cluster curl -s --max-time 5 http://127.0.0.1:20244/healthz 2>&1)"
+  echo "      its last lines:"
+  tail -n 15 "$cache/cluster/state/logs/kube-router.log" | cut -c1-240 | sed 's/^/        /'
+}
+before=$failed
 check "NetworkPolicy: a pod the policy does not admit is refused" eventually 30 refused
+[ "$failed" = "$before" ] || firewall_state
 node_reaches() { nsenter --net=/run/netns/hap-cluster curl -sf --max-time 5 "http://$web_ip:8080/" | grep -qx 'hello from hap'; }
 check "... and the node still reaches the pod (the kubelet's probes)" node_reaches
 k label pod smoke-client role=friend >/dev/null
