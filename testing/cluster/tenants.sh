@@ -140,7 +140,7 @@ n=0
 executor() {
   jq -n --arg uid "$alice_uid" --arg image "$executor_image" --arg name "alice-probe-$n-exec-1" "{
     apiVersion: \"v1\", kind: \"Pod\",
-    metadata: {name: \$name, ownerReferences: [{apiVersion: \"v1\", kind: \"Pod\", name: \"alice-happod\", uid: \$uid}]},
+    metadata: {name: \$name, labels: {\"spark-role\": \"executor\"}, ownerReferences: [{apiVersion: \"v1\", kind: \"Pod\", name: \"alice-happod\", uid: \$uid}]},
     spec: {
       automountServiceAccountToken: false,
       securityContext: {runAsNonRoot: true, runAsUser: 1000, seccompProfile: {type: \"RuntimeDefault\"}},
@@ -201,6 +201,9 @@ check "an executor with an unconfined seccomp profile is refused" refused "$poli
   create_as_alice '.spec.securityContext.seccompProfile = {type: "Unconfined"}'
 check "an executor of another image is refused" refused "$policy.*executor image" \
   create_as_alice '.spec.containers[0].image = "hap-operator:0.1.0"'
+check "an executor of another image without Spark's label spark-role (to escape the image check) is refused" \
+  refused "$policy.*spark-role: executor" \
+  create_as_alice 'del(.metadata.labels) | .spec.containers[0].image = "hap-operator:0.1.0"'
 check "a pod not owned by alice's workspace is refused" refused "$policy.*only its own" \
   create_as_alice 'del(.metadata.ownerReferences)'
 check "a pod owned by bob's workspace is refused" refused "$policy.*only its own" \
@@ -209,7 +212,7 @@ check "a pod owned by both workspaces (to be deleted with bob's) is refused" ref
   create_as_alice ".metadata.ownerReferences += [{apiVersion: \"v1\", kind: \"Pod\", name: \"bob-happod\", uid: \"$bob_pod_uid\"}]"
 check "an executor with the labels bob's Service selects (to get his users' traffic) is refused" \
   refused "$policy.*may not set the labels" \
-  create_as_alice '.metadata.labels = {app: "bob", "app.kubernetes.io/component": "workspace"}'
+  create_as_alice '.metadata.labels += {app: "bob", "app.kubernetes.io/component": "workspace"}'
 check "a ConfigMap not owned by alice's workspace is refused" refused "$policy.*only its own" \
   as alice create configmap alice-probe --from-literal=a=b
 check "changing bob's Spark settings ConfigMap is forbidden" refused "$forbidden" \
