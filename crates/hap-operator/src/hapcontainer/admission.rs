@@ -257,7 +257,11 @@ mod tests {
             images["spec"]["matchConstraints"]["objectSelector"]["matchLabels"]["spark-role"],
             "executor"
         );
-        assert!(pods["spec"]["matchConstraints"].get("objectSelector").is_none());
+        assert!(
+            pods["spec"]["matchConstraints"]
+                .get("objectSelector")
+                .is_none()
+        );
         assert!(
             validations
                 .iter()

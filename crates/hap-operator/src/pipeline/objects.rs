@@ -215,43 +215,55 @@ pub fn mount(volume: &str, path: &str) -> VolumeMount {
     }
 }
 
-/// A probe every 10 s that gives up after six failures, from `initial_delay` seconds on.
-fn probe(initial_delay: i32, check: Probe) -> Probe {
-    Probe {
-        initial_delay_seconds: Some(initial_delay),
+/// The three probes of a server that passes `check` once it is up. A startup probe asks every
+/// second, for up to `start_limit` seconds, and holds the other two back until it passes: the pod is
+/// Ready within a second of the server answering (a readiness probe every 10 s alone kept it
+/// waiting up to 10 s more), and a slow start is not taken for a dead server. Then readiness and
+/// liveness every 10 s, each giving up after six failures.
+pub struct Probes {
+    pub startup: Probe,
+    pub readiness: Probe,
+    pub liveness: Probe,
+}
+
+pub fn probes(check: Probe, start_limit: i32) -> Probes {
+    let every_10_s = Probe {
         period_seconds: Some(10),
         failure_threshold: Some(6),
-        ..check
+        ..check.clone()
+    };
+    Probes {
+        startup: Probe {
+            period_seconds: Some(1),
+            failure_threshold: Some(start_limit),
+            ..check
+        },
+        readiness: every_10_s.clone(),
+        liveness: every_10_s,
     }
 }
 
-pub fn tcp_probe(port: &str, initial_delay: i32) -> Probe {
-    let socket = TCPSocketAction {
-        port: IntOrString::String(port.into()),
-        ..Default::default()
-    };
-    probe(
-        initial_delay,
-        Probe {
-            tcp_socket: Some(socket),
+/// A TCP connection to the named port.
+pub fn tcp_check(port: &str) -> Probe {
+    Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::String(port.into()),
             ..Default::default()
-        },
-    )
+        }),
+        ..Default::default()
+    }
 }
 
-pub fn http_probe(path: &str, port: &str, initial_delay: i32) -> Probe {
-    let get = HTTPGetAction {
-        path: Some(path.into()),
-        port: IntOrString::String(port.into()),
-        ..Default::default()
-    };
-    probe(
-        initial_delay,
-        Probe {
-            http_get: Some(get),
+/// An HTTP GET of `path` on the named port.
+pub fn http_check(path: &str, port: &str) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String(port.into()),
             ..Default::default()
-        },
-    )
+        }),
+        ..Default::default()
+    }
 }
 
 /// A pod template from its metadata and spec.

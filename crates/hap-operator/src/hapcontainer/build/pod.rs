@@ -192,22 +192,24 @@ pub fn build(hc: &HapContainer, r: &Resolved) -> Pod {
         env: Some(environment(hc, r)),
         resources: Some(resources(hc)),
         volume_mounts: Some(mounts),
-        // Jupyter's REST root answers without a token once the server is up.
+        // Jupyter's REST root answers without a token once the server is up. The startup probe
+        // asks every second, so the pod is Ready (and reachable through its Service) within a
+        // second of Jupyter answering, not up to a readiness period later; it allows three minutes
+        // for a slow start, and holds the other two probes back until then.
+        startup_probe: Some(Probe {
+            period_seconds: Some(1),
+            failure_threshold: Some(180),
+            ..jupyter_api_probe()
+        }),
         readiness_probe: Some(Probe {
-            http_get: Some(HTTPGetAction {
-                path: Some("/api".into()),
-                port: IntOrString::String("jupyter".into()),
-                ..Default::default()
-            }),
             period_seconds: Some(10),
-            ..Default::default()
+            ..jupyter_api_probe()
         }),
         liveness_probe: Some(Probe {
             tcp_socket: Some(TCPSocketAction {
                 port: IntOrString::String("jupyter".into()),
                 ..Default::default()
             }),
-            initial_delay_seconds: Some(60),
             period_seconds: Some(20),
             failure_threshold: Some(6),
             ..Default::default()
@@ -238,5 +240,17 @@ pub fn build(hc: &HapContainer, r: &Resolved) -> Pod {
         metadata: m,
         spec: Some(spec),
         status: None,
+    }
+}
+
+/// An HTTP GET of Jupyter's REST root, `/api`.
+fn jupyter_api_probe() -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some("/api".into()),
+            port: IntOrString::String("jupyter".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
 }

@@ -27,7 +27,8 @@ use crate::hapquery::names::{
 use crate::hapquery::resolve::{Resolved, Username};
 use crate::pipeline::kinds::Desired;
 use crate::pipeline::objects::{
-    Root, config_volume, env, http_probe, mount, pod_spec, port, secret_env, service_port, template,
+    Root, config_volume, env, http_check, mount, pod_spec, port, probes, secret_env, service_port,
+    template,
 };
 
 pub const SUPERSET_PORT: i32 = 8088;
@@ -350,6 +351,8 @@ fn superset(hq: &HapQuery, r: &Resolved, image: &str) -> Dashboard<Desired> {
         "SUPERSET_ADMIN_PASSWORD_FILE",
         format!("{SUPERSET_ADMIN_DIR}/{ADMIN_PASSWORD_KEY}"),
     ));
+    // Up to three minutes to start: the web application loads slowly on a busy node.
+    let probes = probes(http_check("/health", "http"), 180);
     let web = Container {
         name: "superset".into(),
         image: Some(image.into()),
@@ -361,8 +364,9 @@ fn superset(hq: &HapQuery, r: &Resolved, image: &str) -> Dashboard<Desired> {
             mount("admin", SUPERSET_ADMIN_DIR),
             mount("ca", CA_DIR),
         ]),
-        readiness_probe: Some(http_probe("/health", "http", 15)),
-        liveness_probe: Some(http_probe("/health", "http", 120)),
+        startup_probe: Some(probes.startup),
+        readiness_probe: Some(probes.readiness),
+        liveness_probe: Some(probes.liveness),
         ..Default::default()
     };
     Dashboard {
@@ -448,6 +452,7 @@ fn redash(hq: &HapQuery, image: &str) -> Dashboard<Desired> {
         REDASH_HAP_DIR,
         REDASH_INIT,
     );
+    let probes = probes(http_check("/ping", "http"), 180);
     let server = Container {
         name: "server".into(),
         image: Some(image.into()),
@@ -456,8 +461,9 @@ fn redash(hq: &HapQuery, image: &str) -> Dashboard<Desired> {
         ports: Some(vec![port("http", REDASH_PORT)]),
         resources: hq.spec.dashboard.resources.clone(),
         volume_mounts: Some(vec![mount("ca", CA_DIR)]),
-        readiness_probe: Some(http_probe("/ping", "http", 15)),
-        liveness_probe: Some(http_probe("/ping", "http", 120)),
+        startup_probe: Some(probes.startup),
+        readiness_probe: Some(probes.readiness),
+        liveness_probe: Some(probes.liveness),
         ..Default::default()
     };
     let mut worker_env = environment;

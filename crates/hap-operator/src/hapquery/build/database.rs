@@ -28,7 +28,8 @@ use crate::hapquery::resolve::{
 };
 use crate::pipeline::kinds::Desired;
 use crate::pipeline::objects::{
-    Root, config_volume, env, mount, pod_spec, port, secret_env, service_port, tcp_probe, template,
+    Root, config_volume, env, mount, pod_spec, port, probes, secret_env, service_port, tcp_check,
+    template,
 };
 
 /// The settings file, in the image's `/etc/mysql/conf.d`.
@@ -195,6 +196,8 @@ fn stateful_set(
             ..Default::default()
         });
     }
+    // Up to 90 s to start, as long as a first start's initialisation takes on a busy node.
+    let probes = probes(tcp_check("mysql"), 90);
     let container = Container {
         name: "mariadb".into(),
         image: Some(spec.image.clone()),
@@ -208,8 +211,9 @@ fn stateful_set(
         ports: Some(vec![port("mysql", MARIADB_PORT)]),
         resources: spec.resources.clone(),
         volume_mounts: Some(mounts),
-        readiness_probe: Some(tcp_probe("mysql", 5)),
-        liveness_probe: Some(tcp_probe("mysql", 30)),
+        startup_probe: Some(probes.startup),
+        readiness_probe: Some(probes.readiness),
+        liveness_probe: Some(probes.liveness),
         ..Default::default()
     };
     let claim = PersistentVolumeClaim {

@@ -15,7 +15,8 @@ use crate::hapquery::names::{self, METASTORE as COMPONENT};
 use crate::hapquery::resolve::{Resolved, Username};
 use crate::pipeline::kinds::Desired;
 use crate::pipeline::objects::{
-    Root, config_volume, env, mount, pod_spec, port, secret_env, service_port, tcp_probe, template,
+    Root, config_volume, env, mount, pod_spec, port, probes, secret_env, service_port, tcp_check,
+    template,
 };
 
 pub const PORT: i32 = 9083;
@@ -191,6 +192,8 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Metastore<Desired> {
         }),
         status: None,
     };
+    // Up to two minutes to start (the JVM, and the schema check against the database).
+    let probes = probes(tcp_check("thrift"), 120);
     let server = Container {
         name: "metastore".into(),
         image: Some(image),
@@ -205,8 +208,9 @@ pub fn build(hq: &HapQuery, r: &Resolved) -> Metastore<Desired> {
         ports: Some(vec![port("thrift", PORT)]),
         resources: Some(resources(hq)),
         volume_mounts: Some(vec![mount("conf", CONF_DIR)]),
-        readiness_probe: Some(tcp_probe("thrift", 10)),
-        liveness_probe: Some(tcp_probe("thrift", 60)),
+        startup_probe: Some(probes.startup),
+        readiness_probe: Some(probes.readiness),
+        liveness_probe: Some(probes.liveness),
         ..Default::default()
     };
     let deployment = Deployment {

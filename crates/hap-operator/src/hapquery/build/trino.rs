@@ -32,7 +32,7 @@ use crate::hapquery::resolve::{Resolved, TrinoNode};
 use crate::pipeline::authority::{ISSUER, bundle_data};
 use crate::pipeline::kinds::Desired;
 use crate::pipeline::objects::{
-    Root, config_volume, http_probe, mount, pod_spec, port, secret_env, secret_volume,
+    Root, config_volume, http_check, mount, pod_spec, port, probes, secret_env, secret_volume,
     service_port, template,
 };
 
@@ -393,6 +393,8 @@ fn deployment(
             USER,
         ));
     }
+    // Up to two minutes to start (the JVM, the plugins and, on a coordinator, the catalogs).
+    let probes = probes(http_check("/v1/info", "http"), 120);
     let mut container = Container {
         name: "trino".into(),
         image: Some(r.trino_image.clone()),
@@ -400,8 +402,9 @@ fn deployment(
         ports: Some(ports),
         resources: Some(node.resources.clone()),
         volume_mounts: Some(mounts),
-        readiness_probe: Some(http_probe("/v1/info", "http", 10)),
-        liveness_probe: Some(http_probe("/v1/info", "http", 60)),
+        startup_probe: Some(probes.startup),
+        readiness_probe: Some(probes.readiness),
+        liveness_probe: Some(probes.liveness),
         ..Default::default()
     };
     let grace = hq.spec.trino.graceful_shutdown_seconds as i64;
