@@ -36,42 +36,32 @@ phase "runs"
 results=$tmp/results
 for i in $(seq "$runs"); do
   name=js-$i
-  python3 - "$kubectl_bin" "$name" "$node_ip" >>"$results" <<'PY' || fail_now "run $i did not answer within 300 s"
+  python3 - "$repo/bench/lib" "$kubectl_bin" "$name" "$node_ip" >>"$results" <<'PY' || fail_now "run $i did not answer within 300 s"
 import base64, json, subprocess, sys, threading, time, urllib.request
 
-kubectl, name, node_ip = sys.argv[1:4]
+sys.path.insert(0, sys.argv[1])
+from start_times import ready, watch
+
+kubectl, name, node_ip = sys.argv[2:5]
 pod = f"{name}-happod"
 seen = {}
 
 def note(step):
     seen.setdefault(step, time.monotonic())
 
-def watch_pod():
-    # One JSON object per change of the pod, as kubectl prints them.
-    proc = subprocess.Popen([kubectl, "get", "pods", "--field-selector", f"metadata.name={pod}",
-                             "--watch", "-o", "json", "--output-watch-events"],
-                            stdout=subprocess.PIPE, text=True)
-    decoder, buf = json.JSONDecoder(), ""
-    for line in proc.stdout:
-        buf += line
-        try:
-            event, end = decoder.raw_decode(buf.lstrip())
-        except ValueError:
-            continue
-        buf = buf.lstrip()[end:]
-        p = event.get("object", {})
-        note("operator")
-        if p.get("spec", {}).get("nodeName"):
-            note("scheduled")
-        status = p.get("status", {})
-        if any("running" in c.get("state", {}) for c in status.get("containerStatuses", [])):
-            note("started")
-        if any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])):
-            note("ready")
-            proc.terminate()
-            return
+def on_pod(p):
+    note("operator")
+    if p.get("spec", {}).get("nodeName"):
+        note("scheduled")
+    status = p.get("status", {})
+    if any("running" in c.get("state", {}) for c in status.get("containerStatuses", [])):
+        note("started")
+    if ready(status):
+        note("ready")
+        return True
 
-threading.Thread(target=watch_pod, daemon=True).start()
+threading.Thread(target=watch, args=(kubectl, ["pods", "--field-selector", f"metadata.name={pod}"], on_pod),
+                 daemon=True).start()
 time.sleep(0.5)  # the watch is open before the apply
 manifest = f"""apiVersion: hap.cloudian.com/v1alpha1
 kind: HapContainer
@@ -120,15 +110,8 @@ PY
 done
 
 test_report() {
-  [ -s "$results" ] || return 0
-  python3 - "$results" <<'PY'
-import json, statistics, sys
-rows = [json.loads(line) for line in open(sys.argv[1])]
-print(f"Jupyter start over {len(rows)} runs (seconds): median / max")
-for step in ("operator", "scheduled", "started", "ready", "routed", "total"):
-    values = [r[step] for r in rows]
-    print(f"  {step:<10} {statistics.median(values):6.2f} / {max(values):6.2f}")
-PY
+  [ ! -s "$results" ] || python3 "$repo/bench/lib/start_times.py" report "$results" "Jupyter start (seconds)" 2 \
+    operator scheduled started ready routed total
 }
 check "all $runs runs answered" test "$(wc -l <"$results")" = "$runs"
 finish

@@ -499,11 +499,12 @@ launch() {
       start coredns "$coredns" -conf "$state/Corefile" ;;
     kube-router)
       # --v=1 logs each firewall sync's start and duration: a policy not enforced in time shows
-      # whether a sync ran.
+      # whether a sync ran. A full sync every 20 s (kube-router's default is 5 min) makes up within
+      # seconds for an event its watches missed while the API server restarted.
       start kube-router "$kube_router" --run-firewall=true --run-router=false --run-service-proxy=false \
         --run-loadbalancer=false --enable-cni=false --kubeconfig="$state/kube-router.kubeconfig" \
         --hostname-override="$NODE_NAME" --service-cluster-ip-range="$SERVICE_CIDR" --metrics-port=0 \
-        --health-port=20244 --v=1 ;;
+        --health-port=20244 --iptables-sync-period=20s --v=1 ;;
     *) die "no component $1 (one of: $components)" ;;
   esac
 }

@@ -104,7 +104,9 @@ firewall_state() {
   tail -n 15 "$cache/cluster/state/logs/kube-router.log" | cut -c1-240 | sed 's/^/        /'
 }
 before=$failed
-check "NetworkPolicy: a pod the policy does not admit is refused" eventually 30 refused
+# 45 s: kube-router acts on the policy's event at once, and its full sync every 20 s covers an
+# event it missed (this test runs after the fault suite has restarted the API server).
+check "NetworkPolicy: a pod the policy does not admit is refused" eventually 45 refused
 [ "$failed" = "$before" ] || firewall_state
 node_reaches() { nsenter --net=/run/netns/hap-cluster curl -sf --max-time 5 "http://$web_ip:8080/" | grep -qx 'hello from hap'; }
 check "... and the node still reaches the pod (the kubelet's probes)" node_reaches
