@@ -31,8 +31,6 @@ scripts/setup.sh >/dev/null
 # The debug build is kept between runs, beside the project's other caches (a fresh clone has no
 # target/, and building every dependency again took minutes); without that cache it builds from scratch.
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${HAP_CACHE:-$HOME/.cache/hap}/target-debug}
-# No incremental state: a run builds the workspace once, and that state took gigabytes of disk a run.
-export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 logs=$(mktemp -d)
 cluster_job="" build_job="" sql_job="" loopback_job=""
