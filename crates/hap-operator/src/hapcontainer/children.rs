@@ -248,6 +248,7 @@ mod tests {
         let backoff = Backoff {
             min: Duration::from_secs(1),
             max: Duration::from_secs(1),
+            reset_after: Duration::from_secs(600),
         };
         plan(
             observed,

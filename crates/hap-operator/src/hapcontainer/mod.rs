@@ -107,6 +107,7 @@ impl Reconciled for HapContainer {
         let backoff = Backoff {
             min: p.config.replace_min,
             max: p.config.replace_max,
+            reset_after: p.config.replace_reset,
         };
         let plan = children::plan(
             p.observed,

@@ -119,11 +119,13 @@ pub struct PodHistory {
     pub deleted: Option<String>,
 }
 
-/// The back-off before replacing a failed pod: the first delay and the cap.
+/// The back-off before replacing a failed pod: the first delay and the cap, and how long a pod
+/// must have been ready to end a run of replacements.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Backoff {
     pub min: Duration,
     pub max: Duration,
+    pub reset_after: Duration,
 }
 
 /// What to do about a single pod (no ReplicaSet keeps it), and what follows.
@@ -174,7 +176,9 @@ pub fn pod(
         plan.requeue = Some(GONE_POLL);
         return plan;
     }
-    if pods::ready(live) {
+    // Only a pod that stayed ready a while ends a run of replacements: one that fails seconds after
+    // it became ready (evicted, killed for memory) fails in a row, and waits longer each time.
+    if pods::ready_for(live, now) >= backoff.reset_after {
         plan.replacements = 0;
         plan.replacements_if_undone = 0;
     }
@@ -250,6 +254,7 @@ mod tests {
     const BACKOFF: Backoff = Backoff {
         min: Duration::from_secs(5),
         max: Duration::from_secs(60),
+        reset_after: Duration::from_secs(600),
     };
 
     fn desired_pod(image: &str) -> Pod {
@@ -423,14 +428,37 @@ mod tests {
     }
 
     #[test]
-    fn a_ready_pod_resets_the_count_and_a_changed_spec_replaces_it_at_once() {
+    fn a_pod_ready_long_enough_resets_the_count_and_a_changed_spec_replaces_it_at_once() {
+        // Ready since at(1.0) by the kubelet's clock.
         let ready = live_pod("Running", true, "u1");
-        let same = pod(
+        let just_ready = pod(
             Some(&ready),
             Some(&desired_pod("img:1")),
             true,
             history(4, None),
             at(0.0),
+            BACKOFF,
+        );
+        assert_eq!(
+            (just_ready.step, just_ready.replacements),
+            (Step::keep(), 4),
+            "a pod just ready (its time even ahead of ours) keeps the count"
+        );
+        let a_while = pod(
+            Some(&ready),
+            Some(&desired_pod("img:1")),
+            true,
+            history(4, None),
+            at(300.0),
+            BACKOFF,
+        );
+        assert_eq!(a_while.replacements, 4, "ready 5 minutes of the 10");
+        let same = pod(
+            Some(&ready),
+            Some(&desired_pod("img:1")),
+            true,
+            history(4, None),
+            at(601.0),
             BACKOFF,
         );
         assert_eq!((same.step, same.replacements), (Step::keep(), 0));

@@ -88,6 +88,10 @@ pub struct RunConfig {
     /// Back-off before replacing a failed workspace pod: first delay and cap.
     pub replace_min: Duration,
     pub replace_max: Duration,
+    /// A workspace pod ready this long ends a run of failed-pod replacements (the next failure
+    /// waits the first delay again), as the kubelet forgets a container's crash back-off after it
+    /// has run 10 minutes.
+    pub replace_reset: Duration,
     /// The reporting instance in events (the operator pod's name).
     pub instance: String,
     /// Where the operator's CA is kept (default: the client's namespace).
@@ -117,6 +121,7 @@ impl Default for RunConfig {
             backoff_max: Duration::from_secs(300),
             replace_min: Duration::from_secs(10),
             replace_max: Duration::from_secs(300),
+            replace_reset: Duration::from_secs(600),
             instance: "hap-operator".to_string(),
             operator_namespace: None,
             concurrency: DEFAULT_CONCURRENCY,

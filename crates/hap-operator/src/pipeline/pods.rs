@@ -2,6 +2,9 @@
 //! Read by both the plan (when to replace a pod) and the status (what to report), so neither reaches
 //! into the other.
 
+use std::time::Duration;
+
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Pod, PodCondition};
 
 pub fn condition<'a>(pod: &'a Pod, kind: &str) -> Option<&'a PodCondition> {
@@ -15,6 +18,16 @@ pub fn condition<'a>(pod: &'a Pod, kind: &str) -> Option<&'a PodCondition> {
 
 pub fn ready(pod: &Pod) -> bool {
     condition(pod, "Ready").is_some_and(|c| c.status == "True")
+}
+
+/// How long the pod has been ready as of `now`, by its Ready condition's transition time (the
+/// kubelet's clock, in whole seconds): zero when it is not ready, or when that time lies ahead.
+pub fn ready_for(pod: &Pod, now: Timestamp) -> Duration {
+    condition(pod, "Ready")
+        .filter(|c| c.status == "True")
+        .and_then(|c| c.last_transition_time.as_ref())
+        .and_then(|since| Duration::try_from(now.duration_since(since.0)).ok())
+        .unwrap_or(Duration::ZERO)
 }
 
 pub fn phase(pod: &Pod) -> &str {
