@@ -44,6 +44,15 @@ PY
 }
 check "the API server's certificate passes strict X.509 checks (Python 3.13's default)" strict_tls
 
+# The suites before this one delete their namespaces as they end. A pod still terminating keeps its
+# address in the API after the node has freed it for the next pod, and kube-router keys its rules by
+# pod address: this test's pods would share a departing pod's rules. So they start once those are gone.
+settled() {
+  [ -z "$(k get namespaces --no-headers 2>/dev/null | awk '$2 == "Terminating"')" ] &&
+    [ -z "$(k get pods -A --no-headers 2>/dev/null | awk '$4 == "Terminating"')" ]
+}
+check "no namespace or pod of an earlier test is still terminating" eventually 180 settled
+
 k apply -f - >/dev/null <<'EOF'
 apiVersion: v1
 kind: Pod
@@ -99,6 +108,9 @@ firewall_state() {
   local rules
   rules=$(nsenter --net=/run/netns/hap-cluster iptables -S 2>&1)
   echo "      kube-router's pod chains: $(grep -c '^-N KUBE-POD-FW-' <<<"$rules"), rules naming $web_ip: $(grep -c -- "$web_ip" <<<"$rules")"
+  echo "      those rules:"
+  grep -- "$web_ip" <<<"$rules" | cut -c1-240 | sed 's/^/        /'
+  echo "      pods with that address (deletion time): $(k get pods -A -o jsonpath="{range .items[?(@.status.podIP=='$web_ip')]}{.metadata.namespace}/{.metadata.name} ({.metadata.deletionTimestamp}); {end}")"
   echo "      its health: $(nsenter --net=/run/netns/hap-cluster curl -s --max-time 5 http://127.0.0.1:20244/healthz 2>&1)"
   echo "      its last lines:"
   tail -n 15 "$cache/cluster/state/logs/kube-router.log" | cut -c1-240 | sed 's/^/        /'
