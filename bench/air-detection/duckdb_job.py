@@ -7,7 +7,10 @@ choice, hourly means, daily AQI (EPA-454/B-24-002 breakpoints, truncation,
 rounding) and episodes, written as date-partitioned Parquet plus
 _summary.json.
 
-Usage: duckdb_job.py --input DIR --output DIR [--threads N]
+Usage: duckdb_job.py --input DIR --output DIR [--threads N] [--format csv|parquet]
+
+Parquet input is the generator's typed files: a value that was not a number or
+a time is already null there, and the same rules then drop it.
 """
 
 import argparse
@@ -57,6 +60,7 @@ def main():
     parser.add_argument("--input", required=True)
     parser.add_argument("--output", required=True)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--format", choices=["csv", "parquet"], default="csv")
     args = parser.parse_args()
     started = time.monotonic()
     os.makedirs(args.output, exist_ok=True)
@@ -70,7 +74,12 @@ def main():
     # "ERR" in a pm10 field fails the whole query. Switched off for
     # correctness; plain reads are unaffected.
     db.execute("SET disabled_optimizers = 'type_pushdown'")
-    pattern = os.path.join(args.input, "**", "*.csv")
+    pattern = os.path.join(args.input, "**", f"*.{args.format}")
+    if args.format == "csv":
+        source = (f"read_csv('{pattern}', header = true, auto_detect = false, delim = ',', "
+                  f"quote = '\"', columns = {COLUMNS})")
+    else:
+        source = f"read_parquet('{pattern}')"
 
     db.execute(f"""
     CREATE TEMP TABLE buckets AS
@@ -79,8 +88,7 @@ def main():
                TRY_CAST(ts AS TIMESTAMPTZ) AS ts,
                {finite('pm25')} AS pm25,
                {finite('pm10')} AS pm10
-        FROM read_csv('{pattern}', header = true, auto_detect = false, delim = ',',
-                      quote = '"', columns = {COLUMNS})
+        FROM {source}
     ), classified AS (
         SELECT *, CASE
             WHEN sensor_id IS NULL OR trim(sensor_id) = '' THEN 1

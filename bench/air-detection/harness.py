@@ -109,24 +109,26 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--spark-driver-memory", default="8g")
+    parser.add_argument("--format", choices=["csv", "parquet"], default="csv")
     args = parser.parse_args()
     here = os.path.dirname(os.path.abspath(__file__))
 
     engines = {
         "hap-air-detection": lambda out: [
             args.binary, "--input", args.data, "--output", out,
-            "--threads", str(args.threads)],
+            "--threads", str(args.threads), "--format", args.format],
         "duckdb": lambda out: [
             sys.executable, os.path.join(here, "duckdb_job.py"), "--input", args.data,
-            "--output", out, "--threads", str(args.threads)],
+            "--output", out, "--threads", str(args.threads), "--format", args.format],
         "pyspark local[*]": lambda out: [
             sys.executable, os.path.join(here, "spark_job.py"), "--input", args.data,
-            "--output", out, "--driver-memory", args.spark_driver_memory,
+            "--output", out, "--driver-memory", args.spark_driver_memory, "--format", args.format,
             # 2 shuffle partitions per core: fastest in a sweep of 2 to 200.
             "--shuffle-partitions", str(2 * args.threads)],
     }
     results = {name: [] for name in engines}
     outputs = {}
+    steps = []  # hap-air-detection's step_seconds, one per round
     for round_number in range(1, args.repeat + 1):
         for name, command in engines.items():
             slug = name.split()[0]
@@ -135,6 +137,9 @@ def main():
             wall, rss = measure(command(out), os.path.join(args.work, f"{slug}.log"))
             results[name].append((wall, rss))
             outputs[name] = out
+            if name == "hap-air-detection":
+                with open(os.path.join(out, "_summary.json")) as f:
+                    steps.append(json.load(f)["step_seconds"])
             print(f"  round {round_number}: {name:<18} {wall:8.2f} s {rss / 2**20:9.0f} MiB",
                   file=sys.stderr, flush=True)
 
@@ -176,6 +181,8 @@ def main():
     print(f"{args.repeat} round(s), {rows:,} readings, {args.threads} threads. wall s: median; "
           f"best s: fastest round; peak RSS: median of the whole process tree's peak; "
           f"rows/s: readings / median wall.")
+    print("hap-air-detection's steps, median s: " + ", ".join(
+        f"{step} {statistics.median(r[step] for r in steps):.2f}" for step in steps[0]))
     print("Engines: " + ", ".join(
         summaries[n].get("engine", f"{n} {summaries[n].get('version', '')}".strip())
         for n in engines))

@@ -15,7 +15,7 @@ use crate::pipeline::{aggregate_hours, session};
 use crate::storage::{
     Access, Location, LocationKind, S3Options, describe_endpoint, has_credentials,
 };
-use crate::summary::{DropsByReason, OutputRows, Summary};
+use crate::summary::{DropsByReason, OutputRows, StepSeconds, Summary};
 use crate::tables::{Table, alert_partitions, daily_partitions, hourly_partitions};
 
 /// Everything a run needs; mirrors the command line.
@@ -70,6 +70,16 @@ pub async fn run_job(options: &JobOptions) -> Result<Summary> {
         .await
         .map_err(|e| with_store_hint(e, &output, &options.s3))?;
 
+    let mut steps = StepSeconds::default();
+    let mut step_started = started;
+    // The seconds since the last step ended, and the next one starts now.
+    let mut lap = || {
+        let seconds = step_started.elapsed().as_secs_f64();
+        step_started = Instant::now();
+        seconds
+    };
+    steps.check = lap();
+
     let ctx = session(options.threads);
     let table_url = files.table_url(&input);
     let aggregate = match aggregate_hours(
@@ -113,8 +123,12 @@ pub async fn run_job(options: &JobOptions) -> Result<Summary> {
         "aggregated readings"
     );
 
+    steps.hourly = lap();
+
     let days = daily_aqi(&aggregate.buckets);
+    steps.aqi_daily = lap();
     let episodes = sensor_episodes(&aggregate.buckets);
+    steps.alerts = lap();
     let tables = [
         (Table::Hourly, hourly_partitions(&aggregate.buckets)?),
         (Table::AqiDaily, daily_partitions(&days)?),
@@ -144,6 +158,7 @@ pub async fn run_job(options: &JobOptions) -> Result<Summary> {
         tables_sql(&output, &options.sql_schema),
     )
     .await?;
+    steps.write = lap();
 
     let summary = Summary {
         job: "hap-air-detection",
@@ -162,6 +177,7 @@ pub async fn run_job(options: &JobOptions) -> Result<Summary> {
         threads: options.threads,
         started_at,
         wall_time_seconds: started.elapsed().as_secs_f64(),
+        step_seconds: steps,
     };
     let json = serde_json::to_string_pretty(&summary)? + "\n";
     write_text(&output, SUMMARY_FILE, json).await?;

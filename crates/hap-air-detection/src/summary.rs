@@ -31,6 +31,25 @@ pub struct Summary {
     pub started_at: String,
     /// Wall time from start until the outputs were written.
     pub wall_time_seconds: f64,
+    /// Where that time went, step by step.
+    pub step_seconds: StepSeconds,
+}
+
+/// Wall seconds of each step of a run, in the order they run; together they make up the run's
+/// wall time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StepSeconds {
+    /// Listing the input and output prefixes, and checking the input files' headers or schemas.
+    pub check: f64,
+    /// Reading every row, cleaning, dropping duplicates and summing per sensor and hour: the one
+    /// pass over the data.
+    pub hourly: f64,
+    /// The daily AQI per sensor, from the hourly means.
+    pub aqi_daily: f64,
+    /// The pollution-alert episodes: runs of consecutive unhealthy hours per sensor.
+    pub alerts: f64,
+    /// Writing the three tables and `tables.sql` (the summary itself is written after).
+    pub write: f64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]

@@ -331,4 +331,23 @@ pub fn assert_summary_matches(summary: &serde_json::Value, expected: &Expected) 
         expected.alerts.len(),
         "outputs.alerts"
     );
+    // Every step is timed, and together they fit in the run's wall time.
+    let steps = summary["step_seconds"].as_object().expect("step_seconds");
+    let mut names: Vec<&str> = steps.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["alerts", "aqi_daily", "check", "hourly", "write"],
+        "step_seconds"
+    );
+    let seconds: Vec<f64> = steps.values().map(|v| v.as_f64().unwrap()).collect();
+    assert!(
+        seconds.iter().all(|s| *s >= 0.0),
+        "step_seconds {seconds:?}"
+    );
+    let wall = summary["wall_time_seconds"].as_f64().unwrap();
+    assert!(
+        seconds.iter().sum::<f64>() <= wall,
+        "the steps {seconds:?} add up to more than the run's {wall} s"
+    );
 }
