@@ -5,12 +5,11 @@ use std::collections::BTreeMap;
 
 use hap_api::HapContainer;
 use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction,
+    ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource,
     ObjectFieldSelector, PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec,
-    Probe, ResourceRequirements, SecurityContext, TCPSocketAction, Volume, VolumeMount,
+    Probe, ResourceRequirements, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 
 use super::parts::{meta, with_labels};
@@ -18,7 +17,7 @@ use crate::hapcontainer::names::{
     self, BLOCK_MANAGER_PORT, DRIVER_PORT, SPARK_CONF_DIR as CONF_DIR,
 };
 use crate::hapcontainer::resolve::Resolved;
-use crate::pipeline::objects::{env, port, secret_env, security_as};
+use crate::pipeline::objects::{env, http_check, port, secret_env, security_as, tcp_check};
 
 pub use crate::hapcontainer::names::{JUPYTER_PORT, SPARK_UI_PORT};
 /// The home directory of the workspace image's user, on the home volume.
@@ -199,20 +198,16 @@ pub fn build(hc: &HapContainer, r: &Resolved) -> Pod {
         startup_probe: Some(Probe {
             period_seconds: Some(1),
             failure_threshold: Some(180),
-            ..jupyter_api_probe()
+            ..http_check("/api", "jupyter")
         }),
         readiness_probe: Some(Probe {
             period_seconds: Some(10),
-            ..jupyter_api_probe()
+            ..http_check("/api", "jupyter")
         }),
         liveness_probe: Some(Probe {
-            tcp_socket: Some(TCPSocketAction {
-                port: IntOrString::String("jupyter".into()),
-                ..Default::default()
-            }),
             period_seconds: Some(20),
             failure_threshold: Some(6),
-            ..Default::default()
+            ..tcp_check("jupyter")
         }),
         security_context: Some(container_security),
         ..Default::default()
@@ -240,17 +235,5 @@ pub fn build(hc: &HapContainer, r: &Resolved) -> Pod {
         metadata: m,
         spec: Some(spec),
         status: None,
-    }
-}
-
-/// An HTTP GET of Jupyter's REST root, `/api`.
-fn jupyter_api_probe() -> Probe {
-    Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some("/api".into()),
-            port: IntOrString::String("jupyter".into()),
-            ..Default::default()
-        }),
-        ..Default::default()
     }
 }
