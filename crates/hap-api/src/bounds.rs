@@ -115,6 +115,13 @@ pub const HAPQUERY_NAME: Bound = Bound {
     what: "a name of at most 44 lower-case letters, digits and '-', starting with a letter (no dots): the operator names Trino's Service <name>-trino-coordinator, and Kubernetes labels MariaDB's revisions <name>-mariadb-<hash>, both limited to 63 characters",
 };
 
+/// A duration as hours, minutes and seconds, as Kubernetes' CEL `duration()` and humantime both read it.
+pub const DURATION: Bound = Bound {
+    pattern: r"^([0-9]{1,5}[hms]){1,3}$",
+    max: 18,
+    what: "a duration of hours, minutes and seconds such as 30m, 2h or 1h30m",
+};
+
 /// A namespace's name, as Kubernetes allows it (a DNS label).
 pub const NAMESPACE: Bound = Bound {
     pattern: r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",

@@ -5,6 +5,7 @@
 //! added since is optional with a default, so the original custom resource is accepted unchanged.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements, Toleration};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -137,6 +138,50 @@ pub struct HapContainerSpec {
     /// Extra environment variables for the workspace container.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
+
+    /// Idle culling: stop the workspace (size 0, everything else kept) after a time with no
+    /// activity in Jupyter. Off when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub culling: Option<CullingSpec>,
+}
+
+/// The shortest and longest `spec.culling.idleAfter`: a minute (the operator looks at Jupyter's
+/// activity every quarter of it, at most once a minute), and 30 days.
+pub const IDLE_AFTER_MIN: Duration = Duration::from_secs(60);
+pub const IDLE_AFTER_MAX: Duration = Duration::from_secs(720 * 3600);
+
+/// When a workspace counts as idle. Activity is any of: a kernel busy or recently active, a terminal
+/// with recent input or output, an open connection to a kernel, a Spark application with a running
+/// job, or a request to Jupyter's API.
+#[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CullingSpec {
+    /// How long without activity before the workspace is stopped: a duration such as 30m, 2h or
+    /// 1h30m, from 1m to 720h. Setting size back to 1 starts it again, home volume included.
+    #[schemars(length(min = 2, max = 18))]
+    #[x_kube(validation = bounds::DURATION.rule("spec.culling.idleAfter"))]
+    #[x_kube(validation = Rule::new(format!("!self.matches('{}') || (duration(self) >= duration('1m') && duration(self) <= duration('720h'))", bounds::DURATION.pattern)).message("spec.culling.idleAfter must be from 1m to 720h"))]
+    pub idle_after: String,
+}
+
+impl CullingSpec {
+    /// `idleAfter` as a duration, or what is wrong with it.
+    pub fn idle_after(&self) -> Result<Duration, String> {
+        let what = "spec.culling.idleAfter";
+        if let Some(p) = bounds::DURATION.check(what, &self.idle_after) {
+            return Err(p.message);
+        }
+        // humantime reads the same h/m/s sums the bound allows (and the API server's CEL `duration`).
+        let d = humantime::parse_duration(&self.idle_after)
+            .map_err(|e| format!("{what} {:?} is not a duration: {e}", self.idle_after))?;
+        if !(IDLE_AFTER_MIN..=IDLE_AFTER_MAX).contains(&d) {
+            return Err(format!(
+                "{what} is {:?}; it must be from 1m to 720h",
+                self.idle_after
+            ));
+        }
+        Ok(d)
+    }
 }
 
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
@@ -359,4 +404,7 @@ pub struct HapContainerStatus {
     /// workspace's Spark driver start pods from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spark_executor_image: Option<String>,
+    /// With culling: when Jupyter last saw activity, as the operator last read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_activity: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
 }

@@ -117,6 +117,9 @@ pub fn problems(name: &str, spec: &HapContainerSpec) -> Vec<Problem> {
     if let Some(s3) = &spec.s3 {
         out.extend(s3_problems(s3));
     }
+    if let Some(Err(message)) = spec.culling.as_ref().map(|c| c.idle_after()) {
+        out.push(Problem::new("spec.culling.idleAfter", message));
+    }
     let token = spec.jupyter.as_ref().and_then(|j| j.token_secret.as_ref());
     out.extend(outside(&[
         (&bounds::IMAGE, "spec.image".into(), spec.image.as_deref()),
@@ -160,6 +163,44 @@ mod tests {
             ..Default::default()
         };
         assert!(problems("w", &spec).is_empty());
+    }
+
+    #[test]
+    fn an_idle_time_is_a_duration_from_a_minute_to_thirty_days() {
+        use crate::hapcontainer::CullingSpec;
+        let idle = |v: &str| {
+            CullingSpec {
+                idle_after: v.into(),
+            }
+            .idle_after()
+        };
+        assert_eq!(idle("1m"), Ok(std::time::Duration::from_secs(60)));
+        assert_eq!(idle("1h30m"), Ok(std::time::Duration::from_secs(5400)));
+        assert_eq!(idle("720h"), Ok(std::time::Duration::from_secs(720 * 3600)));
+        for (bad, says) in [
+            ("59s", "from 1m to 720h"),
+            ("721h", "from 1m to 720h"),
+            ("1 hour", "such as 30m"),
+            ("1d", "such as 30m"),
+            ("", "such as 30m"),
+            ("-5m", "such as 30m"),
+        ] {
+            let e = idle(bad).unwrap_err();
+            assert!(
+                e.contains(says) && e.contains("spec.culling.idleAfter"),
+                "{bad}: {e}"
+            );
+        }
+        let spec = HapContainerSpec {
+            size: 1,
+            culling: Some(CullingSpec {
+                idle_after: "10s".into(),
+            }),
+            ..Default::default()
+        };
+        let found = problems("w", &spec);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].field, "spec.culling.idleAfter");
     }
 
     #[test]

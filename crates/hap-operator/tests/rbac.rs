@@ -231,7 +231,8 @@ spec:
     .await;
     h.wait_phase("ws", "Running").await;
     // Two spec changes (two pod replacements: the second event repeats the first and is patched as a
-    // series), executors back to 0 (Spark RBAC deleted), then suspend (pod deleted).
+    // series), executors back to 0 (Spark RBAC deleted), then culled for idleness (its size patched
+    // to 0, the pod deleted).
     for value in ["two", "three"] {
         patch_spec(
             &h,
@@ -252,9 +253,12 @@ spec:
             .is_some_and(|s| s.observed_generation == hc.metadata.generation)
     })
     .await;
-    patch_spec(&h, json!({"size": 0})).await;
-    h.wait_phase("ws", "Suspended").await;
+    // Idle culling stops it (a patch of its own spec) while the HapQuery goes through its changes.
+    patch_spec(&h, json!({"culling": {"idleAfter": "1m"}})).await;
     run_a_hapquery_through_its_changes(&h).await;
+    h.wait_phase("ws", "Suspended").await;
+    let culled = h.hapcontainers().get("ws").await.unwrap();
+    assert_eq!(culled.spec.size, 0, "culled, not suspended by hand");
     stop_tx.send(true).unwrap();
     within(Duration::from_secs(40), "the operator to stop", run)
         .await

@@ -13,10 +13,9 @@ use http::Method;
 use k8s_openapi::api::core::v1::{
     ConfigMap, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
 };
-use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::ResourceExt;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, ResourceExt};
 use serde_json::json;
 
 const SAMPLE: &str = "apiVersion: hap.cloudian.com/v1alpha1
@@ -75,25 +74,13 @@ async fn new_pod_ready(h: &Harness, name: &str, before: &str) {
     .await;
 }
 
-async fn events_for(h: &Harness, name: &str) -> Vec<Event> {
-    let events: Api<Event> = Api::namespaced(h.admin.clone(), &h.ns);
-    events
-        .list(&ListParams::default())
-        .await
-        .expect("events")
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
-        .collect()
-}
-
 async fn has_event(
     h: &Harness,
     name: &str,
     reason: &str,
     note_contains: &str,
 ) -> Result<(), String> {
-    let events = events_for(h, name).await;
+    let events = h.events_for(name).await;
     if events.iter().any(|e| {
         e.reason.as_deref() == Some(reason)
             && e.note.as_deref().is_some_and(|n| n.contains(note_contains))
@@ -426,7 +413,7 @@ spec:
         ("hyperstore-keys", "AWS_SECRET_ACCESS_KEY")
     );
     // Secret values reach neither status nor events.
-    let text = serde_json::to_string(&hc).unwrap() + &format!("{:?}", events_for(&h, "s3").await);
+    let text = serde_json::to_string(&hc).unwrap() + &format!("{:?}", h.events_for("s3").await);
     assert!(!text.contains("not-a-real-secret"));
 }
 
@@ -551,7 +538,7 @@ async fn a_failed_pod_is_replaced_with_back_off() {
     );
     // The kubelet reports the eviction as Failed/Evicted, or as Succeeded when Jupyter exited cleanly
     // on the stop signal (timing decides); the operator's event says which.
-    let events = events_for(&h, "flaky").await;
+    let events = h.events_for("flaky").await;
     let notes: Vec<&str> = events
         .iter()
         .filter(|e| e.reason.as_deref() == Some("PodFailed"))

@@ -3,16 +3,21 @@
 //! planned), `pod_plan` (its single pod and what is remembered of it), `status`; `names` gives the
 //! original operator's names.
 
+pub mod activity;
 pub mod admission;
 pub mod build;
 pub mod children;
+pub mod culling;
 pub mod names;
 pub mod pod_plan;
 pub mod resolve;
 pub mod status;
 
+use std::time::Duration;
+
 use hap_api::HapContainer;
 use hap_api::hapcontainer::HapContainerStatus;
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
@@ -22,9 +27,10 @@ use crate::pipeline::caches::Caches;
 use crate::pipeline::conditions::Verdicts;
 use crate::pipeline::config::BuildConfig;
 use crate::pipeline::kinds::{Desired, Kind, Observed};
+use crate::pipeline::pods;
 use crate::pipeline::problem::Problem;
 use crate::pipeline::references::{self, SecretReference};
-use crate::pipeline::{Plan, Planning, Reconciled, Seen};
+use crate::pipeline::{Change, Plan, Planning, Reconciled, Seen};
 use children::Children;
 use pod_plan::Backoff;
 use resolve::Resolved;
@@ -50,7 +56,7 @@ impl Reconciled for HapContainer {
     type Desired = Children<Desired>;
     type Observed = Children<Observed>;
     type Memory = pod_plan::Memory;
-    type Checked = ();
+    type Checked = culling::Reading;
     type Status = HapContainerStatus;
 
     fn resolve(&self, cfg: &BuildConfig) -> Resolved {
@@ -134,7 +140,41 @@ impl Reconciled for HapContainer {
         memory.settle(outcome);
     }
 
-    async fn check(&self, _: &Resolved, _: bool) {}
+    /// With culling on, the activity of a ready pod.
+    async fn check(
+        &self,
+        client: &kube::Client,
+        r: &Resolved,
+        observed: &Children<Observed>,
+        _: bool,
+    ) -> culling::Reading {
+        r.idle_after?;
+        let pod = observed
+            .pod
+            .as_deref()
+            .filter(|p| p.metadata.deletion_timestamp.is_none() && pods::ready(p))?;
+        let ip = pod.status.as_ref()?.pod_ip.as_deref()?;
+        let namespace = self.namespace().unwrap_or_default();
+        Some(activity::read(client, &namespace, &r.token, ip).await)
+    }
+
+    /// A running workspace idle for its `idleAfter` is stopped.
+    fn change(&self, r: &Resolved, reading: &culling::Reading, now: Timestamp) -> Option<Change> {
+        let idle_after = r.idle_after?;
+        match reading {
+            Some(Ok(a)) if self.spec.size == 1 && culling::idle(a, idle_after, now) => {
+                Some(culling::stop(self, a))
+            }
+            _ => None,
+        }
+    }
+
+    /// With culling on, a running workspace is looked at every quarter of its idle time.
+    fn poll(&self, r: &Resolved, _: &HapContainerStatus) -> Option<Duration> {
+        r.idle_after
+            .filter(|_| self.spec.size == 1)
+            .map(culling::poll_interval)
+    }
 
     /// What the status sees of the pod and the Service: each as written now, or as observed.
     fn status(&self, seen: Seen<'_, Self>) -> (HapContainerStatus, Verdicts) {
@@ -158,6 +198,10 @@ impl Reconciled for HapContainer {
             executor_image: seen.resolved.executors.as_ref().map(|e| e.image.as_str()),
             problems: seen.problems,
             replacements: seen.memory.replacements(),
+            culling: seen.resolved.idle_after.map(|_| status::Culling {
+                reading: seen.checked,
+                changed: seen.changed,
+            }),
         };
         status::compute(self, &observed, seen.now)
     }

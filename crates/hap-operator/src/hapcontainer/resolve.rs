@@ -36,6 +36,8 @@ pub struct Resolved {
     pub problems: Vec<Problem>,
     /// The operator's CA, which the workspace trusts (None in `render`).
     pub trust: Option<Trust>,
+    /// How long without activity before the workspace is stopped, with culling on (and valid).
+    pub idle_after: Option<std::time::Duration>,
 }
 
 /// The PersistentVolumeClaim that holds the home directory.
@@ -137,6 +139,7 @@ pub fn resolve(hc: &HapContainer, cfg: &BuildConfig) -> Resolved {
         env_secrets,
         problems: Problem::from_spec(problems),
         trust: cfg.trust.clone(),
+        idle_after: spec.culling.as_ref().and_then(|c| c.idle_after().ok()),
     }
 }
 

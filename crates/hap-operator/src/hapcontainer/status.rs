@@ -5,6 +5,7 @@ use hap_api::hapcontainer::{HapContainerStatus, Phase, ServiceType};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use super::culling;
 use super::names::{self, JUPYTER_PORT, SPARK_UI_PORT};
 use crate::pipeline::conditions::{self, Verdict, Verdicts};
 use crate::pipeline::objects::node_port;
@@ -27,6 +28,13 @@ pub struct Observed<'a> {
     pub problems: &'a [Problem],
     /// Failed pods replaced in a row so far.
     pub replacements: i32,
+    /// With culling on: what was read of the workspace's activity, and the stop if one was tried.
+    pub culling: Option<Culling<'a>>,
+}
+
+pub struct Culling<'a> {
+    pub reading: &'a culling::Reading,
+    pub changed: Option<&'a Result<(), String>>,
 }
 
 fn load_balancer_address(svc: &Service) -> Option<String> {
@@ -217,12 +225,22 @@ pub fn compute(
         }
     };
     // Ready is true only for a ready pod of a workspace that is not blocked.
-    let verdicts: Verdicts = vec![(READY, verdict), (CONFIGURED, configured)];
+    let mut verdicts: Verdicts = vec![(READY, verdict), (CONFIGURED, configured)];
     let previous = hc
         .status
         .as_ref()
         .map(|s| s.conditions.as_slice())
         .unwrap_or_default();
+    let mut last_activity = hc.status.as_ref().and_then(|s| s.last_activity.clone());
+    if let Some(c) = &observed.culling {
+        verdicts.push((
+            culling::CULLED,
+            culling::condition(hc, c.reading, c.changed, previous),
+        ));
+        if let Some(Ok(activity)) = c.reading {
+            last_activity = Some(Time(culling::recorded(activity, now.0)));
+        }
+    }
     let conditions = conditions::conditions(&verdicts, hc.metadata.generation, now, previous);
 
     let service = observed.service;
@@ -251,6 +269,7 @@ pub fn compute(
         spark_ui_url,
         failed_pod_replacements: (observed.replacements > 0).then_some(observed.replacements),
         spark_executor_image: observed.executor_image.map(str::to_string),
+        last_activity: observed.culling.as_ref().and(last_activity),
     };
     (status, verdicts)
 }
@@ -314,6 +333,7 @@ mod tests {
             executor_image: None,
             problems,
             replacements: 0,
+            culling: None,
         }
     }
 

@@ -158,7 +158,13 @@ impl Reconciled for HapQuery {
         }
     }
 
-    async fn check(&self, r: &Resolved, runnable: bool) -> Option<Result<(), String>> {
+    async fn check(
+        &self,
+        _: &kube::Client,
+        r: &Resolved,
+        _: &Self::Observed,
+        runnable: bool,
+    ) -> Option<Result<(), String>> {
         match r.database.managed {
             None if runnable => Some(reachable(&r.database).await),
             _ => None,
@@ -187,7 +193,7 @@ impl Reconciled for HapQuery {
 
     /// The children's watches bring most changes; a poll catches what they cannot (the external
     /// database coming up).
-    fn poll(status: &HapQueryStatus) -> Option<Duration> {
+    fn poll(&self, _: &Resolved, status: &HapQueryStatus) -> Option<Duration> {
         let settled = status.conditions.iter().all(|c| c.status == "True");
         (!settled).then_some(PROGRESS_POLL)
     }

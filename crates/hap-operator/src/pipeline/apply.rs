@@ -475,6 +475,39 @@ where
     Ok(())
 }
 
+/// Applies a change to the object itself and tells it with the change's event. A `test` that failed
+/// (the object changed meanwhile) leaves the object as it is; the next reconcile decides again.
+pub async fn change_itself<K>(
+    client: &Client,
+    events: &Events,
+    obj: &K,
+    change: super::Change,
+) -> Result<(), String>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug,
+{
+    let patched = api(client, obj)
+        .patch(
+            &obj.name_any(),
+            &PatchParams {
+                field_manager: Some(MANAGER.into()),
+                ..Default::default()
+            },
+            &Patch::<()>::Json(change.patch),
+        )
+        .await;
+    match patched {
+        Ok(_) => {
+            events.publish(obj, &change.note).await;
+            Ok(())
+        }
+        Err(e) => Err(super::error::chain(&e)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -125,19 +125,32 @@ pub trait Reconciled:
     fn plan(&self, input: Planning<'_, Self>) -> Plan;
     /// Keeps what the executed plan left to remember.
     fn remember(_memory: &mut Self::Memory, _outcome: &Outcome) {}
-    /// Checks what the API cannot tell (I/O).
+    /// Checks what the API cannot tell (I/O): a server's reachability, a workspace's activity.
     fn check(
         &self,
+        client: &kube::Client,
         resolved: &Self::Resolved,
+        observed: &Self::Observed,
         runnable: bool,
     ) -> impl Future<Output = Self::Checked> + Send;
+    /// A change to the object itself, decided (pure) from what `check` saw: a workspace stopped for
+    /// idleness. The reconcile applies it as a JSON patch and tells it with the change's event.
+    fn change(
+        &self,
+        _resolved: &Self::Resolved,
+        _checked: &Self::Checked,
+        _now: Timestamp,
+    ) -> Option<Change> {
+        None
+    }
     /// Status (pure): from what was observed and done, with a typed verdict per condition.
     fn status(&self, seen: Seen<'_, Self>) -> (Self::Status, Verdicts);
     /// The status the object carries now.
     fn status_now(&self) -> Option<&Self::Status>;
     fn conditions(status: &Self::Status) -> &[Condition];
-    /// How soon to look again while something is on its way that no watch reports.
-    fn poll(_status: &Self::Status) -> Option<Duration> {
+    /// How soon to look again while something is on its way that no watch reports (a server
+    /// coming up, a workspace going idle).
+    fn poll(&self, _resolved: &Self::Resolved, _status: &Self::Status) -> Option<Duration> {
         None
     }
     /// The child a condition's events are about, which keeps two conditions' events of one reason
@@ -165,6 +178,15 @@ pub struct Plan {
     pub requeue: Option<Duration>,
 }
 
+/// A change the operator makes to the object it reconciles: a JSON patch whose `test` operations
+/// make it fail, rather than overwrite, when someone changed the object meanwhile; and the event
+/// that tells it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub patch: json_patch::Patch,
+    pub note: events::Note,
+}
+
 /// What the status step is given: everything observed and done in this reconcile.
 pub struct Seen<'a, R: Reconciled> {
     pub resolved: &'a R::Resolved,
@@ -174,5 +196,7 @@ pub struct Seen<'a, R: Reconciled> {
     pub problems: &'a [Problem],
     pub memory: &'a R::Memory,
     pub checked: &'a R::Checked,
+    /// The change to the object itself, when one was decided: applied, or why not.
+    pub changed: Option<&'a Result<(), String>>,
     pub now: &'a Time,
 }

@@ -89,6 +89,12 @@ reasons!(
     InitFailed,
     WorkersStarting,
     ContainerNotRunning,
+    // A workspace's idle culling.
+    Culled,
+    CullFailed,
+    Active,
+    ActivityUnknown,
+    NotRunning,
 );
 
 impl Reason {

@@ -161,7 +161,15 @@ async fn reconcile_inner<R: Reconciled>(obj: &R, ctx: &Context<R>) -> Result<Act
     problems.extend(outcome.foreign.iter().map(|(component, kind, name)| {
         references::taken(R::kind(&()).as_ref(), kind, name, *component)
     }));
-    let checked = obj.check(&resolved, runnable).await;
+    let checked = obj
+        .check(&shared.client, &resolved, &observed, runnable)
+        .await;
+    let changed = match obj.change(&resolved, &checked, Timestamp::now()) {
+        Some(change) => {
+            Some(apply::change_itself(&shared.client, &shared.events, obj, change).await)
+        }
+        None => None,
+    };
     let (status, verdicts) = obj.status(Seen {
         resolved: &resolved,
         observed: &observed,
@@ -170,6 +178,7 @@ async fn reconcile_inner<R: Reconciled>(obj: &R, ctx: &Context<R>) -> Result<Act
         problems: &problems,
         memory: &memory,
         checked: &checked,
+        changed: changed.as_ref(),
         now: &Time(Timestamp::now()),
     });
     let previous = obj.status_now().map(R::conditions).unwrap_or_default();
@@ -201,7 +210,8 @@ async fn reconcile_inner<R: Reconciled>(obj: &R, ctx: &Context<R>) -> Result<Act
     // meanwhile look again at growing intervals.
     let fallback = if problems.is_empty() {
         ctx.retries.succeeded(&key);
-        R::poll(&status).map_or(cfg.resync, |p| p.min(cfg.resync))
+        obj.poll(&resolved, &status)
+            .map_or(cfg.resync, |p| p.min(cfg.resync))
     } else {
         ctx.next_backoff(obj, &failure).max(Duration::from_secs(5))
     };

@@ -497,6 +497,20 @@ impl Harness {
         out
     }
 
+    /// The events (events.k8s.io) about the object `name` of the test's namespace.
+    pub async fn events_for(&self, name: &str) -> Vec<k8s_openapi::api::events::v1::Event> {
+        let events: Api<k8s_openapi::api::events::v1::Event> =
+            Api::namespaced(self.admin.clone(), &self.ns);
+        events
+            .list(&Default::default())
+            .await
+            .expect("events")
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .collect()
+    }
+
     /// `kubectl ARGS...` as the admin in the test's namespace: stdout, or a panic with stderr.
     pub fn kubectl(&self, args: &[&str]) -> String {
         let out = Command::new(tool("kubectl"))
