@@ -394,6 +394,8 @@ check "tenant a's driver port answers from the node" eventually 20 from_node "$a
 driver_closed_to_b() { ! connects_from_b 7078; }
 check "... and tenant b's notebook cannot connect to it (NetworkPolicy)" driver_closed_to_b
 check "... nor touch hap-system" refused "$forbidden" as tenant-a -n hap-system get pods
+check "tenant a's user cannot change the workspace profiles (hap-system's ConfigMap hap-profiles)" refused "$forbidden" as_user -n hap-system patch configmap hap-profiles --type merge -p '{"data":{"profiles.yaml":"[]"}}'
+check "... nor can its workspace's token" refused "$forbidden" as tenant-a -n hap-system patch configmap hap-profiles --type merge -p '{"data":{"profiles.yaml":"[]"}}'
 # A HapContainer names Secrets of its own namespace only: tenant b's Secret named from tenant a
 # resolves to tenant a's namespace, where there is none.
 cat <<EOF | in_ns "$tenant_a" apply -f - >/dev/null

@@ -86,6 +86,13 @@ pub struct HapContainerSpec {
     #[x_kube(validation = Rule::new("self <= 1").message(SIZE_RULE_MESSAGE))]
     pub size: i32,
 
+    /// The profile (one of the administrator's kinds of workspace) whose image, resources, GPUs, home
+    /// volume size and idle culling apply where this spec sets none, and whose limits bound it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    #[x_kube(validation = crate::profile::NAME.rule("spec.profile"))]
+    pub profile: Option<String>,
+
     /// The workspace image (Jupyter, Spark, TensorFlow). Defaults to the project's workspace image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
@@ -226,10 +233,6 @@ pub struct SecretKeySelector {
     pub key: String,
 }
 
-fn default_volume_size() -> Quantity {
-    Quantity(DEFAULT_VOLUME_SIZE.into())
-}
-
 fn default_true() -> bool {
     true
 }
@@ -240,11 +243,12 @@ fn default_true() -> bool {
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)").message("storageClassName cannot change; to move the workspace to another class, delete the PersistentVolumeClaim <name>-workspace first"))]
-#[x_kube(validation = Rule::new("quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0").message("size cannot shrink: a PersistentVolumeClaim can only grow"))]
+#[x_kube(validation = Rule::new("!has(self.size) || !has(oldSelf.size) || quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0").message("size cannot shrink: a PersistentVolumeClaim can only grow"))]
 pub struct VolumeSpec {
-    /// The size of the PersistentVolumeClaim `<name>-workspace`, mounted on the home directory.
-    #[serde(default = "default_volume_size")]
-    pub size: Quantity,
+    /// The size of the PersistentVolumeClaim `<name>-workspace`, mounted on the home directory:
+    /// the profile's when unset (with `spec.profile`), else 10Gi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<Quantity>,
     /// The StorageClass to provision it from; the cluster's default when unset. It cannot change later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 253))]
@@ -263,7 +267,7 @@ pub struct VolumeSpec {
 impl Default for VolumeSpec {
     fn default() -> Self {
         VolumeSpec {
-            size: default_volume_size(),
+            size: None,
             storage_class_name: None,
             keep_on_delete: true,
             ephemeral: false,

@@ -6,6 +6,7 @@ pub mod bounds;
 pub mod hapcontainer;
 pub mod hapquery;
 pub mod problem;
+pub mod profile;
 pub mod quantity;
 pub mod s3;
 pub mod versions {

@@ -94,12 +94,14 @@ pub fn problems(name: &str, spec: &HapContainerSpec) -> Vec<Problem> {
         }
     }
     let v = &spec.volume;
-    if !v.ephemeral && quantity::parse(&v.size.0).is_none_or(|b| b <= 0.0) {
+    if let Some(size) = v.size.as_ref().filter(|_| !v.ephemeral)
+        && quantity::parse(&size.0).is_none_or(|b| b <= 0.0)
+    {
         out.push(Problem::new(
             "spec.volume.size",
             format!(
                 "spec.volume.size {:?} is not a positive quantity such as 10Gi",
-                v.size.0
+                size.0
             ),
         ));
     }
@@ -213,7 +215,7 @@ mod tests {
                 ..Default::default()
             }],
             volume: VolumeSpec {
-                size: Quantity("big".into()),
+                size: Some(Quantity("big".into())),
                 ..Default::default()
             },
             spark: Some(SparkSpec {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use hap_api::profile::Catalog;
 use hap_api::{HapContainer, HapQuery};
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::core::PartialObjectMeta;
@@ -160,7 +161,8 @@ pub async fn run(
         tracing::info!("controllers shutting down: no new reconciles");
         let _ = stopping_tx.send(true);
     };
-    // The CA first: the HapQueries' plans need it to sign Trino's certificate.
+    // The CA first: the HapQueries' plans need it to sign Trino's certificate. The operator's
+    // namespace also holds the workspace profiles.
     let ca_namespace = config
         .operator_namespace
         .clone()
@@ -183,6 +185,7 @@ pub async fn run(
         &config.watch_namespace,
         &kinds,
         namespaces,
+        Some(&ca_namespace),
         &metrics.freshness(),
     );
     let shared = Arc::new(Shared::new(
@@ -243,8 +246,20 @@ fn referring<R: Reconciled>(
         .filter(|o| o.namespace() == namespace)
         .filter(|o| {
             o.uid().is_some_and(|u| secret_owners.contains(&u.as_str()))
-                || R::secrets(&o.resolve(cfg)).iter().any(|s| s.name == name)
+                || R::secrets(&o.resolve(cfg, &Catalog::Absent))
+                    .iter()
+                    .any(|s| s.name == name)
         })
+        .map(|o| ObjectRef::from_obj(&*o))
+        .collect()
+}
+
+/// Every object of kind R that names a workspace profile.
+fn naming_a_profile<R: Reconciled>(owners: &Store<R>) -> Vec<ObjectRef<R>> {
+    owners
+        .state()
+        .into_iter()
+        .filter(|o| o.profile().is_some())
         .map(|o| ObjectRef::from_obj(&*o))
         .collect()
 }
@@ -318,6 +333,12 @@ where
         controller = controller.watches_shared_stream(namespaces.subscribe(), move |ns| {
             in_namespace(&mapped, &ns.name_any())
         });
+    }
+    // A change to the profiles reaches every object that names one.
+    if let Some(profiles) = watches.profiles.as_mut() {
+        let mapped = owners.clone();
+        controller = controller
+            .watches_shared_stream(profiles.subscribe(), move |_| naming_a_profile(&mapped));
     }
     let readiness = watches.readiness(R::CHILDREN);
     let ctx = Arc::new(Context::<R>::new(

@@ -6,6 +6,7 @@
 //! only when the operator creates them.
 
 use anyhow::{Context, bail};
+use hap_api::profile::{self, Catalog};
 use hap_api::{HapContainer, HapQuery};
 use jiff::Timestamp;
 use kube::Resource;
@@ -18,8 +19,8 @@ use crate::pipeline::{Planning, Reconciled};
 
 /// The children the operator would write for `obj` into an empty namespace, in the order it applies
 /// them (those it holds until another is done, in their place).
-pub fn children<R: Reconciled>(obj: &R, cfg: &BuildConfig) -> Vec<Value> {
-    let resolved = obj.resolve(cfg);
+pub fn children<R: Reconciled>(obj: &R, cfg: &BuildConfig, profiles: &Catalog) -> Vec<Value> {
+    let resolved = obj.resolve(cfg, profiles);
     let desired = obj.build(&resolved, cfg);
     let observed = R::Observed::default();
     let mut memory = obj.memory();
@@ -59,6 +60,7 @@ pub fn children<R: Reconciled>(obj: &R, cfg: &BuildConfig) -> Vec<Value> {
 fn render_one<R: Reconciled>(
     doc: Value,
     cfg: &BuildConfig,
+    profiles: &Catalog,
 ) -> anyhow::Result<(String, Vec<Value>, Vec<String>)> {
     let kind = R::kind(&());
     let mut obj: R = serde_json::from_value(doc).with_context(|| format!("reading a {kind}"))?;
@@ -70,11 +72,21 @@ fn render_one<R: Reconciled>(
     obj.meta_mut()
         .namespace
         .get_or_insert_with(|| "default".into());
-    let problems = R::problems(&obj.resolve(cfg))
+    let problems = R::problems(&obj.resolve(cfg, profiles))
         .into_iter()
         .map(|p| format!("{kind} {name}: {}", p.message))
         .collect();
-    Ok((name, children(&obj, cfg), problems))
+    Ok((name, children(&obj, cfg, profiles), problems))
+}
+
+/// The workspace profiles of the input: its ConfigMap `hap-profiles`, as the operator reads it from
+/// its namespace.
+fn profiles_in(docs: &[Value]) -> Catalog {
+    docs.iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == profile::CONFIG_MAP)
+        .map_or(Catalog::Absent, |d| {
+            Catalog::parse(d["data"][profile::KEY].as_str().unwrap_or_default())
+        })
 }
 
 /// Renders every HapContainer and HapQuery in `input` (multi-document YAML). Other documents are
@@ -85,13 +97,14 @@ pub fn render(input: &str, cfg: &BuildConfig) -> anyhow::Result<(String, Vec<Str
     let mut out = String::new();
     let mut warnings = Vec::new();
     let mut found = 0;
+    let profiles = profiles_in(&docs);
     for doc in docs.into_iter().filter(|d| !d.is_null()) {
         if doc["apiVersion"] != Value::String(api_version.clone()) {
             continue;
         }
         let (_, children, problems) = match doc["kind"].as_str() {
-            Some("HapContainer") => render_one::<HapContainer>(doc, cfg)?,
-            Some("HapQuery") => render_one::<HapQuery>(doc, cfg)?,
+            Some("HapContainer") => render_one::<HapContainer>(doc, cfg, &profiles)?,
+            Some("HapQuery") => render_one::<HapQuery>(doc, cfg, &profiles)?,
             _ => continue,
         };
         found += 1;

@@ -287,6 +287,8 @@ pub struct Watches {
     /// Every namespace's labels, in the multi-tenant install (a tenant's namespace must enforce the
     /// restricted Pod Security Standard).
     pub namespaces: Option<Watch<PartialObjectMeta<Namespace>>>,
+    /// The workspace profiles' ConfigMap, alone, in the operator's namespace (when it is known).
+    pub profiles: Option<Watch<ConfigMap>>,
 }
 
 /// The store of a watch, or an empty one for a kind not watched (no served resource reads it).
@@ -309,6 +311,7 @@ impl Watches {
         namespace: &Option<String>,
         wanted: &[Kind],
         namespaces: bool,
+        profiles_namespace: Option<&str>,
         freshness: &Arc<Freshness>,
     ) -> Self {
         let ns = namespace;
@@ -346,6 +349,15 @@ impl Watches {
                     f(),
                 )
             }),
+            profiles: profiles_namespace.map(|ns| {
+                let named = format!("metadata.name={}", hap_api::profile::CONFIG_MAP);
+                Watch::new(
+                    "profiles",
+                    Api::namespaced(client.clone(), ns),
+                    watcher::Config::default().fields(&named),
+                    f(),
+                )
+            }),
         }
     }
 
@@ -364,6 +376,7 @@ impl Watches {
             jobs: store_of(&self.jobs),
             network_policies: store_of(&self.network_policies),
             namespaces: store_of(&self.namespaces),
+            profile_config: store_of(&self.profiles),
         }
     }
 
@@ -385,15 +398,17 @@ impl Watches {
         }
     }
 
-    /// Whether the caches of these kinds (and the namespaces', when watched) have had their first
-    /// list.
+    /// Whether the caches of these kinds (and the namespaces' and the profiles', when watched)
+    /// have had their first list.
     pub fn readiness(&self, kinds: &[Kind]) -> Readiness {
         let namespaces = self.namespaces.as_ref().map(Watch::flag);
+        let profiles = self.profiles.as_ref().map(Watch::flag);
         Readiness::new(
             kinds
                 .iter()
                 .filter_map(|k| self.flag(*k))
                 .chain(namespaces)
+                .chain(profiles)
                 .collect(),
         )
     }
@@ -458,6 +473,7 @@ impl Watches {
             jobs,
             network_policies,
             namespaces,
+            profiles,
         } = self;
         type Run = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
         fn run<K>(watch: Option<Watch<K>>, stopping: &signal::Receiver<bool>) -> Option<Run>
@@ -487,6 +503,7 @@ impl Watches {
             run(jobs, &stopping),
             run(network_policies, &stopping),
             run(namespaces, &stopping),
+            run(profiles, &stopping),
         ]
         .into_iter()
         .flatten()

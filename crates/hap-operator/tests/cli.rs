@@ -75,3 +75,40 @@ fn rendered_full_spec_matches_its_snapshot() {
     assert!(ok);
     insta::assert_snapshot!("full", out);
 }
+
+/// The shipped profiles (deploy/multi-tenant/profiles.yaml) are a valid catalog, and `render` takes
+/// the profiles from a ConfigMap `hap-profiles` in its input, as the operator does from its namespace:
+/// a workspace naming one gets its resources and home size; one that asks for more is reported.
+#[test]
+fn render_applies_the_shipped_profiles() {
+    let shipped =
+        std::fs::read_to_string(repo_root().join("deploy/multi-tenant/profiles.yaml")).unwrap();
+    let workspaces = "
+---
+apiVersion: hap.cloudian.com/v1alpha1
+kind: HapContainer
+metadata: {name: fits}
+spec: {profile: small}
+---
+apiVersion: hap.cloudian.com/v1alpha1
+kind: HapContainer
+metadata: {name: greedy}
+spec: {profile: small, gpus: 1}
+";
+    let (ok, out, err) = render(&["-f", "-"], Some(&(shipped + workspaces)));
+    assert!(ok, "{err}");
+    let docs = docs(&out);
+    let pod = find(&docs, "Pod", "fits-happod");
+    let resources = &pod["spec"]["containers"][0]["resources"];
+    assert_eq!(resources["limits"]["memory"], "4Gi");
+    assert_eq!(resources["requests"]["cpu"], "500m");
+    let claim = find(&docs, "PersistentVolumeClaim", "fits-workspace");
+    assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "10Gi");
+    assert!(
+        err.contains(
+            "HapContainer greedy: spec.gpus is 1, more than the profile \"small\" allows (0)"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("HapContainer fits"), "{err}");
+}

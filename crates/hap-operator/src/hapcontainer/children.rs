@@ -221,6 +221,7 @@ mod tests {
     use crate::pipeline::config::BuildConfig;
     use crate::pipeline::kinds::Object;
     use crate::pipeline::plan::Action;
+    use hap_api::profile::Catalog;
 
     use crate::testing::{applied, hapcontainer as hc};
     use serde_json::json;
@@ -240,7 +241,7 @@ mod tests {
 
     fn desired(hc: &HapContainer) -> Children<Desired> {
         let cfg = BuildConfig::default();
-        crate::hapcontainer::build::build(hc, &resolve(hc, &cfg), &cfg)
+        crate::hapcontainer::build::build(hc, &resolve(hc, &cfg, &Catalog::Absent), &cfg)
     }
 
     fn plan_of(observed: &Children<Observed>, hc: &HapContainer) -> Plan {
@@ -253,7 +254,7 @@ mod tests {
         plan(
             observed,
             &desired(hc),
-            &resolve(hc, &BuildConfig::default()),
+            &resolve(hc, &BuildConfig::default(), &Catalog::Absent),
             hc.metadata.uid.as_deref(),
             true,
             history,

@@ -68,18 +68,14 @@ pub fn recorded(activity: &Activity, now: Timestamp) -> Timestamp {
     Timestamp::from_second(t.as_second() - t.as_second().rem_euclid(60)).unwrap_or(t)
 }
 
-/// `idleAfter` as written in the spec, for messages.
-fn idle_after_text(hc: &HapContainer) -> String {
-    hc.spec
-        .culling
-        .as_ref()
-        .map(|c| c.idle_after.clone())
-        .unwrap_or_default()
+/// An idle time for messages: `1h 30m`.
+fn text(idle_after: Duration) -> String {
+    humantime::format_duration(idle_after).to_string()
 }
 
 /// The change that stops an idle workspace: size 1 becomes 0, and only if it is still 1 (a patch
 /// that would meet a workspace someone just changed fails instead).
-pub fn stop(hc: &HapContainer, activity: &Activity) -> Change {
+pub fn stop(hc: &HapContainer, idle_after: Duration, activity: &Activity) -> Change {
     let patch = Patch(vec![
         PatchOperation::Test(TestOperation {
             path: "/spec/size".parse().expect("a JSON pointer"),
@@ -94,7 +90,7 @@ pub fn stop(hc: &HapContainer, activity: &Activity) -> Change {
         Reason::Culled,
         format!(
             "Stopped after {} without activity in Jupyter (last at {}): size is now 0, the home volume and everything else kept; set size to 1 to start {} again",
-            idle_after_text(hc),
+            text(idle_after),
             activity.last.strftime("%Y-%m-%dT%H:%M:%SZ"),
             hc.name_any()
         ),
@@ -105,11 +101,12 @@ pub fn stop(hc: &HapContainer, activity: &Activity) -> Change {
 /// The `Culled` condition, with culling on: true from the stop until the workspace runs again.
 pub fn condition(
     hc: &HapContainer,
+    idle_after: Duration,
     reading: &Reading,
     changed: Option<&Result<(), String>>,
     previous: &[Condition],
 ) -> Verdict {
-    let after = idle_after_text(hc);
+    let after = text(idle_after);
     let was_culled = previous
         .iter()
         .find(|c| c.type_ == CULLED && c.status == "True");
@@ -204,7 +201,7 @@ mod tests {
     #[test]
     fn the_stop_sets_size_zero_only_if_it_is_still_one() {
         let hc = hapcontainer("{culling: {idleAfter: 30m}}");
-        let change = stop(&hc, &quiet_since("2026-12-07T11:00:00Z"));
+        let change = stop(&hc, MINUTE * 30, &quiet_since("2026-12-07T11:00:00Z"));
         assert_eq!(
             serde_json::to_value(&change.patch).unwrap(),
             json!([
@@ -226,7 +223,7 @@ mod tests {
         let running = hapcontainer("{culling: {idleAfter: 1m}}");
         let stopped = hapcontainer("{size: 0, culling: {idleAfter: 1m}}");
         let read: Reading = Some(Ok(quiet_since("2026-12-07T11:00:00Z")));
-        let just = condition(&running, &read, Some(&Ok(())), &[]);
+        let just = condition(&running, MINUTE, &read, Some(&Ok(())), &[]);
         assert!(just.ok);
         assert_eq!(just.reason, Reason::Culled);
         let culled = Condition {
@@ -239,21 +236,21 @@ mod tests {
             ),
             observed_generation: None,
         };
-        let kept = condition(&stopped, &None, None, std::slice::from_ref(&culled));
+        let kept = condition(&stopped, MINUTE, &None, None, std::slice::from_ref(&culled));
         assert_eq!(
             (kept.ok, kept.message.as_str()),
             (true, just.message.as_str())
         );
         // Started again: active, whatever the condition was.
-        let again = condition(&running, &read, None, &[culled]);
+        let again = condition(&running, MINUTE, &read, None, &[culled]);
         assert_eq!((again.ok, again.reason), (false, Reason::Active));
         // Suspended by hand: not culled.
-        let by_hand = condition(&stopped, &None, None, &[]);
+        let by_hand = condition(&stopped, MINUTE, &None, None, &[]);
         assert_eq!((by_hand.ok, by_hand.reason), (false, Reason::Suspended));
-        let unknown = condition(&running, &Some(Err("refused".into())), None, &[]);
+        let unknown = condition(&running, MINUTE, &Some(Err("refused".into())), None, &[]);
         assert_eq!(unknown.reason, Reason::ActivityUnknown);
         assert!(unknown.message.contains("refused"));
-        let failed = condition(&running, &read, Some(&Err("conflict".into())), &[]);
+        let failed = condition(&running, MINUTE, &read, Some(&Err("conflict".into())), &[]);
         assert_eq!((failed.ok, failed.reason), (false, Reason::CullFailed));
     }
 }

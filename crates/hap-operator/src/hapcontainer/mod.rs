@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use hap_api::HapContainer;
 use hap_api::hapcontainer::HapContainerStatus;
+use hap_api::profile::Catalog;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -59,8 +60,12 @@ impl Reconciled for HapContainer {
     type Checked = culling::Reading;
     type Status = HapContainerStatus;
 
-    fn resolve(&self, cfg: &BuildConfig) -> Resolved {
-        resolve::resolve(self, cfg)
+    fn resolve(&self, cfg: &BuildConfig, profiles: &Catalog) -> Resolved {
+        resolve::resolve(self, cfg, profiles)
+    }
+
+    fn profile(&self) -> Option<&str> {
+        self.spec.profile.as_deref()
     }
 
     fn problems(r: &Resolved) -> Vec<Problem> {
@@ -140,15 +145,17 @@ impl Reconciled for HapContainer {
         memory.settle(outcome);
     }
 
-    /// With culling on, the activity of a ready pod.
+    /// With culling on, the activity of a ready pod. Only of a runnable workspace: its token's
+    /// Secret is then its own or one the spec may name, so the token read is never someone else's
+    /// sent to this workspace's pod.
     async fn check(
         &self,
         client: &kube::Client,
         r: &Resolved,
         observed: &Children<Observed>,
-        _: bool,
+        runnable: bool,
     ) -> culling::Reading {
-        r.idle_after?;
+        r.idle_after.filter(|_| runnable)?;
         let pod = observed
             .pod
             .as_deref()
@@ -163,7 +170,7 @@ impl Reconciled for HapContainer {
         let idle_after = r.idle_after?;
         match reading {
             Some(Ok(a)) if self.spec.size == 1 && culling::idle(a, idle_after, now) => {
-                Some(culling::stop(self, a))
+                Some(culling::stop(self, idle_after, a))
             }
             _ => None,
         }
@@ -198,7 +205,8 @@ impl Reconciled for HapContainer {
             executor_image: seen.resolved.executors.as_ref().map(|e| e.image.as_str()),
             problems: seen.problems,
             replacements: seen.memory.replacements(),
-            culling: seen.resolved.idle_after.map(|_| status::Culling {
+            culling: seen.resolved.idle_after.map(|idle_after| status::Culling {
+                idle_after,
                 reading: seen.checked,
                 changed: seen.changed,
             }),
@@ -242,11 +250,14 @@ mod tests {
             secrets: testing::store(secrets),
             ..testing::empty()
         };
-        hc.conflicts(&hc.resolve(&BuildConfig::default()), &caches)
-            .into_iter()
-            .inspect(|p| assert_eq!((p.reason, p.blocking), (Reason::NameConflict, true)))
-            .map(|p| p.message)
-            .collect()
+        hc.conflicts(
+            &hc.resolve(&BuildConfig::default(), &Catalog::Absent),
+            &caches,
+        )
+        .into_iter()
+        .inspect(|p| assert_eq!((p.reason, p.blocking), (Reason::NameConflict, true)))
+        .map(|p| p.message)
+        .collect()
     }
 
     #[test]

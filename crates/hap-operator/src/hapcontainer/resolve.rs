@@ -4,8 +4,14 @@
 
 use crate::pipeline::authority::Trust;
 use hap_api::HapContainer;
-use hap_api::hapcontainer::DEFAULT_TOKEN_KEY;
+use std::collections::BTreeMap;
+
+use hap_api::HapContainerSpec;
+use hap_api::hapcontainer::{DEFAULT_TOKEN_KEY, DEFAULT_VOLUME_SIZE};
+use hap_api::profile::{self, Catalog};
 use hap_api::validation;
+use k8s_openapi::api::core::v1::ResourceRequirements;
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::ResourceExt;
 
 use super::names;
@@ -38,6 +44,8 @@ pub struct Resolved {
     pub trust: Option<Trust>,
     /// How long without activity before the workspace is stopped, with culling on (and valid).
     pub idle_after: Option<std::time::Duration>,
+    /// The workspace container's requests and limits, GPUs included.
+    pub resources: ResourceRequirements,
 }
 
 /// The PersistentVolumeClaim that holds the home directory.
@@ -71,8 +79,54 @@ pub struct Executors {
 /// step reports that as a problem).
 const DEFAULT_EXECUTOR_MEMORY_MIB: u64 = 2048;
 
-pub fn resolve(hc: &HapContainer, cfg: &BuildConfig) -> Resolved {
-    let spec = &hc.spec;
+/// The workspace container's requests when neither the spec nor its profile sets any.
+fn default_resources() -> ResourceRequirements {
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".to_string(), Quantity("500m".into())),
+            ("memory".to_string(), Quantity("2Gi".into())),
+        ])),
+        ..Default::default()
+    }
+}
+
+/// The spec as it applies: with `spec.profile`, what it leaves out filled from that profile, and
+/// what it asks for beyond the profile (or a profile that is not there) as problems.
+fn with_profile(
+    spec: &HapContainerSpec,
+    profiles: &Catalog,
+) -> (HapContainerSpec, Vec<hap_api::Problem>, Option<Problem>) {
+    let Some(name) = spec.profile.as_deref() else {
+        return (spec.clone(), Vec::new(), None);
+    };
+    match profiles.find(name) {
+        Ok(p) => {
+            let (filled, beyond) = profile::apply(p, spec);
+            (filled, beyond, None)
+        }
+        Err(message) => (
+            spec.clone(),
+            Vec::new(),
+            Some(Problem {
+                reason: Reason::ProfileNotFound,
+                message,
+                blocking: true,
+                component: None,
+            }),
+        ),
+    }
+}
+
+pub fn resolve(hc: &HapContainer, cfg: &BuildConfig, profiles: &Catalog) -> Resolved {
+    let (spec, beyond_profile, no_profile) = with_profile(&hc.spec, profiles);
+    let spec = &spec;
+    let mut resources = spec.resources.clone().unwrap_or_else(default_resources);
+    if let Some(gpus) = spec.gpus.filter(|g| *g > 0) {
+        resources
+            .limits
+            .get_or_insert_with(BTreeMap::new)
+            .insert("nvidia.com/gpu".into(), Quantity(gpus.to_string()));
+    }
     let image = spec
         .image
         .clone()
@@ -102,7 +156,11 @@ pub fn resolve(hc: &HapContainer, cfg: &BuildConfig) -> Resolved {
         });
     let home = (!spec.volume.ephemeral).then(|| HomeClaim {
         name: names::volume(&hc.name_any()),
-        size: spec.volume.size.clone(),
+        size: spec
+            .volume
+            .size
+            .clone()
+            .unwrap_or_else(|| Quantity(DEFAULT_VOLUME_SIZE.into())),
         storage_class: spec.volume.storage_class_name.clone(),
         keep_on_delete: spec.volume.keep_on_delete,
     });
@@ -128,7 +186,10 @@ pub fn resolve(hc: &HapContainer, cfg: &BuildConfig) -> Resolved {
         })
         .collect();
     let mut problems = validation::problems(&hc.name_any(), spec);
+    problems.extend(beyond_profile);
     problems.extend(over_limits(spec, executors.as_ref(), &cfg.limits));
+    let mut problems = Problem::from_spec(problems);
+    problems.extend(no_profile);
     Resolved {
         runs: spec.size > 0,
         image,
@@ -137,7 +198,8 @@ pub fn resolve(hc: &HapContainer, cfg: &BuildConfig) -> Resolved {
         executors,
         home,
         env_secrets,
-        problems: Problem::from_spec(problems),
+        problems,
+        resources,
         trust: cfg.trust.clone(),
         idle_after: spec.culling.as_ref().and_then(|c| c.idle_after().ok()),
     }
@@ -220,7 +282,7 @@ mod tests {
 
     #[test]
     fn a_bare_spec_generates_its_token_and_runs_the_default_image_locally() {
-        let r = resolve(&hc("{}"), &BuildConfig::default());
+        let r = resolve(&hc("{}"), &BuildConfig::default(), &Catalog::Absent);
         assert!(r.runs);
         assert_eq!(r.image, hap_api::hapcontainer::DEFAULT_IMAGE);
         assert_eq!(
@@ -242,6 +304,7 @@ mod tests {
                 "{image: mine:1, s3: {endpoint: 'http://s3:80', credentialsSecret: {name: keys}}, jupyter: {tokenSecret: {name: tok, key: t}}, spark: {executors: 2, executorMemory: 1Gi}}",
             ),
             &BuildConfig::default(),
+            &Catalog::Absent,
         );
         let secrets = r.user_secrets();
         assert_eq!(secrets.len(), 2);
@@ -265,10 +328,52 @@ mod tests {
     }
 
     #[test]
+    fn a_profile_fills_what_the_spec_leaves_out_and_bounds_the_rest() {
+        let profiles = Catalog::parse(
+            "[{name: small, image: 'hap-workspace:small', gpus: 1, resources: {limits: {cpu: '1', memory: 4Gi}}, volume: {size: 5Gi, maxSize: 8Gi}, culling: {idleAfter: 2h}}]",
+        );
+        let cfg = BuildConfig::default();
+        let r = resolve(&hc("{profile: small}"), &cfg, &profiles);
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.image, "hap-workspace:small");
+        assert_eq!(r.home.unwrap().size.0, "5Gi");
+        assert_eq!(r.idle_after, Some(std::time::Duration::from_secs(7200)));
+        let limits = r.resources.limits.unwrap();
+        assert_eq!(
+            (
+                limits["memory"].0.as_str(),
+                limits["nvidia.com/gpu"].0.as_str()
+            ),
+            ("4Gi", "1")
+        );
+        // Beyond the profile: refused, as a spec problem that keeps the pod from starting.
+        let r = resolve(
+            &hc("{profile: small, volume: {size: 9Gi}}"),
+            &cfg,
+            &profiles,
+        );
+        assert_eq!(r.problems.len(), 1);
+        assert_eq!(
+            (r.problems[0].reason, r.problems[0].blocking),
+            (Reason::InvalidSpec, true)
+        );
+        assert!(r.problems[0].message.contains("spec.volume.size is 9Gi"));
+        // A profile that is not there.
+        let r = resolve(&hc("{profile: large}"), &cfg, &profiles);
+        assert_eq!(r.problems[0].reason, Reason::ProfileNotFound);
+        assert!(r.problems[0].message.contains("the profiles are: small"));
+        // No profile named: the defaults, whatever the profiles.
+        let r = resolve(&hc("{}"), &cfg, &profiles);
+        assert_eq!(r.home.unwrap().size.0, "10Gi");
+        assert_eq!(r.resources.requests.unwrap()["memory"].0, "2Gi");
+    }
+
+    #[test]
     fn zero_executors_and_size_zero_switch_things_off() {
         let r = resolve(
             &hc("{size: 0, spark: {executors: 0}}"),
             &BuildConfig::default(),
+            &Catalog::Absent,
         );
         assert!(!r.runs);
         assert_eq!(r.executors, None);

@@ -33,6 +33,7 @@ pub struct Observed<'a> {
 }
 
 pub struct Culling<'a> {
+    pub idle_after: std::time::Duration,
     pub reading: &'a culling::Reading,
     pub changed: Option<&'a Result<(), String>>,
 }
@@ -235,7 +236,7 @@ pub fn compute(
     if let Some(c) = &observed.culling {
         verdicts.push((
             culling::CULLED,
-            culling::condition(hc, c.reading, c.changed, previous),
+            culling::condition(hc, c.idle_after, c.reading, c.changed, previous),
         ));
         if let Some(Ok(activity)) = c.reading {
             last_activity = Some(Time(culling::recorded(activity, now.0)));

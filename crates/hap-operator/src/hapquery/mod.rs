@@ -78,7 +78,7 @@ impl Reconciled for HapQuery {
     type Checked = Option<Result<(), String>>;
     type Status = HapQueryStatus;
 
-    fn resolve(&self, cfg: &BuildConfig) -> Resolved {
+    fn resolve(&self, cfg: &BuildConfig, _: &hap_api::profile::Catalog) -> Resolved {
         resolve::resolve(self, cfg)
     }
 

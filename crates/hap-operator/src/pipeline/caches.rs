@@ -16,6 +16,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::kinds::Child;
+use hap_api::profile::{self, Catalog};
 
 /// Services and claims are cached with their spec and status (their status is reported), and so are
 /// the kinds whose content is compared for edits or whose status is reported (ConfigMaps, Roles,
@@ -39,6 +40,8 @@ pub struct Caches {
     pub network_policies: Store<NetworkPolicy>,
     /// The namespaces' labels, in the multi-tenant install (see `tenancy`); empty otherwise.
     pub namespaces: Store<PartialObjectMeta<Namespace>>,
+    /// The ConfigMap `hap-profiles` of the operator's namespace, alone (see `hap_api::profile`).
+    pub profile_config: Store<ConfigMap>,
 }
 
 /// A kind of child with its cache.
@@ -71,6 +74,17 @@ cached!(
 );
 
 impl Caches {
+    /// The workspace profiles, as the ConfigMap `hap-profiles` holds them now.
+    pub fn profiles(&self) -> Catalog {
+        self.profile_config
+            .state()
+            .first()
+            .map_or(Catalog::Absent, |cm| {
+                let yaml = cm.data.as_ref().and_then(|d| d.get(profile::KEY));
+                Catalog::parse(yaml.map(String::as_str).unwrap_or_default())
+            })
+    }
+
     /// The cached child of kind K named `name` in `namespace`.
     pub fn get<K: Cached>(&self, namespace: &str, name: &str) -> Option<Arc<K::Live>> {
         K::cache(self).get(&ObjectRef::new(name).within(namespace))
@@ -169,6 +183,7 @@ pub mod testing {
             jobs: store(vec![]),
             network_policies: store(vec![]),
             namespaces: store(vec![]),
+            profile_config: store(vec![]),
         }
     }
 }

@@ -53,6 +53,7 @@ use apply::Outcome;
 use caches::Caches;
 use conditions::Verdicts;
 use config::{BuildConfig, RunConfig};
+use hap_api::profile::Catalog;
 use plan::Step;
 use problem::Problem;
 use references::SecretReference;
@@ -100,8 +101,14 @@ pub trait Reconciled:
     type Checked: Send + Sync;
     type Status: Clone + Serialize + PartialEq + Debug + Send + Sync;
 
-    /// Resolve (pure): the spec read once into what every later step needs.
-    fn resolve(&self, cfg: &BuildConfig) -> Self::Resolved;
+    /// Resolve (pure): the spec read once into what every later step needs, with the workspace
+    /// profiles it may name.
+    fn resolve(&self, cfg: &BuildConfig, profiles: &Catalog) -> Self::Resolved;
+    /// The workspace profile the spec names, if it names one: the object is reconciled again when
+    /// the profiles change.
+    fn profile(&self) -> Option<&str> {
+        None
+    }
     /// The spec's own problems, each saying what to fix.
     fn problems(resolved: &Self::Resolved) -> Vec<Problem>;
     /// The Secrets the user supplies, checked by the read step.

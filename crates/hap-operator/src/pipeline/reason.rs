@@ -89,7 +89,8 @@ reasons!(
     InitFailed,
     WorkersStarting,
     ContainerNotRunning,
-    // A workspace's idle culling.
+    // A workspace's profile, and its idle culling.
+    ProfileNotFound,
     Culled,
     CullFailed,
     Active,

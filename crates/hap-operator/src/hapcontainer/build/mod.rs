@@ -73,14 +73,15 @@ mod tests {
     use super::*;
     use crate::hapcontainer::resolve::resolve;
     use crate::pipeline::hash::hash_of;
+    use hap_api::profile::Catalog;
     use k8s_openapi::api::core::v1::Pod;
 
     fn build_of(hc: &HapContainer, cfg: &BuildConfig) -> Children<Desired> {
-        build(hc, &resolve(hc, cfg), cfg)
+        build(hc, &resolve(hc, cfg, &Catalog::Absent), cfg)
     }
 
     fn conf_of(hc: &HapContainer, cfg: &BuildConfig) -> String {
-        spark::defaults_conf(hc, &resolve(hc, cfg), cfg)
+        spark::defaults_conf(hc, &resolve(hc, cfg, &Catalog::Absent), cfg)
     }
 
     fn hc(yaml: &str) -> HapContainer {
@@ -257,7 +258,7 @@ mod tests {
     #[test]
     fn executors_run_as_restricted_as_the_workspace() {
         let (h, cfg) = (hc(MINIMAL), BuildConfig::default());
-        let cm = spark_conf(&h, &resolve(&h, &cfg), &cfg);
+        let cm = spark_conf(&h, &resolve(&h, &cfg, &Catalog::Absent), &cfg);
         let template: Pod =
             serde_saphyr::from_str(&cm.data.unwrap()[spark::EXECUTOR_TEMPLATE]).unwrap();
         let spec = template.spec.unwrap();

@@ -1,15 +1,12 @@
 //! The workspace pod: Jupyter, Spark and TensorFlow, non-root, with the store's settings in its
 //! environment and the Jupyter token from a Secret.
 
-use std::collections::BTreeMap;
-
 use hap_api::HapContainer;
 use k8s_openapi::api::core::v1::{
     ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource,
     ObjectFieldSelector, PersistentVolumeClaimVolumeSource, Pod, PodSecurityContext, PodSpec,
-    Probe, ResourceRequirements, SecurityContext, Volume, VolumeMount,
+    Probe, SecurityContext, Volume, VolumeMount,
 };
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::ResourceExt;
 
 use super::parts::{meta, with_labels};
@@ -60,26 +57,6 @@ fn environment(hc: &HapContainer, r: &Resolved) -> Vec<EnvVar> {
     }
     out.extend(hc.spec.env.iter().cloned());
     out
-}
-
-fn resources(hc: &HapContainer) -> ResourceRequirements {
-    let mut r = hc
-        .spec
-        .resources
-        .clone()
-        .unwrap_or_else(|| ResourceRequirements {
-            requests: Some(BTreeMap::from([
-                ("cpu".to_string(), Quantity("500m".into())),
-                ("memory".to_string(), Quantity("2Gi".into())),
-            ])),
-            ..Default::default()
-        });
-    if let Some(gpus) = hc.spec.gpus.filter(|g| *g > 0) {
-        r.limits
-            .get_or_insert_with(BTreeMap::new)
-            .insert("nvidia.com/gpu".into(), Quantity(gpus.to_string()));
-    }
-    r
 }
 
 /// The pod and container security settings of the workspace, shared with Spark's executors:
@@ -189,7 +166,7 @@ pub fn build(hc: &HapContainer, r: &Resolved) -> Pod {
         image_pull_policy: hc.spec.image_pull_policy.map(|p| p.as_str().to_string()),
         ports: Some(ports),
         env: Some(environment(hc, r)),
-        resources: Some(resources(hc)),
+        resources: Some(r.resources.clone()),
         volume_mounts: Some(mounts),
         // Jupyter's REST root answers without a token once the server is up. The startup probe
         // asks every second, so the pod is Ready (and reachable through its Service) within a

@@ -320,6 +320,7 @@ pub fn defaults_conf(hc: &HapContainer, r: &Resolved, cfg: &BuildConfig) -> Stri
 mod tests {
     use super::*;
     use crate::hapcontainer::resolve::resolve;
+    use hap_api::profile::Catalog;
 
     fn conf(spark: &str) -> BTreeMap<String, String> {
         let yaml = format!(
@@ -327,7 +328,7 @@ mod tests {
         );
         let hc: HapContainer = serde_saphyr::from_str(&yaml).unwrap();
         let cfg = BuildConfig::default();
-        settings(&hc, &resolve(&hc, &cfg), &cfg)
+        settings(&hc, &resolve(&hc, &cfg, &Catalog::Absent), &cfg)
     }
 
     #[test]
