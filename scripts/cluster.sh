@@ -542,6 +542,9 @@ setup_network() {
   in_ns ip addr add "$NODE_IP/30" dev hapnode0
   in_ns ip link set hapnode0 up
   in_ns ip link set lo up
+  # The machine reaches pods through the node, as the operator in a pod does (the tests run it here,
+  # outside the cluster, and it reads workspaces' activity from their pods).
+  ip route add "$POD_CIDR" via "$NODE_IP" dev hap0
   # Routing between pods and the node, and bridged pod traffic seen by kube-proxy's rules; both
   # settings belong to this namespace alone.
   [ -d /proc/sys/net/bridge ] || modprobe br_netfilter

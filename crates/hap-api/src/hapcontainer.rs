@@ -243,7 +243,7 @@ fn default_true() -> bool {
 #[derive(KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)").message("storageClassName cannot change; to move the workspace to another class, delete the PersistentVolumeClaim <name>-workspace first"))]
-#[x_kube(validation = Rule::new("!has(self.size) || !has(oldSelf.size) || quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0").message("size cannot shrink: a PersistentVolumeClaim can only grow"))]
+#[x_kube(validation = Rule::new("!has(oldSelf.size) || (has(self.size) && quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0)").message("size cannot shrink or be removed once set: a PersistentVolumeClaim can only grow"))]
 pub struct VolumeSpec {
     /// The size of the PersistentVolumeClaim `<name>-workspace`, mounted on the home directory:
     /// the profile's when unset (with `spec.profile`), else 10Gi.

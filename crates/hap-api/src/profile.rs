@@ -210,9 +210,13 @@ fn ceiling<'a>(r: &'a ResourceRequirements, resource: &str) -> Option<&'a Quanti
     of(&r.limits).or_else(|| of(&r.requests))
 }
 
-/// Whether quantity `a` is above `b` (either not a quantity: no, the spec's own check says so).
+/// Whether quantity `a` is above `b`. One that cannot be read counts as above: the spec's own
+/// check names it, and nothing unread passes a limit.
 fn above(a: &Quantity, b: &Quantity) -> bool {
-    matches!((quantity::parse(&a.0), quantity::parse(&b.0)), (Some(a), Some(b)) if a > b)
+    match (quantity::parse(&a.0), quantity::parse(&b.0)) {
+        (Some(a), Some(b)) => a > b,
+        _ => true,
+    }
 }
 
 /// The spec with what it leaves out filled from `profile`, and what it asks for beyond the profile.
@@ -235,28 +239,38 @@ pub fn apply(profile: &Profile, spec: &HapContainerSpec) -> (HapContainerSpec, V
         (None, Some(theirs)) => out.image = Some(theirs.clone()),
         _ => {}
     }
-    match (&spec.resources, &profile.resources) {
-        (Some(asked), Some(theirs)) => {
-            for (kind, map) in [("requests", &asked.requests), ("limits", &asked.limits)] {
-                for (resource, q) in map.iter().flatten() {
-                    match ceiling(theirs, resource) {
-                        Some(most) if above(q, most) => over(
-                            &format!("spec.resources.{kind}.{resource}"),
-                            q.0.clone(),
-                            most.0.clone(),
-                        ),
-                        Some(_) => {}
-                        None => over(
-                            &format!("spec.resources.{kind}.{resource}"),
-                            q.0.clone(),
-                            "none of it".into(),
-                        ),
+    // The profile's requests and limits, with the spec's own values over them, each within the
+    // profile's ceiling: every limit the profile sets reaches the pod, whatever the spec leaves out.
+    if let Some(theirs) = &profile.resources {
+        let mut merged = theirs.clone();
+        let asked = spec.resources.clone().unwrap_or_default();
+        for (kind, map) in [("requests", &asked.requests), ("limits", &asked.limits)] {
+            for (resource, q) in map.iter().flatten() {
+                let field = format!("spec.resources.{kind}.{resource}");
+                match ceiling(theirs, resource) {
+                    Some(most) if above(q, most) => over(&field, q.0.clone(), most.0.clone()),
+                    Some(_) => {
+                        let into = if kind == "requests" {
+                            &mut merged.requests
+                        } else {
+                            &mut merged.limits
+                        };
+                        into.get_or_insert_with(BTreeMap::new)
+                            .insert(resource.clone(), q.clone());
                     }
+                    None => over(&field, q.0.clone(), "none of it".into()),
                 }
             }
         }
-        (None, Some(theirs)) => out.resources = Some(theirs.clone()),
-        _ => {}
+        // A spec that lowers a limit below the profile's request lowers that request with it.
+        if let (Some(requests), Some(limits)) = (merged.requests.as_mut(), merged.limits.as_ref()) {
+            for (resource, limit) in limits {
+                if requests.get(resource).is_some_and(|r| above(r, limit)) {
+                    requests.insert(resource.clone(), limit.clone());
+                }
+            }
+        }
+        out.resources = Some(merged);
     }
     match spec.gpus {
         Some(asked) if asked > profile.gpus => {
@@ -303,8 +317,32 @@ pub fn apply(profile: &Profile, spec: &HapContainerSpec) -> (HapContainerSpec, V
             );
         }
     }
-    if out.culling.is_none() {
-        out.culling = profile.culling.clone();
+    if let (Some(theirs), Some(asked)) = (
+        &profile.image,
+        spec.spark.as_ref().and_then(|s| s.executor_image.as_ref()),
+    ) && asked != theirs
+    {
+        over(
+            "spec.spark.executorImage",
+            format!("{asked:?}"),
+            format!("{theirs:?} only"),
+        );
+    }
+    // The profile's idle time is the longest a spec may ask for.
+    match (&spec.culling, &profile.culling) {
+        (None, theirs) => out.culling = theirs.clone(),
+        (Some(asked), Some(theirs)) => {
+            if let (Ok(a), Ok(t)) = (asked.idle_after(), theirs.idle_after())
+                && a > t
+            {
+                over(
+                    "spec.culling.idleAfter",
+                    asked.idle_after.clone(),
+                    theirs.idle_after.clone(),
+                );
+            }
+        }
+        (Some(_), None) => {}
     }
     (out, problems)
 }
@@ -351,11 +389,22 @@ mod tests {
     #[test]
     fn the_spec_may_ask_for_less_and_its_own_choices_stand() {
         let asked = spec(
-            "{size: 1, resources: {requests: {cpu: 250m}, limits: {memory: 3Gi}}, volume: {size: 20Gi}, culling: {idleAfter: 30m}, spark: {executors: 2, executorMemory: 1Gi}}",
+            "{size: 1, resources: {requests: {cpu: 250m}, limits: {memory: 1Gi}}, volume: {size: 20Gi}, culling: {idleAfter: 30m}, spark: {executors: 2, executorMemory: 1Gi}}",
         );
         let (out, problems) = apply(&small(), &asked);
         assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(out.resources, asked.resources);
+        // The spec's values over the profile's: every limit of the profile is still there, and a
+        // request above the lowered limit comes down to it.
+        let resources = out.resources.unwrap();
+        let (requests, limits) = (resources.requests.unwrap(), resources.limits.unwrap());
+        assert_eq!(
+            (requests["cpu"].0.as_str(), requests["memory"].0.as_str()),
+            ("250m", "1Gi")
+        );
+        assert_eq!(
+            (limits["cpu"].0.as_str(), limits["memory"].0.as_str()),
+            ("1", "1Gi")
+        );
         assert_eq!(out.volume.size.unwrap().0, "20Gi");
         assert_eq!(out.culling.unwrap().idle_after, "30m");
     }
@@ -363,7 +412,7 @@ mod tests {
     #[test]
     fn what_is_beyond_the_profile_is_refused_field_by_field() {
         let asked = spec(
-            "{size: 1, image: mine:1, gpus: 1, resources: {limits: {memory: 8Gi, ephemeral-storage: 1Gi}}, volume: {size: 21Gi}, spark: {executors: 3, executorCores: 2, executorMemory: 3Gi}}",
+            "{size: 1, image: mine:1, gpus: 1, resources: {limits: {memory: 8Gi, ephemeral-storage: 1Gi}}, volume: {size: 21Gi}, spark: {executors: 3, executorCores: 2, executorMemory: 3Gi, executorImage: mine:1}, culling: {idleAfter: 3h}}",
         );
         let (_, problems) = apply(&small(), &asked);
         let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
@@ -377,10 +426,21 @@ mod tests {
                 "spec.volume.size",
                 "spec.spark.executors",
                 "spec.spark.executorCores",
-                "spec.spark.executorMemory"
+                "spec.spark.executorMemory",
+                "spec.spark.executorImage",
+                "spec.culling.idleAfter"
             ]
         );
         let memory = &problems[2].message;
+        // An empty resources is the profile's, limits included; an unreadable quantity is refused.
+        let (out, problems) = apply(&small(), &spec("{size: 1, resources: {}}"));
+        assert!(problems.is_empty());
+        assert_eq!(out.resources.unwrap().limits.unwrap()["memory"].0, "4Gi");
+        let (_, problems) = apply(
+            &small(),
+            &spec("{size: 1, resources: {limits: {memory: '1e29'}}}"),
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
             memory.contains("8Gi") && memory.contains("\"small\"") && memory.contains("(4Gi)"),
             "{memory}"

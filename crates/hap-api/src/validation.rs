@@ -68,6 +68,9 @@ pub const RESERVED_ENV: &[&str] = &[
     "POD_IP",
 ];
 
+/// The resource GPUs are asked for with (`spec.gpus` sets it).
+pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
+
 /// Every problem found in a HapContainer named `name`, each phrased as what is wrong and what to do.
 pub fn problems(name: &str, spec: &HapContainerSpec) -> Vec<Problem> {
     let mut out = Vec::new();
@@ -118,6 +121,26 @@ pub fn problems(name: &str, spec: &HapContainerSpec) -> Vec<Problem> {
     }
     if let Some(s3) = &spec.s3 {
         out.extend(s3_problems(s3));
+    }
+    for (kind, map) in spec
+        .resources
+        .iter()
+        .flat_map(|r| [("requests", &r.requests), ("limits", &r.limits)])
+    {
+        for (resource, q) in map.iter().flatten() {
+            let field = format!("spec.resources.{kind}.{resource}");
+            if resource == GPU_RESOURCE {
+                out.push(Problem::new(
+                    &field,
+                    format!("{field} is set: ask for GPUs with spec.gpus, which the installation's and the profile's limits bound"),
+                ));
+            } else if quantity::parse(&q.0).is_none() {
+                out.push(Problem::new(
+                    &field,
+                    format!("{field} {:?} is not a quantity such as 500m, 2 or 4Gi", q.0),
+                ));
+            }
+        }
     }
     if let Some(Err(message)) = spec.culling.as_ref().map(|c| c.idle_after()) {
         out.push(Problem::new("spec.culling.idleAfter", message));
@@ -203,6 +226,24 @@ mod tests {
         let found = problems("w", &spec);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].field, "spec.culling.idleAfter");
+    }
+
+    #[test]
+    fn resources_are_readable_quantities_and_gpus_go_through_spec_gpus() {
+        let spec: HapContainerSpec = serde_json::from_value(serde_json::json!({
+            "resources": {"requests": {"cpu": "500m", "memory": "lots"},
+                          "limits": {"nvidia.com/gpu": "8", "memory": "1e29"}}
+        }))
+        .unwrap();
+        let found: Vec<String> = problems("w", &spec).into_iter().map(|p| p.field).collect();
+        assert_eq!(
+            found,
+            [
+                "spec.resources.requests.memory",
+                "spec.resources.limits.memory",
+                "spec.resources.limits.nvidia.com/gpu"
+            ]
+        );
     }
 
     #[test]

@@ -194,6 +194,11 @@ async fn a_volume_keeps_its_class_and_only_grows() {
     }
     let message = verdict(json!({"size": "512Mi"})).await.expect_err("shrunk");
     assert!(message.contains("size cannot shrink"), "{message}");
+    let message = verdict(json!({"size": null})).await.expect_err("removed");
+    assert!(
+        message.contains("size cannot shrink or be removed"),
+        "{message}"
+    );
     // A class added where there was none is a change too.
     api.create(
         &PostParams::default(),

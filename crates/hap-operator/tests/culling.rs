@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::{Harness, condition, eventually};
 use hap_api::HapContainer;
+use hap_operator::pipeline::config::RunConfig;
 use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
@@ -23,9 +24,13 @@ metadata:
   name: {name}
 spec:
   volume: {{size: 1Gi}}
-  culling: {{idleAfter: 1m}}
 "
     )
+}
+
+/// Runs `mode` of the activity script in the pod and returns what it printed.
+fn activity(h: &Harness, pod: &str, mode: &str) -> String {
+    h.kubectl(&["exec", pod, "--", "python3", "-c", ACTIVITY, mode])
 }
 
 /// Starts `mode` of the activity script in the pod, in the background, and returns.
@@ -48,7 +53,13 @@ fn size(hc: &HapContainer) -> i32 {
 #[tokio::test]
 #[ignore = "needs a Kubernetes cluster, as root: scripts/test.sh runs it (docs/testing.md)"]
 async fn an_idle_workspace_is_stopped_and_kept_and_active_ones_are_not() {
-    let h = Harness::start().await;
+    // A resync far longer than the test: the operator looks at the workspaces on its own poll (a
+    // quarter of idleAfter, 15 s) and on watch events alone.
+    let h = Harness::start_with(|c| RunConfig {
+        resync: Duration::from_secs(600),
+        ..c
+    })
+    .await;
     let names = ["idle", "kernel", "terminal", "spark"];
     for name in names {
         h.create(&workspace(name)).await;
@@ -66,21 +77,30 @@ async fn an_idle_workspace_is_stopped_and_kept_and_active_ones_are_not() {
     ]);
     // The kernel is left busy with its connection closed; the terminal is typed into and the
     // Spark job runs in the background.
-    let busy = h.kubectl(&[
-        "exec",
-        "kernel-happod",
-        "--",
-        "python3",
-        "-c",
-        ACTIVITY,
-        "busy-kernel",
-    ]);
+    let busy = activity(&h, "kernel-happod", "busy-kernel");
     assert!(busy.contains("busy"), "{busy}");
     start_in_background(&h, "terminal-happod", "typing");
     start_in_background(&h, "spark-happod", "spark-job");
+    let running = activity(&h, "spark-happod", "spark-running");
+    assert!(running.contains("running"), "{running}");
 
-    // A minute after Jupyter started, and within a look (15 s) after that.
+    // Culling on, from a last request to Jupyter in the idle and the Spark workspaces: from here
+    // their Jupyter sees nothing, and only the Spark job can keep that one up past a minute.
+    let touched = jiff::Timestamp::now();
+    let quiet_from = std::time::Instant::now();
+    activity(&h, "idle-happod", "touch");
+    activity(&h, "spark-happod", "touch");
     let api = h.hapcontainers();
+    for name in names {
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"culling": {"idleAfter": "1m"}}})),
+        )
+        .await
+        .unwrap();
+    }
+
     let culled = eventually(Duration::from_secs(240), "idle culled", || {
         let api = api.clone();
         async move {
@@ -108,20 +128,34 @@ async fn an_idle_workspace_is_stopped_and_kept_and_active_ones_are_not() {
         "{}",
         culled_condition.message
     );
+    // Not before a minute had passed since the last activity (the condition's time is whole seconds).
+    let earliest = touched + jiff::SignedDuration::from_secs(59);
+    assert!(
+        culled_condition.last_transition_time.0 >= earliest,
+        "culled at {} for activity at {touched}",
+        culled_condition.last_transition_time.0
+    );
     let events = h.events_for("idle").await;
     assert!(
         events.iter().any(|e| e.reason.as_deref() == Some("Culled")
             && e.note.as_deref().is_some_and(|n| n.contains("home volume"))),
         "a Culled event: {events:#?}"
     );
-    assert!(
-        !h.exists::<k8s_openapi::api::core::v1::Pod>("idle-happod")
+    eventually(Duration::from_secs(60), "the idle pod gone", || async {
+        match h
+            .exists::<k8s_openapi::api::core::v1::Pod>("idle-happod")
             .await
-    );
+        {
+            false => Ok(()),
+            true => Err("still there".to_string()),
+        }
+    })
+    .await;
 
-    // The others have been running as long as the idle one, and stay running through two more
-    // looks: what they do is seen as activity.
-    tokio::time::sleep(Duration::from_secs(40)).await;
+    // The others stay running a minute and two looks (15 s each) past their last request to
+    // Jupyter, and more: what they do is seen as activity.
+    let settled = Duration::from_secs(60 + 2 * 15 + 15);
+    tokio::time::sleep(settled.saturating_sub(quiet_from.elapsed())).await;
     for name in ["kernel", "terminal", "spark"] {
         let hc = api.get(name).await.unwrap();
         let c = condition(&hc, "Culled");
@@ -140,7 +174,7 @@ async fn an_idle_workspace_is_stopped_and_kept_and_active_ones_are_not() {
         );
     }
 
-    // Started again, it finds its home volume.
+    // Started again, it finds its home volume, and its activity is read again.
     api.patch(
         "idle",
         &PatchParams::default(),
@@ -152,11 +186,11 @@ async fn an_idle_workspace_is_stopped_and_kept_and_active_ones_are_not() {
     let kept = h.kubectl(&["exec", "idle-happod", "--", "cat", "/home/jovyan/notes.txt"]);
     assert_eq!(kept.trim(), "kept");
     let again = h
-        .wait_status("idle", "Culled false once running again", |hc| {
+        .wait_status("idle", "Culled false and Active once running again", |hc| {
             hc.status.as_ref().is_some_and(|s| {
                 s.conditions
                     .iter()
-                    .any(|c| c.type_ == "Culled" && c.status == "False")
+                    .any(|c| c.type_ == "Culled" && c.status == "False" && c.reason == "Active")
             })
         })
         .await;

@@ -21,13 +21,14 @@ use super::culling::{Activity, Ongoing};
 use super::names::{JUPYTER_PORT, SPARK_UI_PORT};
 use super::resolve::TokenSource;
 
-/// How long one request may take; a workspace that answers slower is not culled this time.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the whole read may take (its requests run side by side); a workspace that answers
+/// slower is not culled this time. It bounds how long a reconcile worker waits on a tenant's pod.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The most bytes one answer may have, and the most Spark applications looked at: what a workspace
 /// pod answers is its user's to choose.
-const MAX_ANSWER: usize = 1 << 20;
-const MAX_APPLICATIONS: usize = 8;
+const MAX_ANSWER: usize = 64 << 10;
+const MAX_APPLICATIONS: usize = 2;
 
 /// Jupyter's `/api/status`.
 #[derive(Deserialize)]
@@ -73,7 +74,9 @@ impl Http {
         }
     }
 
-    /// GETs `url` and reads its JSON; `Ok(None)` when nothing listens there.
+    /// GETs `url` and reads its JSON; `Ok(None)` when nothing listens there, or nothing is served
+    /// at that path (a Jupyter without terminals). What fails is said without the answer's text,
+    /// which the tenant chooses.
     async fn get<T: DeserializeOwned>(
         &self,
         url: &str,
@@ -86,40 +89,56 @@ impl Http {
         let request = request
             .body(Empty::new())
             .map_err(|e| format!("{url}: {e}"))?;
-        let exchange = async {
-            let response = match self.client.request(request).await {
-                Ok(r) => r,
-                Err(e) if e.is_connect() => return Ok(None),
-                Err(e) => return Err(format!("{url}: {e}")),
-            };
-            let status = response.status();
+        let response = match self.client.request(request).await {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => return Ok(None),
+            Err(e) => return Err(format!("{url}: {e}")),
+        };
+        let status = response.status();
+        if status == http::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        {
             // The pod is the tenant's: what it answers is bounded before it is read.
             let body = Limited::new(response.into_body(), MAX_ANSWER)
                 .collect()
                 .await
-                .map_err(|e| format!("{url}: {e}"))?
+                .map_err(|_| format!("{url} answered more than {MAX_ANSWER} bytes, or broke off"))?
                 .to_bytes();
             if !status.is_success() {
                 return Err(format!("{url} answered {status}"));
             }
-            serde_json::from_slice(&body)
-                .map(Some)
-                .map_err(|e| format!("{url} answered what is not its API's JSON: {e}"))
-        };
-        tokio::time::timeout(REQUEST_TIMEOUT, exchange)
-            .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "{url} did not answer within {}s",
-                    REQUEST_TIMEOUT.as_secs()
-                ))
+            serde_json::from_slice(&body).map(Some).map_err(|e| {
+                format!(
+                    "{url} answered what is not its API's JSON ({:?} at line {} column {})",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                )
             })
+        }
     }
 }
 
 /// The workspace's activity as its pod at `pod_ip` shows it. The token is read from its Secret here,
 /// at the edge, and goes nowhere but into the request header.
 pub async fn read(
+    client: &kube::Client,
+    namespace: &str,
+    token: &TokenSource,
+    pod_ip: &str,
+) -> Result<Activity, Failure> {
+    tokio::time::timeout(READ_TIMEOUT, read_within(client, namespace, token, pod_ip))
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "the workspace did not answer within {}s",
+                READ_TIMEOUT.as_secs()
+            ))
+        })
+}
+
+async fn read_within(
     client: &kube::Client,
     namespace: &str,
     token: &TokenSource,
@@ -145,19 +164,19 @@ pub async fn read(
     let quiet = "no_track_activity=1";
     let token = Some(value.trim());
     let missing = || format!("Jupyter does not answer on {}:{JUPYTER_PORT}", host(pod_ip));
-    let status: ServerStatus = http
-        .get(&format!("{jupyter}/status?{quiet}"), token)
-        .await?
-        .ok_or_else(missing)?;
-    let kernels: Vec<Kernel> = http
-        .get(&format!("{jupyter}/kernels?{quiet}"), token)
-        .await?
-        .ok_or_else(missing)?;
-    let terminals: Vec<Terminal> = http
-        .get(&format!("{jupyter}/terminals?{quiet}"), token)
-        .await?
-        .unwrap_or_default();
-    let spark_jobs = running_spark_jobs(&http, pod_ip).await?;
+    let url = |what: &str| format!("{jupyter}/{what}?{quiet}");
+    let (status_url, kernels_url, terminals_url) =
+        (url("status"), url("kernels"), url("terminals"));
+    let (status, kernels, terminals, spark_jobs) = futures::join!(
+        http.get::<ServerStatus>(&status_url, token),
+        http.get::<Vec<Kernel>>(&kernels_url, token),
+        http.get::<Vec<Terminal>>(&terminals_url, token),
+        running_spark_jobs(&http, pod_ip),
+    );
+    let status = status?.ok_or_else(missing)?;
+    let kernels = kernels?.ok_or_else(missing)?;
+    let terminals = terminals?.unwrap_or_default();
+    let spark_jobs = spark_jobs?;
 
     let last = [status.started, status.last_activity]
         .into_iter()
@@ -197,7 +216,7 @@ async fn running_spark_jobs(http: &Http, pod_ip: &str) -> Result<usize, Failure>
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     });
     for app in ids.take(MAX_APPLICATIONS) {
-        let jobs: Option<Vec<serde_json::Value>> = http
+        let jobs: Option<Vec<serde::de::IgnoredAny>> = http
             .get(&format!("{ui}/{}/jobs?status=running", app.id), None)
             .await?;
         running += jobs.map_or(0, |j| j.len());

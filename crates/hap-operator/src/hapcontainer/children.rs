@@ -95,6 +95,37 @@ pub struct Plan {
     pub pod: pod_plan::PodPlan,
 }
 
+/// The desired home claim, never smaller than the claim as it is: a spec or profile that now asks
+/// for less keeps the claim's size (Kubernetes refuses to shrink a claim, and the files stay).
+fn never_smaller(
+    desired: Option<&PersistentVolumeClaim>,
+    live: Option<&PersistentVolumeClaim>,
+) -> Option<PersistentVolumeClaim> {
+    let storage = |c: &PersistentVolumeClaim| {
+        let q = c
+            .spec
+            .as_ref()?
+            .resources
+            .as_ref()?
+            .requests
+            .as_ref()?
+            .get("storage")?;
+        Some((q.clone(), hap_api::quantity::parse(&q.0)?))
+    };
+    let mut out = desired?.clone();
+    if let (Some((_, wanted)), Some((held, held_bytes))) = (storage(&out), live.and_then(storage))
+        && held_bytes > wanted
+        && let Some(requests) = out
+            .spec
+            .as_mut()
+            .and_then(|s| s.resources.as_mut())
+            .and_then(|r| r.requests.as_mut())
+    {
+        requests.insert("storage".into(), held);
+    }
+    Some(out)
+}
+
 /// Plans every child (pure). `owner_uid` is the HapContainer's (None when rendered from a file);
 /// when the HapContainer is not `runnable` (a configuration problem), no pod is created or replaced.
 #[allow(clippy::too_many_arguments)]
@@ -189,7 +220,10 @@ pub fn plan(
         },
         plan::ensure_if_desired(live_spark_conf.as_deref(), spark_conf.as_ref()),
         plan::ensure_if_desired(live_trusted_ca.as_deref(), trusted_ca.as_ref()),
-        plan::ensure_if_desired(live_volume.as_deref(), volume.as_ref()),
+        plan::ensure_if_desired(
+            live_volume.as_deref(),
+            never_smaller(volume.as_ref(), live_volume.as_deref()).as_ref(),
+        ),
         plan::ensure_if_desired(live_service.as_deref(), service.as_ref()),
         plan::ensure_or_remove(
             live_spark_driver_service.as_deref(),

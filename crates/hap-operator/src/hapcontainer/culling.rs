@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use hap_api::HapContainer;
 use jiff::{SignedDuration, Timestamp};
-use json_patch::{Patch, PatchOperation, ReplaceOperation, TestOperation};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use json_patch::{AddOperation, Patch, PatchOperation, ReplaceOperation, TestOperation};
 use kube::ResourceExt;
 use serde_json::json;
 
@@ -73,18 +72,47 @@ fn text(idle_after: Duration) -> String {
     humantime::format_duration(idle_after).to_string()
 }
 
-/// The change that stops an idle workspace: size 1 becomes 0, and only if it is still 1 (a patch
-/// that would meet a workspace someone just changed fails instead).
+/// The annotation a stop leaves: the generation the stop makes. While the workspace is at that
+/// generation (nobody changed its spec since), it is stopped for idleness, not by hand.
+pub const CULLED_GENERATION: &str = "hap.cloudian.com/culled-generation";
+
+fn pointer(path: &str) -> json_patch::jsonptr::PointerBuf {
+    json_patch::jsonptr::PointerBuf::parse(path).expect("a JSON pointer")
+}
+
+/// The change that stops an idle workspace: size 1 becomes 0, and the annotation says so; only if
+/// the workspace is still at the generation the decision was made on (a spec changed meanwhile, its
+/// size or its idle time, makes the patch fail instead).
 pub fn stop(hc: &HapContainer, idle_after: Duration, activity: &Activity) -> Change {
+    let generation = hc.metadata.generation.unwrap_or_default();
+    let marker = json!((generation + 1).to_string());
+    let annotate = match &hc.metadata.annotations {
+        Some(_) => PatchOperation::Add(AddOperation {
+            path: pointer(&format!(
+                "/metadata/annotations/{}",
+                CULLED_GENERATION.replace('/', "~1")
+            )),
+            value: marker,
+        }),
+        None => PatchOperation::Add(AddOperation {
+            path: pointer("/metadata/annotations"),
+            value: json!({ CULLED_GENERATION: marker }),
+        }),
+    };
     let patch = Patch(vec![
         PatchOperation::Test(TestOperation {
-            path: "/spec/size".parse().expect("a JSON pointer"),
+            path: pointer("/metadata/generation"),
+            value: json!(generation),
+        }),
+        PatchOperation::Test(TestOperation {
+            path: pointer("/spec/size"),
             value: json!(1),
         }),
         PatchOperation::Replace(ReplaceOperation {
-            path: "/spec/size".parse().expect("a JSON pointer"),
+            path: pointer("/spec/size"),
             value: json!(0),
         }),
+        annotate,
     ]);
     let note = Note::normal(
         Reason::Culled,
@@ -98,33 +126,44 @@ pub fn stop(hc: &HapContainer, idle_after: Duration, activity: &Activity) -> Cha
     Change { patch, note }
 }
 
-/// The `Culled` condition, with culling on: true from the stop until the workspace runs again.
+/// Whether the workspace stands stopped by a cull: size 0 at the generation the stop made.
+fn culled(hc: &HapContainer) -> bool {
+    let marked = hc
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(CULLED_GENERATION))
+        .and_then(|g| g.parse::<i64>().ok());
+    hc.spec.size == 0 && marked.is_some() && marked == hc.metadata.generation
+}
+
+/// The `Culled` condition, with culling on: true from the stop until the workspace's spec changes
+/// (started again, say).
 pub fn condition(
     hc: &HapContainer,
     idle_after: Duration,
     reading: &Reading,
     changed: Option<&Result<(), String>>,
-    previous: &[Condition],
 ) -> Verdict {
     let after = text(idle_after);
-    let was_culled = previous
-        .iter()
-        .find(|c| c.type_ == CULLED && c.status == "True");
-    match (changed, reading) {
-        (Some(Ok(())), _) => Verdict::ok(
+    let stopped = || {
+        Verdict::ok(
             Reason::Culled,
             format!(
                 "Stopped after {after} without activity in Jupyter: set spec.size to 1 to start it again; the home volume is kept"
             ),
-        ),
+        )
+    };
+    match (changed, reading) {
+        (Some(Ok(())), _) => stopped(),
         (Some(Err(e)), _) => Verdict::not(
             Reason::CullFailed,
             format!("Idle for {after}, but stopping it failed ({e}); tried again at the next look"),
         ),
-        (None, _) if hc.spec.size == 0 => match was_culled {
-            Some(c) => Verdict::ok(Reason::Culled, c.message.clone()),
-            None => Verdict::not(Reason::Suspended, "size is 0: nothing to cull"),
-        },
+        (None, _) if culled(hc) => stopped(),
+        (None, _) if hc.spec.size == 0 => {
+            Verdict::not(Reason::Suspended, "size is 0: nothing to cull")
+        }
         (None, Some(Ok(_))) => Verdict::not(
             Reason::Active,
             format!(
@@ -140,7 +179,7 @@ pub fn condition(
         (None, None) => Verdict::not(
             Reason::NotRunning,
             format!(
-                "Stopped after {after} without activity in Jupyter, which is read once the pod is ready"
+                "Stopped after {after} without activity in Jupyter, which is read while the pod is ready and the Configured condition true"
             ),
         ),
     }
@@ -199,14 +238,17 @@ mod tests {
     }
 
     #[test]
-    fn the_stop_sets_size_zero_only_if_it_is_still_one() {
-        let hc = hapcontainer("{culling: {idleAfter: 30m}}");
+    fn the_stop_sets_size_zero_and_marks_it_only_if_nothing_changed() {
+        let mut hc = hapcontainer("{culling: {idleAfter: 30m}}");
+        hc.metadata.generation = Some(4);
         let change = stop(&hc, MINUTE * 30, &quiet_since("2026-12-07T11:00:00Z"));
         assert_eq!(
             serde_json::to_value(&change.patch).unwrap(),
             json!([
+                {"op": "test", "path": "/metadata/generation", "value": 4},
                 {"op": "test", "path": "/spec/size", "value": 1},
-                {"op": "replace", "path": "/spec/size", "value": 0}
+                {"op": "replace", "path": "/spec/size", "value": 0},
+                {"op": "add", "path": "/metadata/annotations", "value": {CULLED_GENERATION: "5"}}
             ])
         );
         assert_eq!(change.note.reason, Reason::Culled);
@@ -216,41 +258,42 @@ mod tests {
             change.note.message
         );
         assert!(change.note.message.contains("2026-12-07T11:00:00Z"));
+        hc.metadata.annotations = Some([("a".to_string(), "b".to_string())].into());
+        let change = stop(&hc, MINUTE * 30, &quiet_since("2026-12-07T11:00:00Z"));
+        assert_eq!(
+            serde_json::to_value(&change.patch.0[3]).unwrap(),
+            json!({"op": "add", "path": "/metadata/annotations/hap.cloudian.com~1culled-generation", "value": "5"})
+        );
     }
 
     #[test]
-    fn the_condition_is_true_from_the_stop_until_the_workspace_runs_again() {
+    fn the_condition_is_true_from_the_stop_until_the_spec_changes() {
         let running = hapcontainer("{culling: {idleAfter: 1m}}");
-        let stopped = hapcontainer("{size: 0, culling: {idleAfter: 1m}}");
         let read: Reading = Some(Ok(quiet_since("2026-12-07T11:00:00Z")));
-        let just = condition(&running, MINUTE, &read, Some(&Ok(())), &[]);
+        let just = condition(&running, MINUTE, &read, Some(&Ok(())));
         assert!(just.ok);
         assert_eq!(just.reason, Reason::Culled);
-        let culled = Condition {
-            type_: CULLED.into(),
-            status: "True".into(),
-            reason: "Culled".into(),
-            message: just.message.clone(),
-            last_transition_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                Timestamp::now(),
-            ),
-            observed_generation: None,
-        };
-        let kept = condition(&stopped, MINUTE, &None, None, std::slice::from_ref(&culled));
+        // The stop's generation, size 0: culled, whatever the last status said.
+        let mut stopped = hapcontainer("{size: 0, culling: {idleAfter: 1m}}");
+        stopped.metadata.generation = Some(5);
+        stopped.metadata.annotations =
+            Some([(CULLED_GENERATION.to_string(), "5".to_string())].into());
+        let kept = condition(&stopped, MINUTE, &None, None);
         assert_eq!(
             (kept.ok, kept.message.as_str()),
             (true, just.message.as_str())
         );
-        // Started again: active, whatever the condition was.
-        let again = condition(&running, MINUTE, &read, None, &[culled]);
-        assert_eq!((again.ok, again.reason), (false, Reason::Active));
-        // Suspended by hand: not culled.
-        let by_hand = condition(&stopped, MINUTE, &None, None, &[]);
+        // Suspended by hand afterwards (a later generation), or never culled: not culled.
+        stopped.metadata.generation = Some(7);
+        let by_hand = condition(&stopped, MINUTE, &None, None);
         assert_eq!((by_hand.ok, by_hand.reason), (false, Reason::Suspended));
-        let unknown = condition(&running, MINUTE, &Some(Err("refused".into())), None, &[]);
+        // Started again: active once read.
+        let again = condition(&running, MINUTE, &read, None);
+        assert_eq!((again.ok, again.reason), (false, Reason::Active));
+        let unknown = condition(&running, MINUTE, &Some(Err("refused".into())), None);
         assert_eq!(unknown.reason, Reason::ActivityUnknown);
         assert!(unknown.message.contains("refused"));
-        let failed = condition(&running, MINUTE, &read, Some(&Err("conflict".into())), &[]);
+        let failed = condition(&running, MINUTE, &read, Some(&Err("conflict".into())));
         assert_eq!((failed.ok, failed.reason), (false, Reason::CullFailed));
     }
 }

@@ -114,6 +114,9 @@ impl Reconciled for HapContainer {
     }
 
     fn plan(&self, p: Planning<'_, Self>) -> Plan {
+        if p.resolved.profile_missing {
+            return Plan::default();
+        }
         let history = p.memory.history(p.observed.pod.as_deref(), p.now);
         let backoff = Backoff {
             min: p.config.replace_min,
@@ -155,7 +158,7 @@ impl Reconciled for HapContainer {
         observed: &Children<Observed>,
         runnable: bool,
     ) -> culling::Reading {
-        r.idle_after.filter(|_| runnable)?;
+        r.idle_after.filter(|_| runnable && r.runs)?;
         let pod = observed
             .pod
             .as_deref()

@@ -46,6 +46,10 @@ pub struct Resolved {
     pub idle_after: Option<std::time::Duration>,
     /// The workspace container's requests and limits, GPUs included.
     pub resources: ResourceRequirements,
+    /// The spec names a profile that could not be found: nothing is built from a spec without its
+    /// profile's values (they would shrink the claim, change the Spark settings), so nothing is
+    /// written until it is there.
+    pub profile_missing: bool,
 }
 
 /// The PersistentVolumeClaim that holds the home directory.
@@ -189,6 +193,7 @@ pub fn resolve(hc: &HapContainer, cfg: &BuildConfig, profiles: &Catalog) -> Reso
     problems.extend(beyond_profile);
     problems.extend(over_limits(spec, executors.as_ref(), &cfg.limits));
     let mut problems = Problem::from_spec(problems);
+    let profile_missing = no_profile.is_some();
     problems.extend(no_profile);
     Resolved {
         runs: spec.size > 0,
@@ -200,6 +205,7 @@ pub fn resolve(hc: &HapContainer, cfg: &BuildConfig, profiles: &Catalog) -> Reso
         env_secrets,
         problems,
         resources,
+        profile_missing,
         trust: cfg.trust.clone(),
         idle_after: spec.culling.as_ref().and_then(|c| c.idle_after().ok()),
     }

@@ -236,7 +236,7 @@ pub fn compute(
     if let Some(c) = &observed.culling {
         verdicts.push((
             culling::CULLED,
-            culling::condition(hc, c.idle_after, c.reading, c.changed, previous),
+            culling::condition(hc, c.idle_after, c.reading, c.changed),
         ));
         if let Some(Ok(activity)) = c.reading {
             last_activity = Some(Time(culling::recorded(activity, now.0)));

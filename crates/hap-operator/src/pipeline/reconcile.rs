@@ -215,7 +215,10 @@ async fn reconcile_inner<R: Reconciled>(obj: &R, ctx: &Context<R>) -> Result<Act
     } else {
         ctx.next_backoff(obj, &failure).max(Duration::from_secs(5))
     };
-    Ok(Action::requeue(plan.requeue.unwrap_or(fallback)))
+    // The plan's own time (a back-off ending) if sooner.
+    Ok(Action::requeue(
+        plan.requeue.map_or(fallback, |r| r.min(fallback)),
+    ))
 }
 
 /// Reconciles one object, as kube-runtime's controller calls it: waits for the caches, runs the
