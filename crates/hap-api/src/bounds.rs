@@ -122,6 +122,13 @@ pub const DURATION: Bound = Bound {
     what: "a duration of hours, minutes and seconds such as 30m, 2h or 1h30m",
 };
 
+/// A workspace profile's name, as `spec.profile` names it (see `profile`).
+pub const PROFILE_NAME: Bound = Bound {
+    pattern: r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+    max: 63,
+    what: "a profile name of at most 63 lower-case letters, digits and '-'",
+};
+
 /// A namespace's name, as Kubernetes allows it (a DNS label).
 pub const NAMESPACE: Bound = Bound {
     pattern: r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",

@@ -90,7 +90,7 @@ pub struct HapContainerSpec {
     /// volume size and idle culling apply where this spec sets none, and whose limits bound it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63))]
-    #[x_kube(validation = crate::profile::NAME.rule("spec.profile"))]
+    #[x_kube(validation = bounds::PROFILE_NAME.rule("spec.profile"))]
     pub profile: Option<String>,
 
     /// The workspace image (Jupyter, Spark, TensorFlow). Defaults to the project's workspace image.

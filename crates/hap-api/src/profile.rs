@@ -29,13 +29,6 @@ use crate::quantity;
 pub const CONFIG_MAP: &str = "hap-profiles";
 pub const KEY: &str = "profiles.yaml";
 
-/// A profile's name, as `spec.profile` names it.
-pub const NAME: Bound = Bound {
-    pattern: r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
-    max: 63,
-    what: "a profile name of at most 63 lower-case letters, digits and '-'",
-};
-
 /// What the console shows of a profile: printable text without line breaks.
 const TEXT: Bound = Bound {
     pattern: r"^[^\x00-\x1f\x7f]*$",
@@ -154,7 +147,7 @@ fn check(profiles: &[Profile]) -> Vec<String> {
                 out.push(format!("{at}: {}", problem.message));
             }
         };
-        bounded(&NAME, "name", Some(&p.name));
+        bounded(&bounds::PROFILE_NAME, "name", Some(&p.name));
         bounded(&TEXT, "displayName", p.display_name.as_deref());
         bounded(&TEXT, "description", p.description.as_deref());
         bounded(&bounds::IMAGE, "image", p.image.as_deref());
