@@ -41,6 +41,18 @@ async fn create_as_written(h: &Harness, name: &str, spec: serde_json::Value) {
         .unwrap();
 }
 
+/// Waits until the HapContainer's Configured condition has this reason, and returns it.
+async fn configured_because(h: &Harness, name: &str, reason: &str) -> HapContainer {
+    h.wait_status(name, &format!("Configured: {reason}"), |hc| {
+        hc.status.as_ref().is_some_and(|s| {
+            s.conditions
+                .iter()
+                .any(|c| c.type_ == "Configured" && c.reason == reason)
+        })
+    })
+    .await
+}
+
 fn configured(hc: &HapContainer) -> (String, String, String) {
     let c = condition(hc, "Configured");
     (c.status, c.reason, c.message)
@@ -51,15 +63,7 @@ fn configured(hc: &HapContainer) -> (String, String, String) {
 async fn a_profile_shapes_workspaces_and_its_changes_reach_them() {
     let h = Harness::start().await;
     create_as_written(&h, "fits", json!({"profile": "small"})).await;
-    let waiting = h
-        .wait_status("fits", "no profiles yet", |hc| {
-            hc.status.as_ref().is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Configured" && c.reason == "ProfileNotFound")
-            })
-        })
-        .await;
+    let waiting = configured_because(&h, "fits", "ProfileNotFound").await;
     let (_, _, message) = configured(&waiting);
     assert!(message.contains("there are no profiles"), "{message}");
     assert!(!h.exists::<Pod>("fits-happod").await);
@@ -83,15 +87,7 @@ async fn a_profile_shapes_workspaces_and_its_changes_reach_them() {
         json!({"profile": "small", "resources": {"limits": {"memory": "2Gi"}}, "volume": {"size": "3Gi"}}),
     )
     .await;
-    let refused = h
-        .wait_status("greedy", "refused", |hc| {
-            hc.status.as_ref().is_some_and(|s| {
-                s.conditions
-                    .iter()
-                    .any(|c| c.type_ == "Configured" && c.reason == "InvalidSpec")
-            })
-        })
-        .await;
+    let refused = configured_because(&h, "greedy", "InvalidSpec").await;
     let (_, _, message) = configured(&refused);
     for says in [
         "spec.resources.limits.memory is 2Gi, more than the profile \"small\" allows (1Gi)",

@@ -95,7 +95,12 @@ async fn reconcile_inner<R: Reconciled>(obj: &R, ctx: &Context<R>) -> Result<Act
     ctx.forget_the_gone();
     let shared = &ctx.shared;
     let cfg = &shared.config;
-    let resolved = obj.resolve(&cfg.build, &ctx.caches.profiles());
+    // The profiles are read (parsed from their ConfigMap) only for an object that names one.
+    let profiles = match obj.profile() {
+        Some(_) => ctx.caches.profiles(),
+        None => hap_api::profile::Catalog::Absent,
+    };
+    let resolved = obj.resolve(&cfg.build, &profiles);
     // The spec's problems, then the Secrets it names. A Secret that could not be read is retried
     // with back-off; meanwhile the plan holds back what must not start on what was not checked (see
     // `Reconciled::plan`), and the status is still reported.
