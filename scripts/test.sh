@@ -6,7 +6,8 @@
 # cluster (scripts/cluster.sh: upstream components built from the Go module, real pods) and loads the
 # images into its node, then runs:
 #   - the whole workspace's test suite: unit and snapshot tests, the CRD and the operator's reconcile,
-#     operations and RBAC tests on the real cluster, the data job against an S3 server on loopback,
+#     operations and RBAC tests on the real cluster, the console's sign-in at a real IdP (Keycloak on
+#     loopback, testing/oidc/keycloak.sh) with its actions authorized by the real API server, the data job against an S3 server on loopback,
 #     and the images run the way the operator's pod runs them;
 #   - the original user journey, verbatim, with kubectl 1.36 and real pods (testing/cluster/journey.sh);
 #   - Spark on Kubernetes with two real executor pods and a real S3 server (testing/cluster/spark.sh);
@@ -33,13 +34,15 @@ scripts/setup.sh >/dev/null
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-${HAP_CACHE:-$HOME/.cache/hap}/target-debug}
 
 logs=$(mktemp -d)
-cluster_job="" build_job="" sql_job="" loopback_job="" beside_job=""
+cluster_job="" build_job="" sql_job="" loopback_job="" beside_job="" keycloak_job=""
 # On the way out, pass or fail: the background builds stopped, then the cluster brought down.
 finish() {
   [ -z "$build_job" ] || kill "$build_job" 2>/dev/null || true
   [ -z "$sql_job" ] || kill "$sql_job" 2>/dev/null || true
   [ -z "$loopback_job" ] || wait "$loopback_job" 2>/dev/null || true
   [ -z "$beside_job" ] || wait "$beside_job" 2>/dev/null || true
+  [ -z "$keycloak_job" ] || wait "$keycloak_job" 2>/dev/null || true
+  testing/oidc/keycloak.sh stop >/dev/null 2>&1 || true
   [ -z "$cluster_job" ] || wait "$cluster_job" 2>/dev/null || true
   [ "${HAP_KEEP_CLUSTER:-0}" = 1 ] || scripts/cluster.sh down >/dev/null 2>&1 || true
   rm -rf "$logs"
@@ -52,6 +55,9 @@ trap finish EXIT
 # machine this saves a good part of the run.
 started=$(date +%s)
 scripts/cluster.sh up > "$logs/cluster.out" 2> "$logs/cluster.log" & cluster_job=$!
+# The console's tests sign in at a real IdP: Keycloak on loopback (testing/oidc/keycloak.sh), whose
+# start-up (a minute on a fresh machine) overlaps the builds.
+testing/oidc/keycloak.sh start > "$logs/keycloak.out" 2> "$logs/keycloak.log" & keycloak_job=$!
 cargo test --workspace --no-run > "$logs/build.log" 2>&1 & build_job=$!
 
 # The images, built once here; the tests in testing/images run them, the cluster's pods too.
@@ -74,6 +80,15 @@ scripts/cluster.sh load hap-workspace:0.1.0 hap-operator:0.1.0 hap-mariadb:0.1.0
 echo "test: cluster up, images loaded at $(( $(date +%s) - started ))s ($(grep -o 'up in .*' "$logs/cluster.log" || true))" >&2
 # A failed build shows again, with its errors, in the test run below.
 wait $build_job || true
+if wait $keycloak_job; then
+  export HAP_TEST_OIDC_ENV=$(tail -1 "$logs/keycloak.out")
+else
+  cat "$logs/keycloak.log" >&2
+  echo "test: testing/oidc/keycloak.sh start failed; the console's sign-in test will fail" >&2
+  export HAP_TEST_OIDC_ENV=/nonexistent
+fi
+keycloak_job=""
+echo "test: Keycloak answers at $(( $(date +%s) - started ))s" >&2
 echo "test: tests built at $(( $(date +%s) - started ))s" >&2
 
 status=0
@@ -106,6 +121,9 @@ else
   cat "$logs/beside.log"
   cargo test --workspace --test operations -- --include-ignored --exact "$alone" || status=1
 fi
+
+# Only the console's tests use the IdP.
+testing/oidc/keycloak.sh stop >/dev/null 2>&1 || true
 
 # The Rust tests leave the CRDs installed; the journey installs and deletes its own, as the original
 # README does, and starts only on a cluster without one.

@@ -7,6 +7,7 @@ pub mod access;
 pub mod identity;
 pub mod oidc;
 pub mod pages;
+pub mod serve;
 pub mod session;
 pub mod settings;
 pub mod tenants;

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::Parser;
 use hap_console::oidc::{Provider, Registration};
+use hap_console::serve::serve;
 use hap_console::settings::Settings;
 use hap_console::web::{Console, router};
 
@@ -14,6 +15,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let settings = Settings::parse();
+    let transport = settings.transport().map_err(anyhow::Error::msg)?;
     let key_bytes = std::fs::read(&settings.session_key_file).with_context(|| {
         format!(
             "the session key file {}",
@@ -49,8 +51,11 @@ async fn main() -> anyhow::Result<()> {
         namespace: settings.namespace.clone(),
         profiles_namespace: settings.profiles_namespace.clone(),
     };
-    let listener = tokio::net::TcpListener::bind(settings.listen).await?;
-    tracing::info!(listen = %settings.listen, "serving");
-    axum::serve(listener, router(console)).await?;
-    Ok(())
+    serve(
+        router(console),
+        settings.listen,
+        transport,
+        settings.public_url.clone(),
+    )
+    .await
 }

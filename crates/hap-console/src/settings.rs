@@ -8,14 +8,35 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::identity::ClaimMapping;
+use crate::serve::Transport;
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "hap-console", version, about)]
 pub struct Settings {
-    /// Where to serve.
-    #[arg(long, env = "HAP_CONSOLE_LISTEN", default_value = "0.0.0.0:8080")]
+    /// Where to serve HTTPS (or HTTP with --tls-offloaded).
+    #[arg(long, env = "HAP_CONSOLE_LISTEN", default_value = "0.0.0.0:8443")]
     pub listen: SocketAddr,
-    /// The console's address as browsers reach it; the IdP sends them back to <URL>/callback.
+    /// Where plain HTTP is answered with a redirect to the public HTTPS address.
+    #[arg(
+        long,
+        env = "HAP_CONSOLE_REDIRECT_LISTEN",
+        default_value = "0.0.0.0:8080"
+    )]
+    pub redirect_listen: SocketAddr,
+    /// The certificate (PEM, with its chain) and key: a mounted kubernetes.io/tls Secret.
+    #[arg(long, env = "HAP_CONSOLE_TLS_CERT_FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    #[arg(long, env = "HAP_CONSOLE_TLS_KEY_FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+    /// TLS ends before the console (an ingress with its own certificate): serve HTTP on --listen.
+    #[arg(
+        long,
+        env = "HAP_CONSOLE_TLS_OFFLOADED",
+        conflicts_with = "tls_cert_file"
+    )]
+    pub tls_offloaded: bool,
+    /// The console's address as browsers reach it, https://; the IdP sends them back to
+    /// <URL>/callback.
     #[arg(long, env = "HAP_CONSOLE_URL")]
     pub public_url: String,
     /// The OpenID Connect issuer (its discovery document is <ISSUER>/.well-known/openid-configuration).
@@ -68,6 +89,25 @@ impl Settings {
             username_prefix: self.username_prefix.clone(),
             groups_claim: self.groups_claim.clone(),
             groups_prefix: self.groups_prefix.clone(),
+        }
+    }
+
+    /// How to serve, or what to set.
+    pub fn transport(&self) -> Result<Transport, String> {
+        if !self.public_url.starts_with("https://") {
+            return Err(format!(
+                "--public-url is {:?}: it must be the https:// address browsers reach the console at (its session cookies are Secure)",
+                self.public_url
+            ));
+        }
+        match (&self.tls_cert_file, &self.tls_key_file, self.tls_offloaded) {
+            (Some(cert), Some(key), false) => Ok(Transport::Tls {
+                cert: cert.clone(),
+                key: key.clone(),
+                redirect_from: self.redirect_listen,
+            }),
+            (None, None, true) => Ok(Transport::Offloaded),
+            _ => Err("give --tls-cert-file and --tls-key-file (a kubernetes.io/tls Secret), or --tls-offloaded when an ingress ends TLS before the console".into()),
         }
     }
 
