@@ -5,6 +5,8 @@
 #   kubectl        the current kubectl (Debian unstable's package), the local cluster's version
 #   kubernetes-validate  upstream JSON schemas for the manifests (PyPI), in a virtualenv
 #   maven          system-wide from Debian when missing (needs root), for the workspace image's jars
+#   chromium, chromium-driver  system-wide from Debian when missing (needs root): the console's browser
+#                  test drives headless Chromium through its WebDriver
 #   docker-buildx  the BuildKit client plugin of the docker CLI (Debian unstable's docker-buildx; the
 #                  image builds use BuildKit secrets and cache mounts), in $HAP_CACHE/docker/cli-plugins
 #
@@ -51,6 +53,14 @@ if ! command -v mvn >/dev/null 2>&1; then
   [ "$(id -u)" = 0 ] || { log "Maven (mvn) is missing: install it (Debian: apt-get install maven)"; exit 1; }
   log "installing Debian's maven"
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq maven >/dev/null
+fi
+
+# Headless Chromium and its WebDriver for the console's browser test (crates/hap-console/tests/browser.rs).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] || { log "chromium and chromium-driver are missing: install them (Debian: apt-get install chromium chromium-driver)"; exit 1; }
+  log "installing Debian's chromium and chromium-driver"
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
+    chromium chromium-driver >/dev/null
 fi
 
 # The docker CLI finds plugins in $DOCKER_CONFIG/cli-plugins; scripts/images.sh points DOCKER_CONFIG there.

@@ -72,7 +72,8 @@ pub fn build(
     if !size.is_empty() {
         spec.volume.size = Some(Quantity(size.to_string()));
     }
-    if let (Some(profile), true) = (profile, errors.is_empty()) {
+    // The profile's limits are checked whatever else is wrong: every mistake is shown at once.
+    if let Some(profile) = profile {
         for problem in profile::apply(profile, &spec).1 {
             let field = if problem.field.starts_with("spec.volume") {
                 "size"
