@@ -102,12 +102,13 @@ if [ $# -gt 0 ]; then
   cargo test --workspace --no-fail-fast "$@" -- --include-ignored || status=1
 else
   # Two cluster test binaries spend most of their time waiting out a workspace's minute of idleness
-  # (culling, rbac): they run beside the others, each in its own namespace. The one test whose operator
-  # watches every namespace would reconcile their workspaces too: it runs on its own, after them. The
-  # names skipped in the main run are the binaries' own lists, so a test added to them runs once.
+  # (culling, rbac): they run beside the others, each test in its own namespace, with the HapQuery
+  # tests after them, which evens the two runs out. The one test whose operator watches every
+  # namespace would reconcile their workspaces too: it runs on its own, after them. The names skipped
+  # in the main run are the binaries' own lists, so a test added to them runs once.
   # Each run selects the workspace, as the build above did: one package alone would build again
   # with other features.
-  beside=(culling rbac) alone=with_no_watch_namespace_every_namespace_is_reconciled skips=(--skip "$alone")
+  beside=(culling rbac hapquery) alone=with_no_watch_namespace_every_namespace_is_reconciled skips=(--skip "$alone")
   for t in "${beside[@]}"; do
     for name in $(cargo test -q --workspace --test "$t" -- --list --include-ignored 2>/dev/null | sed -n 's/: test$//p'); do
       skips+=(--skip "$name")
