@@ -82,13 +82,13 @@ echo "test: cluster up, images loaded at $(( $(date +%s) - started ))s ($(grep -
 wait $build_job || true
 if wait $keycloak_job; then
   export HAP_TEST_OIDC_ENV=$(tail -1 "$logs/keycloak.out")
+  echo "test: Keycloak answers at $(( $(date +%s) - started ))s" >&2
 else
   cat "$logs/keycloak.log" >&2
   echo "test: testing/oidc/keycloak.sh start failed; the console's sign-in test will fail" >&2
   export HAP_TEST_OIDC_ENV=/nonexistent
 fi
 keycloak_job=""
-echo "test: Keycloak answers at $(( $(date +%s) - started ))s" >&2
 echo "test: tests built at $(( $(date +%s) - started ))s" >&2
 
 status=0
@@ -110,7 +110,11 @@ else
   # with other features.
   beside=(culling rbac hapquery) alone=with_no_watch_namespace_every_namespace_is_reconciled skips=(--skip "$alone")
   for t in "${beside[@]}"; do
-    for name in $(cargo test -q --workspace --test "$t" -- --list --include-ignored 2>/dev/null | sed -n 's/: test$//p'); do
+    # Its own statement, so that a failed listing stops the run (set -e) rather than running the
+    # binary twice at once.
+    names=$(cargo test -q --workspace --test "$t" -- --list --include-ignored 2>/dev/null | sed -n 's/: test$//p')
+    [ -n "$names" ] || { echo "test: cannot list the tests of $t" >&2; exit 1; }
+    for name in $names; do
       skips+=(--skip "$name")
     done
   done

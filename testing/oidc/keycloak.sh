@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A real OpenID Connect provider on loopback for the console's tests: Keycloak's server distribution
-# (Maven Central, org.keycloak:keycloak-quarkus-dist) on Java 17, in development mode (its own H2
+# (Maven Central, org.keycloak:keycloak-quarkus-dist) on the machine's Java (17 or later), in
+# development mode (its own H2
 # database, plain HTTP on 127.0.0.1 only), with one realm, `hap`:
 #   - the confidential client `hap-console`, whose ID tokens carry a `groups` claim;
 #   - the users `alice` (group team-a) and `bob` (group team-b).
@@ -8,9 +9,10 @@
 # variables to $state/credentials.env (mode 0600); the realm's database (Keycloak's data/ in the cache)
 # is kept with them, so a later start skips the import and most of the start-up time.
 #
-#   testing/oidc/keycloak.sh install   download and unpack (cached), build its server once
-#   testing/oidc/keycloak.sh start     start it in the background; prints the credentials file's path
-#                                      on its last line once the issuer answers
+#   testing/oidc/keycloak.sh install   download and unpack it (cached)
+#   testing/oidc/keycloak.sh start     start it in the background (stopping one this script started
+#                                      before); prints the credentials file's path on its last line
+#                                      once the issuer answers (HAP_KEYCLOAK_PORT, default 18443)
 #   testing/oidc/keycloak.sh stop
 set -euo pipefail
 

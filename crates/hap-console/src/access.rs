@@ -9,34 +9,17 @@ use kube::api::PostParams;
 
 use crate::identity::{ClaimMapping, Identity};
 
-/// The resources the console acts on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Resource {
-    HapContainers,
-    HapQueries,
-}
-
-impl Resource {
-    fn plural(self) -> &'static str {
-        match self {
-            Resource::HapContainers => "hapcontainers",
-            Resource::HapQueries => "hapqueries",
-        }
-    }
-}
-
-/// One action: `verb` on `resource` in `namespace`, on the object `name` if there is one.
+/// One action: `verb` on HapContainers in `namespace`, on the object `name` if there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Action<'a> {
     pub verb: &'static str,
-    pub resource: Resource,
     pub namespace: &'a str,
     pub name: Option<&'a str>,
 }
 
 impl std::fmt::Display for Action<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.verb, self.resource.plural())?;
+        write!(f, "{} hapcontainers", self.verb)?;
         if let Some(name) = self.name {
             write!(f, "/{name}")?;
         }
@@ -49,10 +32,16 @@ pub fn review(who: &Identity, mapping: &ClaimMapping, action: &Action) -> Subjec
     SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
             user: Some(who.username.clone()),
-            groups: Some(who.kubernetes_groups(mapping)),
+            // As the API server sees any signed-in user: their groups and system:authenticated.
+            groups: Some(
+                who.kubernetes_groups(mapping)
+                    .into_iter()
+                    .chain(["system:authenticated".to_string()])
+                    .collect(),
+            ),
             resource_attributes: Some(ResourceAttributes {
                 group: Some("hap.cloudian.com".into()),
-                resource: Some(action.resource.plural().into()),
+                resource: Some("hapcontainers".into()),
                 verb: Some(action.verb.into()),
                 namespace: Some(action.namespace.into()),
                 name: action.name.map(str::to_string),
@@ -106,7 +95,6 @@ mod tests {
         };
         let action = Action {
             verb: "patch",
-            resource: Resource::HapContainers,
             namespace: "team-a",
             name: Some("ws"),
         };
@@ -116,7 +104,7 @@ mod tests {
             v,
             serde_json::json!({
                 "user": "oidc:alice",
-                "groups": ["oidc:team-a"],
+                "groups": ["oidc:team-a", "system:authenticated"],
                 "resourceAttributes": {"group": "hap.cloudian.com", "resource": "hapcontainers",
                     "verb": "patch", "namespace": "team-a", "name": "ws"}
             })

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::Parser;
-use hap_console::oidc::{Provider, Registration};
+use hap_console::oidc::{Provider, Registration, http_client};
 use hap_console::serve::serve;
 use hap_console::settings::Settings;
 use hap_console::web::{Console, router};
@@ -23,22 +23,22 @@ async fn main() -> anyhow::Result<()> {
         )
     })?;
     let key = hap_console::session::key(&key_bytes).map_err(anyhow::Error::msg)?;
-    // The IdP's redirects are not followed: a sign-in's requests go where discovery says, no further.
-    let mut http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
-    if let Some(file) = &settings.issuer_ca_file {
-        let pem = std::fs::read(file).with_context(|| format!("the CA file {}", file.display()))?;
-        for cert in reqwest::Certificate::from_pem_bundle(&pem).context("the IdP's CA file")? {
-            http = http.add_root_certificate(cert);
+    let ca = match &settings.issuer_ca_file {
+        Some(file) => {
+            Some(std::fs::read(file).with_context(|| format!("the CA file {}", file.display()))?)
         }
-    }
+        None => None,
+    };
+    let http = http_client(ca.as_deref()).map_err(anyhow::Error::msg)?;
+    let client_secret = settings.client_secret().map_err(anyhow::Error::msg)?;
     let provider = Provider::new(
         Registration {
             issuer: settings.issuer.clone(),
             client_id: settings.client_id.clone(),
-            client_secret: settings.client_secret.clone(),
+            client_secret,
             redirect_url: settings.redirect_url(),
         },
-        http.build()?,
+        http,
     );
     let kube = kube::Client::try_default()
         .await
@@ -50,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
         key,
         namespace: settings.namespace.clone(),
         profiles_namespace: settings.profiles_namespace.clone(),
+        signed_out: Default::default(),
     };
     serve(
         router(console),

@@ -18,6 +18,8 @@ use openidconnect::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::time::{Duration, Instant};
+
 use tokio::sync::Mutex;
 
 use crate::session::SignIn;
@@ -90,7 +92,47 @@ pub enum SignInError {
 pub struct Provider {
     registration: Registration,
     http: reqwest::Client,
-    client: Mutex<Option<Client>>,
+    /// The client from the last discovery, and when it was made.
+    client: Mutex<Option<(Client, Instant)>>,
+}
+
+/// How long a discovery (the IdP's endpoints and signing keys) is kept: keys the IdP rotates are
+/// picked up within this, and at once after a sign-in whose token they could not verify.
+const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
+
+/// The HTTP client for the IdP: bounded in time (an IdP that accepts connections and never answers
+/// must not hold sign-ins forever), no redirects followed (a sign-in's requests go where discovery
+/// says, no further), and the extra CA certificates given.
+pub fn http_client(ca_pem: Option<&[u8]>) -> Result<reqwest::Client, String> {
+    let mut http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15));
+    if let Some(pem) = ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| format!("the IdP's CA certificates: {e}"))?;
+        for cert in certs {
+            http = http.add_root_certificate(cert);
+        }
+    }
+    http.build().map_err(|e| e.to_string())
+}
+
+/// Why an issuer URL cannot be used: it must be https, but for one on the machine's own loopback.
+pub fn issuer_problem(issuer: &str) -> Option<String> {
+    let loopback = [
+        "http://127.0.0.1:",
+        "http://127.0.0.1/",
+        "http://[::1]:",
+        "http://localhost:",
+    ];
+    if issuer.starts_with("https://") || loopback.iter().any(|l| issuer.starts_with(l)) {
+        None
+    } else {
+        Some(format!(
+            "the issuer {issuer:?} must be an https:// URL: the ID tokens' keys come from it"
+        ))
+    }
 }
 
 impl Provider {
@@ -102,10 +144,12 @@ impl Provider {
         }
     }
 
-    /// The client, discovered once; a failed discovery is tried again on the next sign-in.
+    /// The client, discovered again when the last discovery is an hour old or was forgotten; a failed
+    /// discovery is tried again on the next sign-in.
     async fn client(&self) -> Result<Client, SignInError> {
-        let mut known = self.client.lock().await;
-        if let Some(client) = known.as_ref() {
+        if let Some((client, at)) = self.client.lock().await.as_ref()
+            && at.elapsed() < DISCOVERY_TTL
+        {
             return Ok(client.clone());
         }
         let r = &self.registration;
@@ -114,6 +158,7 @@ impl Provider {
             why,
         };
         let issuer = IssuerUrl::new(r.issuer.clone()).map_err(|e| unreachable(e.to_string()))?;
+        // Not under the lock: the HTTP client's own time bound keeps this short.
         let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
             .await
             .map_err(|e| unreachable(chain(&e)))?;
@@ -125,8 +170,13 @@ impl Provider {
         .set_redirect_uri(
             RedirectUrl::new(r.redirect_url.clone()).map_err(|e| unreachable(e.to_string()))?,
         );
-        *known = Some(client.clone());
+        *self.client.lock().await = Some((client.clone(), Instant::now()));
         Ok(client)
+    }
+
+    /// Forgets the discovery, so the next sign-in fetches the IdP's keys again.
+    async fn forget(&self) {
+        *self.client.lock().await = None;
     }
 
     /// Where to send the browser, and what its return must match.
@@ -175,19 +225,36 @@ impl Provider {
         let id_token = token
             .id_token()
             .ok_or_else(|| SignInError::Rejected("no ID token in the answer".into()))?;
-        let claims = id_token
-            .claims(
-                &client.id_token_verifier(),
-                &Nonce::new(sign_in.nonce.clone()),
-            )
-            .map_err(|e| SignInError::Rejected(e.to_string()))?;
+        // Only the IdP's own (asymmetric) keys may sign: an HMAC token would be keyed with the client
+        // secret, which the console holds too.
+        let verifier = client.id_token_verifier().set_allowed_algs([
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
+            CoreJwsSigningAlgorithm::RsaSsaPssSha256,
+            CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            CoreJwsSigningAlgorithm::EcdsaP384Sha384,
+            CoreJwsSigningAlgorithm::EdDsa,
+        ]);
+        let claims = match id_token.claims(&verifier, &Nonce::new(sign_in.nonce.clone())) {
+            Ok(c) => c,
+            Err(e) => {
+                // Perhaps keys the IdP has rotated since the discovery: the next sign-in fetches them.
+                self.forget().await;
+                return Err(SignInError::Rejected(e.to_string()));
+            }
+        };
         // The standard claims the mapping may name, beside the others.
         let mut all = claims.additional_claims().all.clone();
+        all.remove("email");
         all.insert("sub".into(), Value::String(claims.subject().to_string()));
         if let Some(name) = claims.preferred_username() {
             all.insert("preferred_username".into(), Value::String(name.to_string()));
         }
-        if let Some(email) = claims.email() {
+        // An email names the user only once the IdP has verified it (as the API server requires).
+        if let Some(email) = claims.email()
+            && claims.email_verified() == Some(true)
+        {
             all.insert("email".into(), Value::String(email.to_string()));
         }
         Ok(all)

@@ -134,7 +134,7 @@ fn row(namespace: &str, hc: &HapContainer, csrf: &str, now: jiff::Timestamp) -> 
         .unwrap_or_else(|| "—".into());
     let base = format!("/workspaces/{namespace}/{name}");
     html! {
-        tr id=(format!("ws-{namespace}-{name}")) {
+        tr id=(row_id(namespace, name)) {
             td { (name) }
             td { (hc.spec.profile.as_deref().unwrap_or("—")) }
             td.phase { (phase) }
@@ -152,6 +152,11 @@ fn row(namespace: &str, hc: &HapContainer, csrf: &str, now: jiff::Timestamp) -> 
             }
         }
     }
+}
+
+/// A workspace's row: `/` cannot be in a namespace's or a workspace's name, so no two rows share one.
+pub fn row_id(namespace: &str, name: &str) -> String {
+    format!("ws/{namespace}/{name}")
 }
 
 fn action(base: &str, verb: &str, label: &str, csrf: &str) -> Markup {

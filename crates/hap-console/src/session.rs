@@ -8,9 +8,11 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 use crate::identity::Identity;
 
-pub const SESSION: &str = "hap_session";
+/// `__Host-`: browsers take the cookie only from this very host over HTTPS, so a page of a sibling
+/// domain cannot plant one (a session or a sign-in of its choosing).
+pub const SESSION: &str = "__Host-hap_session";
 /// The sign-in in flight: the state, nonce and PKCE verifier the IdP's answer must match.
-pub const SIGN_IN: &str = "hap_sign_in";
+pub const SIGN_IN: &str = "__Host-hap_sign_in";
 /// The longest a cookie's JSON may be: sealed, it grows by a third and 28 bytes, and browsers keep at
 /// most 4 KiB per cookie.
 pub const MAX_VALUE: usize = 2800;
@@ -118,6 +120,20 @@ fn removal(name: &'static str) -> Cookie<'static> {
     Cookie::build(name).path("/").build()
 }
 
+/// Where to go once signed in: a path of the console's own, or `/`. Only printable ASCII, starting
+/// with one `/` and with no backslash: browsers drop tabs and newlines from a URL and read a
+/// backslash as `/`, so `/<tab>/evil.example` or `/\evil.example` would leave the site.
+pub fn return_path(then: Option<String>) -> String {
+    then.filter(|t| {
+        t.starts_with('/')
+            && !t.starts_with("//")
+            && t.bytes().all(|b| b.is_ascii_graphic())
+            && !t.contains('\\')
+            && t.len() <= 512
+    })
+    .unwrap_or_else(|| "/".into())
+}
+
 /// The key sessions are sealed with: 64 bytes from the Secret (`openssl rand 64`), no fewer.
 pub fn key(bytes: &[u8]) -> Result<Key, String> {
     if bytes.len() < 64 {
@@ -165,6 +181,24 @@ mod tests {
             );
         }
         PrivateCookieJar::from_headers(&headers, key.clone())
+    }
+
+    #[test]
+    fn only_a_path_of_the_console_is_a_way_back() {
+        let back = |t: &str| return_path(Some(t.to_string()));
+        assert_eq!(back("/workspaces/new?x=1"), "/workspaces/new?x=1");
+        for away in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\\evil.example",
+            "https://evil.example/",
+            "evil",
+            "/\n",
+            "/ x",
+        ] {
+            assert_eq!(back(away), "/", "{away:?}");
+        }
+        assert_eq!(return_path(None), "/");
     }
 
     #[test]

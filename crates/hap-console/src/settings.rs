@@ -44,14 +44,10 @@ pub struct Settings {
     pub issuer: String,
     #[arg(long, env = "HAP_OIDC_CLIENT_ID")]
     pub client_id: String,
-    /// The client secret (from a Secret, through the environment).
-    #[arg(
-        long = "client-secret-env",
-        hide = true,
-        env = "HAP_OIDC_CLIENT_SECRET",
-        hide_env_values = true
-    )]
-    pub client_secret: String,
+    /// A file holding the client secret (a mounted Secret); without it, the environment variable
+    /// HAP_OIDC_CLIENT_SECRET (set from a Secret). Never a flag: `ps` would show it.
+    #[arg(long, env = "HAP_OIDC_CLIENT_SECRET_FILE")]
+    pub client_secret_file: Option<PathBuf>,
     /// A PEM file of CA certificates to trust for the IdP, besides the system's.
     #[arg(long, env = "HAP_OIDC_CA_FILE")]
     pub issuer_ca_file: Option<PathBuf>,
@@ -92,8 +88,28 @@ impl Settings {
         }
     }
 
+    /// The client secret: the file's first line, or the environment's.
+    pub fn client_secret(&self) -> Result<String, String> {
+        let secret = match &self.client_secret_file {
+            Some(f) => std::fs::read_to_string(f)
+                .map_err(|e| format!("the client secret file {}: {e}", f.display()))?,
+            None => std::env::var("HAP_OIDC_CLIENT_SECRET").map_err(|_| {
+                "give --client-secret-file, or set HAP_OIDC_CLIENT_SECRET (from a Secret)"
+                    .to_string()
+            })?,
+        };
+        let secret = secret.lines().next().unwrap_or_default().trim().to_string();
+        if secret.is_empty() {
+            return Err("the client secret is empty".into());
+        }
+        Ok(secret)
+    }
+
     /// How to serve, or what to set.
     pub fn transport(&self) -> Result<Transport, String> {
+        if let Some(problem) = crate::oidc::issuer_problem(&self.issuer) {
+            return Err(format!("--issuer: {problem}"));
+        }
         if !self.public_url.starts_with("https://") {
             return Err(format!(
                 "--public-url is {:?}: it must be the https:// address browsers reach the console at (its session cookies are Secure)",

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use k8s_openapi::api::core::v1::ConfigMap;
 use serde::Deserialize;
 
 pub const CONFIG_MAP: &str = "hap-console";
@@ -40,6 +41,20 @@ impl Tenants {
             }
         }
         Ok(Self(tenants))
+    }
+
+    /// The mapping the ConfigMap holds: none when there is no ConfigMap or no key.
+    pub fn from_config_map(cm: Option<&ConfigMap>) -> Result<Self, String> {
+        let text = cm
+            .and_then(|cm| cm.data.as_ref())
+            .and_then(|d| d.get(KEY))
+            .map_or("", String::as_str);
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        Self::parse(text).map_err(|e| {
+            format!("the tenant mapping is invalid ({e}): an administrator must fix it")
+        })
     }
 
     /// The namespaces the groups work in, each once, in order.

@@ -15,9 +15,9 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use maud::Markup;
 use serde::Deserialize;
 
-use crate::access::{self, Action, Refusal, Resource};
+use crate::access::{self, Action, Refusal};
 use crate::identity::{self, ClaimMapping};
-use crate::oidc::Provider;
+use crate::oidc::{Provider, SignInError};
 use crate::pages::{self, Frame, Listing};
 use crate::session::{self, Session};
 use crate::tenants::{self, Tenants};
@@ -32,6 +32,8 @@ pub struct Console {
     pub namespace: String,
     /// Where the profiles (ConfigMap hap-profiles) are: the operator's namespace.
     pub profiles_namespace: String,
+    /// Sessions signed out before their end: a copy of the cookie is no session either.
+    pub signed_out: SignedOut,
 }
 
 #[derive(Clone)]
@@ -75,8 +77,10 @@ fn frame<'a>(title: &'a str, s: &'a Session) -> Frame<'a> {
 }
 
 /// The session, or the answer for a request that has none (or one that has ended).
-fn signed_in(jar: &PrivateCookieJar) -> Result<Session, Page> {
-    session::current(jar, now()).ok_or_else(|| {
+fn signed_in(c: &Console, jar: &PrivateCookieJar) -> Result<Session, Page> {
+    let now = now();
+    let live = session::current(jar, now).filter(|s| !c.signed_out.holds(&s.csrf, now));
+    live.ok_or_else(|| {
         (
             StatusCode::UNAUTHORIZED,
             pages::signed_out(Some(
@@ -87,8 +91,8 @@ fn signed_in(jar: &PrivateCookieJar) -> Result<Session, Page> {
 }
 
 /// The session of a form's request, its CSRF token checked.
-fn signed_form(jar: &PrivateCookieJar, csrf: &str) -> Result<Session, Page> {
-    let s = signed_in(jar)?;
+fn signed_form(c: &Console, jar: &PrivateCookieJar, csrf: &str) -> Result<Session, Page> {
+    let s = signed_in(c, jar)?;
     if s.csrf.is_empty() || csrf != s.csrf {
         return Err((
             StatusCode::FORBIDDEN,
@@ -111,19 +115,10 @@ impl Console {
 
     /// The namespaces the user's groups map to.
     async fn namespaces(&self, s: &Session) -> Result<Vec<String>, String> {
-        let text = self
+        let mapping = self
             .config_map(&self.namespace, tenants::CONFIG_MAP)
-            .await?
-            .and_then(|cm| cm.data)
-            .and_then(|d| d.get(tenants::KEY).cloned())
-            .unwrap_or_default();
-        let tenants = if text.trim().is_empty() {
-            Tenants::default()
-        } else {
-            Tenants::parse(&text).map_err(|e| {
-                format!("the tenant mapping is invalid ({e}): an administrator must fix it")
-            })?
-        };
+            .await?;
+        let tenants = Tenants::from_config_map(mapping.as_ref())?;
         Ok(tenants
             .namespaces_for(&s.identity.groups)
             .into_iter()
@@ -145,10 +140,10 @@ impl Console {
 }
 
 async fn home(State(c): State<Shared>, jar: PrivateCookieJar) -> Response {
-    let Some(s) = session::current(&jar, now()) else {
+    let c = &c.0;
+    let Ok(s) = signed_in(c, &jar) else {
         return answer(StatusCode::OK, pages::signed_out(None));
     };
-    let c = &c.0;
     let namespaces = match c.namespaces(&s).await {
         Ok(n) => n,
         Err(why) => {
@@ -162,7 +157,6 @@ async fn home(State(c): State<Shared>, jar: PrivateCookieJar) -> Response {
     for namespace in &namespaces {
         let action = Action {
             verb: "list",
-            resource: Resource::HapContainers,
             namespace,
             name: None,
         };
@@ -196,11 +190,7 @@ async fn sign_in(
     jar: PrivateCookieJar,
     Query(q): Query<SignInQuery>,
 ) -> Response {
-    // Only a path of the console's own: never `//host` or a URL, which would send the user away.
-    let then = q
-        .then
-        .filter(|t| t.starts_with('/') && !t.starts_with("//") && !t.contains('\\'))
-        .unwrap_or_else(|| "/".into());
+    let then = session::return_path(q.then);
     match c.0.provider.begin(then, now()).await {
         Ok((url, flight)) => match session::begin_sign_in(jar, &flight) {
             Ok(jar) => (jar, Redirect::to(&url)).into_response(),
@@ -210,10 +200,13 @@ async fn sign_in(
             ),
         },
         Err(e) => {
+            // The details (the IdP's address, the network's error) go to the log, not to the page.
             tracing::warn!(error = %e, "sign-in could not start");
             answer(
                 StatusCode::SERVICE_UNAVAILABLE,
-                pages::signed_out(Some(&e.to_string())),
+                pages::signed_out(Some(
+                    "The sign-in service cannot be reached right now: try again in a moment.",
+                )),
             )
         }
     }
@@ -233,28 +226,37 @@ async fn callback(
     Query(q): Query<CallbackQuery>,
 ) -> Response {
     let refuse = |status, why: &str| answer(status, pages::signed_out(Some(why)));
+    let stale = "This sign-in has expired or was started elsewhere: sign in again.";
+    let flight = session::sign_in_in_flight(&jar, now());
+    // Only an answer to the sign-in this browser started is told, and only in the console's own
+    // words: a link anyone can make must not put its text on the console's page.
+    let ours = flight
+        .as_ref()
+        .is_some_and(|f| q.state.as_deref() == Some(f.state.as_str()));
     if let Some(error) = q.error {
-        let why = format!(
-            "The sign-in service refused: {error}{}",
-            q.error_description
-                .map(|d| format!(" ({d})"))
-                .unwrap_or_default()
-        );
-        return refuse(StatusCode::UNAUTHORIZED, &why);
+        tracing::warn!(%error, description = ?q.error_description, ours, "the IdP answered a sign-in with an error");
+        let why = match error.as_str() {
+            _ if !ours => stale,
+            "access_denied" => "The sign-in service refused you access to this console.",
+            "login_required" | "interaction_required" | "consent_required" => {
+                "The sign-in service needs you to sign in again."
+            }
+            _ => "The sign-in service could not sign you in: try again, or ask an administrator.",
+        };
+        return refuse(StatusCode::UNAUTHORIZED, why);
     }
-    let (Some(code), Some(state), Some(flight)) =
-        (q.code, q.state, session::sign_in_in_flight(&jar, now()))
-    else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "This sign-in has expired or was started elsewhere: sign in again.",
-        );
+    let (Some(code), Some(state), Some(flight)) = (q.code, q.state, flight) else {
+        return refuse(StatusCode::BAD_REQUEST, stale);
     };
     let claims = match c.0.provider.finish(&flight, code, &state).await {
         Ok(claims) => claims,
+        Err(SignInError::Stale) => return refuse(StatusCode::BAD_REQUEST, stale),
         Err(e) => {
             tracing::warn!(error = %e, "sign-in refused");
-            return refuse(StatusCode::UNAUTHORIZED, &e.to_string());
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "The sign-in could not be completed: sign in again.",
+            );
         }
     };
     let identity = match identity::identify(&claims, &c.0.mapping) {
@@ -292,15 +294,21 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn sign_out(jar: PrivateCookieJar, Form(f): Form<CsrfForm>) -> Response {
-    if let Err(page) = signed_form(&jar, &f.csrf) {
-        return page.into_response();
-    }
+async fn sign_out(
+    State(c): State<Shared>,
+    jar: PrivateCookieJar,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let s = match signed_form(&c.0, &jar, &f.csrf) {
+        Ok(s) => s,
+        Err(page) => return page.into_response(),
+    };
+    c.0.signed_out.add(&s.csrf, s.ends, now());
     (session::end(jar), Redirect::to("/")).into_response()
 }
 
 async fn new_form(State(c): State<Shared>, jar: PrivateCookieJar) -> Response {
-    let s = match signed_in(&jar) {
+    let s = match signed_in(&c.0, &jar) {
         Ok(s) => s,
         Err(page) => return page.into_response(),
     };
@@ -351,7 +359,7 @@ async fn create(
     jar: PrivateCookieJar,
     Form(form): Form<NewWorkspace>,
 ) -> Response {
-    let s = match signed_form(&jar, &form.csrf) {
+    let s = match signed_form(&c.0, &jar, &form.csrf) {
         Ok(s) => s,
         Err(page) => return page.into_response(),
     };
@@ -373,7 +381,6 @@ async fn create(
     };
     let action = Action {
         verb: "create",
-        resource: Resource::HapContainers,
         namespace: &form.namespace,
         name: None,
     };
@@ -416,8 +423,17 @@ fn api_words(e: &kube::Error) -> String {
         kube::Error::Api(a) if a.code == 409 => {
             "a workspace of that name already exists there: choose another name".into()
         }
-        kube::Error::Api(a) => format!("the cluster refused: {}", a.message),
-        _ => "the cluster could not be reached; try again in a moment".into(),
+        // The API server's own words about the user's request: the field at fault, the quota.
+        kube::Error::Api(a) if a.code == 422 || a.message.contains("exceeded quota") => {
+            format!("the cluster refused: {}", a.message)
+        }
+        // Anything else is about the console itself (its RBAC, the API server's health): logged, and
+        // told without the console's internals.
+        _ => {
+            tracing::warn!(error = %e, "an API request of the console failed");
+            "the cluster could not do this just now: try again in a moment, or ask an administrator"
+                .into()
+        }
     }
 }
 
@@ -427,7 +443,7 @@ async fn act(
     Path((namespace, name, verb)): Path<(String, String, String)>,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let s = match signed_form(&jar, &f.csrf) {
+    let s = match signed_form(&c.0, &jar, &f.csrf) {
         Ok(s) => s,
         Err(page) => return page.into_response(),
     };
@@ -438,6 +454,13 @@ async fn act(
         "delete" => "delete",
         _ => return fail(StatusCode::NOT_FOUND, "There is no such action.".into()),
     };
+    // Names as Kubernetes allows them, nothing else: a decoded `ws/status` or `..` must never become
+    // part of an API path.
+    if !hap_api::bounds::HAPCONTAINER_NAME.holds(&name)
+        || !hap_api::bounds::NAMESPACE.holds(&namespace)
+    {
+        return fail(StatusCode::NOT_FOUND, "There is no such workspace.".into());
+    }
     // A namespace none of the user's groups maps to is not the console's to show: 404, as for a
     // workspace that does not exist.
     match c.namespaces(&s).await {
@@ -452,7 +475,6 @@ async fn act(
     }
     let action = Action {
         verb: api_verb,
-        resource: Resource::HapContainers,
         namespace: &namespace,
         name: Some(&name),
     };
@@ -482,5 +504,23 @@ async fn act(
             format!("There is no workspace {name} in {namespace}."),
         ),
         Err(e) => fail(StatusCode::BAD_GATEWAY, api_words(&e)),
+    }
+}
+
+/// The sessions signed out before their end, kept until that end (one console replica's memory: a
+/// cookie copied before sign-out is refused here too).
+#[derive(Default)]
+pub struct SignedOut(std::sync::Mutex<std::collections::BTreeMap<String, i64>>);
+
+impl SignedOut {
+    fn add(&self, id: &str, ends: i64, now: i64) {
+        let mut gone = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        gone.retain(|_, end| *end > now);
+        gone.insert(id.to_string(), ends);
+    }
+
+    fn holds(&self, id: &str, now: i64) -> bool {
+        let gone = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        gone.get(id).is_some_and(|end| *end > now)
     }
 }

@@ -80,7 +80,8 @@ pub fn build(
             } else {
                 "form"
             };
-            errors.insert(field, problem.message);
+            // A field already found wrong keeps that first, plainer message.
+            errors.entry(field).or_insert(problem.message);
         }
     }
     if !errors.is_empty() {
@@ -104,10 +105,6 @@ pub async fn list(client: &kube::Client, namespace: &str) -> kube::Result<Vec<Ha
         .list(&ListParams::default())
         .await?
         .items)
-}
-
-pub async fn get(client: &kube::Client, namespace: &str, name: &str) -> kube::Result<HapContainer> {
-    api(client, namespace).get(name).await
 }
 
 pub async fn create(client: &kube::Client, hc: &HapContainer) -> kube::Result<HapContainer> {

@@ -92,7 +92,7 @@ fn settings(extra: &[&str]) -> Settings {
         "--namespace=hap-system",
     ];
     args.extend_from_slice(extra);
-    Settings::try_parse_from(args.iter().chain(["--client-secret-env=s"].iter())).unwrap()
+    Settings::try_parse_from(args).unwrap()
 }
 
 #[test]
@@ -106,13 +106,28 @@ fn a_console_without_https_or_with_half_a_certificate_does_not_start() {
     );
     let neither = settings(&["--public-url=https://console.example"]);
     assert!(neither.transport().unwrap_err().contains("--tls-cert-file"));
+    let plain_idp = Settings::try_parse_from([
+        "hap-console",
+        "--issuer=http://idp.example/realms/hap",
+        "--client-id=c",
+        "--session-key-file=/dev/null",
+        "--namespace=n",
+        "--public-url=https://console.example",
+        "--tls-offloaded",
+    ])
+    .unwrap();
+    assert!(
+        plain_idp
+            .transport()
+            .unwrap_err()
+            .contains("must be an https:// URL")
+    );
     let offloaded = settings(&["--public-url=https://console.example", "--tls-offloaded"]);
     assert!(matches!(offloaded.transport(), Ok(Transport::Offloaded)));
     let half = Settings::try_parse_from([
         "hap-console",
         "--issuer=i",
         "--client-id=c",
-        "--client-secret-env=s",
         "--session-key-file=/dev/null",
         "--namespace=n",
         "--public-url=https://console.example",

@@ -12,8 +12,8 @@ use hap_console::oidc::{Provider, Registration};
 use hap_console::web::{Console, router};
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::discovery::{ApiResource, Discovery, Scope};
 use kube::{Client, ResourceExt};
 use reqwest::StatusCode;
@@ -24,7 +24,7 @@ pub fn repo() -> PathBuf {
 }
 
 /// The IdP's settings and the users' passwords: the file HAP_TEST_OIDC_ENV names, or the one
-/// testing/oidc/keycloak.sh start prints (it starts Keycloak, or finds it running).
+/// testing/oidc/keycloak.sh start prints (it starts Keycloak, again if it runs).
 pub fn idp() -> BTreeMap<String, String> {
     let path = match std::env::var_os("HAP_TEST_OIDC_ENV") {
         Some(p) => PathBuf::from(p),
@@ -199,6 +199,11 @@ impl World {
         Api::namespaced(self.admin.clone(), ns)
     }
 
+    /// The workspace's `spec.size`, as the API server holds it.
+    pub async fn size(&self, ns: &str, name: &str) -> i32 {
+        self.hapcontainers(ns).get(name).await.unwrap().spec.size
+    }
+
     pub async fn tenant_binding(&self, ns: &str, group: &str) {
         let binding: RoleBinding = serde_json::from_value(json!({
             "metadata": {"name": "analysts", "namespace": ns},
@@ -331,10 +336,7 @@ pub async fn serve(w: &World, kube: Client, issuer: &str) -> String {
             client_secret: w.idp["HAP_TEST_OIDC_CLIENT_SECRET"].clone(),
             redirect_url: format!("{url}/callback"),
         },
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
+        hap_console::oidc::http_client(None).unwrap(),
     );
     let console = Console {
         kube,
@@ -343,25 +345,41 @@ pub async fn serve(w: &World, kube: Client, issuer: &str) -> String {
         key: hap_console::session::key(&[42u8; 64]).unwrap(),
         namespace: w.system.clone(),
         profiles_namespace: w.system.clone(),
+        signed_out: Default::default(),
     };
     tokio::spawn(async move { axum::serve(listener, router(console)).await });
     url
 }
 
-impl World {
-    /// Removes what the test made: its namespaces (in the background) and the console's cluster role.
-    pub async fn clean_up(&self) {
-        for ns in [&self.system, &self.team_a, &self.team_b] {
-            let _ = Api::<Namespace>::all(self.admin.clone())
-                .delete(ns, &DeleteParams::background())
-                .await;
-        }
-        let own = self.system.clone();
-        let _ = Api::<ClusterRoleBinding>::all(self.admin.clone())
-            .delete(&own, &DeleteParams::default())
-            .await;
-        let _ = Api::<ClusterRole>::all(self.admin.clone())
-            .delete(&own, &DeleteParams::default())
-            .await;
+/// What a test made on the cluster goes when its World does, pass or fail: its namespaces (in the
+/// background) and the console's cluster role, through kubectl (Drop cannot wait on the client).
+impl Drop for World {
+    fn drop(&mut self) {
+        let kubectl = std::env::var_os("HAP_CACHE")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/hap")))
+            .map(|c| c.join("bin/kubectl"))
+            .filter(|k| k.exists())
+            .unwrap_or_else(|| PathBuf::from("kubectl"));
+        let Ok(kubeconfig) = std::env::var("HAP_TEST_KUBECONFIG") else {
+            return;
+        };
+        let run = |args: &[&str]| {
+            let _ = std::process::Command::new(&kubectl)
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .args(args)
+                .args(["--ignore-not-found", "--wait=false"])
+                .stdout(std::process::Stdio::null())
+                .status();
+        };
+        run(&[
+            "delete",
+            "namespace",
+            &self.system,
+            &self.team_a,
+            &self.team_b,
+        ]);
+        run(&["delete", "clusterrolebinding,clusterrole", &self.system]);
     }
 }
