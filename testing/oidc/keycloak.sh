@@ -37,7 +37,7 @@ install() {
   if [ ! -x "$server/bin/kc.sh" ]; then
     mkdir -p "$home/dl"
     log "downloading keycloak-quarkus-dist $version"
-    mvn -q -B dependency:copy -Dartifact="org.keycloak:keycloak-quarkus-dist:$version:zip" \
+    mvn -q -B -Dstyle.color=never dependency:copy -Dartifact="org.keycloak:keycloak-quarkus-dist:$version:zip" \
       -DoutputDirectory="$home/dl" >&2
     rm -rf "$server.part" && mkdir -p "$server.part"
     unzip -q "$home/dl/keycloak-quarkus-dist-$version.zip" -d "$server.part"

@@ -9,17 +9,34 @@ use kube::api::PostParams;
 
 use crate::identity::{ClaimMapping, Identity};
 
-/// One action: `verb` on HapContainers in `namespace`, on the object `name` if there is one.
+/// The resources the console acts on: workspaces, and (listed only) SQL stacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    HapContainers,
+    HapQueries,
+}
+
+impl Resource {
+    fn plural(self) -> &'static str {
+        match self {
+            Resource::HapContainers => "hapcontainers",
+            Resource::HapQueries => "hapqueries",
+        }
+    }
+}
+
+/// One action: `verb` on `resource` in `namespace`, on the object `name` if there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Action<'a> {
     pub verb: &'static str,
+    pub resource: Resource,
     pub namespace: &'a str,
     pub name: Option<&'a str>,
 }
 
 impl std::fmt::Display for Action<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} hapcontainers", self.verb)?;
+        write!(f, "{} {}", self.verb, self.resource.plural())?;
         if let Some(name) = self.name {
             write!(f, "/{name}")?;
         }
@@ -41,7 +58,7 @@ pub fn review(who: &Identity, mapping: &ClaimMapping, action: &Action) -> Subjec
             ),
             resource_attributes: Some(ResourceAttributes {
                 group: Some("hap.cloudian.com".into()),
-                resource: Some("hapcontainers".into()),
+                resource: Some(action.resource.plural().into()),
                 verb: Some(action.verb.into()),
                 namespace: Some(action.namespace.into()),
                 name: action.name.map(str::to_string),
@@ -95,6 +112,7 @@ mod tests {
         };
         let action = Action {
             verb: "patch",
+            resource: Resource::HapContainers,
             namespace: "team-a",
             name: Some("ws"),
         };

@@ -1,8 +1,8 @@
 //! The console's pages, rendered on the server (maud escapes every value): they work without
 //! JavaScript, and every form carries the session's CSRF token.
 
-use hap_api::HapContainer;
 use hap_api::profile::Profile;
+use hap_api::{HapContainer, HapQuery};
 use maud::{DOCTYPE, Markup, html};
 
 use crate::workspaces::{FieldErrors, NewWorkspace};
@@ -28,6 +28,8 @@ pub fn page(frame: &Frame, body: Markup) -> Markup {
                 header {
                     a.brand href="/" { "HAP" }
                     @if let Some((user, csrf)) = frame.user {
+                        a href="/" { "Workspaces" }
+                        a href="/queries" { "SQL and dashboards" }
                         span.user { (user) }
                         form.inline method="post" action="/sign-out" {
                             input type="hidden" name="csrf" value=(csrf);
@@ -164,6 +166,63 @@ fn action(base: &str, verb: &str, label: &str, csrf: &str) -> Markup {
         form.inline method="post" action=(format!("{base}/{verb}")) {
             input type="hidden" name="csrf" value=(csrf);
             button type="submit" name="do" value=(verb) { (label) }
+        }
+    }
+}
+
+/// One namespace's SQL stacks (HapQueries).
+pub struct QueryListing<'a> {
+    pub namespace: &'a str,
+    pub queries: Result<Vec<HapQuery>, String>,
+}
+
+/// The HapQueries of the user's namespaces: each component's condition in words, the dashboard, and
+/// what a BI tool needs to reach Trino (the password stays in its Secret: where it is, not what).
+pub fn queries(frame: &Frame, listings: &[QueryListing]) -> Markup {
+    page(
+        frame,
+        html! {
+            @for listing in listings {
+                h2 { "Namespace " (listing.namespace) }
+                @match &listing.queries {
+                    Err(why) => p.error { (why) },
+                    Ok(list) if list.is_empty() => p.note { "No SQL stacks (HapQueries)." },
+                    Ok(list) => @for q in list { (query(listing.namespace, q)) },
+                }
+            }
+        },
+    )
+}
+
+fn query(namespace: &str, q: &HapQuery) -> Markup {
+    let name = q.metadata.name.as_deref().unwrap_or_default();
+    let status = q.status.as_ref();
+    let phase = status
+        .and_then(|s| s.phase.as_ref())
+        .map_or("Pending".to_string(), |p| format!("{p:?}"));
+    // Only a web address is a link: a status is the operator's, but a link is a link.
+    let dashboard = status
+        .and_then(|s| s.dashboard_url.as_deref())
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"));
+    html! {
+        section.query id=(format!("hq/{namespace}/{name}")) {
+            h3 { (name) " " span.note { (phase) } }
+            table {
+                @for c in status.map(|s| s.conditions.as_slice()).unwrap_or_default() {
+                    tr { th { (c.type_) } td { (if c.status == "True" { "ready" } else { "not ready" }) }
+                        td { (c.message) } }
+                }
+            }
+            @if let Some(url) = dashboard { p { a href=(url) { "Open the dashboard" } } }
+            @if let Some(trino) = status.and_then(|s| s.trino_url.as_deref()) {
+                p { "Trino for BI tools: " code { (trino) } ", user " code { "hap" } }
+                @if let Some(secret) = status.and_then(|s| s.trino_users_secret.as_deref()) {
+                    p.note { "The password is in the Secret " code { (secret) } ", key " code { "hap" } "." }
+                }
+                @if let Some(ca) = status.and_then(|s| s.ca_config_map.as_deref()) {
+                    p.note { "Trust the CA in the ConfigMap " code { (ca) } ", key " code { "ca.crt" } "." }
+                }
+            }
         }
     }
 }

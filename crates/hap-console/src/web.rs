@@ -10,15 +10,16 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use axum_extra::extract::cookie::{Key, PrivateCookieJar};
+use hap_api::HapQuery;
 use hap_api::profile::{self, Catalog};
 use k8s_openapi::api::core::v1::ConfigMap;
 use maud::Markup;
 use serde::Deserialize;
 
-use crate::access::{self, Action, Refusal};
+use crate::access::{self, Action, Refusal, Resource};
 use crate::identity::{self, ClaimMapping};
 use crate::oidc::{Provider, SignInError};
-use crate::pages::{self, Frame, Listing};
+use crate::pages::{self, Frame, Listing, QueryListing};
 use crate::session::{self, Session};
 use crate::tenants::{self, Tenants};
 use crate::workspaces::{self, FieldErrors, NewWorkspace};
@@ -52,6 +53,7 @@ pub fn router(console: Console) -> Router {
         .route("/callback", get(callback))
         .route("/sign-out", post(sign_out))
         .route("/workspaces/new", get(new_form).post(create))
+        .route("/queries", get(queries))
         .route("/workspaces/{namespace}/{name}/{verb}", post(act))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(Shared(Arc::new(console)))
@@ -157,6 +159,7 @@ async fn home(State(c): State<Shared>, jar: PrivateCookieJar) -> Response {
     for namespace in &namespaces {
         let action = Action {
             verb: "list",
+            resource: Resource::HapContainers,
             namespace,
             name: None,
         };
@@ -178,6 +181,38 @@ async fn home(State(c): State<Shared>, jar: PrivateCookieJar) -> Response {
         jiff::Timestamp::now(),
     );
     answer(StatusCode::OK, page)
+}
+
+async fn queries(State(c): State<Shared>, jar: PrivateCookieJar) -> Response {
+    let c = &c.0;
+    let s = match signed_in(c, &jar) {
+        Ok(s) => s,
+        Err(page) => return page.into_response(),
+    };
+    let f = frame("SQL and dashboards", &s);
+    let namespaces = match c.namespaces(&s).await {
+        Ok(n) => n,
+        Err(why) => return answer(StatusCode::SERVICE_UNAVAILABLE, pages::problem(&f, &why)),
+    };
+    let mut listings = Vec::new();
+    for namespace in &namespaces {
+        let action = Action {
+            verb: "list",
+            resource: Resource::HapQueries,
+            namespace,
+            name: None,
+        };
+        let queries = match c.may(&s, &action).await {
+            Ok(()) => kube::Api::<HapQuery>::namespaced(c.kube.clone(), namespace)
+                .list(&Default::default())
+                .await
+                .map(|l| l.items)
+                .map_err(|e| api_words(&e)),
+            Err(refusal) => Err(refusal.to_string()),
+        };
+        listings.push(QueryListing { namespace, queries });
+    }
+    answer(StatusCode::OK, pages::queries(&f, &listings))
 }
 
 #[derive(Deserialize)]
@@ -381,6 +416,7 @@ async fn create(
     };
     let action = Action {
         verb: "create",
+        resource: Resource::HapContainers,
         namespace: &form.namespace,
         name: None,
     };
@@ -475,6 +511,7 @@ async fn act(
     }
     let action = Action {
         verb: api_verb,
+        resource: Resource::HapContainers,
         namespace: &namespace,
         name: Some(&name),
     };

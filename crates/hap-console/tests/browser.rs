@@ -22,10 +22,13 @@ use serde_json::json;
 /// The create form's button (the header's sign-out form has one too).
 const CREATE: &str = "form[action='/workspaces/new'] button[type=submit]";
 
-/// chromedriver on a loopback port, stopped when dropped.
+/// chromedriver on a loopback port, stopped when dropped, with the browsers it started and their
+/// profiles (Chromium leaves them behind when it is killed).
 struct Driver {
     child: Child,
     url: String,
+    profiles: PathBuf,
+    browsers: std::sync::atomic::AtomicUsize,
 }
 
 impl Driver {
@@ -47,6 +50,8 @@ impl Driver {
         let driver = Self {
             child,
             url: format!("http://127.0.0.1:{port}"),
+            profiles: std::env::temp_dir().join(format!("hap-browser-test-{port}")),
+            browsers: Default::default(),
         };
         for _ in 0..100 {
             if reqwest::get(format!("{}/status", driver.url)).await.is_ok() {
@@ -59,11 +64,15 @@ impl Driver {
 
     /// A new browser, with a profile of its own (its own cookies).
     async fn browser(&self) -> Client {
+        let n = self
+            .browsers
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
             json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                "--disable-dev-shm-usage", "--window-size=1200,800"]}),
+                "--disable-dev-shm-usage", "--window-size=1200,800",
+                format!("--user-data-dir={}", self.profiles.join(n.to_string()).display())]}),
         );
         ClientBuilder::new(HttpConnector::new())
             .capabilities(caps)
@@ -78,6 +87,7 @@ impl Drop for Driver {
         let group = format!("-{}", self.child.id());
         let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profiles);
     }
 }
 
@@ -270,6 +280,39 @@ async fn an_analyst_signs_in_makes_stops_starts_and_deletes_a_workspace_in_a_bro
         .await
         .unwrap();
     assert_eq!(w.size(&w.team_a, "notebooks").await, 1);
+
+    // Her SQL stack (its status as the operator writes it): reached from the page's header.
+    let at = "2026-01-01T00:00:00Z";
+    let ready = |t: &str, m: &str| json!({"type": t, "status": "True", "reason": "Ready", "message": m, "lastTransitionTime": at});
+    w.hapquery_with_status(
+        &w.team_a,
+        "air-quality",
+        json!({"phase": "Running",
+            "conditions": [ready("Database", "MariaDB answers"), ready("Metastore", "the metastore answers"),
+                ready("Trino", "the coordinator answers with 1 worker"), ready("Dashboard", "Superset answers")],
+            "trinoUrl": format!("https://air-quality-trino-coordinator.{}.svc:8443", w.team_a),
+            "trinoUsersSecret": "air-quality-trino-users",
+            "caConfigMap": "air-quality-ca",
+            "dashboardUrl": "http://198.18.0.2:31000/"}),
+    )
+    .await;
+    alice
+        .find(Locator::LinkText("SQL and dashboards"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&alice, "Trino for BI tools").await;
+    screenshot(&alice, "9-sql-and-dashboards").await;
+    alice
+        .find(Locator::LinkText("Workspaces"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    alice.wait().for_element(Locator::Id(&row)).await.unwrap();
 
     // Bob, in a browser of his own, sees none of it; his requests to her workspace answer 404.
     let bob = driver.browser().await;

@@ -194,6 +194,44 @@ async fn analysts_sign_in_and_see_and_change_only_what_the_api_server_allows() {
     );
     assert_eq!(w.size(&w.team_a, "ws").await, 1);
 
+    // SQL stacks: each component's condition, the dashboard, and Trino's address for BI tools, with
+    // where its password is but not the password.
+    let at = "2026-01-01T00:00:00Z";
+    w.hapquery_with_status(
+        &w.team_a,
+        "sql",
+        json!({"phase": "Degraded",
+            "conditions": [
+                {"type": "Database", "status": "True", "reason": "Ready", "message": "MariaDB answers", "lastTransitionTime": at},
+                {"type": "Trino", "status": "False", "reason": "NotReady", "message": "the coordinator <b>starts</b>", "lastTransitionTime": at}],
+            "trinoUrl": "https://sql-trino-coordinator.ns.svc:8443",
+            "trinoUsersSecret": "sql-trino-users",
+            "caConfigMap": "sql-ca",
+            "dashboardUrl": "http://198.18.0.2:31000/"}),
+    )
+    .await;
+    w.hapquery_with_status(
+        &w.team_a,
+        "odd",
+        json!({"dashboardUrl": "javascript:alert(1)"}),
+    )
+    .await;
+    let sql = alice.get(&format!("{}/queries", w.console)).await;
+    assert_eq!(sql.status, StatusCode::OK, "{}", sql.body);
+    for shown in [
+        "Degraded",
+        "MariaDB answers",
+        "the coordinator &lt;b&gt;starts&lt;/b&gt;",
+        "https://sql-trino-coordinator.ns.svc:8443",
+        "sql-trino-users",
+        "sql-ca",
+        r#"href="http://198.18.0.2:31000/""#,
+        &format!(r#"id="hq/{}/odd""#, w.team_a),
+    ] {
+        assert!(sql.body.contains(shown), "{shown}: {}", sql.body);
+    }
+    assert!(!sql.body.contains("javascript:"), "{}", sql.body);
+
     // A name no workspace can have (decoded, it would be another API path) is no workspace.
     for odd in ["ws%2Fstatus", "..", "ws%2F..%2F..%2Fsecrets"] {
         let r = alice
@@ -216,6 +254,9 @@ async fn analysts_sign_in_and_see_and_change_only_what_the_api_server_allows() {
     );
     assert!(!home.body.contains(&w.team_a), "{}", home.body);
     let bob_csrf = find(&home.body, r#"name="csrf" value="([0-9a-zA-Z_-]+)""#);
+    let sql = bob.get(&format!("{}/queries", w.console)).await;
+    assert!(sql.body.contains("No SQL stacks"), "{}", sql.body);
+    assert!(!sql.body.contains(&w.team_a), "{}", sql.body);
     for verb in ["stop", "start", "delete"] {
         let r = bob.post(&act(verb), &[("csrf", &bob_csrf)]).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{verb}: {}", r.body);

@@ -199,6 +199,27 @@ impl World {
         Api::namespaced(self.admin.clone(), ns)
     }
 
+    /// Makes the HapQuery `name` in `ns` (as the admin) and writes `status` to it, as the operator
+    /// would (no operator runs in these tests).
+    pub async fn hapquery_with_status(&self, ns: &str, name: &str, status: Value) {
+        let hq: hap_api::HapQuery = serde_json::from_value(json!({
+            "apiVersion": "hap.cloudian.com/v1alpha1", "kind": "HapQuery",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"s3": {"endpoint": "http://s3.example:80", "bucket": "air-quality",
+                "credentialsSecret": {"name": "keys"}}}
+        }))
+        .unwrap();
+        let api: Api<hap_api::HapQuery> = Api::namespaced(self.admin.clone(), ns);
+        api.create(&PostParams::default(), &hq).await.unwrap();
+        api.patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status})),
+        )
+        .await
+        .unwrap();
+    }
+
     /// The workspace's `spec.size`, as the API server holds it.
     pub async fn size(&self, ns: &str, name: &str) -> i32 {
         self.hapcontainers(ns).get(name).await.unwrap().spec.size
@@ -237,6 +258,7 @@ pub async fn world() -> (World, Client) {
     }
     for f in [
         "deploy/crds/hap.cloudian.com_hapcontainers_crd.yaml",
+        "deploy/crds/hap.cloudian.com_hapqueries_crd.yaml",
         "deploy/multi-tenant/tenant_roles.yaml",
     ] {
         apply(
