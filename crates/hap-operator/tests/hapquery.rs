@@ -17,7 +17,7 @@ use hap_api::HapQuery;
 use hap_api::hapquery::HapQueryStatus;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Event, PersistentVolumeClaim, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
@@ -314,8 +314,55 @@ async fn a_resync_of_a_settled_hapquery_writes_nothing() {
         reason_of(s, "Database") == "ContainerNotRunning"
     })
     .await;
-    // Settled: the kubelet's retries no longer change what the status says.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Settled: every pod of the stack is in the state the kubelet keeps retrying it in, and the
+    // status no longer changes. A fixed pause was not enough on a busy machine: a second component's
+    // pod could still be on its way to its image failure.
+    eventually(
+        Duration::from_secs(120),
+        "every pod in its retried state",
+        || async {
+            let pods = h
+                .api::<Pod>()
+                .list(&ListParams::default().labels("app.kubernetes.io/instance=still"))
+                .await
+                .map_err(|e| e.to_string())?;
+            let unsettled: Vec<String> = pods
+                .items
+                .iter()
+                .filter(|p| !retried(p))
+                .map(|p| p.name_any())
+                .collect();
+            if unsettled.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("still on their way: {unsettled:?}"))
+            }
+        },
+    )
+    .await;
+    let api = h.api::<HapQuery>();
+    let (mut previous, deadline) = (
+        String::new(),
+        std::time::Instant::now() + Duration::from_secs(60),
+    );
+    loop {
+        let version = api
+            .get("still")
+            .await
+            .unwrap()
+            .resource_version()
+            .unwrap_or_default();
+        if version == previous {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the status kept changing for a minute"
+        );
+        previous = version;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    let settled = api.get("still").await.unwrap().status;
     h.faults.reset_calls();
     let before = h.successful_reconciles();
     eventually(Duration::from_secs(60), "three more reconciles", || async {
@@ -328,7 +375,11 @@ async fn a_resync_of_a_settled_hapquery_writes_nothing() {
     })
     .await;
     let writes = h.operator_writes();
-    assert!(writes.is_empty(), "a resync wrote: {writes:#?}");
+    let after = api.get("still").await.unwrap().status;
+    assert!(
+        writes.is_empty(),
+        "a resync wrote: {writes:#?}\nthe status settled: {settled:#?}\nthe status after: {after:#?}"
+    );
 }
 
 #[tokio::test]
@@ -637,4 +688,31 @@ async fn the_metastore_database_keeps_its_tables_across_spec_changes_and_deletio
         "42",
         "after the HapQuery was made again"
     );
+}
+
+/// Whether the pod is where the kubelet keeps it: each container running, or waiting for a reason
+/// other than its creation (an image it cannot pull, a crash loop), and each init container done,
+/// running, or waiting likewise.
+fn retried(pod: &Pod) -> bool {
+    let Some(status) = pod.status.as_ref() else {
+        return false;
+    };
+    let settled = |c: &k8s_openapi::api::core::v1::ContainerStatus| {
+        c.state.as_ref().is_some_and(|s| {
+            s.running.is_some()
+                || s.terminated.is_some()
+                || s.waiting.as_ref().is_some_and(|w| {
+                    !matches!(
+                        w.reason.as_deref(),
+                        None | Some("ContainerCreating" | "PodInitializing")
+                    )
+                })
+        })
+    };
+    let containers = status.container_statuses.as_deref().unwrap_or_default();
+    let init = status
+        .init_container_statuses
+        .as_deref()
+        .unwrap_or_default();
+    !containers.is_empty() && containers.iter().chain(init).all(settled)
 }
