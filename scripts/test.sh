@@ -40,7 +40,8 @@ finish() {
   [ -z "$build_job" ] || kill "$build_job" 2>/dev/null || true
   [ -z "$sql_job" ] || kill "$sql_job" 2>/dev/null || true
   [ -z "$loopback_job" ] || wait "$loopback_job" 2>/dev/null || true
-  [ -z "$beside_job" ] || wait "$beside_job" 2>/dev/null || true
+  # shellcheck disable=SC2086 # the jobs' ids
+  [ -z "$beside_job" ] || wait $beside_job 2>/dev/null || true
   [ -z "$keycloak_job" ] || wait "$keycloak_job" 2>/dev/null || true
   testing/oidc/keycloak.sh stop >/dev/null 2>&1 || true
   [ -z "$cluster_job" ] || wait "$cluster_job" 2>/dev/null || true
@@ -101,15 +102,16 @@ export INSTA_UPDATE=no
 if [ $# -gt 0 ]; then
   cargo test --workspace --no-fail-fast "$@" -- --include-ignored || status=1
 else
-  # Two cluster test binaries spend most of their time waiting out a workspace's minute of idleness
-  # (culling, rbac): they run beside the others, each test in its own namespace, with the HapQuery
-  # tests after them, which evens the two runs out. The one test whose operator watches every
-  # namespace would reconcile their workspaces too: it runs on its own, after them. The names skipped
-  # in the main run are the binaries' own lists, so a test added to them runs once.
-  # Each run selects the workspace, as the build above did: one package alone would build again
-  # with other features.
-  beside=(culling rbac hapquery) alone=with_no_watch_namespace_every_namespace_is_reconciled skips=(--skip "$alone")
-  for t in "${beside[@]}"; do
+  # Most cluster test binaries mostly wait: on pods, and two of them (culling, rbac) on a workspace's
+  # minute of idleness. Two groups of them run beside the main run, each test in its own namespace,
+  # which evens the three out: the culling test with the workspace image's tests (Docker, no cluster),
+  # and the RBAC test with the HapQuery tests. The one test whose operator watches every namespace
+  # would reconcile their workspaces too: it runs on its own, after them. The names skipped in the
+  # main run are the binaries' own lists, so a test added to them runs once. Each run selects the
+  # workspace, as the build above did: one package alone would build again with other features.
+  groups=("culling workspace" "rbac hapquery") alone=with_no_watch_namespace_every_namespace_is_reconciled
+  skips=(--skip "$alone") group_jobs=()
+  for t in ${groups[*]}; do
     # Its own statement, so that a failed listing stops the run (set -e) rather than running the
     # binary twice at once.
     names=$(cargo test -q --workspace --test "$t" -- --list --include-ignored 2>/dev/null | sed -n 's/: test$//p')
@@ -118,12 +120,18 @@ else
       skips+=(--skip "$name")
     done
   done
-  cargo test --workspace --no-fail-fast $(printf -- '--test %s ' "${beside[@]}") -- --include-ignored \
-    > "$logs/beside.log" 2>&1 & beside_job=$!
+  for g in "${!groups[@]}"; do
+    # shellcheck disable=SC2086 # the group's names, one --test each
+    cargo test --workspace --no-fail-fast $(printf -- '--test %s ' ${groups[$g]}) -- --include-ignored \
+      > "$logs/beside-$g.log" 2>&1 & group_jobs+=($!)
+  done
+  beside_job="${group_jobs[*]}"
   cargo test --workspace --no-fail-fast -- --include-ignored --exact "${skips[@]}" || status=1
-  wait $beside_job || status=1
+  for job in "${group_jobs[@]}"; do
+    wait "$job" || status=1
+  done
   beside_job=""
-  cat "$logs/beside.log"
+  cat "$logs"/beside-*.log
   cargo test --workspace --test operations -- --include-ignored --exact "$alone" || status=1
 fi
 
