@@ -166,7 +166,15 @@ async fn components_come_in_order_and_each_has_its_condition() {
         assert!(owned_by(&sts.metadata, &hq), "{name} is the HapQuery's");
     }
     for name in ["q-trino-coordinator", "q-trino-worker"] {
-        let d = h.api::<Deployment>().get(name).await.unwrap();
+        // Made while the database fails, though perhaps by a later reconcile than the status that
+        // first told the failure (a busy machine showed it).
+        let d = eventually(Duration::from_secs(60), name, || async {
+            h.api::<Deployment>()
+                .get(name)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await;
         assert!(owned_by(&d.metadata, &hq), "{name} is the HapQuery's");
     }
     for held in ["q-metastore", "q-superset"] {
